@@ -1,0 +1,65 @@
+/* config.h - the resolved run configuration and the option table behind it.
+ *
+ * One table (src/cli/options.c) of name, type, default and help drives parsing of the
+ * command line and of config files, --help, the echo of the resolved configuration at
+ * start, and the copy stored in summary.json.  Option names on the command line are
+ * --name=value (or --name value); in a config file, "name = value" lines, '#' comments. */
+#ifndef GFLOWVI_CONFIG_H
+#define GFLOWVI_CONFIG_H
+
+#include <stdio.h>
+
+#define GFV_PATH_MAX 4096
+#define GFV_NAME_MAX 64
+
+typedef struct {
+  char config[GFV_PATH_MAX];   /* config file that was read ("" if none) */
+  char target[GFV_PATH_MAX];   /* target spec: gauss, gmm4, gmm:FILE, banana, funnel */
+  long dim;                    /* dimension; 0 = the target's own default */
+  char flow[GFV_NAME_MAX];     /* ngflow | gflow */
+  char estimator[GFV_NAME_MAX];/* auto | hessian | stein */
+  char update[GFV_NAME_MAX];   /* retraction | plain (ablation only) */
+  long particles;              /* K, number of mixture components */
+  long samples;                /* S, Monte Carlo samples per particle per iteration */
+  double step;                 /* eta */
+  double weight_step;          /* eta_w of the weight flow; 0 = equal weights (the paper) */
+  long iters;                  /* maximum number of iterations */
+  double tol;                  /* stop when the relative update norm falls below tol; 0 = never */
+  long seed;                   /* master seed; particle k's stream derives from (seed, k) */
+  double init_scale;           /* initial means ~ N(0, init_scale^2 I) */
+  double init_var;             /* initial covariances init_var * I */
+  char out[GFV_PATH_MAX];      /* output directory */
+  long out_samples;            /* rows of samples.csv */
+  long eval_samples;           /* fresh samples for the final ELBO / KL */
+  long progress_every;         /* progress line every N iterations; 0 = none */
+  long max_retries;            /* halvings of the step allowed when a step is rejected */
+  int quiet;                   /* suppress the configuration echo and progress lines */
+} gfv_config;
+
+/* Fills every field with its default. */
+void gfv_config_defaults(gfv_config *cfg);
+
+/* Parses argv (argv[0] is the program).  Reads --config=FILE first, then applies the
+ * command line on top.  Sets *want_help when --help/-h is present (nothing else is
+ * validated then).  Validates every value and the combinations that can be checked
+ * without the target.  Not collective: every rank parses the same argv. */
+int gfv_config_parse(gfv_config *cfg, int argc, char **argv, int *want_help);
+
+/* Reads "name = value" lines from path into cfg (used by gfv_config_parse). */
+int gfv_config_read_file(gfv_config *cfg, const char *path);
+
+/* Sets one option by name from its text value, with validation of the type and range. */
+int gfv_config_set(gfv_config *cfg, const char *name, const char *value, const char *origin);
+
+/* Prints --help: usage line, then every option with its default and meaning. */
+void gfv_config_print_help(FILE *out, const char *prog);
+
+/* Prints the resolved configuration, one "name = value" line per option, each line
+ * prefixed by prefix (for example "# "). */
+void gfv_config_print(FILE *out, const gfv_config *cfg, const char *prefix);
+
+/* Writes the configuration as the members of a JSON object (no braces), indent spaces
+ * before each line, so the caller can embed it. */
+void gfv_config_print_json(FILE *out, const gfv_config *cfg, int indent);
+
+#endif

@@ -1,0 +1,52 @@
+/* io.h - files in and out: atomic output files, numeric CSV tables, JSON values.
+ *
+ * Outputs are never written in place: gfv_ofile_open writes to "<path>.tmp.<pid>" and
+ * gfv_ofile_commit flushes it to disk and renames it over path, so a reader sees either
+ * the old file or the complete new one, never a partial one.  Not collective: the caller
+ * decides which rank writes. */
+#ifndef GFLOWVI_IO_H
+#define GFLOWVI_IO_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct gfv_ofile gfv_ofile;
+
+/* Opens the temporary file for path. */
+int gfv_ofile_open(const char *path, gfv_ofile **out);
+/* The stream to write to. */
+FILE *gfv_ofile_stream(gfv_ofile *f);
+/* Checks the stream for write errors, flushes, fsyncs, closes and renames the temporary
+ * file over path; on any failure removes the temporary file and returns GFV_ERR_IO.
+ * Frees f in every case. */
+int gfv_ofile_commit(gfv_ofile *f);
+/* Closes and removes the temporary file; frees f.  NULL is allowed. */
+void gfv_ofile_abort(gfv_ofile *f);
+
+/* Creates dir and its parents as needed (mode 0777 & umask). */
+int gfv_mkdir_p(const char *dir);
+/* Creates dir if needed and proves it writable by creating and removing a probe file;
+ * GFV_ERR_IO with a message naming dir otherwise.  Run it before long work. */
+int gfv_dir_check_writable(const char *dir);
+
+/* A dense numeric table read from a CSV file. */
+typedef struct {
+  size_t rows, cols;
+  double *v;            /* rows x cols, row-major */
+  int has_header;       /* the first line was a header (not numeric) */
+} gfv_table;
+
+/* Reads a CSV of numbers: comma-separated (spaces around fields allowed), one optional
+ * header line (detected as a first line that does not parse as numbers), blank lines and
+ * lines starting with '#' skipped.  Every data row must have the same number of columns
+ * and every field must be a finite number.  Errors are GFV_ERR_INPUT and name the file,
+ * the line and the problem ("data.csv:12: expected 31 columns, found 30"). */
+int gfv_table_read_csv(const char *path, gfv_table *t);
+void gfv_table_free(gfv_table *t);
+
+/* JSON helpers for hand-written JSON: a quoted, escaped string; a number with 17
+ * significant digits ("null" when not finite, so the file stays valid JSON). */
+void gfv_json_string(FILE *f, const char *s);
+void gfv_json_number(FILE *f, double x);
+
+#endif

@@ -1,0 +1,58 @@
+/* mixture.h - the Gaussian-mixture kernel: every component against a block of points.
+ *
+ * This is the hot path of gflowvi (O(k n d^2) per call).  A component j is stored as its
+ * mean mu_j, its precision P_j = L_j L_j^T with L_j lower triangular, and the constant
+ *   logc_j = log w_j + sum_i log L_j[i][i] - d/2 log(2 pi),
+ * so log(w_j N_j(z)) = logc_j - 1/2 (z - mu_j)^T P_j (z - mu_j).
+ *
+ * The work is split into two phases so that the components may live on different ranks:
+ *   phase A (gfv_mix_log_terms):  a_ij = log(w_j N_j(z_i)) and a local log-sum-exp;
+ *   (the caller combines the local log-sum-exps into log q(z_i) over all components)
+ *   phase B (gfv_mix_grad_terms): with r_ij = exp(a_ij - log q(z_i)),
+ *       gbar_i += sum_j r_ij g_j(z_i),                g_j(z) = -P_j (z - mu_j)
+ *       H_g    += sum_{i in group g} sum_j r_ij (g_j g_j^T - P_j)
+ * Both phases do their work as one DGEMM of the points against the concatenated
+ * precisions per block of points, and phase B's outer products as one DSYRK per group.
+ * Nothing here allocates after gfv_mix_work_alloc. */
+#ifndef GFLOWVI_MIXTURE_H
+#define GFLOWVI_MIXTURE_H
+
+#include <stddef.h>
+
+typedef struct {
+  size_t d;
+  size_t k;            /* number of components in this view */
+  const double *mu;    /* k x d */
+  const double *P;     /* k x d x d, symmetric, both triangles stored */
+  const double *L;     /* k x d x d, lower Cholesky factor of P (upper part zero) */
+  const double *logc;  /* k */
+} gfv_mix_view;
+
+typedef struct gfv_mix_work gfv_mix_work;
+
+/* Workspace for views of up to k components in dimension d, with phase-B groups of
+ * `group` consecutive points.  The kernels walk any number of points in blocks whose size
+ * the workspace chooses (a multiple of group, a few MiB of scratch). */
+int gfv_mix_work_alloc(size_t d, size_t k, size_t group, gfv_mix_work **out);
+void gfv_mix_work_free(gfv_mix_work *w);
+
+/* logc_j from log w_j and L_j, for j < k. */
+void gfv_mix_log_const(size_t d, size_t k, const double *logw, const double *L, double *logc);
+
+/* Phase A.  A (n x k, row-major) = a_ij; lse (n) = log sum_j exp(a_ij) (-inf when k = 0). */
+int gfv_mix_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *A, double *lse,
+                      gfv_mix_work *w);
+
+/* Phase B.  Accumulates into gbar (n x d) and, when H is not NULL, into H (n/group x d x d,
+ * full symmetric).  The caller zeroes them first.  logq (n) is log q at the points over the
+ * whole mixture (all ranks' components). */
+int gfv_mix_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const double *A,
+                       const double *logq, size_t group, double *gbar, double *H, gfv_mix_work *w);
+
+/* Serial convenience over a complete mixture: log q (n), its gradient (n x d, or NULL) and
+ * its Hessian (n x d x d, or NULL) at n points.  Used by the gmm targets and the tests.
+ * Needs a workspace made with group 1. */
+int gfv_mix_eval(const gfv_mix_view *m, size_t n, const double *z, double *logq, double *grad,
+                 double *hess, gfv_mix_work *w);
+
+#endif

@@ -1,0 +1,52 @@
+/* target.h - the unnormalised log density l(z) that gflowvi approximates.
+ *
+ * A target is a type object: its evaluation function works on a block of n points at
+ * once (row-major n x d), so models can use BLAS level 3 across the block.  Targets are
+ * created by name from a registry (src/targets/registry.c):
+ *   gauss      correlated Gaussian in --dim dimensions (default 4)
+ *   gmm4       2-D mixture of four Gaussians at (+-3, +-3), covariance 0.5 I
+ *   gmm:FILE   a normalised Gaussian mixture read from FILE (the mixture.csv format)
+ *   banana     2-D twisted Gaussian
+ *   funnel     Neal's funnel in --dim dimensions (default 10)
+ * A target returns non-finite values rather than failing; the caller checks them. */
+#ifndef GFLOWVI_TARGET_H
+#define GFLOWVI_TARGET_H
+
+#include <stddef.h>
+
+typedef struct gfv_target gfv_target;
+
+/* Evaluates at n points z (n x d): logp[i] = l(z_i); grad (n x d) = grad l, or NULL;
+ * hess (n x d x d, each row-major, symmetric) = Hessian of l, or NULL.  Only called
+ * with hess != NULL when has_hessian is set.  Returns a status (failure is for
+ * internal errors only, never for a point where l is not finite). */
+typedef int (*gfv_target_eval_fn)(const gfv_target *t, size_t n, const double *z, double *logp,
+                                  double *grad, double *hess);
+
+struct gfv_target {
+  char name[64];        /* registry name: "gauss", "gmm4", "gmm", "banana", "funnel" */
+  size_t dim;
+  int has_hessian;      /* eval accepts hess != NULL */
+  int normalized;       /* exp(l) integrates to 1: KL(q || p) = -ELBO */
+  int has_box;          /* box is a sensible plotting window (2-D targets) */
+  double box[4];        /* xmin, xmax, ymin, ymax */
+  void *ctx;            /* implementation state */
+  gfv_target_eval_fn eval;
+  void (*destroy)(void *ctx);
+};
+
+/* Creates the target named by spec ("gauss", "gmm:path.csv", ...).  dim is the --dim
+ * option: 0 asks for the target's default; a fixed-dimension target (gmm4, banana,
+ * gmm:FILE) fails with GFV_ERR_USAGE when dim is non-zero and differs.  Not collective. */
+int gfv_target_create(const char *spec, long dim, gfv_target **out);
+
+/* Calls t->eval. */
+int gfv_target_eval(const gfv_target *t, size_t n, const double *z, double *logp, double *grad,
+                    double *hess);
+
+void gfv_target_free(gfv_target *t);
+
+/* One line per built-in target, for --help. */
+const char *gfv_target_list_help(void);
+
+#endif

@@ -1,0 +1,81 @@
+/* error.c - the per-process error record behind GFV_ERROR / GFV_CALL. */
+#include "gflowvi/error.h"
+
+#include <gsl/gsl_errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GFV_TRACE_MAX 32
+
+static char err_message[1024];
+static struct {
+  const char *file;
+  int line;
+  const char *func;
+} err_trace[GFV_TRACE_MAX];
+static int err_depth;
+
+int gfv_error_set(int code, const char *file, int line, const char *func, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err_message, sizeof err_message, fmt, ap);
+  va_end(ap);
+  err_depth = 0;
+  gfv_error_push(file, line, func);
+  return code;
+}
+
+void gfv_error_push(const char *file, int line, const char *func) {
+  if (err_depth >= GFV_TRACE_MAX) return;
+  err_trace[err_depth].file = file;
+  err_trace[err_depth].line = line;
+  err_trace[err_depth].func = func;
+  err_depth++;
+}
+
+const char *gfv_error_message(void) { return err_message; }
+
+void gfv_error_print_trace(FILE *out) {
+  for (int i = 0; i < err_depth; i++)
+    fprintf(out, "  [%d] %s:%d in %s()\n", i, err_trace[i].file, err_trace[i].line, err_trace[i].func);
+}
+
+void gfv_error_clear(void) {
+  err_message[0] = '\0';
+  err_depth = 0;
+}
+
+const char *gfv_status_name(int code) {
+  switch (code) {
+  case GFV_OK: return "ok";
+  case GFV_ERR_USAGE: return "usage";
+  case GFV_ERR_INPUT: return "input";
+  case GFV_ERR_NUMERIC: return "numerical";
+  case GFV_ERR_IO: return "output";
+  case GFV_ERR_MPI: return "mpi";
+  case GFV_ERR_MEMORY: return "memory";
+  case GFV_ERR_INTERNAL: return "internal";
+  case GFV_ERR_OTHER_RANK: return "other rank";
+  default: return "unknown";
+  }
+}
+
+/* GSL calls this instead of aborting; the GSL function then returns its error code,
+ * which our caller turns into a status with the message recorded here. */
+static void gsl_handler(const char *reason, const char *file, int line, int gsl_errno) {
+  gfv_error_set(GFV_ERR_NUMERIC, file, line, "gsl", "GSL: %s (%s)", reason, gsl_strerror(gsl_errno));
+}
+
+void gfv_error_install_gsl_handler(void) { gsl_set_error_handler(gsl_handler); }
+
+int gfv_calloc(void *ptr_to_ptr, size_t n, size_t size) {
+  void **pp = (void **)ptr_to_ptr;
+  *pp = NULL;
+  if (n == 0) n = 1; /* a valid pointer even for empty arrays keeps free() paths simple */
+  if (size != 0 && n > (size_t)-1 / size)
+    GFV_ERROR(GFV_ERR_MEMORY, "allocation of %zu x %zu bytes overflows", n, size);
+  *pp = calloc(n, size);
+  if (!*pp) GFV_ERROR(GFV_ERR_MEMORY, "out of memory allocating %zu bytes", n * size);
+  return GFV_OK;
+}
