@@ -9,7 +9,8 @@ endif
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
-override CFLAGS += -std=c11 -D_POSIX_C_SOURCE=200809L -Iinclude $(WARN)
+# _DEFAULT_SOURCE: POSIX 2008 (fsync, mkdir, getline) plus M_PI from math.h.
+override CFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(WARN)
 # GSL with OpenBLAS's CBLAS, never GSL's slow reference CBLAS (-lgslcblas).
 LDLIBS   := -lgsl -llapacke -lopenblas -lm -ldl
 

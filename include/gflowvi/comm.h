@@ -25,7 +25,8 @@ double gfv_comm_wtime(void);
 /* Bytes this rank has passed to collectives so far (its share of traffic). */
 double gfv_comm_bytes_sent(const gfv_comm *c);
 
-/* Collective.  recv gets every rank's block: rank r's counts[r] doubles at displs[r]. */
+/* Collective.  recv gets every rank's block: rank r's counts[r] doubles at displs[r].
+ * send may already sit at its place in recv (send == recv + displs[rank]). */
 int gfv_comm_allgatherv(gfv_comm *c, const double *send, size_t send_count, double *recv,
                         const size_t *counts, const size_t *displs);
 /* Collective, in place: elementwise sum / max over ranks. */

@@ -1,0 +1,61 @@
+/* solver.h - the gradient-flow solver: set up, iterate, evaluate, write.
+ *
+ * GSL-style split: gfv_solver_create allocates everything (no allocation in the loop),
+ * gfv_solver_iterate performs one accepted step, gfv_solver_run loops with progress lines
+ * and the stopping test, gfv_solver_evaluate estimates the final ELBO from fresh samples,
+ * gfv_solver_write_outputs writes the output directory.  All are collective: every rank
+ * calls them in the same order, and every rank returns the same status. */
+#ifndef GFLOWVI_SOLVER_H
+#define GFLOWVI_SOLVER_H
+
+#include <stddef.h>
+
+#include "gflowvi/comm.h"
+#include "gflowvi/config.h"
+#include "gflowvi/target.h"
+
+typedef struct gfv_solver gfv_solver;
+
+/* Per-phase timers of one rank, in seconds. */
+enum gfv_phase {
+  GFV_PHASE_SAMPLE,
+  GFV_PHASE_TARGET,
+  GFV_PHASE_MIXTURE,
+  GFV_PHASE_COMM,
+  GFV_PHASE_UPDATE,
+  GFV_PHASE_EVAL,
+  GFV_PHASE_IO,
+  GFV_NPHASES
+};
+extern const char *const gfv_phase_names[GFV_NPHASES];
+
+typedef struct {
+  double elbo, elbo_se;   /* from eval_samples fresh samples of the final mixture */
+  double kl, kl_se;       /* -elbo when the target is normalised, else NAN */
+  size_t eval_samples;    /* samples actually used (a multiple of K) */
+  size_t negligible;      /* components with weight below 1e-6 */
+} gfv_eval_result;
+
+/* Collective.  The solver keeps pointers to cfg, target and comm (owned by the caller). */
+int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm, gfv_solver **out);
+void gfv_solver_free(gfv_solver *s);
+
+/* Collective: one accepted iteration (rejections with halved steps happen inside). */
+int gfv_solver_iterate(gfv_solver *s);
+/* Collective: iterate to cfg->iters (or the tolerance), printing progress on rank 0. */
+int gfv_solver_run(gfv_solver *s);
+/* Collective: final ELBO / KL from fresh samples. */
+int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res);
+/* Collective: rank 0 writes the output directory; every rank gets the outcome. */
+int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res);
+
+/* Queries. */
+long gfv_solver_iteration(const gfv_solver *s);
+double gfv_solver_elbo(const gfv_solver *s, double *se);
+/* Seconds spent in gfv_solver_run so far. */
+double gfv_solver_seconds(const gfv_solver *s);
+/* Collective: every particle's parameters on every rank: weights (K), means (K x d),
+ * precisions (K x d x d).  Arrays are the caller's. */
+int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P);
+
+#endif

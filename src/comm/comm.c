@@ -1,0 +1,209 @@
+/* comm.c - the only file of gflowvi that includes mpi.h (see comm.h).
+ *
+ * Two implementations behind one object: MPI_COMM_WORLD with MPI_ERRORS_RETURN, so MPI
+ * failures come back as statuses instead of killing the job silently; and a one-rank
+ * "self" communicator that never touches MPI, for unit tests and tools. */
+#include "gflowvi/comm.h"
+
+#include <limits.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gflowvi/error.h"
+#include "linalg/linalg.h"
+
+struct gfv_comm {
+  int is_mpi;
+  int owns_mpi; /* we called MPI_Init, so we call MPI_Finalize */
+  MPI_Comm comm;
+  int rank, size;
+  MPI_Op lse_op;
+  double bytes_sent;
+  int *icounts, *idispls; /* size entries: int copies of size_t counts for MPI */
+};
+
+static int mpi_check(int rc, const char *what) {
+  if (rc == MPI_SUCCESS) return GFV_OK;
+  char msg[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, msg, &len);
+  GFV_ERROR(GFV_ERR_MPI, "MPI %s failed: %s", what, msg);
+}
+#define MPI_CALL(call, what) GFV_CALL(mpi_check((call), (what)))
+
+static void lse_reduce(void *in, void *inout, int *len, MPI_Datatype *type) {
+  (void)type;
+  const double *a = in;
+  double *b = inout;
+  for (int i = 0; i < *len; i++) b[i] = gfv_logaddexp(a[i], b[i]);
+}
+
+static int to_int(size_t n, int *out) {
+  GFV_CHECK(n <= (size_t)INT_MAX, GFV_ERR_MPI, "message of %zu elements exceeds MPI's int count", n);
+  *out = (int)n;
+  return GFV_OK;
+}
+
+/* Copies size_t counts/displacements into the int arrays MPI wants. */
+static int int_counts(gfv_comm *c, const size_t *counts, const size_t *displs) {
+  for (int r = 0; r < c->size; r++) {
+    GFV_CALL(to_int(counts[r], &c->icounts[r]));
+    if (displs) GFV_CALL(to_int(displs[r], &c->idispls[r]));
+  }
+  return GFV_OK;
+}
+
+static int comm_alloc(gfv_comm **out, int size) {
+  gfv_comm *c;
+  GFV_ALLOC(c, 1);
+  int st;
+  GFV_CALL_GOTO(st, gfv_calloc(&c->icounts, (size_t)size, sizeof(int)), fail);
+  GFV_CALL_GOTO(st, gfv_calloc(&c->idispls, (size_t)size, sizeof(int)), fail);
+  c->size = size;
+  *out = c;
+  return GFV_OK;
+fail:
+  free(c->icounts);
+  free(c);
+  return st;
+}
+
+int gfv_comm_init_mpi(int *argc, char ***argv, gfv_comm **out) {
+  int inited = 0, size = 1;
+  MPI_Initialized(&inited);
+  if (!inited) MPI_CALL(MPI_Init(argc, argv), "MPI_Init");
+  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  GFV_CALL(comm_alloc(out, size));
+  gfv_comm *c = *out;
+  c->is_mpi = 1;
+  c->owns_mpi = !inited;
+  c->comm = MPI_COMM_WORLD;
+  MPI_Comm_rank(c->comm, &c->rank);
+  MPI_CALL(MPI_Op_create(lse_reduce, 1, &c->lse_op), "MPI_Op_create");
+  return GFV_OK;
+}
+
+int gfv_comm_self(gfv_comm **out) {
+  GFV_CALL(comm_alloc(out, 1));
+  (*out)->rank = 0;
+  return GFV_OK;
+}
+
+void gfv_comm_free(gfv_comm *c) {
+  if (!c) return;
+  if (c->is_mpi) {
+    MPI_Op_free(&c->lse_op);
+    if (c->owns_mpi) MPI_Finalize();
+  }
+  free(c->icounts);
+  free(c->idispls);
+  free(c);
+}
+
+int gfv_comm_rank(const gfv_comm *c) { return c->rank; }
+int gfv_comm_size(const gfv_comm *c) { return c->size; }
+double gfv_comm_bytes_sent(const gfv_comm *c) { return c->bytes_sent; }
+
+double gfv_comm_wtime(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int gfv_comm_allgatherv(gfv_comm *c, const double *send, size_t send_count, double *recv,
+                        const size_t *counts, const size_t *displs) {
+  if (!c->is_mpi) {
+    memmove(recv + displs[0], send, send_count * sizeof(double));
+    return GFV_OK;
+  }
+  int n = 0;
+  GFV_CALL(to_int(send_count, &n));
+  GFV_CALL(int_counts(c, counts, displs));
+  c->bytes_sent += (double)send_count * sizeof(double);
+  /* A rank that wrote its block in place must say so: MPI forbids aliased buffers. */
+  const void *src = send == recv + displs[c->rank] ? MPI_IN_PLACE : (const void *)send;
+  MPI_CALL(MPI_Allgatherv(src, n, MPI_DOUBLE, recv, c->icounts, c->idispls, MPI_DOUBLE, c->comm),
+           "Allgatherv");
+  return GFV_OK;
+}
+
+static int allreduce(gfv_comm *c, double *buf, size_t n, MPI_Op op, const char *what) {
+  if (!c->is_mpi || n == 0) return GFV_OK;
+  int in = 0;
+  GFV_CALL(to_int(n, &in));
+  c->bytes_sent += (double)n * sizeof(double);
+  MPI_CALL(MPI_Allreduce(MPI_IN_PLACE, buf, in, MPI_DOUBLE, op, c->comm), what);
+  return GFV_OK;
+}
+
+int gfv_comm_allreduce_sum(gfv_comm *c, double *buf, size_t n) {
+  return allreduce(c, buf, n, MPI_SUM, "Allreduce(sum)");
+}
+int gfv_comm_allreduce_max(gfv_comm *c, double *buf, size_t n) {
+  return allreduce(c, buf, n, MPI_MAX, "Allreduce(max)");
+}
+int gfv_comm_allreduce_logsumexp(gfv_comm *c, double *buf, size_t n) {
+  return c->is_mpi ? allreduce(c, buf, n, c->lse_op, "Allreduce(logsumexp)") : GFV_OK;
+}
+
+int gfv_comm_reduce_scatter_sum(gfv_comm *c, const double *send, double *recv, const size_t *counts) {
+  if (!c->is_mpi) {
+    memmove(recv, send, counts[0] * sizeof(double));
+    return GFV_OK;
+  }
+  GFV_CALL(int_counts(c, counts, NULL));
+  double total = 0;
+  for (int r = 0; r < c->size; r++) total += (double)counts[r];
+  c->bytes_sent += total * sizeof(double);
+  MPI_CALL(MPI_Reduce_scatter(send, recv, c->icounts, MPI_DOUBLE, MPI_SUM, c->comm),
+           "Reduce_scatter");
+  return GFV_OK;
+}
+
+int gfv_comm_bcast(gfv_comm *c, void *buf, size_t bytes, int root) {
+  if (!c->is_mpi) return GFV_OK;
+  int n = 0;
+  GFV_CALL(to_int(bytes, &n));
+  if (c->rank == root) c->bytes_sent += (double)bytes;
+  MPI_CALL(MPI_Bcast(buf, n, MPI_BYTE, root, c->comm), "Bcast");
+  return GFV_OK;
+}
+
+int gfv_comm_gatherv_bytes(gfv_comm *c, const void *send, size_t bytes, void *recv,
+                           const size_t *counts, const size_t *displs, int root) {
+  if (!c->is_mpi) {
+    memmove((char *)recv + displs[0], send, bytes);
+    return GFV_OK;
+  }
+  int n = 0;
+  GFV_CALL(to_int(bytes, &n));
+  GFV_CALL(int_counts(c, counts, displs));
+  c->bytes_sent += (double)bytes;
+  MPI_CALL(MPI_Gatherv(send, n, MPI_BYTE, recv, c->icounts, c->idispls, MPI_BYTE, root, c->comm),
+           "Gatherv");
+  return GFV_OK;
+}
+
+int gfv_comm_agree(gfv_comm *c, int status, int *is_reporter) {
+  if (is_reporter) *is_reporter = status != 0;
+  if (!c->is_mpi) return status;
+  /* MINLOC over (failing rank, its status): one collective finds the lowest failing rank
+   * and its status at once; ranks without failure offer `size`, which never wins. */
+  struct {
+    int value, loc;
+  } mine = {status ? c->rank : c->size, status}, low;
+  int rc = MPI_Allreduce(&mine, &low, 1, MPI_2INT, MPI_MINLOC, c->comm);
+  if (rc != MPI_SUCCESS) return mpi_check(rc, "Allreduce(agree)");
+  if (low.value == c->size) return GFV_OK;
+  if (is_reporter) *is_reporter = low.value == c->rank;
+  return low.loc;
+}
+
+void gfv_comm_abort(gfv_comm *c, int code) {
+  if (c && c->is_mpi) MPI_Abort(c->comm, code);
+  exit(code);
+}

@@ -1,0 +1,30 @@
+/* estimator_stein.c - the first-order (Bonnet / Stein's lemma) estimator of E_q[H_h]:
+ *   E_q[H_h] = P E_q[(z - mu) grad h(z)^T]   (z ~ N(mu, P^{-1})),
+ * estimated as sym(P (1/S) sum_s (z_s - mu) grad h(z_s)^T).  Needs gradients only, so it
+ * serves models without a Hessian.   */
+#include <cblas.h>
+
+#include "flows/flow.h"
+#include "linalg/linalg.h"
+
+static void stein_estimate(const gfv_particle_samples *ps, double *gh, double *G, double *work) {
+  const size_t d = ps->d, S = ps->S;
+  const int n = (int)d, s = (int)S;
+  double *Zc = work, *Gh = work + S * d;
+  for (size_t t = 0; t < d; t++) gh[t] = 0.0;
+  for (size_t i = 0; i < S; i++)
+    for (size_t t = 0; t < d; t++) {
+      Zc[i * d + t] = ps->z[i * d + t] - ps->mu[t];
+      Gh[i * d + t] = ps->gbar[i * d + t] - ps->grad_l[i * d + t];
+      gh[t] += Gh[i * d + t];
+    }
+  for (size_t t = 0; t < d; t++) gh[t] /= (double)S;
+  /* G = P M with M = (1/S) Zc^T Gh: the d x d product last, so the S x d one is a GEMM. */
+  double *M = work + 2 * S * d;
+  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, n, s, 1.0 / (double)S, Zc, n, Gh, n, 0.0, M,
+              n);
+  cblas_dsymm(CblasRowMajor, CblasLeft, CblasLower, n, n, 1.0, ps->P, n, M, n, 0.0, G, n);
+  gfv_symmetrize(d, G);
+}
+
+const gfv_estimator_type gfv_estimator_stein = {"stein", 0, stein_estimate};

@@ -1,0 +1,60 @@
+/* flow.h - the particle updates (flows) and the E[H_h] estimators, as type objects
+ * chosen by name (PETSc/GSL style): gfv_flow_lookup("ngflow"), gfv_estimator_lookup("stein").
+ *
+ * A particle is (mu, P = L L^T).  Its update consumes two Monte Carlo estimates at the
+ * particle's S samples (ALGORITHM.md sections 3-4):
+ *   gh = E_q[grad h],  G = E_q[H_h]  (symmetric),   h(z) = log q_rho(z) - l(z). */
+#ifndef GFLOWVI_FLOW_H
+#define GFLOWVI_FLOW_H
+
+#include <stddef.h>
+
+typedef struct {
+  double step_sq;  /* squared norm of the change, in the flow's own coordinates */
+  double param_sq; /* squared norm of the new parameters in those coordinates */
+} gfv_step_info;
+
+typedef struct {
+  const char *name;
+  const char *coordinates; /* what step_sq measures, for the documentation */
+  /* Writes the updated particle.  work holds gfv_flow_work_size(d) doubles.  plain != 0
+   * uses the plain update instead of the positive-definite retraction (ablation only).
+   * Returns 0, or 1 when the new matrix is not positive definite (the caller rejects the
+   * step); never records an error. */
+  int (*update)(size_t d, const double *mu, const double *P, const double *L, const double *gh,
+                const double *G, double eta, int plain, double *mu_out, double *P_out,
+                double *L_out, double *work, gfv_step_info *info);
+} gfv_flow_type;
+
+extern const gfv_flow_type gfv_flow_ngflow; /* natural gradient (NGFlow-VI) */
+extern const gfv_flow_type gfv_flow_gflow;  /* Euclidean gradient in (mu, Sigma) (GFlow-VI) */
+
+/* NULL when the name is unknown. */
+const gfv_flow_type *gfv_flow_lookup(const char *name);
+size_t gfv_flow_work_size(size_t d);
+
+/* The samples of one particle and the mixture terms at them, as an estimator sees them. */
+typedef struct {
+  size_t d, S;
+  const double *mu, *P;   /* the particle */
+  const double *z;        /* S x d samples */
+  const double *grad_l;   /* S x d gradients of the target */
+  const double *hess_l;   /* S x d x d Hessians of the target (hessian estimator only) */
+  const double *gbar;     /* S x d: grad log q_rho at the samples */
+  const double *Hq;       /* d x d: sum over samples of sum_j r_j (g_j g_j^T - P_j) (hessian only) */
+} gfv_particle_samples;
+
+typedef struct {
+  const char *name;
+  int needs_hessian; /* needs hess_l and Hq */
+  /* gh (d) and G (d x d, symmetric).  work holds gfv_estimator_work_size(d, S) doubles. */
+  void (*estimate)(const gfv_particle_samples *ps, double *gh, double *G, double *work);
+} gfv_estimator_type;
+
+extern const gfv_estimator_type gfv_estimator_hessian; /* Price: average of H_h */
+extern const gfv_estimator_type gfv_estimator_stein;   /* Bonnet/Stein: sym(P E[(z-mu) grad h^T]) */
+
+const gfv_estimator_type *gfv_estimator_lookup(const char *name);
+size_t gfv_estimator_work_size(size_t d, size_t S);
+
+#endif

@@ -1,0 +1,44 @@
+/* gflow.c - GFlow-VI: the Euclidean-gradient particle update in (mu, Sigma)
+ * (ALGORITHM.md section 4), with B = G / 2 the gradient of Phi in Sigma:
+ *
+ *   Sigma' = Sigma - eta B + (eta^2 / 2) B Sigma^{-1} B      (plain: Sigma - eta B)
+ *   mu'    = mu - eta gh
+ *
+ * The same retraction as NGFlow-VI, now in Sigma-space, keeps Sigma' positive definite.
+ * The state stays (mu, P, L), so Sigma' is inverted back.  The change is measured in
+ * (mu, Sigma). */
+#include <cblas.h>
+#include <string.h>
+
+#include "flows/flow.h"
+#include "linalg/linalg.h"
+
+static int gflow_update(size_t d, const double *mu, const double *P, const double *L,
+                        const double *gh, const double *G, double eta, int plain, double *mu_out,
+                        double *P_out, double *L_out, double *work, gfv_step_info *info) {
+  const int n = (int)d;
+  double *Sigma = work, *Snew = work + d * d, *T = work + 2 * d * d;
+  if (gfv_chol_inverse(d, L, Sigma)) return 1;
+  memcpy(Snew, Sigma, d * d * sizeof(double));
+  cblas_daxpy(n * n, -0.5 * eta, G, 1, Snew, 1);
+  if (!plain) {
+    /* (eta^2/2) B P B with B = G/2: T = P G, Snew += eta^2/8 G T */
+    cblas_dsymm(CblasRowMajor, CblasLeft, CblasLower, n, n, 1.0, P, n, G, n, 0.0, T, n);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 0.125 * eta * eta, G, n, T, n,
+                1.0, Snew, n);
+  }
+  gfv_symmetrize(d, Snew);
+  /* P' = Sigma'^{-1}: factor Sigma', invert, factor P'. */
+  memcpy(T, Snew, d * d * sizeof(double));
+  if (gfv_chol(d, T)) return 1;
+  if (gfv_chol_inverse(d, T, P_out)) return 1;
+  gfv_symmetrize(d, P_out);
+  memcpy(L_out, P_out, d * d * sizeof(double));
+  if (gfv_chol(d, L_out)) return 1;
+  for (size_t i = 0; i < d; i++) mu_out[i] = mu[i] - eta * gh[i];
+  info->step_sq = gfv_sqdist(d, mu_out, mu) + gfv_sqdist(d * d, Snew, Sigma);
+  info->param_sq = cblas_ddot(n, mu_out, 1, mu_out, 1) + cblas_ddot(n * n, Snew, 1, Snew, 1);
+  return 0;
+}
+
+const gfv_flow_type gfv_flow_gflow = {"gflow", "(mu, Sigma)", gflow_update};

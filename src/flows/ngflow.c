@@ -1,0 +1,43 @@
+/* ngflow.c - NGFlow-VI: the natural-gradient particle update (ALGORITHM.md section 4).
+ *
+ *   P'  = P + eta G + (eta^2 / 2) G P^{-1} G      (plain: P + eta G)
+ *   mu' = mu - eta P'^{-1} gh
+ *
+ * The quadratic term makes P' = 1/2 P + 1/2 (P + eta G) P^{-1} (P + eta G), positive
+ * definite for every eta and every estimate G, even when G is indefinite (always
+ * possible once K > 1).  The change is measured in (mu, P). */
+#include <cblas.h>
+#include <string.h>
+
+#include "flows/flow.h"
+#include "linalg/linalg.h"
+
+static int ngflow_update(size_t d, const double *mu, const double *P, const double *L,
+                         const double *gh, const double *G, double eta, int plain, double *mu_out,
+                         double *P_out, double *L_out, double *work, gfv_step_info *info) {
+  const int n = (int)d;
+  double *Sigma = work, *T = work + d * d;
+  memcpy(P_out, P, d * d * sizeof(double));
+  cblas_daxpy(n * n, eta, G, 1, P_out, 1);
+  if (!plain) {
+    if (gfv_chol_inverse(d, L, Sigma)) return 1;
+    /* T = Sigma G, then P' += eta^2/2 G T */
+    cblas_dsymm(CblasRowMajor, CblasLeft, CblasLower, n, n, 1.0, Sigma, n, G, n, 0.0, T, n);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 0.5 * eta * eta, G, n, T, n, 1.0,
+                P_out, n);
+  }
+  gfv_symmetrize(d, P_out);
+  memcpy(L_out, P_out, d * d * sizeof(double));
+  if (gfv_chol(d, L_out)) return 1;
+  /* mu' = mu - eta P'^{-1} gh by two triangular solves with L'. */
+  double *x = T;
+  memcpy(x, gh, d * sizeof(double));
+  cblas_dtrsv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, n, L_out, n, x, 1);
+  cblas_dtrsv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, n, L_out, n, x, 1);
+  for (size_t i = 0; i < d; i++) mu_out[i] = mu[i] - eta * x[i];
+  info->step_sq = gfv_sqdist(d, mu_out, mu) + gfv_sqdist(d * d, P_out, P);
+  info->param_sq = cblas_ddot(n, mu_out, 1, mu_out, 1) + cblas_ddot(n * n, P_out, 1, P_out, 1);
+  return 0;
+}
+
+const gfv_flow_type gfv_flow_ngflow = {"ngflow", "(mu, P)", ngflow_update};

@@ -1,0 +1,270 @@
+/* outputs.c - the output directory: summary.json, mixture.csv, trace.csv, samples.csv and,
+ * for 2-D targets, density.csv (the target and the mixture on a grid, for plots).
+ *
+ * Rank 0 writes every file to a temporary name first and renames them only when all of
+ * them were written completely, summary.json last: a reader that finds summary.json finds
+ * a complete set, and a failure leaves no partial file behind. */
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gflowvi/error.h"
+#include "gflowvi/io.h"
+#include "linalg/linalg.h"
+#include "rng/rng.h"
+#include "solver/solver_impl.h"
+
+#define GFV_VERSION "0.1.0"
+#define GFV_GRID 121 /* density.csv is GFV_GRID x GFV_GRID points */
+
+enum { F_MIXTURE, F_TRACE, F_SAMPLES, F_DENSITY, F_SUMMARY, F_COUNT };
+static const char *const file_names[F_COUNT] = {"mixture.csv", "trace.csv", "samples.csv",
+                                                "density.csv", "summary.json"};
+
+/* Timer statistics over ranks: min, max, mean of each phase, and of bytes per iteration. */
+typedef struct {
+  double min[GFV_NPHASES + 1], max[GFV_NPHASES + 1], mean[GFV_NPHASES + 1];
+} rank_stats;
+
+static int gather_stats(gfv_solver *s, rank_stats *rs) {
+  const int n = GFV_NPHASES + 1;
+  double v[GFV_NPHASES + 1];
+  memcpy(v, s->timers, sizeof s->timers);
+  v[GFV_NPHASES] = gfv_comm_bytes_sent(s->comm) / (double)(s->iter > 0 ? s->iter : 1);
+  for (int i = 0; i < n; i++) rs->max[i] = v[i], rs->min[i] = -v[i], rs->mean[i] = v[i];
+  GFV_CALL(gfv_comm_allreduce_max(s->comm, rs->max, (size_t)n));
+  GFV_CALL(gfv_comm_allreduce_max(s->comm, rs->min, (size_t)n));
+  GFV_CALL(gfv_comm_allreduce_sum(s->comm, rs->mean, (size_t)n));
+  for (int i = 0; i < n; i++) rs->min[i] = -rs->min[i], rs->mean[i] /= s->size;
+  return GFV_OK;
+}
+
+static void csv_header(FILE *f, const char *prefix, size_t d, int matrix) {
+  for (size_t a = 0; a < d; a++) {
+    if (!matrix) {
+      fprintf(f, ",%s_%zu", prefix, a + 1);
+      continue;
+    }
+    for (size_t b = 0; b < d; b++) fprintf(f, ",%s_%zu_%zu", prefix, a + 1, b + 1);
+  }
+}
+
+static int write_mixture(gfv_solver *s, FILE *f) {
+  const size_t d = s->d, dd = d * d;
+  double *cov = NULL;
+  GFV_ALLOC(cov, dd);
+  fprintf(f, "weight");
+  csv_header(f, "mu", d, 0);
+  csv_header(f, "cov", d, 1);
+  fprintf(f, "\n");
+  for (size_t k = 0; k < s->K; k++) {
+    if (gfv_chol_inverse(d, s->full_L + k * dd, cov)) {
+      free(cov);
+      GFV_ERROR(GFV_ERR_NUMERIC, "particle %zu: cannot invert its precision", k);
+    }
+    fprintf(f, "%.17g", exp(s->full_logw[k]));
+    for (size_t t = 0; t < d; t++) fprintf(f, ",%.17g", s->full_mu[k * d + t]);
+    for (size_t t = 0; t < dd; t++) fprintf(f, ",%.17g", cov[t]);
+    fprintf(f, "\n");
+  }
+  free(cov);
+  return GFV_OK;
+}
+
+static void write_trace(const gfv_solver *s, FILE *f) {
+  fprintf(f, "iteration,elbo,elbo_se,step_norm,step_size,seconds\n");
+  for (size_t i = 0; i < s->ntrace; i++) {
+    const gfv_trace_row *t = &s->trace[i];
+    fprintf(f, "%ld,%.17g,%.17g,%.17g,%.17g,%.6f\n", t->iteration, t->elbo, t->elbo_se,
+            t->step_norm, t->step_size, t->seconds);
+  }
+}
+
+/* N independent draws from the mixture: a component by weight, then its Gaussian. */
+static int write_samples(gfv_solver *s, FILE *f) {
+  const size_t d = s->d, N = (size_t)s->cfg->out_samples;
+  double *w = NULL, *z = NULL;
+  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+  gfv_discrete *table = NULL;
+  int st = GFV_OK;
+  GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
+  gsl_rng_set(rng, gfv_stream_seed((unsigned long)s->cfg->seed, s->K, 2));
+  GFV_CALL_GOTO(st, gfv_calloc(&w, s->K, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&z, d, sizeof(double)), done);
+  for (size_t k = 0; k < s->K; k++) w[k] = exp(s->full_logw[k]);
+  GFV_CALL_GOTO(st, gfv_discrete_alloc(s->K, w, &table), done);
+  gfv_particles view = s->cur; /* borrow the sampler with the whole mixture's arrays */
+  view.mu = s->full_mu, view.L = s->full_L;
+  fprintf(f, "z_1");
+  for (size_t t = 1; t < d; t++) fprintf(f, ",z_%zu", t + 1);
+  fprintf(f, "\n");
+  for (size_t i = 0; i < N; i++) {
+    size_t k = gfv_discrete_draw(table, rng);
+    gfv_particles_sample(&view, k, rng, 1, z);
+    for (size_t t = 0; t < d; t++) fprintf(f, t ? ",%.17g" : "%.17g", z[t]);
+    fprintf(f, "\n");
+  }
+done:
+  gfv_discrete_free(table);
+  gsl_rng_free(rng);
+  free(w), free(z);
+  return st;
+}
+
+/* The plotting window: the target's own box, else the means +- 4 standard deviations. */
+static void plot_box(const gfv_solver *s, double box[4]) {
+  if (s->target->has_box) {
+    memcpy(box, s->target->box, 4 * sizeof(double));
+    return;
+  }
+  box[0] = box[2] = INFINITY, box[1] = box[3] = -INFINITY;
+  double cov[4];
+  for (size_t k = 0; k < s->K; k++) {
+    if (gfv_chol_inverse(2, s->full_L + 4 * k, cov)) continue;
+    for (int a = 0; a < 2; a++) {
+      double m = s->full_mu[2 * k + a], r = 4 * sqrt(cov[3 * a]);
+      box[2 * a] = fmin(box[2 * a], m - r);
+      box[2 * a + 1] = fmax(box[2 * a + 1], m + r);
+    }
+  }
+}
+
+static int write_density(gfv_solver *s, FILE *f) {
+  const size_t n = GFV_GRID * GFV_GRID;
+  double box[4], *z = NULL, *lq = NULL, *lp = NULL;
+  gfv_mix_work *w = NULL;
+  int st = GFV_OK;
+  plot_box(s, box);
+  GFV_CALL_GOTO(st, gfv_calloc(&z, 2 * n, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&lq, n, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&lp, n, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_mix_work_alloc(2, s->K, 1, &w), done);
+  for (size_t iy = 0; iy < GFV_GRID; iy++)
+    for (size_t ix = 0; ix < GFV_GRID; ix++) {
+      double *p = z + 2 * (iy * GFV_GRID + ix);
+      p[0] = box[0] + (box[1] - box[0]) * (double)ix / (GFV_GRID - 1);
+      p[1] = box[2] + (box[3] - box[2]) * (double)iy / (GFV_GRID - 1);
+    }
+  gfv_mix_view full = {2, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc};
+  GFV_CALL_GOTO(st, gfv_mix_eval(&full, n, z, lq, NULL, NULL, w), done);
+  GFV_CALL_GOTO(st, gfv_target_eval(s->target, n, z, lp, NULL, NULL), done);
+  fprintf(f, "x,y,log_target,log_q\n");
+  for (size_t i = 0; i < n; i++) {
+    /* Non-finite values (log 0 far out) are empty fields: NumPy reads nan, R reads NA. */
+    fprintf(f, "%.10g,%.10g,", z[2 * i], z[2 * i + 1]);
+    if (isfinite(lp[i])) fprintf(f, "%.10g", lp[i]);
+    fprintf(f, ",");
+    if (isfinite(lq[i])) fprintf(f, "%.10g", lq[i]);
+    fprintf(f, "\n");
+  }
+done:
+  free(z), free(lq), free(lp);
+  gfv_mix_work_free(w);
+  return st;
+}
+
+static void json_member(FILE *f, const char *key, double x, int last) {
+  fprintf(f, "  ");
+  gfv_json_string(f, key);
+  fprintf(f, ": ");
+  gfv_json_number(f, x);
+  fprintf(f, last ? "\n" : ",\n");
+}
+
+static void json_text(FILE *f, const char *key, const char *value) {
+  fprintf(f, "  ");
+  gfv_json_string(f, key);
+  fprintf(f, ": ");
+  gfv_json_string(f, value);
+  fprintf(f, ",\n");
+}
+
+static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_stats *rs, FILE *f) {
+  const gfv_config *cfg = s->cfg;
+  double se, iter_elbo = gfv_solver_elbo(s, &se);
+  fprintf(f, "{\n");
+  json_text(f, "program", "gflowvi");
+  json_text(f, "version", GFV_VERSION);
+  json_text(f, "target", cfg->target);
+  json_member(f, "dim", (double)s->d, 0);
+  json_text(f, "flow", s->flow->name);
+  json_text(f, "estimator", s->est->name);
+  json_text(f, "update", cfg->update);
+  json_member(f, "particles", (double)s->K, 0);
+  json_member(f, "samples", (double)s->S, 0);
+  json_member(f, "iterations", (double)s->iter, 0);
+  json_member(f, "ranks", (double)s->size, 0);
+  json_member(f, "seed", (double)cfg->seed, 0);
+  json_member(f, "elbo", res->elbo, 0);
+  json_member(f, "elbo_se", res->elbo_se, 0);
+  json_member(f, "kl", res->kl, 0);
+  json_member(f, "kl_se", res->kl_se, 0);
+  json_member(f, "eval_samples", (double)res->eval_samples, 0);
+  json_member(f, "last_iteration_elbo", iter_elbo, 0);
+  json_member(f, "last_iteration_elbo_se", se, 0);
+  json_member(f, "rejected_steps", (double)s->rejected, 0);
+  json_member(f, "negligible_components", (double)res->negligible, 0);
+  fprintf(f, "  \"converged\": %s,\n", s->converged ? "true" : "false");
+  json_member(f, "seconds", s->run_seconds, 0);
+  json_member(f, "iterations_per_second", s->run_seconds > 0 ? (double)s->iter / s->run_seconds : 0,
+              0);
+  fprintf(f, "  \"timers\": {\n");
+  for (int i = 0; i <= GFV_NPHASES; i++) {
+    const char *name = i < GFV_NPHASES ? gfv_phase_names[i] : "bytes_sent_per_iteration";
+    fprintf(f, "    \"%s\": {\"min\": ", name);
+    gfv_json_number(f, rs->min[i]);
+    fprintf(f, ", \"max\": ");
+    gfv_json_number(f, rs->max[i]);
+    fprintf(f, ", \"mean\": ");
+    gfv_json_number(f, rs->mean[i]);
+    fprintf(f, "}%s\n", i < GFV_NPHASES ? "," : "");
+  }
+  fprintf(f, "  },\n  \"config\": {\n");
+  gfv_config_print_json(f, cfg, 4);
+  fprintf(f, "\n  }\n}\n");
+}
+
+static int path_in(const char *dir, const char *name, char *out, size_t size) {
+  int n = snprintf(out, size, "%s/%s", dir, name);
+  GFV_CHECK(n > 0 && (size_t)n < size, GFV_ERR_USAGE, "--out: path too long");
+  return GFV_OK;
+}
+
+static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats *rs) {
+  gfv_ofile *files[F_COUNT] = {0};
+  char path[GFV_PATH_MAX + 64];
+  int st = GFV_OK;
+  GFV_CALL(gfv_mkdir_p(s->cfg->out));
+  for (int i = 0; i < F_COUNT; i++) {
+    if (i == F_DENSITY && s->d != 2) continue;
+    GFV_CALL_GOTO(st, path_in(s->cfg->out, file_names[i], path, sizeof path), fail);
+    GFV_CALL_GOTO(st, gfv_ofile_open(path, &files[i]), fail);
+  }
+  GFV_CALL_GOTO(st, write_mixture(s, gfv_ofile_stream(files[F_MIXTURE])), fail);
+  write_trace(s, gfv_ofile_stream(files[F_TRACE]));
+  GFV_CALL_GOTO(st, write_samples(s, gfv_ofile_stream(files[F_SAMPLES])), fail);
+  if (files[F_DENSITY]) GFV_CALL_GOTO(st, write_density(s, gfv_ofile_stream(files[F_DENSITY])), fail);
+  write_summary(s, res, rs, gfv_ofile_stream(files[F_SUMMARY]));
+  for (int i = 0; i < F_COUNT; i++) { /* in order: summary.json is renamed last */
+    if (!files[i]) continue;
+    gfv_ofile *f = files[i];
+    files[i] = NULL;
+    GFV_CALL_GOTO(st, gfv_ofile_commit(f), fail);
+  }
+  return GFV_OK;
+fail:
+  for (int i = 0; i < F_COUNT; i++) gfv_ofile_abort(files[i]);
+  return st;
+}
+
+int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res) {
+  double t0 = gfv_comm_wtime();
+  rank_stats rs;
+  GFV_CALL(gfv_solver_gather_full(s));
+  GFV_CALL(gather_stats(s, &rs));
+  int st = s->rank == 0 ? write_all(s, res, &rs) : GFV_OK;
+  GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
+  s->timers[GFV_PHASE_IO] += gfv_comm_wtime() - t0;
+  return GFV_OK;
+}

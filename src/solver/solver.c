@@ -1,0 +1,385 @@
+/* solver.c - set-up and the iteration of the particle flow (ALGORITHM.md sections 2-5, 8, 9).
+ *
+ * One iteration, per rank (section 8):
+ *   1. draw the S samples of each local particle from its own stream;
+ *   2. evaluate the target at them;
+ *   3. all-gather the samples of all particles (n = K S points);
+ *   4. phase A: this rank's components at all points, a log-sum-exp all-reduce -> log q_rho;
+ *   5. phase B: this rank's share of grad log q_rho and of the Hessian sums at all points,
+ *      summed over ranks and delivered to the owners with one reduce-scatter;
+ *   6. the estimators and the update of each local particle; one small all-reduce for the
+ *      ELBO, the step norm and the failure flags.
+ * A step that makes a precision indefinite or the ELBO non-finite is rejected on every
+ * rank and retried from the saved state with the step halved (section 9). */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gflowvi/error.h"
+#include "linalg/linalg.h"
+#include "solver/solver_impl.h"
+
+const char *const gfv_phase_names[GFV_NPHASES] = {"sample", "target", "mixture", "comm",
+                                                  "update", "eval",   "io"};
+
+/* Weights below this are floored (section 5): log 0 would poison the mixture density. */
+#define GFV_LOGW_FLOOR (-690.7755278982137) /* log(1e-300) */
+
+static int alloc_estimate(gfv_estimate *e, size_t kloc, size_t d) {
+  GFV_ALLOC(e->gh, kloc * d);
+  GFV_ALLOC(e->G, kloc * d * d);
+  GFV_ALLOC(e->phi, kloc);
+  GFV_ALLOC(e->phivar, kloc);
+  return GFV_OK;
+}
+
+static void free_estimate(gfv_estimate *e) {
+  free(e->gh), free(e->G), free(e->phi), free(e->phivar);
+}
+
+static int resolve_methods(gfv_solver *s) {
+  const gfv_config *cfg = s->cfg;
+  s->flow = gfv_flow_lookup(cfg->flow);
+  GFV_CHECK(s->flow, GFV_ERR_USAGE, "--flow: unknown flow '%s'", cfg->flow);
+  const char *est = cfg->estimator;
+  if (strcmp(est, "auto") == 0) est = s->target->has_hessian ? "hessian" : "stein";
+  s->est = gfv_estimator_lookup(est);
+  GFV_CHECK(s->est, GFV_ERR_USAGE, "--estimator: unknown estimator '%s'", est);
+  GFV_CHECK(!s->est->needs_hessian || s->target->has_hessian, GFV_ERR_USAGE,
+            "--estimator=hessian needs a target with a Hessian; target '%s' has none (use "
+            "--estimator=stein)",
+            s->target->name);
+  s->plain = strcmp(cfg->update, "plain") == 0;
+  return GFV_OK;
+}
+
+/* Everything sized once here; the iteration allocates nothing. */
+static int allocate(gfv_solver *s) {
+  const size_t d = s->d, dd = d * d, P = (size_t)s->size;
+  GFV_CALL(gfv_particles_alloc(d, s->K, s->k0, s->kloc, (unsigned long)s->cfg->seed, &s->cur));
+  GFV_CALL(gfv_particles_alloc(d, s->K, s->k0, s->kloc, (unsigned long)s->cfg->seed, &s->prev));
+  for (int i = 0; i < 2; i++) GFV_CALL(alloc_estimate(&s->est_buf[i], s->kloc, d));
+  GFV_ALLOC(s->z_counts, P);
+  GFV_ALLOC(s->z_displs, P);
+  GFV_ALLOC(s->rs_counts, P);
+  for (int r = 0; r < s->size; r++) {
+    size_t k0, kl;
+    gfv_block_range(s->K, s->size, r, &k0, &kl);
+    s->z_counts[r] = kl * s->S * d;
+    s->z_displs[r] = k0 * s->S * d;
+    s->rs_counts[r] = kl * s->S * d + (s->est->needs_hessian ? kl * dd : 0);
+  }
+  GFV_ALLOC(s->zall, s->n * d);
+  GFV_ALLOC(s->logp, s->nloc);
+  GFV_ALLOC(s->grad_l, s->nloc * d);
+  if (s->est->needs_hessian) GFV_ALLOC(s->hess_l, s->nloc * dd);
+  GFV_ALLOC(s->A, s->n * s->kloc);
+  GFV_ALLOC(s->logq, s->n);
+  GFV_ALLOC(s->gbar_all, s->n * d);
+  if (s->est->needs_hessian) GFV_ALLOC(s->H_all, s->K * dd);
+  GFV_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * dd : 0));
+  GFV_ALLOC(s->recv, s->rs_counts[s->rank]);
+  GFV_ALLOC(s->flow_work, gfv_flow_work_size(d));
+  GFV_ALLOC(s->est_work, gfv_estimator_work_size(d, s->S));
+  GFV_CALL(gfv_mix_work_alloc(d, s->kloc, s->S, &s->mw));
+  GFV_ALLOC(s->trace, (size_t)s->cfg->iters + 1);
+  return GFV_OK;
+}
+
+static void record(gfv_solver *s, const gfv_estimate *e, double step_norm, double step_size) {
+  gfv_trace_row *t = &s->trace[s->ntrace++];
+  t->iteration = s->iter;
+  t->elbo = e->elbo;
+  t->elbo_se = e->elbo_se;
+  t->step_norm = step_norm;
+  t->step_size = step_size;
+  t->seconds = gfv_solver_elapsed(s);
+}
+
+static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *comm, gfv_solver *s) {
+  s->cfg = cfg, s->target = target, s->comm = comm;
+  s->rank = gfv_comm_rank(comm), s->size = gfv_comm_size(comm);
+  s->d = target->dim, s->K = (size_t)cfg->particles, s->S = (size_t)cfg->samples;
+  GFV_CHECK(s->K >= (size_t)s->size, GFV_ERR_USAGE,
+            "--particles=%zu is smaller than the number of ranks (%d): every rank needs at least "
+            "one particle",
+            s->K, s->size);
+  gfv_block_range(s->K, s->size, s->rank, &s->k0, &s->kloc);
+  s->n = s->K * s->S, s->nloc = s->kloc * s->S;
+  GFV_CALL(resolve_methods(s));
+  GFV_CALL(allocate(s));
+  gfv_particles_init(&s->cur, cfg->init_scale, cfg->init_var);
+  return GFV_OK;
+}
+
+int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm, gfv_solver **out) {
+  *out = NULL;
+  gfv_solver *s = NULL;
+  int st = gfv_calloc(&s, 1, sizeof *s);
+  if (!st) {
+    s->t_start = gfv_comm_wtime();
+    st = create_local(cfg, target, comm, s);
+  }
+  st = gfv_comm_agree(comm, st, NULL);
+  if (st) {
+    gfv_solver_free(s);
+    return st;
+  }
+  int bad = 0;
+  st = gfv_solver_estimate(s, &s->est_buf[s->cur_est], &bad);
+  if (!st && bad)
+    st = gfv_error_set(GFV_ERR_NUMERIC, __FILE__, __LINE__, __func__,
+                       "the target returned a non-finite value (NaN or Inf) at the samples of the "
+                       "initial particles; check the model or change --init-scale / --init-var");
+  if (st) {
+    gfv_solver_free(s);
+    return st;
+  }
+  record(s, &s->est_buf[s->cur_est], 0.0, 0.0);
+  *out = s;
+  return GFV_OK;
+}
+
+void gfv_solver_free(gfv_solver *s) {
+  if (!s) return;
+  gfv_particles_free(&s->cur);
+  gfv_particles_free(&s->prev);
+  for (int i = 0; i < 2; i++) free_estimate(&s->est_buf[i]);
+  free(s->z_counts), free(s->z_displs), free(s->rs_counts);
+  free(s->zall), free(s->logp), free(s->grad_l), free(s->hess_l);
+  free(s->A), free(s->logq), free(s->gbar_all), free(s->H_all), free(s->send), free(s->recv);
+  free(s->flow_work), free(s->est_work), free(s->trace);
+  gfv_mix_work_free(s->mw);
+  free(s->full_logw), free(s->full_mu), free(s->full_P), free(s->full_L), free(s->full_logc);
+  free(s);
+}
+
+double gfv_solver_elapsed(const gfv_solver *s) { return gfv_comm_wtime() - s->t_start; }
+
+static int all_finite(size_t n, const double *x) {
+  for (size_t i = 0; i < n; i++)
+    if (!isfinite(x[i])) return 0;
+  return 1;
+}
+
+/* Steps 1-2: this rank's samples and the target at them.  Returns the local status. */
+static int sample_and_model(gfv_solver *s, double *zloc, int *bad) {
+  double t0 = gfv_comm_wtime();
+  for (size_t j = 0; j < s->kloc; j++)
+    gfv_particles_sample(&s->cur, j, s->cur.rng[j], s->S, zloc + j * s->S * s->d);
+  double t1 = gfv_comm_wtime();
+  s->timers[GFV_PHASE_SAMPLE] += t1 - t0;
+  int st = gfv_target_eval(s->target, s->nloc, zloc, s->logp, s->grad_l, s->hess_l);
+  s->timers[GFV_PHASE_TARGET] += gfv_comm_wtime() - t1;
+  if (st) return st;
+  *bad = !all_finite(s->nloc, s->logp) || !all_finite(s->nloc * s->d, s->grad_l) ||
+         (s->hess_l && !all_finite(s->nloc * s->d * s->d, s->hess_l));
+  return GFV_OK;
+}
+
+/* Steps 3-5: the mixture terms at this rank's samples, in s->recv. */
+static int mixture_terms(gfv_solver *s, double *zloc) {
+  const size_t d = s->d, dd = d * d;
+  gfv_comm *c = s->comm;
+  double t0 = gfv_comm_wtime();
+  GFV_CALL(gfv_comm_allgatherv(c, zloc, s->nloc * d, s->zall, s->z_counts, s->z_displs));
+  double t1 = gfv_comm_wtime();
+  gfv_mix_view v = gfv_particles_view(&s->cur);
+  GFV_CALL(gfv_mix_log_terms(&v, s->n, s->zall, s->A, s->logq, s->mw));
+  double t2 = gfv_comm_wtime();
+  GFV_CALL(gfv_comm_allreduce_logsumexp(c, s->logq, s->n));
+  double t3 = gfv_comm_wtime();
+  memset(s->gbar_all, 0, s->n * d * sizeof(double));
+  if (s->H_all) memset(s->H_all, 0, s->K * dd * sizeof(double));
+  GFV_CALL(gfv_mix_grad_terms(&v, s->n, s->zall, s->A, s->logq, s->S, s->gbar_all, s->H_all, s->mw));
+  /* Pack by destination rank: its points' gradient sums, then its particles' Hessian sums. */
+  double *p = s->send;
+  for (int r = 0; r < s->size; r++) {
+    size_t k0, kl;
+    gfv_block_range(s->K, s->size, r, &k0, &kl);
+    memcpy(p, s->gbar_all + k0 * s->S * d, kl * s->S * d * sizeof(double));
+    p += kl * s->S * d;
+    if (s->H_all) {
+      memcpy(p, s->H_all + k0 * dd, kl * dd * sizeof(double));
+      p += kl * dd;
+    }
+  }
+  double t4 = gfv_comm_wtime();
+  GFV_CALL(gfv_comm_reduce_scatter_sum(c, s->send, s->recv, s->rs_counts));
+  double t5 = gfv_comm_wtime();
+  s->timers[GFV_PHASE_COMM] += (t1 - t0) + (t3 - t2) + (t5 - t4);
+  s->timers[GFV_PHASE_MIXTURE] += (t2 - t1) + (t4 - t3);
+  return GFV_OK;
+}
+
+/* Step 6 (first half): phi, gh and G of each local particle. */
+static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e, int *bad) {
+  const size_t d = s->d, dd = d * d, S = s->S;
+  const double *gbar = s->recv, *Hq = s->recv + s->nloc * d;
+  for (size_t j = 0; j < s->kloc; j++) {
+    const double *lq = s->logq + (s->k0 + j) * S, *lp = s->logp + j * S;
+    double mean = 0, m2 = 0;
+    for (size_t i = 0; i < S; i++) mean += lq[i] - lp[i];
+    mean /= (double)S;
+    for (size_t i = 0; i < S; i++) m2 += (lq[i] - lp[i] - mean) * (lq[i] - lp[i] - mean);
+    e->phi[j] = mean;
+    e->phivar[j] = S > 1 ? m2 / (double)(S - 1) : 0.0;
+    gfv_particle_samples ps = {d,
+                               S,
+                               s->cur.mu + j * d,
+                               s->cur.P + j * dd,
+                               zloc + j * S * d,
+                               s->grad_l + j * S * d,
+                               s->hess_l ? s->hess_l + j * S * dd : NULL,
+                               gbar + j * S * d,
+                               s->H_all ? Hq + j * dd : NULL};
+    s->est->estimate(&ps, e->gh + j * d, e->G + j * dd, s->est_work);
+  }
+  if (!all_finite(s->kloc, e->phi) || !all_finite(s->kloc * d, e->gh) ||
+      !all_finite(s->kloc * dd, e->G))
+    *bad = 1;
+}
+
+int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad) {
+  int local_bad = 0;
+  double *zloc = s->zall + s->k0 * s->S * s->d; /* sampled in place, gathered in place */
+  int st = sample_and_model(s, zloc, &local_bad);
+  GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
+  GFV_CALL(mixture_terms(s, zloc));
+  double t0 = gfv_comm_wtime();
+  local_estimates(s, zloc, e, &local_bad);
+  double sums[3] = {0, 0, (double)local_bad};
+  for (size_t j = 0; j < s->kloc; j++) {
+    double w = exp(s->cur.logw[j]);
+    sums[0] += w * e->phi[j];
+    sums[1] += w * w * e->phivar[j] / (double)s->S;
+  }
+  double t1 = gfv_comm_wtime();
+  s->timers[GFV_PHASE_UPDATE] += t1 - t0;
+  GFV_CALL(gfv_comm_allreduce_sum(s->comm, sums, 3));
+  s->timers[GFV_PHASE_COMM] += gfv_comm_wtime() - t1;
+  e->phibar = sums[0];
+  e->elbo = -sums[0];
+  e->elbo_se = sqrt(sums[1]);
+  *bad = sums[2] > 0 || !isfinite(e->elbo);
+  return GFV_OK;
+}
+
+/* Section 5: log w_k <- log w_k - eta_w (Phi_k - sum_j w_j Phi_j), renormalised over all
+ * ranks, floored so that a vanishing component never produces log 0. */
+static int weight_flow(gfv_solver *s, const gfv_estimate *e, double eta_w) {
+  double lse = -INFINITY;
+  for (size_t j = 0; j < s->kloc; j++) {
+    s->cur.logw[j] = s->prev.logw[j] - eta_w * (e->phi[j] - e->phibar);
+    if (!isfinite(s->cur.logw[j])) s->cur.logw[j] = GFV_LOGW_FLOOR;
+    lse = gfv_logaddexp(lse, s->cur.logw[j]);
+  }
+  GFV_CALL(gfv_comm_allreduce_logsumexp(s->comm, &lse, 1));
+  for (size_t j = 0; j < s->kloc; j++) {
+    s->cur.logw[j] -= lse;
+    if (s->cur.logw[j] < GFV_LOGW_FLOOR) s->cur.logw[j] = GFV_LOGW_FLOOR;
+  }
+  return GFV_OK;
+}
+
+/* Applies the flow to every local particle from s->prev; returns the local failure count. */
+static double update_particles(gfv_solver *s, const gfv_estimate *e, double eta, double *sums) {
+  const size_t d = s->d, dd = d * d;
+  double fails = 0;
+  for (size_t j = 0; j < s->kloc; j++) {
+    gfv_step_info info = {0, 0};
+    int bad = s->flow->update(d, s->prev.mu + j * d, s->prev.P + j * dd, s->prev.L + j * dd,
+                              e->gh + j * d, e->G + j * dd, eta, s->plain, s->cur.mu + j * d,
+                              s->cur.P + j * dd, s->cur.L + j * dd, s->flow_work, &info);
+    fails += bad;
+    sums[1] += info.step_sq;
+    sums[2] += info.param_sq;
+  }
+  return fails;
+}
+
+static void warn(const gfv_solver *s, const char *what, double eta) {
+  if (s->rank == 0)
+    fprintf(stderr, "gflowvi: warning: iteration %ld: step rejected (%s); retrying with step %g\n",
+            s->iter + 1, what, eta);
+}
+
+int gfv_solver_iterate(gfv_solver *s) {
+  const gfv_config *cfg = s->cfg;
+  gfv_estimate *e = &s->est_buf[s->cur_est], *enew = &s->est_buf[1 - s->cur_est];
+  gfv_particles_copy_params(&s->prev, &s->cur);
+  for (long r = 0; r <= cfg->max_retries; r++) {
+    double scale = ldexp(1.0, (int)-r), eta = cfg->step * scale;
+    double t0 = gfv_comm_wtime();
+    double sums[3] = {0, 0, 0}; /* failures, step norm^2, parameter norm^2 */
+    sums[0] = update_particles(s, e, eta, sums);
+    if (cfg->weight_step > 0) GFV_CALL(weight_flow(s, e, cfg->weight_step * scale));
+    gfv_particles_update_logc(&s->cur);
+    double t1 = gfv_comm_wtime();
+    s->timers[GFV_PHASE_UPDATE] += t1 - t0;
+    GFV_CALL(gfv_comm_allreduce_sum(s->comm, sums, 3));
+    s->timers[GFV_PHASE_COMM] += gfv_comm_wtime() - t1;
+    if (sums[0] > 0) {
+      s->rejected++;
+      gfv_particles_copy_params(&s->cur, &s->prev);
+      warn(s, "a covariance lost positive definiteness", 0.5 * eta);
+      continue;
+    }
+    int bad = 0;
+    GFV_CALL(gfv_solver_estimate(s, enew, &bad));
+    if (bad) {
+      s->rejected++;
+      gfv_particles_copy_params(&s->cur, &s->prev);
+      warn(s, "non-finite ELBO or gradient", 0.5 * eta);
+      continue;
+    }
+    s->cur_est = 1 - s->cur_est;
+    s->iter++;
+    s->last_rel_step = sqrt(sums[1]) / (1.0 + sqrt(sums[2]));
+    record(s, enew, sqrt(sums[1]), eta);
+    return GFV_OK;
+  }
+  GFV_ERROR(GFV_ERR_NUMERIC,
+            "iteration %ld: step rejected %ld times (down to step %g): the target returns "
+            "non-finite values near the particles or --step is far too large",
+            s->iter + 1, cfg->max_retries + 1, ldexp(cfg->step, (int)-cfg->max_retries));
+}
+
+static void progress(const gfv_solver *s) {
+  const gfv_trace_row *t = &s->trace[s->ntrace - 1];
+  double secs = t->seconds;
+  printf("iter %6ld/%ld  elbo %12.6f +- %.4f  step %.3e  eta %.3g  %8.2f s  %8.1f it/s\n",
+         t->iteration, s->cfg->iters, t->elbo, t->elbo_se, t->step_norm, t->step_size, secs,
+         secs > 0 ? (double)t->iteration / secs : 0.0);
+  fflush(stdout);
+}
+
+int gfv_solver_run(gfv_solver *s) {
+  const gfv_config *cfg = s->cfg;
+  int show = s->rank == 0 && !cfg->quiet && cfg->progress_every > 0;
+  double t0 = gfv_comm_wtime();
+  while (s->iter < cfg->iters) {
+    GFV_CALL(gfv_solver_iterate(s));
+    int last = s->iter == cfg->iters;
+    if (cfg->tol > 0 && s->last_rel_step < cfg->tol) s->converged = 1;
+    if (show && (s->iter % cfg->progress_every == 0 || last || s->converged)) progress(s);
+    if (s->converged) {
+      if (s->rank == 0 && !cfg->quiet)
+        printf("converged: relative update norm %.3e < --tol=%g at iteration %ld\n",
+               s->last_rel_step, cfg->tol, s->iter);
+      break;
+    }
+  }
+  s->run_seconds += gfv_comm_wtime() - t0;
+  return GFV_OK;
+}
+
+long gfv_solver_iteration(const gfv_solver *s) { return s->iter; }
+double gfv_solver_seconds(const gfv_solver *s) { return s->run_seconds; }
+
+double gfv_solver_elbo(const gfv_solver *s, double *se) {
+  const gfv_estimate *e = &s->est_buf[s->cur_est];
+  if (se) *se = e->elbo_se;
+  return e->elbo;
+}
