@@ -1,0 +1,541 @@
+/* options.c - the option table and everything it drives: defaults, the command line,
+ * config files, --help, and the echo of the resolved configuration (text and JSON).
+ *
+ * Adding an option means adding one row to the table below (and the field to
+ * gfv_config); parsing, validation, help and both echoes follow from the row. */
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gflowvi/config.h"
+#include "gflowvi/error.h"
+#include "gflowvi/io.h"
+
+typedef enum { OPT_STRING, OPT_LONG, OPT_DOUBLE, OPT_BOOL, OPT_CHOICE } opt_type;
+
+/* Range of a numeric option: lo <= v, lo < v, or lo <= v <= hi. */
+typedef enum { BOUND_NONE, BOUND_GE, BOUND_GT, BOUND_BETWEEN } opt_bound;
+
+typedef struct {
+  const char *name;              /* with dashes, as on the command line */
+  opt_type type;
+  size_t offset, size;           /* the field in gfv_config */
+  const char *metavar;           /* --help placeholder for strings (FILE, DIR, SPEC) */
+  const char *def;               /* default, as text: parsed like any user value */
+  const char *help;
+  opt_bound bound;
+  double lo, hi;
+  const char *const *choices;    /* OPT_CHOICE: NULL-terminated */
+} option;
+
+#define FIELD(f) .offset = offsetof(gfv_config, f), .size = sizeof(((gfv_config *)0)->f)
+
+static const char *const flow_choices[] = {"ngflow", "gflow", NULL};
+static const char *const estimator_choices[] = {"auto", "hessian", "stein", NULL};
+static const char *const update_choices[] = {"retraction", "plain", NULL};
+
+static const option options[] = {
+    {.name = "config", .type = OPT_STRING, FIELD(config), .metavar = "FILE", .def = "",
+     .help = "read options from FILE ('name = value' lines, '#' comments) before the "
+             "command line, which overrides them"},
+    {.name = "target", .type = OPT_STRING, FIELD(target), .metavar = "SPEC", .def = "gmm4",
+     .help = "target density: gauss, gmm4, gmm:FILE (a mixture read from a CSV file), banana, "
+             "funnel"},
+    {.name = "dim", .type = OPT_LONG, FIELD(dim), .def = "0", .bound = BOUND_GE, .lo = 0,
+     .help = "dimension; 0 = the target's default dimension"},
+    {.name = "flow", .type = OPT_CHOICE, FIELD(flow), .def = "ngflow", .choices = flow_choices,
+     .help = "ngflow = NGFlow-VI (natural-gradient flow on precisions), gflow = GFlow-VI "
+             "(Wasserstein flow on covariances)"},
+    {.name = "estimator", .type = OPT_CHOICE, FIELD(estimator), .def = "auto",
+     .choices = estimator_choices,
+     .help = "estimator of the expected Hessian: auto = hessian where the target has one, "
+             "else stein"},
+    {.name = "update", .type = OPT_CHOICE, FIELD(update), .def = "retraction",
+     .choices = update_choices,
+     .help = "retraction keeps every covariance positive definite; plain is only for the "
+             "ablation, it can lose positive definiteness"},
+    {.name = "particles", .type = OPT_LONG, FIELD(particles), .def = "20", .bound = BOUND_GE,
+     .lo = 1, .help = "number of mixture components K (sharded over the ranks; K >= ranks)"},
+    {.name = "samples", .type = OPT_LONG, FIELD(samples), .def = "10", .bound = BOUND_GE, .lo = 1,
+     .help = "Monte Carlo samples per particle per iteration"},
+    {.name = "step", .type = OPT_DOUBLE, FIELD(step), .def = "0.05", .bound = BOUND_GT, .lo = 0,
+     .help = "step size eta"},
+    {.name = "weight-step", .type = OPT_DOUBLE, FIELD(weight_step), .def = "0",
+     .bound = BOUND_GE, .lo = 0,
+     .help = "step size of the mixture-weight flow; 0 = equal weights (the paper's method)"},
+    {.name = "iters", .type = OPT_LONG, FIELD(iters), .def = "1000", .bound = BOUND_GE, .lo = 0,
+     .help = "maximum number of iterations"},
+    {.name = "tol", .type = OPT_DOUBLE, FIELD(tol), .def = "0", .bound = BOUND_GE, .lo = 0,
+     .help = "stop when the relative update norm falls below tol; 0 = run all iterations"},
+    {.name = "seed", .type = OPT_LONG, FIELD(seed), .def = "1", .bound = BOUND_GE, .lo = 0,
+     .help = "master random seed; particle k's stream derives from (seed, k)"},
+    {.name = "init-scale", .type = OPT_DOUBLE, FIELD(init_scale), .def = "3", .bound = BOUND_GE,
+     .lo = 0, .help = "initial means drawn from N(0, init_scale^2 I)"},
+    {.name = "init-var", .type = OPT_DOUBLE, FIELD(init_var), .def = "1", .bound = BOUND_GT,
+     .lo = 0, .help = "initial covariances init_var * I"},
+    {.name = "out", .type = OPT_STRING, FIELD(out), .metavar = "DIR", .def = "gflowvi-out",
+     .help = "output directory (created if needed)"},
+    {.name = "out-samples", .type = OPT_LONG, FIELD(out_samples), .def = "10000",
+     .bound = BOUND_GE, .lo = 0, .help = "rows of samples.csv, drawn from the fitted mixture"},
+    {.name = "eval-samples", .type = OPT_LONG, FIELD(eval_samples), .def = "100000",
+     .bound = BOUND_GE, .lo = 1, .help = "fresh samples for the final ELBO and KL estimates"},
+    {.name = "progress-every", .type = OPT_LONG, FIELD(progress_every), .def = "100",
+     .bound = BOUND_GE, .lo = 0, .help = "print a progress line every N iterations; 0 = never"},
+    {.name = "max-retries", .type = OPT_LONG, FIELD(max_retries), .def = "10",
+     .bound = BOUND_BETWEEN, .lo = 0, .hi = 60,
+     .help = "halvings of the step allowed when a step is rejected, before giving up"},
+    {.name = "quiet", .type = OPT_BOOL, FIELD(quiet), .def = "false",
+     .help = "suppress the configuration echo and the progress lines"},
+};
+
+#define NOPTIONS (sizeof options / sizeof options[0])
+
+/* ---- lookup and field access ------------------------------------------------------- */
+
+/* Compares the first len characters of given with an option name, '_' matching '-', so
+ * config files may use the struct field spelling (weight_step). */
+static int name_matches(const char *name, const char *given, size_t len) {
+  for (size_t i = 0; i < len; i++) {
+    char c = given[i] == '_' ? '-' : given[i];
+    if (name[i] != c) return 0; /* also stops at the end of name */
+  }
+  return name[len] == '\0';
+}
+
+static const option *find_option(const char *given, size_t len) {
+  for (size_t i = 0; i < NOPTIONS; i++)
+    if (name_matches(options[i].name, given, len)) return &options[i];
+  return NULL;
+}
+
+static void *field_of(gfv_config *cfg, const option *o) { return (char *)cfg + o->offset; }
+
+static const void *cfield_of(const gfv_config *cfg, const option *o) {
+  return (const char *)cfg + o->offset;
+}
+
+/* ---- parsing one value ------------------------------------------------------------- */
+
+static int parse_long(const char *s, const char *where, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  GFV_CHECK(end != s && *end == '\0' && !isspace((unsigned char)s[0]), GFV_ERR_USAGE,
+            "%s: '%s' is not an integer", where, s);
+  GFV_CHECK(errno != ERANGE, GFV_ERR_USAGE, "%s: '%s' is out of range", where, s);
+  *out = v;
+  return GFV_OK;
+}
+
+static int parse_double(const char *s, const char *where, double *out) {
+  char *end;
+  double v = strtod(s, &end);
+  GFV_CHECK(end != s && *end == '\0' && !isspace((unsigned char)s[0]), GFV_ERR_USAGE,
+            "%s: '%s' is not a number", where, s);
+  /* Overflow gives +-HUGE_VAL and is caught here; underflow to 0 is left to the range. */
+  GFV_CHECK(isfinite(v), GFV_ERR_USAGE, "%s: '%s' is not a finite number", where, s);
+  *out = v;
+  return GFV_OK;
+}
+
+/* 1 and *out set when s is a boolean word, 0 otherwise. */
+static int bool_word(const char *s, int *out) {
+  static const char *const words[][2] = {
+      {"0", "1"}, {"false", "true"}, {"no", "yes"}, {"off", "on"}};
+  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+    for (int v = 0; v < 2; v++)
+      if (strcasecmp(s, words[i][v]) == 0) {
+        *out = v;
+        return 1;
+      }
+  return 0;
+}
+
+/* v against the option's range; text is the value as the user wrote it. */
+static int check_range(const option *o, double v, const char *text, const char *where) {
+  switch (o->bound) {
+  case BOUND_NONE: break;
+  case BOUND_GE:
+    GFV_CHECK(v >= o->lo, GFV_ERR_USAGE, "%s: must be >= %g, got %s", where, o->lo, text);
+    break;
+  case BOUND_GT:
+    GFV_CHECK(v > o->lo, GFV_ERR_USAGE, "%s: must be > %g, got %s", where, o->lo, text);
+    break;
+  case BOUND_BETWEEN:
+    GFV_CHECK(v >= o->lo && v <= o->hi, GFV_ERR_USAGE, "%s: must be between %g and %g, got %s",
+              where, o->lo, o->hi, text);
+    break;
+  }
+  return GFV_OK;
+}
+
+static void join_choices(const option *o, const char *sep, char *buf, size_t n) {
+  buf[0] = '\0';
+  for (size_t i = 0; o->choices[i]; i++) {
+    if (i) strncat(buf, sep, n - strlen(buf) - 1);
+    strncat(buf, o->choices[i], n - strlen(buf) - 1);
+  }
+}
+
+static int set_choice(char *dst, const option *o, const char *s, const char *where) {
+  for (size_t i = 0; o->choices[i]; i++)
+    if (strcmp(s, o->choices[i]) == 0) {
+      strcpy(dst, o->choices[i]); /* every choice fits: checked by the defaults test */
+      return GFV_OK;
+    }
+  char list[256];
+  join_choices(o, ", ", list, sizeof list);
+  GFV_ERROR(GFV_ERR_USAGE, "%s: '%s' is not one of %s", where, s, list);
+}
+
+/* Parses value for option o into cfg; where prefixes every message ("--step",
+ * "run.cfg:5: step").  cfg is left unchanged on failure. */
+static int set_value(gfv_config *cfg, const option *o, const char *value, const char *where) {
+  void *dst = field_of(cfg, o);
+  GFV_CHECK(value, GFV_ERR_USAGE, "%s: missing value", where);
+  switch (o->type) {
+  case OPT_STRING: {
+    size_t len = strlen(value);
+    GFV_CHECK(len < o->size, GFV_ERR_USAGE, "%s: value too long (%zu characters, at most %zu)",
+              where, len, o->size - 1);
+    memcpy(dst, value, len + 1);
+    return GFV_OK;
+  }
+  case OPT_CHOICE: return set_choice(dst, o, value, where);
+  case OPT_LONG: {
+    long v = 0;
+    GFV_CALL(parse_long(value, where, &v));
+    GFV_CALL(check_range(o, (double)v, value, where));
+    *(long *)dst = v;
+    return GFV_OK;
+  }
+  case OPT_DOUBLE: {
+    double v = 0;
+    GFV_CALL(parse_double(value, where, &v));
+    GFV_CALL(check_range(o, v, value, where));
+    *(double *)dst = v;
+    return GFV_OK;
+  }
+  case OPT_BOOL: {
+    int v;
+    GFV_CHECK(bool_word(value, &v), GFV_ERR_USAGE,
+              "%s: '%s' is not a boolean (use true/false, yes/no, on/off or 1/0)", where, value);
+    *(int *)dst = v;
+    return GFV_OK;
+  }
+  }
+  GFV_ERROR(GFV_ERR_INTERNAL, "%s: option with unknown type %d", where, (int)o->type);
+}
+
+void gfv_config_defaults(gfv_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  /* The defaults are text parsed by the same code as user values, so --help shows exactly
+   * what is used; they cannot fail (tests/unit/test_options.c checks every field). */
+  for (size_t i = 0; i < NOPTIONS; i++)
+    (void)set_value(cfg, &options[i], options[i].def, options[i].name);
+}
+
+/* origin says where the value came from.  An option spelling ("--step") already names the
+ * option; anything else (a "file:line") is followed by the option's name. */
+int gfv_config_set(gfv_config *cfg, const char *name, const char *value, const char *origin) {
+  const option *o = find_option(name, strlen(name));
+  if (!o) {
+    if (!origin || origin[0] == '-')
+      GFV_ERROR(GFV_ERR_USAGE, "unknown option '--%s' (see --help)", name);
+    GFV_ERROR(GFV_ERR_USAGE, "%s: unknown option '%s'", origin, name);
+  }
+  char where[GFV_PATH_MAX + 2 * GFV_NAME_MAX];
+  if (!origin) snprintf(where, sizeof where, "--%s", o->name);
+  else if (origin[0] == '-') snprintf(where, sizeof where, "%s", origin);
+  else snprintf(where, sizeof where, "%s: %s", origin, o->name);
+  GFV_CALL(set_value(cfg, o, value, where));
+  return GFV_OK;
+}
+
+/* ---- config files ------------------------------------------------------------------ */
+
+static char *trim(char *s) {
+  while (isspace((unsigned char)*s)) s++;
+  size_t n = strlen(s);
+  while (n > 0 && isspace((unsigned char)s[n - 1])) s[--n] = '\0';
+  return s;
+}
+
+/* The value part of a line, in place: either "quoted" (for values with '#' or edge
+ * spaces) or bare, where '#' at the start or after a blank begins a comment.  NULL for an
+ * unterminated quote or text after the closing quote. */
+static char *line_value(char *v) {
+  v = trim(v);
+  if (*v == '"') {
+    char *close = strchr(v + 1, '"');
+    if (!close) return NULL;
+    *close = '\0';
+    char *rest = trim(close + 1);
+    return *rest == '\0' || *rest == '#' ? v + 1 : NULL;
+  }
+  for (char *p = v; *p; p++)
+    if (*p == '#' && (p == v || isspace((unsigned char)p[-1]))) {
+      *p = '\0';
+      break;
+    }
+  return trim(v);
+}
+
+static int config_line(gfv_config *cfg, const char *path, long lineno, char *line) {
+  char *s = trim(line);
+  if (*s == '\0' || *s == '#') return GFV_OK;
+  char *eq = strchr(s, '=');
+  GFV_CHECK(eq, GFV_ERR_USAGE, "%s:%ld: expected 'name = value'", path, lineno);
+  *eq = '\0';
+  char *name = trim(s), *value = line_value(eq + 1);
+  GFV_CHECK(*name, GFV_ERR_USAGE, "%s:%ld: expected 'name = value'", path, lineno);
+  GFV_CHECK(value, GFV_ERR_USAGE, "%s:%ld: %s: unterminated quote or text after the closing quote",
+            path, lineno, name);
+  const option *o = find_option(name, strlen(name));
+  GFV_CHECK(o, GFV_ERR_USAGE, "%s:%ld: unknown option '%s'", path, lineno, name);
+  /* A config file naming another would make the precedence order unclear. */
+  GFV_CHECK(strcmp(o->name, "config") != 0, GFV_ERR_USAGE,
+            "%s:%ld: 'config' cannot be set inside a config file", path, lineno);
+  char where[GFV_PATH_MAX + 2 * GFV_NAME_MAX];
+  snprintf(where, sizeof where, "%s:%ld: %s", path, lineno, o->name);
+  GFV_CALL(set_value(cfg, o, value, where));
+  return GFV_OK;
+}
+
+int gfv_config_read_file(gfv_config *cfg, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) GFV_ERROR(GFV_ERR_INPUT, "cannot open config file '%s': %s", path, strerror(errno));
+  char *line = NULL;
+  size_t cap = 0;
+  long lineno = 0;
+  int st = GFV_OK;
+  errno = 0;
+  while (getline(&line, &cap, f) != -1) {
+    GFV_CALL_GOTO(st, config_line(cfg, path, ++lineno, line), done);
+    errno = 0;
+  }
+  /* A directory opens fine and fails here with EISDIR. */
+  if (ferror(f))
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "cannot read config file '%s': %s", path,
+                   strerror(errno ? errno : EIO));
+done:
+  free(line);
+  fclose(f);
+  return st;
+}
+
+/* ---- command line ------------------------------------------------------------------ */
+
+static int is_help(const char *a) { return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0; }
+
+/* Splits argv[*i] (and, for "--name value", argv[*i + 1]) into an option and its value and
+ * advances *i.  where receives the option as typed, for messages.  *value is NULL when a
+ * value is missing. */
+static int next_arg(int argc, char **argv, int *i, const option **opt, const char **value,
+                    char *where, size_t wsize) {
+  const char *a = argv[(*i)++];
+  if (a[0] != '-')
+    GFV_ERROR(GFV_ERR_USAGE, "unexpected argument '%s' (options take the form --name=value)", a);
+  if (a[1] != '-') GFV_ERROR(GFV_ERR_USAGE, "unknown option '%s' (see --help)", a);
+  const char *name = a + 2, *eq = strchr(name, '=');
+  size_t len = eq ? (size_t)(eq - name) : strlen(name);
+  const option *o = find_option(name, len);
+  if (!o) GFV_ERROR(GFV_ERR_USAGE, "unknown option '--%.*s' (see --help)", (int)len, name);
+  snprintf(where, wsize, "--%.*s", (int)len, name);
+  *opt = o;
+  if (eq) {
+    *value = eq + 1;
+  } else if (o->type == OPT_BOOL) {
+    /* "--quiet" alone means true; "--quiet no" also works, since no bare words are
+     * accepted anywhere else. */
+    int b;
+    *value = *i < argc && bool_word(argv[*i], &b) ? argv[(*i)++] : "true";
+  } else {
+    /* "--out --step=1" is a forgotten value, not a directory named "--step=1". */
+    int has = *i < argc && strncmp(argv[*i], "--", 2) != 0;
+    *value = has ? argv[(*i)++] : NULL;
+  }
+  return GFV_OK;
+}
+
+/* Applies the command line to cfg; with only_config, just --config (the first pass). */
+static int apply_argv(gfv_config *cfg, int argc, char **argv, int only_config) {
+  for (int i = 1; i < argc;) {
+    const option *o = NULL;
+    const char *value = NULL;
+    char where[2 * GFV_NAME_MAX];
+    GFV_CALL(next_arg(argc, argv, &i, &o, &value, where, sizeof where));
+    if (only_config && strcmp(o->name, "config") != 0) continue;
+    GFV_CALL(set_value(cfg, o, value, where));
+  }
+  return GFV_OK;
+}
+
+/* Checks that need more than one value or that the table cannot express. */
+static int check_combinations(const gfv_config *cfg) {
+  GFV_CHECK(cfg->target[0], GFV_ERR_USAGE, "--target: must not be empty");
+  GFV_CHECK(cfg->out[0], GFV_ERR_USAGE, "--out: must not be empty");
+  /* K S sample points exist on every rank; the product must at least be representable. */
+  GFV_CHECK(cfg->particles <= (long)((size_t)-1 / 2 / sizeof(double)) / cfg->samples,
+            GFV_ERR_USAGE, "--particles x --samples = %ld x %ld is too large", cfg->particles,
+            cfg->samples);
+  return GFV_OK;
+}
+
+int gfv_config_parse(gfv_config *cfg, int argc, char **argv, int *want_help) {
+  *want_help = 0;
+  gfv_config_defaults(cfg);
+  for (int i = 1; i < argc; i++)
+    if (is_help(argv[i])) {
+      *want_help = 1;
+      return GFV_OK;
+    }
+  /* The config file first, wherever --config appears, so the command line overrides it. */
+  GFV_CALL(apply_argv(cfg, argc, argv, 1));
+  if (cfg->config[0]) GFV_CALL(gfv_config_read_file(cfg, cfg->config));
+  GFV_CALL(apply_argv(cfg, argc, argv, 0));
+  GFV_CALL(check_combinations(cfg));
+  return GFV_OK;
+}
+
+/* ---- output ------------------------------------------------------------------------ */
+
+/* The shortest %g form that reads back as the same double (0.05, not 0.05000000000000000278). */
+static void print_double(FILE *out, double x) {
+  char buf[40];
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(buf, sizeof buf, "%.*g", prec, x);
+    if (strtod(buf, NULL) == x) break;
+  }
+  fputs(buf, out);
+}
+
+static void print_value(FILE *out, const gfv_config *cfg, const option *o) {
+  const void *v = cfield_of(cfg, o);
+  switch (o->type) {
+  case OPT_STRING:
+  case OPT_CHOICE: fputs((const char *)v, out); break;
+  case OPT_LONG: fprintf(out, "%ld", *(const long *)v); break;
+  case OPT_DOUBLE: print_double(out, *(const double *)v); break;
+  case OPT_BOOL: fputs(*(const int *)v ? "true" : "false", out); break;
+  }
+}
+
+static int name_width(void) {
+  size_t w = 0;
+  for (size_t i = 0; i < NOPTIONS; i++)
+    if (strlen(options[i].name) > w) w = strlen(options[i].name);
+  return (int)w;
+}
+
+void gfv_config_print(FILE *out, const gfv_config *cfg, const char *prefix) {
+  const int w = name_width();
+  for (size_t i = 0; i < NOPTIONS; i++) {
+    fprintf(out, "%s%-*s = ", prefix ? prefix : "", w, options[i].name);
+    print_value(out, cfg, &options[i]);
+    fputc('\n', out);
+  }
+}
+
+/* Longs are printed exactly with %ld: through a double, a seed above 2^53 would change. */
+static void json_value(FILE *out, const gfv_config *cfg, const option *o) {
+  const void *v = cfield_of(cfg, o);
+  switch (o->type) {
+  case OPT_STRING:
+  case OPT_CHOICE: gfv_json_string(out, (const char *)v); break;
+  case OPT_LONG: fprintf(out, "%ld", *(const long *)v); break;
+  case OPT_DOUBLE: gfv_json_number(out, *(const double *)v); break;
+  case OPT_BOOL: fputs(*(const int *)v ? "true" : "false", out); break;
+  }
+}
+
+void gfv_config_print_json(FILE *out, const gfv_config *cfg, int indent) {
+  for (size_t i = 0; i < NOPTIONS; i++) {
+    fprintf(out, "%*s", indent > 0 ? indent : 0, "");
+    gfv_json_string(out, options[i].name);
+    fputs(": ", out);
+    json_value(out, cfg, &options[i]);
+    if (i + 1 < NOPTIONS) fputs(",\n", out);
+  }
+}
+
+/* A space that print_wrapped never breaks at ("(default: 10000)" stays on one line). */
+#define NBSP '\x1f'
+
+/* Writes text word-wrapped to width columns; the cursor is at column col, and continuation
+ * lines are indented to indent. */
+static void print_wrapped(FILE *out, const char *text, int col, int indent, int width) {
+  const char *p = text;
+  while (*p) {
+    while (*p == ' ') p++;
+    size_t n = strcspn(p, " ");
+    if (n == 0) break;
+    if (col > indent && col + 1 + (int)n > width) {
+      fprintf(out, "\n%*s", indent, "");
+      col = indent;
+    } else if (col > indent) {
+      fputc(' ', out);
+      col++;
+    }
+    for (size_t k = 0; k < n; k++) fputc(p[k] == NBSP ? ' ' : p[k], out);
+    col += (int)n;
+    p += n;
+  }
+  fputc('\n', out);
+}
+
+/* "--name=TYPE" as shown in --help. */
+static void option_synopsis(const option *o, char *buf, size_t n) {
+  char type[256];
+  switch (o->type) {
+  case OPT_STRING: snprintf(type, sizeof type, "%s", o->metavar); break;
+  case OPT_LONG: snprintf(type, sizeof type, "INT"); break;
+  case OPT_DOUBLE: snprintf(type, sizeof type, "NUM"); break;
+  case OPT_BOOL: snprintf(type, sizeof type, "BOOL"); break;
+  case OPT_CHOICE: join_choices(o, "|", type, sizeof type); break;
+  }
+  snprintf(buf, n, "--%s=%s", o->name, type);
+}
+
+static const char help_intro[] =
+    "gflowvi fits a mixture of K Gaussians to a target density by a Wasserstein gradient "
+    "flow over the variational parameters (means and covariances, or precisions): "
+    "GFlow-VI, or its natural-gradient form NGFlow-VI. Run it with mpirun -np P; the K "
+    "particles (mixture components) are sharded over the P ranks. Options are read from "
+    "--config=FILE first, then from the command line; --name value also works.";
+
+static const char help_outputs[] =
+    "Outputs (in --out):\n"
+    "  summary.json   ELBO, KL (normalized targets), timings, the resolved configuration\n"
+    "  mixture.csv    weight, mean and covariance of every component\n"
+    "  trace.csv      ELBO, its standard error, step norm and step size per iteration\n"
+    "  samples.csv    --out-samples draws from the fitted mixture\n"
+    "  density.csv    target and mixture log densities on a grid (2-D targets only)\n"
+    "\n"
+    "Exit status: 0 ok, 2 usage, 3 input, 4 numerical, 5 output, 6 mpi, 7 memory, 8 internal\n";
+
+void gfv_config_print_help(FILE *out, const char *prog) {
+  enum { WIDTH = 100 };
+  char syn[GFV_NAME_MAX + 256], text[1024];
+  int col = 0;
+  for (size_t i = 0; i < NOPTIONS; i++) {
+    option_synopsis(&options[i], syn, sizeof syn);
+    if ((int)strlen(syn) > col) col = (int)strlen(syn);
+  }
+  col += 5; /* two spaces before, at least three after */
+  fprintf(out, "usage: %s [--config=FILE] [--OPTION=VALUE ...]\n\n", prog ? prog : "gflowvi");
+  print_wrapped(out, help_intro, 0, 0, WIDTH);
+  fprintf(out, "\nOptions:\n");
+  for (size_t i = 0; i < NOPTIONS; i++) {
+    const option *o = &options[i];
+    option_synopsis(o, syn, sizeof syn);
+    snprintf(text, sizeof text, "%s (default:%c%s)", o->help, NBSP, o->def[0] ? o->def : "none");
+    fprintf(out, "  %-*s", col - 2, syn);
+    print_wrapped(out, text, col, col, WIDTH);
+  }
+  fprintf(out, "\n%s", help_outputs);
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# install-deps.sh - installs the Debian packages gflowvi needs to build, test and plot.
+#
+# Idempotent: asks dpkg which packages are missing and does nothing (prints nothing) when
+# none are, so tools/check.sh and tools/demo.sh can call it every time at no cost.
+# As root it installs the missing ones with apt-get; otherwise it prints the exact
+# command to run and exits 1, because a half-working toolchain only fails later and
+# less clearly (e.g. mpicc present but no lapacke.h).
+set -euo pipefail
+
+# Everything the Makefile, the tests and tools/plot.py use: mpicc/mpirun (OpenMPI),
+# OpenBLAS + LAPACKE + GSL to link, and the system Python with NumPy and matplotlib
+# (tools/plot.py runs /usr/bin/python3 on purpose).
+required=(openmpi-bin libopenmpi-dev libopenblas-dev liblapacke-dev libgsl-dev
+          python3 python3-numpy python3-matplotlib pkg-config)
+
+# True when dpkg knows the package as fully installed.  dpkg-query fails for a package it
+# has never heard of, which just means "not installed" here, not an error.
+installed() {
+  local status
+  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+  [[ $status == "install ok installed" ]]
+}
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "install-deps: dpkg-query not found; this script supports Debian/Ubuntu only." >&2
+  echo "install-deps: install by hand: a C compiler, make, OpenMPI, OpenBLAS, LAPACKE, GSL," \
+       "Python 3 with NumPy and matplotlib, pkg-config." >&2
+  exit 1
+fi
+
+missing=()
+# A compiler toolchain installed piecemeal (gcc + make + libc6-dev) is as good as the
+# build-essential metapackage; only ask for build-essential when a piece is absent.
+if ! installed build-essential; then
+  for p in gcc make libc6-dev; do
+    if ! installed "$p"; then
+      missing+=(build-essential)
+      break
+    fi
+  done
+fi
+for p in "${required[@]}"; do
+  installed "$p" || missing+=("$p")
+done
+
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+
+echo "install-deps: missing Debian packages: ${missing[*]}"
+if ((EUID != 0)); then
+  echo "install-deps: not root; run this, then try again:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+  exit 1
+fi
+
+# The lock timeout waits out another apt/dpkg run (e.g. unattended-upgrades on a fresh
+# VM) instead of failing at once; -q keeps the log readable.
+apt_opts=(-q -o DPkg::Lock::Timeout=600)
+apt-get "${apt_opts[@]}" update
+DEBIAN_FRONTEND=noninteractive apt-get "${apt_opts[@]}" install -y --no-install-recommends \
+  "${missing[@]}"
+
+# Check the result rather than trusting apt's exit status alone.
+still=()
+for p in "${missing[@]}"; do
+  installed "$p" || still+=("$p")
+done
+if ((${#still[@]} > 0)); then
+  echo "install-deps: still missing after apt-get install: ${still[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installed ${missing[*]}"
