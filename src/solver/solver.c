@@ -110,6 +110,7 @@ static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *com
   GFV_CALL(resolve_methods(s));
   GFV_CALL(allocate(s));
   gfv_particles_init(&s->cur, cfg->init_scale, cfg->init_var);
+  s->eta = cfg->step;
   return GFV_OK;
 }
 
@@ -310,7 +311,9 @@ int gfv_solver_iterate(gfv_solver *s) {
   gfv_estimate *e = &s->est_buf[s->cur_est], *enew = &s->est_buf[1 - s->cur_est];
   gfv_particles_copy_params(&s->prev, &s->cur);
   for (long r = 0; r <= cfg->max_retries; r++) {
-    double scale = ldexp(1.0, (int)-r), eta = cfg->step * scale;
+    /* A halved step stays halved for the rest of the run (backtracking): a step size that
+     * once produced NaN or an indefinite covariance is not tried again. */
+    double eta = ldexp(s->eta, (int)-r), scale = eta / cfg->step;
     double t0 = gfv_comm_wtime();
     double sums[3] = {0, 0, 0}; /* failures, step norm^2, parameter norm^2 */
     sums[0] = update_particles(s, e, eta, sums);
@@ -335,6 +338,7 @@ int gfv_solver_iterate(gfv_solver *s) {
       continue;
     }
     s->cur_est = 1 - s->cur_est;
+    s->eta = eta;
     s->iter++;
     s->last_rel_step = sqrt(sums[1]) / (1.0 + sqrt(sums[2]));
     record(s, enew, sqrt(sums[1]), eta);
@@ -343,7 +347,7 @@ int gfv_solver_iterate(gfv_solver *s) {
   GFV_ERROR(GFV_ERR_NUMERIC,
             "iteration %ld: step rejected %ld times (down to step %g): the target returns "
             "non-finite values near the particles or --step is far too large",
-            s->iter + 1, cfg->max_retries + 1, ldexp(cfg->step, (int)-cfg->max_retries));
+            s->iter + 1, cfg->max_retries + 1, ldexp(s->eta, (int)-cfg->max_retries));
 }
 
 static void progress(const gfv_solver *s) {

@@ -47,6 +47,7 @@ struct gfv_solver {
   gfv_trace_row *trace;
   size_t ntrace;
   long iter;
+  double eta;               /* the current step: --step, halved by each rejection */
   double last_rel_step;     /* relative update norm of the last accepted step */
   long rejected;            /* rejected step attempts so far */
   int converged;
