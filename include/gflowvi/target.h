@@ -13,8 +13,19 @@
 #define GFLOWVI_TARGET_H
 
 #include <stddef.h>
+#include <stdio.h>
+
+#include "gflowvi/config.h"
 
 typedef struct gfv_target gfv_target;
+
+/* The fitted mixture as handed to a target's report hook: K components with weights w,
+ * means mu (K x d) and covariances cov (K x d x d). */
+typedef struct {
+  size_t K, d;
+  const double *w, *mu, *cov;
+  unsigned long seed; /* for any sampling the report does (posterior predictive) */
+} gfv_fitted_mixture;
 
 /* Evaluates at n points z (n x d): logp[i] = l(z_i); grad (n x d) = grad l, or NULL;
  * hess (n x d x d, each row-major, symmetric) = Hessian of l, or NULL.  Only called
@@ -33,12 +44,24 @@ struct gfv_target {
   void *ctx;            /* implementation state */
   gfv_target_eval_fn eval;
   void (*destroy)(void *ctx);
+  /* Optional: called by the solver before the samples of iteration `iter` are evaluated,
+   * on every rank with the same arguments, so that a model can pick, say, the minibatch of
+   * this iteration from (seed, iter) alone and stay independent of the rank count. */
+  void (*begin_iteration)(gfv_target *t, long iter, unsigned long seed);
+  /* Optional: called on rank 0 after the fit.  Writes JSON members (`"name": value`, comma
+   * separated, no braces, no trailing comma) to json and human-readable lines to text,
+   * e.g. held-out accuracy and log-likelihood.  Returns a status. */
+  int (*report)(const gfv_target *t, const gfv_fitted_mixture *fit, FILE *json, FILE *text);
 };
 
 /* Creates the target named by spec ("gauss", "gmm:path.csv", ...).  dim is the --dim
  * option: 0 asks for the target's default; a fixed-dimension target (gmm4, banana,
  * gmm:FILE) fails with GFV_ERR_USAGE when dim is non-zero and differs.  Not collective. */
 int gfv_target_create(const char *spec, long dim, gfv_target **out);
+
+/* Creates the target of a run: cfg->target and cfg->dim, plus whatever other options the
+ * target reads (data files, priors, plugin arguments).  Not collective. */
+int gfv_target_create_from_config(const gfv_config *cfg, gfv_target **out);
 
 /* Calls t->eval. */
 int gfv_target_eval(const gfv_target *t, size_t n, const double *z, double *logp, double *grad,

@@ -44,7 +44,7 @@ static int prolog(gfv_comm *comm, int argc, char **argv, gfv_config *cfg, gfv_ta
     if (rank == 0) gfv_config_print_help(stdout, "gflowvi");
     return GFV_OK;
   }
-  st = gfv_target_create(cfg->target, cfg->dim, target);
+  st = gfv_target_create_from_config(cfg, target);
   GFV_CALL(gfv_comm_agree(comm, st, NULL));
   st = rank == 0 ? gfv_dir_check_writable(cfg->out) : GFV_OK;
   GFV_CALL(gfv_comm_agree(comm, st, NULL));

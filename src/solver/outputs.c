@@ -180,7 +180,43 @@ static void json_text(FILE *f, const char *key, const char *value) {
   fprintf(f, ",\n");
 }
 
-static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_stats *rs, FILE *f) {
+/* The target's own report (held-out metrics of data models), as JSON members and text. */
+typedef struct {
+  char *json, *text;
+  size_t json_len, text_len;
+} target_report;
+
+static int run_report(gfv_solver *s, target_report *r) {
+  const size_t K = s->K, d = s->d, dd = d * d;
+  double *w = NULL, *cov = NULL;
+  int st = GFV_OK;
+  memset(r, 0, sizeof *r);
+  if (!s->target->report) return GFV_OK;
+  GFV_CALL_GOTO(st, gfv_calloc(&w, K, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&cov, K * dd, sizeof(double)), done);
+  for (size_t k = 0; k < K; k++) {
+    w[k] = exp(s->full_logw[k]);
+    if (gfv_chol_inverse(d, s->full_L + k * dd, cov + k * dd))
+      GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC, "particle %zu: cannot invert its precision", k);
+  }
+  gfv_fitted_mixture fit = {K, d, w, s->full_mu, cov, gfv_stream_seed((unsigned long)s->cfg->seed, K, 3)};
+  FILE *json = open_memstream(&r->json, &r->json_len), *text = open_memstream(&r->text, &r->text_len);
+  if (!json || !text) {
+    if (json) fclose(json);
+    if (text) fclose(text);
+    GFV_ERROR_GOTO(st, done, GFV_ERR_MEMORY, "cannot allocate the report buffers");
+  }
+  st = s->target->report(s->target, &fit, json, text);
+  fclose(json);
+  fclose(text);
+  if (st) gfv_error_push(__FILE__, __LINE__, __func__);
+done:
+  free(w), free(cov);
+  return st;
+}
+
+static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_stats *rs,
+                          const target_report *rep, FILE *f) {
   const gfv_config *cfg = s->cfg;
   double se, iter_elbo = gfv_solver_elbo(s, &se);
   fprintf(f, "{\n");
@@ -220,7 +256,9 @@ static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_
     gfv_json_number(f, rs->mean[i]);
     fprintf(f, "}%s\n", i < GFV_NPHASES ? "," : "");
   }
-  fprintf(f, "  },\n  \"config\": {\n");
+  fprintf(f, "  },\n");
+  if (rep->json && rep->json_len) fprintf(f, "  \"report\": {\n%s\n  },\n", rep->json);
+  fprintf(f, "  \"config\": {\n");
   gfv_config_print_json(f, cfg, 4);
   fprintf(f, "\n  }\n}\n");
 }
@@ -234,8 +272,10 @@ static int path_in(const char *dir, const char *name, char *out, size_t size) {
 static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats *rs) {
   gfv_ofile *files[F_COUNT] = {0};
   char path[GFV_PATH_MAX + 64];
+  target_report rep;
   int st = GFV_OK;
   GFV_CALL(gfv_mkdir_p(s->cfg->out));
+  GFV_CALL_GOTO(st, run_report(s, &rep), fail);
   for (int i = 0; i < F_COUNT; i++) {
     if (i == F_DENSITY && s->d != 2) continue;
     GFV_CALL_GOTO(st, path_in(s->cfg->out, file_names[i], path, sizeof path), fail);
@@ -245,16 +285,17 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
   write_trace(s, gfv_ofile_stream(files[F_TRACE]));
   GFV_CALL_GOTO(st, write_samples(s, gfv_ofile_stream(files[F_SAMPLES])), fail);
   if (files[F_DENSITY]) GFV_CALL_GOTO(st, write_density(s, gfv_ofile_stream(files[F_DENSITY])), fail);
-  write_summary(s, res, rs, gfv_ofile_stream(files[F_SUMMARY]));
+  write_summary(s, res, rs, &rep, gfv_ofile_stream(files[F_SUMMARY]));
   for (int i = 0; i < F_COUNT; i++) { /* in order: summary.json is renamed last */
     if (!files[i]) continue;
     gfv_ofile *f = files[i];
     files[i] = NULL;
     GFV_CALL_GOTO(st, gfv_ofile_commit(f), fail);
   }
-  return GFV_OK;
+  if (rep.text && rep.text_len && !s->cfg->quiet) fputs(rep.text, stdout);
 fail:
   for (int i = 0; i < F_COUNT; i++) gfv_ofile_abort(files[i]);
+  free(rep.json), free(rep.text);
   return st;
 }
 

@@ -244,6 +244,8 @@ static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e, 
 
 int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad) {
   int local_bad = 0;
+  if (s->target->begin_iteration)
+    s->target->begin_iteration(s->target, s->iter, (unsigned long)s->cfg->seed);
   double *zloc = s->zall + s->k0 * s->S * s->d; /* sampled in place, gathered in place */
   int st = sample_and_model(s, zloc, &local_bad);
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));

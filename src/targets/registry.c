@@ -69,6 +69,10 @@ int gfv_target_create(const char *spec, long dim, gfv_target **out) {
   return GFV_OK;
 }
 
+int gfv_target_create_from_config(const gfv_config *cfg, gfv_target **out) {
+  return gfv_target_create(cfg->target, cfg->dim, out);
+}
+
 int gfv_target_eval(const gfv_target *t, size_t n, const double *z, double *logp, double *grad,
                     double *hess) {
   GFV_CHECK(!hess || t->has_hessian, GFV_ERR_INTERNAL, "target %s has no Hessian", t->name);

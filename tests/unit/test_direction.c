@@ -37,7 +37,7 @@ static int tgt_eval(const gfv_target *t, size_t n, const double *z, double *logp
   }
   return 0;
 }
-static gfv_target target = {"fdgauss", D, 1, 0, 0, {0}, NULL, tgt_eval, NULL};
+static gfv_target target = {.name = "fdgauss", .dim = D, .has_hessian = 1, .eval = tgt_eval};
 
 /* The mixture under test: means, covariances, weights. */
 static double mus[K * D] = {-1.0, 0.5, 1.0, 1.0, 0.2, -1.2};

@@ -80,7 +80,7 @@ static int gauss_eval(const gfv_target *t, size_t n, const double *z, double *lo
   return 0;
 }
 
-static gfv_target test_target = {"testgauss", TD, 1, 0, 0, {0}, NULL, gauss_eval, NULL};
+static gfv_target test_target = {.name = "testgauss", .dim = TD, .has_hessian = 1, .eval = gauss_eval};
 
 /* One iteration with K = 1 through the solver, and the same step by hand from the same
  * random numbers (the particle's stream: d initial-mean draws, then S d sample draws). */

@@ -32,7 +32,7 @@ static int nan_eval(const gfv_target *t, size_t n, const double *z, double *logp
 }
 
 static int solve(nan_ctx *ctx, gfv_config *cfg, long *rejected, double *kl) {
-  gfv_target t = {"nantarget", 1, 1, 1, 0, {0}, ctx, nan_eval, NULL};
+  gfv_target t = {.name = "nantarget", .dim = 1, .has_hessian = 1, .normalized = 1, .ctx = ctx, .eval = nan_eval};
   gfv_comm *comm;
   gfv_solver *s = NULL;
   gfv_eval_result res = {0};
