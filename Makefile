@@ -10,9 +10,32 @@ OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 # _DEFAULT_SOURCE: POSIX 2008 (fsync, mkdir, getline) plus M_PI from math.h.
-override CFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(WARN)
+# HDF5: Debian's Open MPI build (libhdf5-openmpi-dev), for checkpoints and mixture.h5.
+HDF5_INC := -I/usr/include/hdf5/openmpi
+override CFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(HDF5_INC) $(WARN)
 # GSL with OpenBLAS's CBLAS, never GSL's slow reference CBLAS (-lgslcblas).
-LDLIBS   := -lgsl -llapacke -lopenblas -lm -ldl
+LDLIBS   := -lhdf5_openmpi -lgsl -llapacke -lopenblas -lm -ldl
+
+# Checked builds (tools/check.sh uses all three; see README, "Reliability"):
+#   make WERROR=1                  warnings are errors (CI)
+#   make BUILD=build-asan SAN=1    everything with AddressSanitizer + UBSan, in its own dir
+#   make fuzz                      libFuzzer harnesses (clang) into build-fuzz/fuzz/
+ifeq ($(WERROR),1)
+override CFLAGS += -Werror
+endif
+ifeq ($(SAN),1)
+override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+endif
+# FUZZ=1 (set by `make fuzz`): mpicc runs clang, with libFuzzer's coverage instrumentation;
+# tests/fuzz/*.c then link against libFuzzer's main instead of tests/fuzz/replay_main.c.
+FUZZ_MAIN := tests/fuzz/replay_main.c
+FUZZ_LINK :=
+ifeq ($(FUZZ),1)
+export OMPI_CC := clang
+override CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+FUZZ_MAIN :=
+FUZZ_LINK := -fsanitize=fuzzer
+endif
 
 BUILD    ?= build
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
@@ -21,8 +44,9 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HEADERS  := $(wildcard include/gflowvi/*.h) $(wildcard src/*/*.h)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
-.PHONY: all lib tests check demo clean
+.PHONY: all lib tests check check-asan fuzz fuzzers demo clean
 all: $(BUILD)/bin/gflowvi tests
 
 lib: $(BUILD)/libgflowvi.a
@@ -43,11 +67,27 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/libgflowvi.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $< $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
 
-tests: $(TEST_BIN)
+# Fuzz harnesses: here replay programs (each runs its input files once; the suite replays
+# the seed corpus and the regression cases), with FUZZ=1 the libFuzzer programs.
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_MAIN) $(BUILD)/libgflowvi.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(FUZZ_LINK) -Itests/fuzz $< $(FUZZ_MAIN) $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
+
+tests: $(TEST_BIN) $(FUZZ_BIN)
+fuzzers: $(FUZZ_BIN)
 
 # The whole test suite; ends with the line "N passed, N failed".
 check: all
 	bash tests/run_all.sh $(BUILD)
+
+# The whole suite again, built with ASan + UBSan (tests/sanitizers/run.sh sets their options).
+check-asan:
+	$(MAKE) BUILD=build-asan SAN=1 all
+	bash tests/sanitizers/run.sh build-asan
+
+# libFuzzer programs in build-fuzz/fuzz/ (tools/fuzz.sh builds and runs them).
+fuzz:
+	$(MAKE) FUZZ=1 BUILD=build-fuzz OPT=-O1 fuzzers
 
 demo: $(BUILD)/bin/gflowvi
 	bash tools/demo.sh --no-install

@@ -10,9 +10,12 @@ set -euo pipefail
 
 # Everything the Makefile, the tests and tools/plot.py use: mpicc/mpirun (OpenMPI),
 # OpenBLAS + LAPACKE + GSL to link, and the system Python with NumPy and matplotlib
-# (tools/plot.py runs /usr/bin/python3 on purpose).
+# (tools/plot.py runs /usr/bin/python3 on purpose).  HDF5 (the Open MPI build) for the
+# checkpoints and mixture.h5; hdf5-tools (h5dump) and python3-h5py let the tests read
+# those files the way users do.
 required=(openmpi-bin libopenmpi-dev libopenblas-dev liblapacke-dev libgsl-dev
-          python3 python3-numpy python3-matplotlib pkg-config)
+          libhdf5-openmpi-dev hdf5-tools
+          python3 python3-numpy python3-matplotlib python3-h5py pkg-config)
 
 # True when dpkg knows the package as fully installed.  dpkg-query fails for a package it
 # has never heard of, which just means "not installed" here, not an error.

@@ -31,6 +31,12 @@ export OMPI_MCA_btl_vader_single_copy_mechanism="${OMPI_MCA_btl_vader_single_cop
 # thread per core in every rank oversubscribes the machine badly.  Overridable.
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 
+# Sanitizer options (tests/sanitizers/env.sh) go to every rank, wherever it starts.
+pass_env=()
+for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
+  [[ -z ${!v:-} ]] || pass_env+=(-x "$v")
+done
+
 # --oversubscribe: run NP ranks even when the machine (or the container's CPU quota) has
 # fewer cores, e.g. the 2-rank demo and MPI tests on a 1-core box.
-exec mpirun --oversubscribe -np "$np" "$@"
+exec mpirun --oversubscribe ${pass_env[@]+"${pass_env[@]}"} -np "$np" "$@"

@@ -33,6 +33,22 @@ typedef struct {
   long eval_samples;           /* fresh samples for the final ELBO / KL */
   long progress_every;         /* progress line every N iterations; 0 = none */
   long max_retries;            /* halvings of the step allowed when a step is rejected */
+  char checkpoint[GFV_PATH_MAX]; /* checkpoint file; "" = OUT/checkpoint.h5 */
+  long checkpoint_every;       /* iterations between checkpoints; 0 = never */
+  double checkpoint_seconds;   /* seconds between checkpoints; 0 = never */
+  char restart[GFV_PATH_MAX];  /* checkpoint to continue from ("" = a fresh run) */
+  /* Data models (logreg, bnn) and plugins; see src/targets/models.h. */
+  char data[GFV_PATH_MAX];      /* training data CSV (logreg, bnn) */
+  char test_data[GFV_PATH_MAX]; /* held-out CSV for the report ("" = none) */
+  long label_col;              /* 1-based label/response column; negative counts from the end */
+  char standardize[GFV_NAME_MAX]; /* auto | scale | center-scale | none */
+  int intercept;               /* logreg: add a column of ones */
+  double prior_scale;          /* logreg: prior N(0, prior_scale^2 I) on the weights */
+  long hidden;                 /* bnn: hidden units */
+  long batch_size;             /* bnn: rows per minibatch; 0 = all */
+  long split_seed;             /* random train/test split of --data; 0 = no split */
+  double test_fraction;        /* fraction of rows held out when split-seed > 0 */
+  char plugin_arg[GFV_PATH_MAX]; /* plugin: comma-separated arguments for gfv_plugin_init */
   int quiet;                   /* suppress the configuration echo and progress lines */
 } gfv_config;
 

@@ -22,7 +22,8 @@ enum gfv_status {
   GFV_ERR_MPI = 6,      /* an MPI call failed */
   GFV_ERR_MEMORY = 7,   /* allocation failed */
   GFV_ERR_INTERNAL = 8, /* a bug: an internal consistency check failed */
-  GFV_ERR_OTHER_RANK = 9 /* used only internally: another rank failed (never an exit status) */
+  GFV_ERR_OTHER_RANK = 9, /* used only internally: another rank failed (never an exit status) */
+  GFV_STOPPED = 10        /* not an error: stopped by SIGTERM/SIGUSR1 after writing a checkpoint */
 };
 
 /* Records the error message (printf-style) and the place it was raised; returns code.

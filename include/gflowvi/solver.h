@@ -8,6 +8,7 @@
 #ifndef GFLOWVI_SOLVER_H
 #define GFLOWVI_SOLVER_H
 
+#include <signal.h>
 #include <stddef.h>
 
 #include "gflowvi/comm.h"
@@ -48,6 +49,16 @@ int gfv_solver_run(gfv_solver *s);
 int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res);
 /* Collective: rank 0 writes the output directory; every rank gets the outcome. */
 int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res);
+
+/* Checkpoints (HDF5, see src/solver/checkpoint.c).  gfv_solver_checkpoint is collective
+ * (rank 0 writes).  A run started with cfg->restart set continues from that file. */
+int gfv_solver_checkpoint(gfv_solver *s, const char *path);
+/* The checkpoint file of this run: --checkpoint, or OUT/checkpoint.h5. */
+const char *gfv_solver_checkpoint_path(const gfv_solver *s, char *buf, size_t size);
+/* A flag set asynchronously (by a signal handler) to ask for a checkpoint and a stop at
+ * the end of the current iteration; gfv_solver_run then returns GFV_STOPPED on every rank,
+ * even if only some ranks saw the signal. */
+void gfv_solver_set_stop_flag(gfv_solver *s, volatile sig_atomic_t *flag);
 
 /* Queries. */
 long gfv_solver_iteration(const gfv_solver *s);

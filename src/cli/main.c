@@ -3,6 +3,7 @@
  * is agreed on by all ranks, the lowest failing rank prints one line, and all exit with
  * the same status (see README, "Exit status"). */
 #include <cblas.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,21 @@
 #include "gflowvi/io.h"
 #include "gflowvi/solver.h"
 #include "gflowvi/target.h"
+
+/* SIGTERM and SIGUSR1 (what Slurm sends before a time limit or at preemption) ask for a
+ * checkpoint and a clean stop at the end of the current iteration. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static void install_signal_handlers(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGUSR1, &sa, NULL);
+}
 
 static void banner(const gfv_config *cfg, const gfv_target *t, int ranks) {
   printf("gflowvi: %s on target %s (d = %zu), %ld particles x %ld samples on %d rank%s\n",
@@ -61,7 +77,11 @@ static int run(gfv_comm *comm, int argc, char **argv) {
   if (help) goto done;
   if (rank == 0 && !cfg.quiet) banner(&cfg, target, gfv_comm_size(comm));
   GFV_CALL_GOTO(st, gfv_solver_create(&cfg, target, comm, &solver), done);
-  GFV_CALL_GOTO(st, gfv_solver_run(solver), done);
+  if (rank == 0 && !cfg.quiet && cfg.restart[0])
+    printf("restarted from %s at iteration %ld\n", cfg.restart, gfv_solver_iteration(solver));
+  gfv_solver_set_stop_flag(solver, &stop_signal);
+  st = gfv_solver_run(solver);
+  if (st) goto done; /* GFV_STOPPED after a checkpoint, or an agreed error */
   GFV_CALL_GOTO(st, gfv_solver_evaluate(solver, &res), done);
   GFV_CALL_GOTO(st, gfv_solver_write_outputs(solver, &res), done);
   if (rank == 0 && !cfg.quiet)
@@ -82,8 +102,9 @@ int main(int argc, char **argv) {
   /* MPI ranks are the parallelism: one BLAS thread per rank, never left to the user. */
   openblas_set_num_threads(1);
   gfv_error_install_gsl_handler();
+  install_signal_handlers();
   st = run(comm, argc, argv);
-  if (st) {
+  if (st && st != GFV_STOPPED) {
     /* Every rank holds the agreed status; the lowest rank that holds a message prints it. */
     int reporter = 0;
     int has_message = gfv_error_message()[0] != '\0';

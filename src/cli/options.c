@@ -37,6 +37,7 @@ typedef struct {
 static const char *const flow_choices[] = {"ngflow", "gflow", NULL};
 static const char *const estimator_choices[] = {"auto", "hessian", "stein", NULL};
 static const char *const update_choices[] = {"retraction", "plain", NULL};
+static const char *const standardize_choices[] = {"auto", "scale", "center-scale", "none", NULL};
 
 static const option options[] = {
     {.name = "config", .type = OPT_STRING, FIELD(config), .metavar = "FILE", .def = "",
@@ -44,7 +45,7 @@ static const option options[] = {
              "command line, which overrides them"},
     {.name = "target", .type = OPT_STRING, FIELD(target), .metavar = "SPEC", .def = "gmm4",
      .help = "target density: gauss, gmm4, gmm:FILE (a mixture read from a CSV file), banana, "
-             "funnel"},
+             "funnel, logreg and bnn (with --data), plugin:FILE.so (your own model)"},
     {.name = "dim", .type = OPT_LONG, FIELD(dim), .def = "0", .bound = BOUND_GE, .lo = 0,
      .help = "dimension; 0 = the target's default dimension"},
     {.name = "flow", .type = OPT_CHOICE, FIELD(flow), .def = "ngflow", .choices = flow_choices,
@@ -88,6 +89,50 @@ static const option options[] = {
     {.name = "max-retries", .type = OPT_LONG, FIELD(max_retries), .def = "10",
      .bound = BOUND_BETWEEN, .lo = 0, .hi = 60,
      .help = "halvings of the step allowed when a step is rejected, before giving up"},
+    {.name = "checkpoint", .type = OPT_STRING, FIELD(checkpoint), .metavar = "FILE", .def = "",
+     .help = "checkpoint file (HDF5); empty = OUT/checkpoint.h5"},
+    {.name = "checkpoint-every", .type = OPT_LONG, FIELD(checkpoint_every), .def = "0",
+     .bound = BOUND_GE, .lo = 0, .help = "write a checkpoint every N iterations; 0 = never"},
+    {.name = "checkpoint-seconds", .type = OPT_DOUBLE, FIELD(checkpoint_seconds), .def = "0",
+     .bound = BOUND_GE, .lo = 0,
+     .help = "write a checkpoint when this many seconds have passed since the last; 0 = never "
+             "(SIGTERM and SIGUSR1 always checkpoint and stop with status 10)"},
+    {.name = "restart", .type = OPT_STRING, FIELD(restart), .metavar = "FILE", .def = "",
+     .help = "continue the run saved in this checkpoint (any rank count)"},
+    {.name = "data", .type = OPT_STRING, FIELD(data), .metavar = "FILE", .def = "",
+     .help = "training data of --target=logreg or bnn: a CSV of numbers (one optional header "
+             "line), features and a label/response column"},
+    {.name = "test-data", .type = OPT_STRING, FIELD(test_data), .metavar = "FILE", .def = "",
+     .help = "held-out CSV (same columns as --data): the run reports predictive accuracy / "
+             "RMSE and log-likelihood under the fitted mixture"},
+    {.name = "label-col", .type = OPT_LONG, FIELD(label_col), .def = "-1",
+     .help = "column of the label (logreg, 0/1) or response (bnn): 1-based, negative counts "
+             "from the end (-1 = last)"},
+    {.name = "standardize", .type = OPT_CHOICE, FIELD(standardize), .def = "auto",
+     .choices = standardize_choices,
+     .help = "feature scaling from the training data: scale = divide by the standard "
+             "deviation, center-scale = also subtract the mean; auto = scale for logreg, "
+             "center-scale for bnn"},
+    {.name = "intercept", .type = OPT_BOOL, FIELD(intercept), .def = "true",
+     .help = "logreg: add an intercept (a column of ones) to the features"},
+    {.name = "prior-scale", .type = OPT_DOUBLE, FIELD(prior_scale), .def = "10",
+     .bound = BOUND_GT, .lo = 0, .help = "logreg: prior N(0, s^2 I) on all weights"},
+    {.name = "hidden", .type = OPT_LONG, FIELD(hidden), .def = "50", .bound = BOUND_GE, .lo = 1,
+     .help = "bnn: hidden units (one ReLU layer)"},
+    {.name = "batch-size", .type = OPT_LONG, FIELD(batch_size), .def = "0", .bound = BOUND_GE,
+     .lo = 0,
+     .help = "bnn: training rows per minibatch, drawn per iteration from (seed, iteration); "
+             "0 = all rows"},
+    {.name = "split-seed", .type = OPT_LONG, FIELD(split_seed), .def = "0", .bound = BOUND_GE,
+     .lo = 0,
+     .help = "logreg, bnn: hold out a random --test-fraction of --data as the test set, "
+             "drawn from this seed; 0 = no split"},
+    {.name = "test-fraction", .type = OPT_DOUBLE, FIELD(test_fraction), .def = "0.1",
+     .bound = BOUND_BETWEEN, .lo = 0, .hi = 0.9,
+     .help = "fraction of the rows held out by --split-seed"},
+    {.name = "plugin-arg", .type = OPT_STRING, FIELD(plugin_arg), .metavar = "ARGS", .def = "",
+     .help = "--target=plugin:FILE.so: comma-separated strings handed to the plugin's "
+             "gfv_plugin_init"},
     {.name = "quiet", .type = OPT_BOOL, FIELD(quiet), .def = "false",
      .help = "suppress the configuration echo and the progress lines"},
 };

@@ -11,6 +11,7 @@
 
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
+#include "io/h5file.h"
 #include "linalg/linalg.h"
 #include "rng/rng.h"
 #include "solver/solver_impl.h"
@@ -50,26 +51,57 @@ static void csv_header(FILE *f, const char *prefix, size_t d, int matrix) {
   }
 }
 
-static int write_mixture(gfv_solver *s, FILE *f) {
+/* The fitted mixture in user terms: weights and covariances, computed once for all outputs. */
+typedef struct {
+  double *w, *cov; /* K, K x d x d */
+} fitted;
+
+static int fitted_compute(const gfv_solver *s, fitted *m) {
+  const size_t K = s->K, dd = s->d * s->d;
+  GFV_ALLOC(m->w, K);
+  GFV_ALLOC(m->cov, K * dd);
+  for (size_t k = 0; k < K; k++) {
+    m->w[k] = exp(s->full_logw[k]);
+    GFV_CHECK(gfv_chol_inverse(s->d, s->full_L + k * dd, m->cov + k * dd) == 0, GFV_ERR_NUMERIC,
+              "particle %zu: cannot invert its precision", k);
+  }
+  return GFV_OK;
+}
+
+static void write_mixture(const gfv_solver *s, const fitted *m, FILE *f) {
   const size_t d = s->d, dd = d * d;
-  double *cov = NULL;
-  GFV_ALLOC(cov, dd);
   fprintf(f, "weight");
   csv_header(f, "mu", d, 0);
   csv_header(f, "cov", d, 1);
   fprintf(f, "\n");
   for (size_t k = 0; k < s->K; k++) {
-    if (gfv_chol_inverse(d, s->full_L + k * dd, cov)) {
-      free(cov);
-      GFV_ERROR(GFV_ERR_NUMERIC, "particle %zu: cannot invert its precision", k);
-    }
-    fprintf(f, "%.17g", exp(s->full_logw[k]));
+    fprintf(f, "%.17g", m->w[k]);
     for (size_t t = 0; t < d; t++) fprintf(f, ",%.17g", s->full_mu[k * d + t]);
-    for (size_t t = 0; t < dd; t++) fprintf(f, ",%.17g", cov[t]);
+    for (size_t t = 0; t < dd; t++) fprintf(f, ",%.17g", m->cov[k * dd + t]);
     fprintf(f, "\n");
   }
-  free(cov);
-  return GFV_OK;
+}
+
+/* mixture.h5: the same mixture for HDF5 readers (h5py, hdf5r, h5dump), atomically. */
+static int write_mixture_h5(const gfv_solver *s, const fitted *m, const gfv_eval_result *res,
+                            const char *path) {
+  gfv_h5 h;
+  int st = GFV_OK;
+  const size_t k1[1] = {s->K}, kd[2] = {s->K, s->d}, kdd[3] = {s->K, s->d, s->d};
+  GFV_CALL(gfv_h5_create(path, &h));
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "weights", 1, k1, m->w), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "means", 2, kd, s->full_mu), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "covariances", 3, kdd, m->cov), fail);
+  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "target", s->cfg->target), fail);
+  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "flow", s->flow->name), fail);
+  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "elbo", res->elbo), fail);
+  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "elbo_se", res->elbo_se), fail);
+  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "kl", res->kl), fail);
+  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "iterations", (double)s->iter), fail);
+  return gfv_h5_commit(&h);
+fail:
+  gfv_h5_abort(&h);
+  return st;
 }
 
 static void write_trace(const gfv_solver *s, FILE *f) {
@@ -186,33 +218,22 @@ typedef struct {
   size_t json_len, text_len;
 } target_report;
 
-static int run_report(gfv_solver *s, target_report *r) {
-  const size_t K = s->K, d = s->d, dd = d * d;
-  double *w = NULL, *cov = NULL;
-  int st = GFV_OK;
+static int run_report(const gfv_solver *s, const fitted *m, target_report *r) {
   memset(r, 0, sizeof *r);
   if (!s->target->report) return GFV_OK;
-  GFV_CALL_GOTO(st, gfv_calloc(&w, K, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&cov, K * dd, sizeof(double)), done);
-  for (size_t k = 0; k < K; k++) {
-    w[k] = exp(s->full_logw[k]);
-    if (gfv_chol_inverse(d, s->full_L + k * dd, cov + k * dd))
-      GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC, "particle %zu: cannot invert its precision", k);
-  }
-  gfv_fitted_mixture fit = {K, d, w, s->full_mu, cov, gfv_stream_seed((unsigned long)s->cfg->seed, K, 3)};
+  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov,
+                            gfv_stream_seed((unsigned long)s->cfg->seed, s->K, 3)};
   FILE *json = open_memstream(&r->json, &r->json_len), *text = open_memstream(&r->text, &r->text_len);
   if (!json || !text) {
     if (json) fclose(json);
     if (text) fclose(text);
-    GFV_ERROR_GOTO(st, done, GFV_ERR_MEMORY, "cannot allocate the report buffers");
+    GFV_ERROR(GFV_ERR_MEMORY, "cannot allocate the report buffers");
   }
-  st = s->target->report(s->target, &fit, json, text);
+  int st = s->target->report(s->target, &fit, json, text);
   fclose(json);
   fclose(text);
-  if (st) gfv_error_push(__FILE__, __LINE__, __func__);
-done:
-  free(w), free(cov);
-  return st;
+  GFV_CALL(st);
+  return GFV_OK;
 }
 
 static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_stats *rs,
@@ -272,21 +293,26 @@ static int path_in(const char *dir, const char *name, char *out, size_t size) {
 static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats *rs) {
   gfv_ofile *files[F_COUNT] = {0};
   char path[GFV_PATH_MAX + 64];
-  target_report rep;
+  target_report rep = {0};
+  fitted m = {0};
   int st = GFV_OK;
   GFV_CALL(gfv_mkdir_p(s->cfg->out));
-  GFV_CALL_GOTO(st, run_report(s, &rep), fail);
+  GFV_CALL_GOTO(st, fitted_compute(s, &m), fail);
+  GFV_CALL_GOTO(st, run_report(s, &m, &rep), fail);
   for (int i = 0; i < F_COUNT; i++) {
     if (i == F_DENSITY && s->d != 2) continue;
     GFV_CALL_GOTO(st, path_in(s->cfg->out, file_names[i], path, sizeof path), fail);
     GFV_CALL_GOTO(st, gfv_ofile_open(path, &files[i]), fail);
   }
-  GFV_CALL_GOTO(st, write_mixture(s, gfv_ofile_stream(files[F_MIXTURE])), fail);
+  write_mixture(s, &m, gfv_ofile_stream(files[F_MIXTURE]));
   write_trace(s, gfv_ofile_stream(files[F_TRACE]));
   GFV_CALL_GOTO(st, write_samples(s, gfv_ofile_stream(files[F_SAMPLES])), fail);
   if (files[F_DENSITY]) GFV_CALL_GOTO(st, write_density(s, gfv_ofile_stream(files[F_DENSITY])), fail);
   write_summary(s, res, rs, &rep, gfv_ofile_stream(files[F_SUMMARY]));
-  for (int i = 0; i < F_COUNT; i++) { /* in order: summary.json is renamed last */
+  /* mixture.h5 is complete (renamed) before the CSVs; summary.json is renamed last. */
+  GFV_CALL_GOTO(st, path_in(s->cfg->out, "mixture.h5", path, sizeof path), fail);
+  GFV_CALL_GOTO(st, write_mixture_h5(s, &m, res, path), fail);
+  for (int i = 0; i < F_COUNT; i++) {
     if (!files[i]) continue;
     gfv_ofile *f = files[i];
     files[i] = NULL;
@@ -295,7 +321,7 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
   if (rep.text && rep.text_len && !s->cfg->quiet) fputs(rep.text, stdout);
 fail:
   for (int i = 0; i < F_COUNT; i++) gfv_ofile_abort(files[i]);
-  free(rep.json), free(rep.text);
+  free(rep.json), free(rep.text), free(m.w), free(m.cov);
   return st;
 }
 

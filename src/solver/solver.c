@@ -127,6 +127,16 @@ int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm,
     gfv_solver_free(s);
     return st;
   }
+  s->last_checkpoint = gfv_comm_wtime();
+  if (cfg->restart[0]) { /* the state, estimates and trace come from the checkpoint */
+    st = gfv_solver_restore(s, cfg->restart);
+    if (st) {
+      gfv_solver_free(s);
+      return st;
+    }
+    *out = s;
+    return GFV_OK;
+  }
   int bad = 0;
   st = gfv_solver_estimate(s, &s->est_buf[s->cur_est], &bad);
   if (!st && bad)
@@ -141,6 +151,8 @@ int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm,
   *out = s;
   return GFV_OK;
 }
+
+void gfv_solver_set_stop_flag(gfv_solver *s, volatile sig_atomic_t *flag) { s->stop_flag = flag; }
 
 void gfv_solver_free(gfv_solver *s) {
   if (!s) return;
@@ -252,7 +264,13 @@ int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad) {
   GFV_CALL(mixture_terms(s, zloc));
   double t0 = gfv_comm_wtime();
   local_estimates(s, zloc, e, &local_bad);
-  double sums[3] = {0, 0, (double)local_bad};
+  /* Fused into the one small all-reduce: the failure flag, and whether any rank was asked
+   * to stop or is due for a timed checkpoint (ranks see signals at different moments). */
+  const gfv_config *cfg = s->cfg;
+  int stop = s->stop_flag && *s->stop_flag;
+  int due = cfg->checkpoint_seconds > 0 &&
+            gfv_comm_wtime() - s->last_checkpoint >= cfg->checkpoint_seconds;
+  double sums[5] = {0, 0, (double)local_bad, (double)stop, (double)due};
   for (size_t j = 0; j < s->kloc; j++) {
     double w = exp(s->cur.logw[j]);
     sums[0] += w * e->phi[j];
@@ -260,8 +278,10 @@ int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad) {
   }
   double t1 = gfv_comm_wtime();
   s->timers[GFV_PHASE_UPDATE] += t1 - t0;
-  GFV_CALL(gfv_comm_allreduce_sum(s->comm, sums, 3));
+  GFV_CALL(gfv_comm_allreduce_sum(s->comm, sums, 5));
   s->timers[GFV_PHASE_COMM] += gfv_comm_wtime() - t1;
+  s->stop_requested = sums[3] > 0;
+  s->checkpoint_due = sums[4] > 0;
   e->phibar = sums[0];
   e->elbo = -sums[0];
   e->elbo_se = sqrt(sums[1]);
@@ -361,6 +381,25 @@ static void progress(const gfv_solver *s) {
   fflush(stdout);
 }
 
+/* After an accepted iteration: the periodic and timed checkpoints, and the stop on a
+ * signal (checkpoint, then GFV_STOPPED on every rank). */
+static int checkpoint_if_asked(gfv_solver *s) {
+  const gfv_config *cfg = s->cfg;
+  char path[GFV_PATH_MAX + 32];
+  gfv_solver_checkpoint_path(s, path, sizeof path);
+  int periodic = cfg->checkpoint_every > 0 && s->iter % cfg->checkpoint_every == 0;
+  if (!periodic && !s->checkpoint_due && !s->stop_requested) return GFV_OK;
+  GFV_CALL(gfv_solver_checkpoint(s, path));
+  s->last_checkpoint = gfv_comm_wtime();
+  if (!s->stop_requested) return GFV_OK;
+  if (s->rank == 0) {
+    int sig = s->stop_flag ? (int)*s->stop_flag : 0;
+    fprintf(stderr, "gflowvi: received %s: checkpoint written to %s at iteration %ld; stopping\n",
+            sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : "a stop signal", path, s->iter);
+  }
+  return GFV_STOPPED;
+}
+
 int gfv_solver_run(gfv_solver *s) {
   const gfv_config *cfg = s->cfg;
   int show = s->rank == 0 && !cfg->quiet && cfg->progress_every > 0;
@@ -376,6 +415,10 @@ int gfv_solver_run(gfv_solver *s) {
                s->last_rel_step, cfg->tol, s->iter);
       break;
     }
+    s->run_seconds += gfv_comm_wtime() - t0; /* the checkpoint stores the time so far */
+    t0 = gfv_comm_wtime();
+    int st = checkpoint_if_asked(s);
+    if (st) return st; /* GFV_STOPPED, or an error (already agreed) */
   }
   s->run_seconds += gfv_comm_wtime() - t0;
   return GFV_OK;

@@ -1,0 +1,180 @@
+/* h5file.c - HDF5 reading and writing with gflowvi's error path (see h5file.h). */
+#include "io/h5file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gflowvi/error.h"
+
+/* HDF5 prints its error stack to stderr by default; we report our own single line. */
+static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static int fsync_path(const char *path) {
+  int fd = open(path, O_RDONLY);
+  if (fd < 0) return -1;
+  int rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+int gfv_h5_create(const char *path, gfv_h5 *f) {
+  quiet_hdf5();
+  memset(f, 0, sizeof *f);
+  f->id = H5I_INVALID_HID;
+  GFV_CHECK(strlen(path) < sizeof f->path, GFV_ERR_USAGE, "path too long: '%s'", path);
+  strcpy(f->path, path);
+  snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
+  f->id = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  GFV_CHECK(f->id >= 0, GFV_ERR_IO, "cannot create '%s' (HDF5): %s", f->tmp, strerror(errno));
+  return GFV_OK;
+}
+
+int gfv_h5_commit(gfv_h5 *f) {
+  herr_t rc = H5Fclose(f->id);
+  f->id = H5I_INVALID_HID;
+  if (rc < 0 || fsync_path(f->tmp) != 0) {
+    int e = errno;
+    unlink(f->tmp);
+    GFV_ERROR(GFV_ERR_IO, "cannot write '%s': %s", f->path, rc < 0 ? "HDF5 close failed" : strerror(e));
+  }
+  if (rename(f->tmp, f->path) != 0) {
+    int e = errno;
+    unlink(f->tmp);
+    GFV_ERROR(GFV_ERR_IO, "cannot rename '%s' to '%s': %s", f->tmp, f->path, strerror(e));
+  }
+  return GFV_OK;
+}
+
+void gfv_h5_abort(gfv_h5 *f) {
+  if (f->id >= 0) H5Fclose(f->id);
+  f->id = H5I_INVALID_HID;
+  if (f->tmp[0]) unlink(f->tmp);
+}
+
+static int write_raw(gfv_h5 *f, const char *name, int rank, const hsize_t *dims, hid_t type,
+                     const void *v) {
+  hid_t space = H5Screate_simple(rank, dims, NULL);
+  hid_t set = space >= 0 ? H5Dcreate2(f->id, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT)
+                         : H5I_INVALID_HID;
+  herr_t rc = set >= 0 ? H5Dwrite(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : -1;
+  if (set >= 0) H5Dclose(set);
+  if (space >= 0) H5Sclose(space);
+  GFV_CHECK(rc >= 0, GFV_ERR_IO, "cannot write dataset '%s' to '%s'", name, f->path);
+  return GFV_OK;
+}
+
+int gfv_h5_write_doubles(gfv_h5 *f, const char *name, int rank, const size_t *dims, const double *v) {
+  hsize_t h[4];
+  for (int i = 0; i < rank; i++) h[i] = dims[i];
+  return write_raw(f, name, rank, h, H5T_NATIVE_DOUBLE, v);
+}
+
+int gfv_h5_write_bytes(gfv_h5 *f, const char *name, size_t rows, size_t cols, const unsigned char *v) {
+  hsize_t h[2] = {rows, cols};
+  return write_raw(f, name, 2, h, H5T_NATIVE_UCHAR, v);
+}
+
+int gfv_h5_attr_string(gfv_h5 *f, const char *name, const char *value) {
+  hid_t type = H5Tcopy(H5T_C_S1);
+  H5Tset_size(type, strlen(value) + 1);
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t attr = H5Acreate2(f->id, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t rc = attr >= 0 ? H5Awrite(attr, type, value) : -1;
+  if (attr >= 0) H5Aclose(attr);
+  H5Sclose(space);
+  H5Tclose(type);
+  GFV_CHECK(rc >= 0, GFV_ERR_IO, "cannot write attribute '%s' to '%s'", name, f->path);
+  return GFV_OK;
+}
+
+int gfv_h5_attr_double(gfv_h5 *f, const char *name, double value) {
+  hid_t space = H5Screate(H5S_SCALAR);
+  hid_t attr = H5Acreate2(f->id, name, H5T_NATIVE_DOUBLE, space, H5P_DEFAULT, H5P_DEFAULT);
+  herr_t rc = attr >= 0 ? H5Awrite(attr, H5T_NATIVE_DOUBLE, &value) : -1;
+  if (attr >= 0) H5Aclose(attr);
+  H5Sclose(space);
+  GFV_CHECK(rc >= 0, GFV_ERR_IO, "cannot write attribute '%s' to '%s'", name, f->path);
+  return GFV_OK;
+}
+
+int gfv_h5_open(const char *path, gfv_h5 *f) {
+  quiet_hdf5();
+  memset(f, 0, sizeof *f);
+  f->id = H5I_INVALID_HID;
+  GFV_CHECK(strlen(path) < sizeof f->path, GFV_ERR_USAGE, "path too long: '%s'", path);
+  strcpy(f->path, path);
+  GFV_CHECK(access(path, R_OK) == 0, GFV_ERR_INPUT, "cannot open checkpoint '%s': %s", path,
+            strerror(errno));
+  f->id = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  GFV_CHECK(f->id >= 0, GFV_ERR_INPUT,
+            "checkpoint '%s' is not a readable HDF5 file (truncated or corrupted?)", path);
+  return GFV_OK;
+}
+
+void gfv_h5_close(gfv_h5 *f) {
+  if (f->id >= 0) H5Fclose(f->id);
+  f->id = H5I_INVALID_HID;
+}
+
+static int read_raw(gfv_h5 *f, const char *name, int rank, const size_t *dims, hid_t type, void *v) {
+  hid_t set = H5Dopen2(f->id, name, H5P_DEFAULT);
+  GFV_CHECK(set >= 0, GFV_ERR_INPUT, "checkpoint '%s' has no dataset '%s'", f->path, name);
+  hid_t space = H5Dget_space(set);
+  hsize_t got[8] = {0};
+  int r = space >= 0 ? H5Sget_simple_extent_dims(space, got, NULL) : -1;
+  int shape_ok = r == rank;
+  for (int i = 0; shape_ok && i < rank; i++) shape_ok = got[i] == dims[i];
+  herr_t rc = shape_ok ? H5Dread(set, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) : -1;
+  if (space >= 0) H5Sclose(space);
+  H5Dclose(set);
+  GFV_CHECK(shape_ok, GFV_ERR_INPUT, "checkpoint '%s': dataset '%s' has the wrong shape", f->path,
+            name);
+  GFV_CHECK(rc >= 0, GFV_ERR_INPUT, "checkpoint '%s': cannot read dataset '%s' (corrupted?)",
+            f->path, name);
+  return GFV_OK;
+}
+
+int gfv_h5_read_doubles(gfv_h5 *f, const char *name, int rank, const size_t *dims, double *v) {
+  return read_raw(f, name, rank, dims, H5T_NATIVE_DOUBLE, v);
+}
+
+int gfv_h5_read_bytes(gfv_h5 *f, const char *name, size_t rows, size_t cols, unsigned char *v) {
+  size_t dims[2] = {rows, cols};
+  return read_raw(f, name, 2, dims, H5T_NATIVE_UCHAR, v);
+}
+
+int gfv_h5_read_attr_string(gfv_h5 *f, const char *name, char *out, size_t size) {
+  hid_t attr = H5Aopen(f->id, name, H5P_DEFAULT);
+  GFV_CHECK(attr >= 0, GFV_ERR_INPUT, "checkpoint '%s' has no attribute '%s'", f->path, name);
+  hid_t type = H5Aget_type(attr);
+  size_t n = H5Tget_size(type);
+  herr_t rc = -1;
+  if (H5Tget_class(type) == H5T_STRING && n <= size) rc = H5Aread(attr, type, out);
+  H5Tclose(type);
+  H5Aclose(attr);
+  GFV_CHECK(rc >= 0, GFV_ERR_INPUT, "checkpoint '%s': attribute '%s' is unreadable", f->path, name);
+  out[size - 1] = '\0';
+  if (n > 0 && n <= size) out[n - 1] = '\0';
+  return GFV_OK;
+}
+
+int gfv_h5_read_attr_double(gfv_h5 *f, const char *name, double *value) {
+  hid_t attr = H5Aopen(f->id, name, H5P_DEFAULT);
+  GFV_CHECK(attr >= 0, GFV_ERR_INPUT, "checkpoint '%s' has no attribute '%s'", f->path, name);
+  herr_t rc = H5Aread(attr, H5T_NATIVE_DOUBLE, value);
+  H5Aclose(attr);
+  GFV_CHECK(rc >= 0, GFV_ERR_INPUT, "checkpoint '%s': attribute '%s' is unreadable", f->path, name);
+  return GFV_OK;
+}
+
+uint64_t gfv_fnv1a(uint64_t h, const void *data, size_t bytes) {
+  const unsigned char *p = data;
+  for (size_t i = 0; i < bytes; i++) {
+    h ^= p[i];
+    h *= 0x100000001b3ULL;
+  }
+  return h;
+}

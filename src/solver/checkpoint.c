@@ -1,0 +1,338 @@
+/* checkpoint.c - saving and restoring a run (HDF5).
+ *
+ * A checkpoint holds everything needed to continue exactly: the iteration, every
+ * particle's parameters and weight, every particle's random-stream state, the Monte Carlo
+ * estimates at the current particles (the next update consumes them), the step-size
+ * state, the trace so far, the resolved configuration, and an FNV-1a checksum over all of
+ * it.  Restarting at the same rank count therefore reproduces the uninterrupted run bit
+ * for bit; at another rank count the particles are re-sharded and the run agrees to the
+ * usual rank-count tolerance, since every particle carries its own stream.
+ *
+ * Layout (h5dump / h5py / R's hdf5r read it directly):
+ *   /logw (K), /mu (K, d), /precision (K, d, d), /precision_chol (K, d, d),
+ *   /grad_estimate (K, d), /hessian_estimate (K, d, d), /phi (K), /phi_var (K),
+ *   /rng_state (K, bytes), /trace (rows, 6: iteration, elbo, elbo_se, step_norm,
+ *   step_size, seconds); attributes: format, target, flow, estimator, update, rng_type,
+ *   config (JSON), checksum, and the scalars listed in scalar_names below.
+ *
+ * Writing gathers the particles to rank 0, which writes a temporary file, syncs it and
+ * renames it: a kill during the write leaves the previous checkpoint intact.  Reading:
+ * every rank reads the (small) file, verifies the checksum and keeps its own block. */
+#include <gsl/gsl_rng.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gflowvi/error.h"
+#include "gflowvi/io.h"
+#include "io/h5file.h"
+#include "solver/solver_impl.h"
+
+#define GFV_CKPT_FORMAT "gflowvi-checkpoint 1"
+
+enum {
+  SC_ITERATION, SC_ETA, SC_STEP, SC_REJECTED, SC_RUN_SECONDS, SC_CONVERGED, SC_PHIBAR, SC_ELBO,
+  SC_ELBO_SE, SC_NTRACE, SC_PARTICLES, SC_SAMPLES, SC_DIM, SC_SEED, SC_RNG_BYTES, SC_LAST_REL,
+  SC_COUNT
+};
+static const char *const scalar_names[SC_COUNT] = {
+    "iteration", "eta",       "step",      "rejected", "run_seconds", "converged",
+    "phibar",    "elbo",      "elbo_se",   "ntrace",   "particles",   "samples",
+    "dim",       "seed",      "rng_state_bytes",       "last_relative_step"};
+
+enum { S_TARGET, S_FLOW, S_ESTIMATOR, S_UPDATE, S_RNG, S_COUNT };
+static const char *const string_names[S_COUNT] = {"target", "flow", "estimator", "update",
+                                                  "rng_type"};
+
+/* Every particle, in global order, as stored in the file. */
+typedef struct {
+  size_t K, d, rbytes, ntrace;
+  double *logw, *mu, *P, *L, *gh, *G, *phi, *phivar, *trace;
+  unsigned char *rng;
+  double scalars[SC_COUNT];
+  char strings[S_COUNT][GFV_PATH_MAX];
+} full_state;
+
+static size_t doubles_per_particle(size_t d) { return 3 + 2 * d + 3 * d * d; }
+
+static int state_alloc(full_state *f, size_t K, size_t d, size_t rbytes, size_t ntrace) {
+  const size_t dd = d * d;
+  f->K = K, f->d = d, f->rbytes = rbytes, f->ntrace = ntrace;
+  GFV_ALLOC(f->logw, K);
+  GFV_ALLOC(f->mu, K * d);
+  GFV_ALLOC(f->P, K * dd);
+  GFV_ALLOC(f->L, K * dd);
+  GFV_ALLOC(f->gh, K * d);
+  GFV_ALLOC(f->G, K * dd);
+  GFV_ALLOC(f->phi, K);
+  GFV_ALLOC(f->phivar, K);
+  GFV_ALLOC(f->trace, ntrace * 6);
+  GFV_ALLOC(f->rng, K * rbytes);
+  return GFV_OK;
+}
+
+static void state_free(full_state *f) {
+  free(f->logw), free(f->mu), free(f->P), free(f->L), free(f->gh), free(f->G), free(f->phi);
+  free(f->phivar), free(f->trace), free(f->rng);
+}
+
+/* The checksum covers every number and name the restart uses, in a fixed order. */
+static uint64_t checksum(const full_state *f) {
+  const size_t K = f->K, d = f->d, dd = d * d;
+  uint64_t h = GFV_FNV_INIT;
+  const struct {
+    const void *p;
+    size_t bytes;
+  } parts[] = {{f->logw, K * 8},      {f->mu, K * d * 8},  {f->P, K * dd * 8},  {f->L, K * dd * 8},
+               {f->gh, K * d * 8},    {f->G, K * dd * 8},  {f->phi, K * 8},     {f->phivar, K * 8},
+               {f->rng, K * f->rbytes}, {f->trace, f->ntrace * 6 * 8}, {f->scalars, sizeof f->scalars}};
+  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) h = gfv_fnv1a(h, parts[i].p, parts[i].bytes);
+  for (int i = 0; i < S_COUNT; i++) h = gfv_fnv1a(h, f->strings[i], strlen(f->strings[i]));
+  return h;
+}
+
+/* Packs this rank's particles: doubles, then the stream state, per particle. */
+static void pack_local(const gfv_solver *s, size_t rbytes, unsigned char *buf) {
+  const size_t d = s->d, dd = d * d, per = doubles_per_particle(d) * sizeof(double) + rbytes;
+  const gfv_estimate *e = &s->est_buf[s->cur_est];
+  for (size_t j = 0; j < s->kloc; j++) {
+    unsigned char *p = buf + j * per;
+    double *x = (double *)(void *)p;
+    x[0] = s->cur.logw[j];
+    memcpy(x + 1, s->cur.mu + j * d, d * 8);
+    memcpy(x + 1 + d, s->cur.P + j * dd, dd * 8);
+    memcpy(x + 1 + d + dd, s->cur.L + j * dd, dd * 8);
+    memcpy(x + 1 + d + 2 * dd, e->gh + j * d, d * 8);
+    memcpy(x + 1 + 2 * d + 2 * dd, e->G + j * dd, dd * 8);
+    x[1 + 2 * d + 3 * dd] = e->phi[j];
+    x[2 + 2 * d + 3 * dd] = e->phivar[j];
+    memcpy(p + doubles_per_particle(d) * sizeof(double), gsl_rng_state(s->cur.rng[j]), rbytes);
+  }
+}
+
+static void unpack_all(const unsigned char *buf, full_state *f) {
+  const size_t d = f->d, dd = d * d, per = doubles_per_particle(d) * sizeof(double) + f->rbytes;
+  for (size_t k = 0; k < f->K; k++) {
+    const unsigned char *p = buf + k * per;
+    const double *v = (const double *)(const void *)p;
+    f->logw[k] = v[0];
+    memcpy(f->mu + k * d, v + 1, d * 8);
+    memcpy(f->P + k * dd, v + 1 + d, dd * 8);
+    memcpy(f->L + k * dd, v + 1 + d + dd, dd * 8);
+    memcpy(f->gh + k * d, v + 1 + d + 2 * dd, d * 8);
+    memcpy(f->G + k * dd, v + 1 + 2 * d + 2 * dd, dd * 8);
+    f->phi[k] = v[1 + 2 * d + 3 * dd];
+    f->phivar[k] = v[2 + 2 * d + 3 * dd];
+    memcpy(f->rng + k * f->rbytes, p + doubles_per_particle(d) * sizeof(double), f->rbytes);
+  }
+}
+
+static void fill_header(const gfv_solver *s, full_state *f) {
+  const gfv_estimate *e = &s->est_buf[s->cur_est];
+  double *sc = f->scalars;
+  sc[SC_ITERATION] = (double)s->iter, sc[SC_ETA] = s->eta, sc[SC_STEP] = s->cfg->step;
+  sc[SC_REJECTED] = (double)s->rejected, sc[SC_RUN_SECONDS] = s->run_seconds;
+  sc[SC_CONVERGED] = s->converged, sc[SC_PHIBAR] = e->phibar, sc[SC_ELBO] = e->elbo;
+  sc[SC_ELBO_SE] = e->elbo_se, sc[SC_NTRACE] = (double)s->ntrace, sc[SC_PARTICLES] = (double)s->K;
+  sc[SC_SAMPLES] = (double)s->S, sc[SC_DIM] = (double)s->d, sc[SC_SEED] = (double)s->cfg->seed;
+  sc[SC_RNG_BYTES] = (double)f->rbytes, sc[SC_LAST_REL] = s->last_rel_step;
+  snprintf(f->strings[S_TARGET], GFV_PATH_MAX, "%s", s->cfg->target);
+  snprintf(f->strings[S_FLOW], GFV_PATH_MAX, "%s", s->flow->name);
+  snprintf(f->strings[S_ESTIMATOR], GFV_PATH_MAX, "%s", s->est->name);
+  snprintf(f->strings[S_UPDATE], GFV_PATH_MAX, "%s", s->cfg->update);
+  snprintf(f->strings[S_RNG], GFV_PATH_MAX, "%s", gsl_rng_name(s->cur.rng[0]));
+  for (size_t i = 0; i < s->ntrace; i++) {
+    const gfv_trace_row *t = &s->trace[i];
+    double row[6] = {(double)t->iteration, t->elbo, t->elbo_se, t->step_norm, t->step_size, t->seconds};
+    memcpy(f->trace + 6 * i, row, sizeof row);
+  }
+}
+
+static int write_file(const gfv_solver *s, const full_state *f, const char *path) {
+  const size_t K = f->K, d = f->d;
+  gfv_h5 h;
+  char *json = NULL, sum[32];
+  size_t json_len = 0;
+  int st = GFV_OK;
+  GFV_CALL(gfv_h5_create(path, &h));
+  const size_t kd[2] = {K, d}, kdd[3] = {K, d, d}, k1[1] = {K}, tr[2] = {f->ntrace, 6};
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "logw", 1, k1, f->logw), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "mu", 2, kd, f->mu), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "precision", 3, kdd, f->P), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "precision_chol", 3, kdd, f->L), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "grad_estimate", 2, kd, f->gh), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "hessian_estimate", 3, kdd, f->G), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "phi", 1, k1, f->phi), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "phi_var", 1, k1, f->phivar), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_bytes(&h, "rng_state", K, f->rbytes, f->rng), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "trace", 2, tr, f->trace), fail);
+  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "format", GFV_CKPT_FORMAT), fail);
+  for (int i = 0; i < S_COUNT; i++)
+    GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, string_names[i], f->strings[i]), fail);
+  for (int i = 0; i < SC_COUNT; i++)
+    GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, scalar_names[i], f->scalars[i]), fail);
+  FILE *mem = open_memstream(&json, &json_len);
+  if (!mem) GFV_ERROR_GOTO(st, fail, GFV_ERR_MEMORY, "cannot allocate the configuration text");
+  fputs("{\n", mem);
+  gfv_config_print_json(mem, s->cfg, 2);
+  fputs("\n}\n", mem);
+  fclose(mem);
+  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "config", json), fail);
+  snprintf(sum, sizeof sum, "%016" PRIx64, checksum(f));
+  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "checksum", sum), fail);
+  free(json);
+  return gfv_h5_commit(&h);
+fail:
+  free(json);
+  gfv_h5_abort(&h);
+  return st;
+}
+
+const char *gfv_solver_checkpoint_path(const gfv_solver *s, char *buf, size_t size) {
+  if (s->cfg->checkpoint[0]) snprintf(buf, size, "%s", s->cfg->checkpoint);
+  else snprintf(buf, size, "%s/checkpoint.h5", s->cfg->out);
+  return buf;
+}
+
+int gfv_solver_checkpoint(gfv_solver *s, const char *path) {
+  double t0 = gfv_comm_wtime();
+  const size_t rbytes = gsl_rng_size(s->cur.rng[0]);
+  const size_t per = doubles_per_particle(s->d) * sizeof(double) + rbytes;
+  unsigned char *mine = NULL, *all = NULL;
+  size_t *counts = NULL, *displs = NULL;
+  full_state f = {0};
+  int st = GFV_OK;
+  GFV_CALL_GOTO(st, gfv_calloc(&mine, s->kloc * per, 1), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&counts, (size_t)s->size, sizeof(size_t)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&displs, (size_t)s->size, sizeof(size_t)), done);
+  if (s->rank == 0) GFV_CALL_GOTO(st, gfv_calloc(&all, s->K * per, 1), done);
+done:
+  st = gfv_comm_agree(s->comm, st, NULL);
+  if (!st) {
+    for (int r = 0; r < s->size; r++) {
+      size_t k0, kl;
+      gfv_block_range(s->K, s->size, r, &k0, &kl);
+      counts[r] = kl * per, displs[r] = k0 * per;
+    }
+    pack_local(s, rbytes, mine);
+    st = gfv_comm_gatherv_bytes(s->comm, mine, s->kloc * per, all, counts, displs, 0);
+  }
+  if (!st && s->rank == 0) {
+    st = state_alloc(&f, s->K, s->d, rbytes, s->ntrace);
+    if (!st) {
+      unpack_all(all, &f);
+      fill_header(s, &f);
+      char dir[GFV_PATH_MAX + 32];
+      snprintf(dir, sizeof dir, "%s", path);
+      char *slash = strrchr(dir, '/');
+      if (slash && slash != dir) *slash = '\0', st = gfv_mkdir_p(dir);
+      if (!st) st = write_file(s, &f, path);
+    }
+    state_free(&f);
+  }
+  free(mine), free(all), free(counts), free(displs);
+  GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
+  s->timers[GFV_PHASE_IO] += gfv_comm_wtime() - t0;
+  return GFV_OK;
+}
+
+/* Reads the whole checkpoint into f, checking format, shapes and checksum. */
+static int read_file(const char *path, const gfv_config *cfg, size_t d, size_t rbytes, full_state *f) {
+  gfv_h5 h;
+  char fmt[64], sum[32], want[32];
+  int st = GFV_OK;
+  GFV_CALL(gfv_h5_open(path, &h));
+  if (H5Aexists(h.id, "format") <= 0)
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "'%s' is not a gflowvi checkpoint (HDF5, but no format)", path);
+  GFV_CALL_GOTO(st, gfv_h5_read_attr_string(&h, "format", fmt, sizeof fmt), done);
+  if (strcmp(fmt, GFV_CKPT_FORMAT) != 0)
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "'%s' is not a gflowvi checkpoint (format '%s')", path, fmt);
+  for (int i = 0; i < SC_COUNT; i++)
+    GFV_CALL_GOTO(st, gfv_h5_read_attr_double(&h, scalar_names[i], &f->scalars[i]), done);
+  for (int i = 0; i < S_COUNT; i++)
+    GFV_CALL_GOTO(st, gfv_h5_read_attr_string(&h, string_names[i], f->strings[i], GFV_PATH_MAX), done);
+  const double *sc = f->scalars;
+  if (strcmp(f->strings[S_TARGET], cfg->target) != 0)
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' is for target '%s', not '%s'", path,
+                   f->strings[S_TARGET], cfg->target);
+  if (sc[SC_DIM] != (double)d)
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' has dimension %.0f, the target has %zu",
+                   path, sc[SC_DIM], d);
+  if (sc[SC_PARTICLES] != (double)cfg->particles)
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' has %.0f particles, but --particles=%ld",
+                   path, sc[SC_PARTICLES], cfg->particles);
+  if (sc[SC_RNG_BYTES] != (double)rbytes || strcmp(f->strings[S_RNG], "mt19937") != 0)
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s': unsupported random stream '%s'", path,
+                   f->strings[S_RNG]);
+  if (!(sc[SC_NTRACE] >= 1 && sc[SC_NTRACE] == sc[SC_ITERATION] + 1))
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' is corrupted (trace of %.0f rows)", path,
+                   sc[SC_NTRACE]);
+  GFV_CALL_GOTO(st, state_alloc(f, (size_t)cfg->particles, d, rbytes, (size_t)sc[SC_NTRACE]), done);
+  const size_t K = f->K, kd[2] = {K, d}, kdd[3] = {K, d, d}, k1[1] = {K}, tr[2] = {f->ntrace, 6};
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "logw", 1, k1, f->logw), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "mu", 2, kd, f->mu), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "precision", 3, kdd, f->P), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "precision_chol", 3, kdd, f->L), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "grad_estimate", 2, kd, f->gh), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "hessian_estimate", 3, kdd, f->G), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "phi", 1, k1, f->phi), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "phi_var", 1, k1, f->phivar), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_bytes(&h, "rng_state", K, rbytes, f->rng), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "trace", 2, tr, f->trace), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_attr_string(&h, "checksum", sum, sizeof sum), done);
+  snprintf(want, sizeof want, "%016" PRIx64, checksum(f));
+  if (strcmp(sum, want) != 0)
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' is corrupted (checksum mismatch)", path);
+done:
+  gfv_h5_close(&h);
+  return st;
+}
+
+/* Installs the block of this rank from f into the solver. */
+static int install(gfv_solver *s, const full_state *f) {
+  const size_t d = s->d, dd = d * d, k0 = s->k0;
+  const double *sc = f->scalars;
+  gfv_estimate *e = &s->est_buf[s->cur_est];
+  GFV_CHECK(sc[SC_ITERATION] <= (double)s->cfg->iters, GFV_ERR_USAGE,
+            "--iters=%ld is below the checkpoint's iteration %.0f", s->cfg->iters, sc[SC_ITERATION]);
+  GFV_CHECK(f->ntrace <= (size_t)s->cfg->iters + 1, GFV_ERR_INPUT, "checkpoint trace is too long");
+  for (size_t j = 0; j < s->kloc; j++) {
+    size_t k = k0 + j;
+    s->cur.logw[j] = f->logw[k];
+    memcpy(s->cur.mu + j * d, f->mu + k * d, d * 8);
+    memcpy(s->cur.P + j * dd, f->P + k * dd, dd * 8);
+    memcpy(s->cur.L + j * dd, f->L + k * dd, dd * 8);
+    memcpy(e->gh + j * d, f->gh + k * d, d * 8);
+    memcpy(e->G + j * dd, f->G + k * dd, dd * 8);
+    e->phi[j] = f->phi[k];
+    e->phivar[j] = f->phivar[k];
+    memcpy(gsl_rng_state(s->cur.rng[j]), f->rng + k * f->rbytes, f->rbytes);
+  }
+  gfv_particles_update_logc(&s->cur);
+  e->phibar = sc[SC_PHIBAR], e->elbo = sc[SC_ELBO], e->elbo_se = sc[SC_ELBO_SE];
+  s->iter = (long)sc[SC_ITERATION];
+  /* The step state carries over; a new --step rescales it (halvings are kept). */
+  s->eta = sc[SC_ETA] * (s->cfg->step / sc[SC_STEP]);
+  s->rejected = (long)sc[SC_REJECTED];
+  s->run_seconds = sc[SC_RUN_SECONDS];
+  s->converged = 0;
+  s->last_rel_step = sc[SC_LAST_REL];
+  s->ntrace = f->ntrace;
+  for (size_t i = 0; i < f->ntrace; i++) {
+    const double *r = f->trace + 6 * i;
+    gfv_trace_row row = {(long)r[0], r[1], r[2], r[3], r[4], r[5]};
+    s->trace[i] = row;
+  }
+  return GFV_OK;
+}
+
+int gfv_solver_restore(gfv_solver *s, const char *path) {
+  full_state f = {0};
+  size_t rbytes = gsl_rng_size(s->cur.rng[0]);
+  int st = read_file(path, s->cfg, s->d, rbytes, &f);
+  if (!st) st = install(s, &f);
+  state_free(&f);
+  GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
+  return GFV_OK;
+}
