@@ -95,6 +95,11 @@ def read_mixture(outdir, d):
         raise PlotError(f"{path}: no components")
     w = column(path, names, data, "weight")
     mu = np.stack([column(path, names, data, f"mu_{a}") for a in range(1, d + 1)], axis=1)
+    if "var_1" in names:  # --family=diag writes variances only
+        var = np.stack([column(path, names, data, f"var_{a}") for a in range(1, d + 1)], axis=1)
+        cov = np.zeros((len(w), d, d))
+        cov[:, np.arange(d), np.arange(d)] = var
+        return w, mu, cov
     cov = np.stack([column(path, names, data, f"cov_{a}_{b}")
                     for a in range(1, d + 1) for b in range(1, d + 1)], axis=1)
     return w, mu, cov.reshape(-1, d, d)

@@ -19,6 +19,7 @@ typedef struct {
   char flow[GFV_NAME_MAX];     /* ngflow | gflow */
   char estimator[GFV_NAME_MAX];/* auto | hessian | stein */
   char update[GFV_NAME_MAX];   /* retraction | plain (ablation only) */
+  char family[GFV_NAME_MAX];   /* full | diag: dense or diagonal covariances */
   long particles;              /* K, number of mixture components */
   long samples;                /* S, Monte Carlo samples per particle per iteration */
   double step;                 /* eta */

@@ -23,9 +23,10 @@ typedef struct {
   size_t d;
   size_t k;            /* number of components in this view */
   const double *mu;    /* k x d */
-  const double *P;     /* k x d x d, symmetric, both triangles stored */
-  const double *L;     /* k x d x d, lower Cholesky factor of P (upper part zero) */
+  const double *P;     /* k x d x d, symmetric, both triangles stored (diag: k x d diagonals) */
+  const double *L;     /* k x d x d, lower Cholesky factor of P, upper part zero (diag: unused) */
   const double *logc;  /* k */
+  int diag;            /* the diagonal family: P holds the precisions' diagonals */
 } gfv_mix_view;
 
 typedef struct gfv_mix_work gfv_mix_work;
@@ -38,6 +39,13 @@ void gfv_mix_work_free(gfv_mix_work *w);
 
 /* logc_j from log w_j and L_j, for j < k. */
 void gfv_mix_log_const(size_t d, size_t k, const double *logw, const double *L, double *logc);
+
+/* The diagonal family (ALGORITHM.md section 6): components with diagonal precisions p_j,
+ * O(k n d) work per call, done as GEMMs of the points' [(z - c)^2, z - c] against the
+ * components' coefficients.  In diagonal views P is k x d and the Hessian sums H of phase
+ * B are diagonals too (n/group x d). */
+int gfv_mix_work_alloc_diag(size_t d, size_t k, size_t group, gfv_mix_work **out);
+void gfv_mix_log_const_diag(size_t d, size_t k, const double *logw, const double *p, double *logc);
 
 /* Phase A.  A (n x k, row-major) = a_ij; lse (n) = log sum_j exp(a_ij) (-inf when k = 0). */
 int gfv_mix_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *A, double *lse,

@@ -66,7 +66,7 @@ double gfv_solver_elbo(const gfv_solver *s, double *se);
 /* Seconds spent in gfv_solver_run so far. */
 double gfv_solver_seconds(const gfv_solver *s);
 /* Collective: every particle's parameters on every rank: weights (K), means (K x d),
- * precisions (K x d x d).  Arrays are the caller's. */
+ * precisions (K x d x d; K x d diagonals in the diag family).  Arrays are the caller's. */
 int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P);
 
 #endif

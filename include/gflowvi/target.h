@@ -8,6 +8,10 @@
  *   gmm:FILE   a normalised Gaussian mixture read from FILE (the mixture.csv format)
  *   banana     2-D twisted Gaussian
  *   funnel     Neal's funnel in --dim dimensions (default 10)
+ *   logreg     Bayesian logistic regression on --data      (src/targets/logreg.c)
+ *   bnn        Bayesian neural-network regression on --data (src/targets/bnn.c)
+ *   plugin:F   a user's model in the shared object F        (include/gflowvi/plugin.h)
+ * The last three need the configuration: gfv_target_create_from_config.
  * A target returns non-finite values rather than failing; the caller checks them. */
 #ifndef GFLOWVI_TARGET_H
 #define GFLOWVI_TARGET_H
@@ -23,8 +27,9 @@ typedef struct gfv_target gfv_target;
  * means mu (K x d) and covariances cov (K x d x d). */
 typedef struct {
   size_t K, d;
-  const double *w, *mu, *cov;
+  const double *w, *mu, *cov; /* cov: K x d x d, or K x d variances when diag is set */
   unsigned long seed; /* for any sampling the report does (posterior predictive) */
+  int diag;           /* the diagonal family: cov holds variances */
 } gfv_fitted_mixture;
 
 /* Evaluates at n points z (n x d): logp[i] = l(z_i); grad (n x d) = grad l, or NULL;

@@ -37,6 +37,7 @@ typedef struct {
 static const char *const flow_choices[] = {"ngflow", "gflow", NULL};
 static const char *const estimator_choices[] = {"auto", "hessian", "stein", NULL};
 static const char *const update_choices[] = {"retraction", "plain", NULL};
+static const char *const family_choices[] = {"full", "diag", NULL};
 static const char *const standardize_choices[] = {"auto", "scale", "center-scale", "none", NULL};
 
 static const option options[] = {
@@ -59,6 +60,9 @@ static const option options[] = {
      .choices = update_choices,
      .help = "retraction keeps every covariance positive definite; plain is only for the "
              "ablation, it can lose positive definiteness"},
+    {.name = "family", .type = OPT_CHOICE, FIELD(family), .def = "full", .choices = family_choices,
+     .help = "covariance family: full (dense, O(K^2 S d^2) per iteration) or diag (diagonal, "
+             "O(K^2 S d): for hundreds or thousands of parameters)"},
     {.name = "particles", .type = OPT_LONG, FIELD(particles), .def = "20", .bound = BOUND_GE,
      .lo = 1, .help = "number of mixture components K (sharded over the ranks; K >= ranks)"},
     {.name = "samples", .type = OPT_LONG, FIELD(samples), .def = "10", .bound = BOUND_GE, .lo = 1,

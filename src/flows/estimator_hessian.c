@@ -27,4 +27,19 @@ static void hessian_estimate(const gfv_particle_samples *ps, double *gh, double 
   gfv_symmetrize(d, G);
 }
 
-const gfv_estimator_type gfv_estimator_hessian = {"hessian", 1, hessian_estimate};
+/* Diagonal family: G_t = mean_s (Hq_t - gbar_st^2 - H_l[s]_tt). */
+static void hessian_estimate_diag(const gfv_particle_samples *ps, double *gh, double *G) {
+  const size_t d = ps->d, S = ps->S;
+  for (size_t t = 0; t < d; t++) {
+    double g = 0.0, h = ps->Hq[t];
+    for (size_t i = 0; i < S; i++) {
+      double gb = ps->gbar[i * d + t];
+      g += gb - ps->grad_l[i * d + t];
+      h -= gb * gb + ps->hess_l[i * d * d + t * (d + 1)];
+    }
+    gh[t] = g / (double)S;
+    G[t] = h / (double)S;
+  }
+}
+
+const gfv_estimator_type gfv_estimator_hessian = {"hessian", 1, hessian_estimate, hessian_estimate_diag};

@@ -27,4 +27,19 @@ static void stein_estimate(const gfv_particle_samples *ps, double *gh, double *G
   gfv_symmetrize(d, G);
 }
 
-const gfv_estimator_type gfv_estimator_stein = {"stein", 0, stein_estimate};
+/* Diagonal family: G_t = p_t mean_s((z_st - mu_t) grad h_st), the diagonal of Stein's form. */
+static void stein_estimate_diag(const gfv_particle_samples *ps, double *gh, double *G) {
+  const size_t d = ps->d, S = ps->S;
+  for (size_t t = 0; t < d; t++) {
+    double g = 0.0, m = 0.0;
+    for (size_t i = 0; i < S; i++) {
+      double v = ps->gbar[i * d + t] - ps->grad_l[i * d + t];
+      g += v;
+      m += (ps->z[i * d + t] - ps->mu[t]) * v;
+    }
+    gh[t] = g / (double)S;
+    G[t] = ps->P[t] * m / (double)S;
+  }
+}
+
+const gfv_estimator_type gfv_estimator_stein = {"stein", 0, stein_estimate, stein_estimate_diag};

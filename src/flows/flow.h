@@ -24,6 +24,11 @@ typedef struct {
   int (*update)(size_t d, const double *mu, const double *P, const double *L, const double *gh,
                 const double *G, double eta, int plain, double *mu_out, double *P_out,
                 double *L_out, double *work, gfv_step_info *info);
+  /* The same for the diagonal family (ALGORITHM.md section 6): P, L (= sqrt(P)) and G are
+   * d-vectors and every matrix operation is elementwise.  Needs no work space. */
+  int (*update_diag)(size_t d, const double *mu, const double *P, const double *gh, const double *G,
+                     double eta, int plain, double *mu_out, double *P_out, double *L_out,
+                     gfv_step_info *info);
 } gfv_flow_type;
 
 extern const gfv_flow_type gfv_flow_ngflow; /* natural gradient (NGFlow-VI) */
@@ -49,6 +54,9 @@ typedef struct {
   int needs_hessian; /* needs hess_l and Hq */
   /* gh (d) and G (d x d, symmetric).  work holds gfv_estimator_work_size(d, S) doubles. */
   void (*estimate)(const gfv_particle_samples *ps, double *gh, double *G, double *work);
+  /* The diagonal family: P and Hq are d-vectors, G is the diagonal of E[H_h] (d); hess_l
+   * stays the targets' full S x d x d (its diagonals are used). */
+  void (*estimate_diag)(const gfv_particle_samples *ps, double *gh, double *G);
 } gfv_estimator_type;
 
 extern const gfv_estimator_type gfv_estimator_hessian; /* Price: average of H_h */

@@ -8,6 +8,7 @@
  * The state stays (mu, P, L), so Sigma' is inverted back.  The change is measured in
  * (mu, Sigma). */
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 #include "flows/flow.h"
@@ -41,4 +42,22 @@ static int gflow_update(size_t d, const double *mu, const double *P, const doubl
   return 0;
 }
 
-const gfv_flow_type gfv_flow_gflow = {"gflow", "(mu, Sigma)", gflow_update};
+/* Diagonal family: s' = s - eta b + eta^2/2 b^2 / s with s = 1/p, b = g/2, elementwise. */
+static int gflow_update_diag(size_t d, const double *mu, const double *P, const double *gh,
+                             const double *G, double eta, int plain, double *mu_out, double *P_out,
+                             double *L_out, gfv_step_info *info) {
+  info->step_sq = info->param_sq = 0.0;
+  for (size_t t = 0; t < d; t++) {
+    double s = 1.0 / P[t], b = 0.5 * G[t];
+    double sn = s - eta * b + (plain ? 0.0 : 0.5 * eta * eta * b * b * P[t]);
+    if (!(sn > 0) || !isfinite(sn)) return 1;
+    P_out[t] = 1.0 / sn;
+    L_out[t] = sqrt(P_out[t]);
+    mu_out[t] = mu[t] - eta * gh[t];
+    info->step_sq += (mu_out[t] - mu[t]) * (mu_out[t] - mu[t]) + (sn - s) * (sn - s);
+    info->param_sq += mu_out[t] * mu_out[t] + sn * sn;
+  }
+  return 0;
+}
+
+const gfv_flow_type gfv_flow_gflow = {"gflow", "(mu, Sigma)", gflow_update, gflow_update_diag};

@@ -7,6 +7,7 @@
  * definite for every eta and every estimate G, even when G is indefinite (always
  * possible once K > 1).  The change is measured in (mu, P). */
 #include <cblas.h>
+#include <math.h>
 #include <string.h>
 
 #include "flows/flow.h"
@@ -40,4 +41,21 @@ static int ngflow_update(size_t d, const double *mu, const double *P, const doub
   return 0;
 }
 
-const gfv_flow_type gfv_flow_ngflow = {"ngflow", "(mu, P)", ngflow_update};
+/* Diagonal family: p' = p + eta g + eta^2/2 g^2 / p elementwise (positive for any g). */
+static int ngflow_update_diag(size_t d, const double *mu, const double *P, const double *gh,
+                              const double *G, double eta, int plain, double *mu_out, double *P_out,
+                              double *L_out, gfv_step_info *info) {
+  info->step_sq = info->param_sq = 0.0;
+  for (size_t t = 0; t < d; t++) {
+    double p = P[t] + eta * G[t] + (plain ? 0.0 : 0.5 * eta * eta * G[t] * G[t] / P[t]);
+    if (!(p > 0) || !isfinite(p)) return 1;
+    P_out[t] = p;
+    L_out[t] = sqrt(p);
+    mu_out[t] = mu[t] - eta * gh[t] / p;
+    info->step_sq += (mu_out[t] - mu[t]) * (mu_out[t] - mu[t]) + (p - P[t]) * (p - P[t]);
+    info->param_sq += mu_out[t] * mu_out[t] + p * p;
+  }
+  return 0;
+}
+
+const gfv_flow_type gfv_flow_ngflow = {"ngflow", "(mu, P)", ngflow_update, ngflow_update_diag};

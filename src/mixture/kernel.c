@@ -21,18 +21,7 @@
 
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
-
-/* Scratch per block: about this many bytes for the k x d gradients of each point. */
-#define GFV_MIX_BLOCK_BYTES ((size_t)4 << 20)
-
-struct gfv_mix_work {
-  size_t d, kmax, group, chunk; /* chunk: points per block, a multiple of group */
-  double *Pcat;                 /* d x (kmax d): [P_1 | P_2 | ...] row by row */
-  double *b;                    /* kmax x d: P_j mu_j */
-  double *buf;                  /* chunk x kmax x d */
-  double *cw;                   /* (chunk / group) x kmax: sum of r_ij over each group */
-  double *A_eval, *lse_eval;    /* chunk x kmax, chunk: phase A results for gfv_mix_eval */
-};
+#include "mixture/kernel_impl.h"
 
 int gfv_mix_work_alloc(size_t d, size_t k, size_t group, gfv_mix_work **out) {
   GFV_CHECK(d >= 1 && group >= 1, GFV_ERR_INTERNAL, "mixture workspace: d=%zu group=%zu", d, group);
@@ -68,6 +57,7 @@ void gfv_mix_work_free(gfv_mix_work *w) {
   free(w->cw);
   free(w->A_eval);
   free(w->lse_eval);
+  free(w->zaug), free(w->caug), free(w->coef), free(w->out), free(w->R), free(w->center);
   free(w);
 }
 
@@ -80,7 +70,7 @@ void gfv_mix_log_const(size_t d, size_t k, const double *logw, const double *L, 
 /* Fills Pcat and b for the view's components. */
 static int prepare(const gfv_mix_view *m, gfv_mix_work *w) {
   const size_t d = m->d, k = m->k;
-  GFV_CHECK(d == w->d && k <= w->kmax, GFV_ERR_INTERNAL,
+  GFV_CHECK(d == w->d && k <= w->kmax && !w->diag, GFV_ERR_INTERNAL,
             "mixture workspace for d=%zu k<=%zu used with d=%zu k=%zu", w->d, w->kmax, d, k);
   for (size_t j = 0; j < k; j++) {
     const double *P = m->P + j * d * d;
@@ -100,6 +90,7 @@ static void block_products(const gfv_mix_view *m, size_t c, const double *z, gfv
 
 int gfv_mix_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *A, double *lse,
                       gfv_mix_work *w) {
+  if (m->diag) return gfv_mixd_log_terms(m, n, z, A, lse, w);
   const size_t d = m->d, k = m->k;
   if (k == 0) {
     for (size_t i = 0; i < n; i++) lse[i] = -INFINITY;
@@ -126,6 +117,7 @@ int gfv_mix_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *
 
 int gfv_mix_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const double *A,
                        const double *logq, size_t group, double *gbar, double *H, gfv_mix_work *w) {
+  if (m->diag) return gfv_mixd_grad_terms(m, n, z, A, logq, group, gbar, H, w);
   const size_t d = m->d, k = m->k;
   GFV_CHECK(group == w->group && n % group == 0, GFV_ERR_INTERNAL,
             "mixture phase B: %zu points in groups of %zu (workspace %zu)", n, group, w->group);
@@ -172,6 +164,7 @@ int gfv_mix_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const d
 
 int gfv_mix_eval(const gfv_mix_view *m, size_t n, const double *z, double *logq, double *grad,
                  double *hess, gfv_mix_work *w) {
+  if (m->diag) return gfv_mixd_eval(m, n, z, logq, grad, hess, w);
   const size_t d = m->d, dd = d * d;
   GFV_CHECK(w->group == 1, GFV_ERR_INTERNAL, "gfv_mix_eval needs a workspace with group 1");
   for (size_t i0 = 0; i0 < n; i0 += w->chunk) {

@@ -9,10 +9,10 @@
  * usual rank-count tolerance, since every particle carries its own stream.
  *
  * Layout (h5dump / h5py / R's hdf5r read it directly):
- *   /logw (K), /mu (K, d), /precision (K, d, d), /precision_chol (K, d, d),
+ *   /logw (K), /mu (K, d), /precision (K, d, d), /precision_chol (K, d, d)  [(K, d) for --family=diag],
  *   /grad_estimate (K, d), /hessian_estimate (K, d, d), /phi (K), /phi_var (K),
  *   /rng_state (K, bytes), /trace (rows, 6: iteration, elbo, elbo_se, step_norm,
- *   step_size, seconds); attributes: format, target, flow, estimator, update, rng_type,
+ *   step_size, seconds); attributes: format, target, flow, estimator, update, rng_type, family,
  *   config (JSON), checksum, and the scalars listed in scalar_names below.
  *
  * Writing gathers the particles to rank 0, which writes a temporary file, syncs it and
@@ -41,24 +41,24 @@ static const char *const scalar_names[SC_COUNT] = {
     "phibar",    "elbo",      "elbo_se",   "ntrace",   "particles",   "samples",
     "dim",       "seed",      "rng_state_bytes",       "last_relative_step"};
 
-enum { S_TARGET, S_FLOW, S_ESTIMATOR, S_UPDATE, S_RNG, S_COUNT };
-static const char *const string_names[S_COUNT] = {"target", "flow", "estimator", "update",
-                                                  "rng_type"};
+enum { S_TARGET, S_FLOW, S_ESTIMATOR, S_UPDATE, S_RNG, S_FAMILY, S_COUNT };
+static const char *const string_names[S_COUNT] = {"target",   "flow",     "estimator",
+                                                  "update",   "rng_type", "family"};
 
 /* Every particle, in global order, as stored in the file. */
 typedef struct {
-  size_t K, d, rbytes, ntrace;
+  size_t K, d, ps, rbytes, ntrace; /* ps: numbers per precision (d * d, or d for diag) */
   double *logw, *mu, *P, *L, *gh, *G, *phi, *phivar, *trace;
   unsigned char *rng;
   double scalars[SC_COUNT];
   char strings[S_COUNT][GFV_PATH_MAX];
 } full_state;
 
-static size_t doubles_per_particle(size_t d) { return 3 + 2 * d + 3 * d * d; }
+static size_t doubles_per_particle(size_t d, size_t ps) { return 3 + 2 * d + 3 * ps; }
 
-static int state_alloc(full_state *f, size_t K, size_t d, size_t rbytes, size_t ntrace) {
-  const size_t dd = d * d;
-  f->K = K, f->d = d, f->rbytes = rbytes, f->ntrace = ntrace;
+static int state_alloc(full_state *f, size_t K, size_t d, size_t ps, size_t rbytes, size_t ntrace) {
+  const size_t dd = ps;
+  f->K = K, f->d = d, f->ps = ps, f->rbytes = rbytes, f->ntrace = ntrace;
   GFV_ALLOC(f->logw, K);
   GFV_ALLOC(f->mu, K * d);
   GFV_ALLOC(f->P, K * dd);
@@ -79,7 +79,7 @@ static void state_free(full_state *f) {
 
 /* The checksum covers every number and name the restart uses, in a fixed order. */
 static uint64_t checksum(const full_state *f) {
-  const size_t K = f->K, d = f->d, dd = d * d;
+  const size_t K = f->K, d = f->d, dd = f->ps;
   uint64_t h = GFV_FNV_INIT;
   const struct {
     const void *p;
@@ -94,7 +94,7 @@ static uint64_t checksum(const full_state *f) {
 
 /* Packs this rank's particles: doubles, then the stream state, per particle. */
 static void pack_local(const gfv_solver *s, size_t rbytes, unsigned char *buf) {
-  const size_t d = s->d, dd = d * d, per = doubles_per_particle(d) * sizeof(double) + rbytes;
+  const size_t d = s->d, dd = s->psize, per = doubles_per_particle(d, dd) * sizeof(double) + rbytes;
   const gfv_estimate *e = &s->est_buf[s->cur_est];
   for (size_t j = 0; j < s->kloc; j++) {
     unsigned char *p = buf + j * per;
@@ -107,12 +107,12 @@ static void pack_local(const gfv_solver *s, size_t rbytes, unsigned char *buf) {
     memcpy(x + 1 + 2 * d + 2 * dd, e->G + j * dd, dd * 8);
     x[1 + 2 * d + 3 * dd] = e->phi[j];
     x[2 + 2 * d + 3 * dd] = e->phivar[j];
-    memcpy(p + doubles_per_particle(d) * sizeof(double), gsl_rng_state(s->cur.rng[j]), rbytes);
+    memcpy(p + doubles_per_particle(d, dd) * sizeof(double), gsl_rng_state(s->cur.rng[j]), rbytes);
   }
 }
 
 static void unpack_all(const unsigned char *buf, full_state *f) {
-  const size_t d = f->d, dd = d * d, per = doubles_per_particle(d) * sizeof(double) + f->rbytes;
+  const size_t d = f->d, dd = f->ps, per = doubles_per_particle(d, dd) * sizeof(double) + f->rbytes;
   for (size_t k = 0; k < f->K; k++) {
     const unsigned char *p = buf + k * per;
     const double *v = (const double *)(const void *)p;
@@ -124,7 +124,7 @@ static void unpack_all(const unsigned char *buf, full_state *f) {
     memcpy(f->G + k * dd, v + 1 + 2 * d + 2 * dd, dd * 8);
     f->phi[k] = v[1 + 2 * d + 3 * dd];
     f->phivar[k] = v[2 + 2 * d + 3 * dd];
-    memcpy(f->rng + k * f->rbytes, p + doubles_per_particle(d) * sizeof(double), f->rbytes);
+    memcpy(f->rng + k * f->rbytes, p + doubles_per_particle(d, dd) * sizeof(double), f->rbytes);
   }
 }
 
@@ -142,6 +142,7 @@ static void fill_header(const gfv_solver *s, full_state *f) {
   snprintf(f->strings[S_ESTIMATOR], GFV_PATH_MAX, "%s", s->est->name);
   snprintf(f->strings[S_UPDATE], GFV_PATH_MAX, "%s", s->cfg->update);
   snprintf(f->strings[S_RNG], GFV_PATH_MAX, "%s", gsl_rng_name(s->cur.rng[0]));
+  snprintf(f->strings[S_FAMILY], GFV_PATH_MAX, "%s", s->diag ? "diag" : "full");
   for (size_t i = 0; i < s->ntrace; i++) {
     const gfv_trace_row *t = &s->trace[i];
     double row[6] = {(double)t->iteration, t->elbo, t->elbo_se, t->step_norm, t->step_size, t->seconds};
@@ -151,6 +152,7 @@ static void fill_header(const gfv_solver *s, full_state *f) {
 
 static int write_file(const gfv_solver *s, const full_state *f, const char *path) {
   const size_t K = f->K, d = f->d;
+  const int prank = f->ps == d * d ? 3 : 2; /* precisions: (K, d, d), or (K, d) for diag */
   gfv_h5 h;
   char *json = NULL, sum[32];
   size_t json_len = 0;
@@ -159,10 +161,10 @@ static int write_file(const gfv_solver *s, const full_state *f, const char *path
   const size_t kd[2] = {K, d}, kdd[3] = {K, d, d}, k1[1] = {K}, tr[2] = {f->ntrace, 6};
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "logw", 1, k1, f->logw), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "mu", 2, kd, f->mu), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "precision", 3, kdd, f->P), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "precision_chol", 3, kdd, f->L), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "precision", prank, kdd, f->P), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "precision_chol", prank, kdd, f->L), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "grad_estimate", 2, kd, f->gh), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "hessian_estimate", 3, kdd, f->G), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "hessian_estimate", prank, kdd, f->G), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "phi", 1, k1, f->phi), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "phi_var", 1, k1, f->phivar), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_bytes(&h, "rng_state", K, f->rbytes, f->rng), fail);
@@ -198,7 +200,7 @@ const char *gfv_solver_checkpoint_path(const gfv_solver *s, char *buf, size_t si
 int gfv_solver_checkpoint(gfv_solver *s, const char *path) {
   double t0 = gfv_comm_wtime();
   const size_t rbytes = gsl_rng_size(s->cur.rng[0]);
-  const size_t per = doubles_per_particle(s->d) * sizeof(double) + rbytes;
+  const size_t per = doubles_per_particle(s->d, s->psize) * sizeof(double) + rbytes;
   unsigned char *mine = NULL, *all = NULL;
   size_t *counts = NULL, *displs = NULL;
   full_state f = {0};
@@ -219,7 +221,7 @@ done:
     st = gfv_comm_gatherv_bytes(s->comm, mine, s->kloc * per, all, counts, displs, 0);
   }
   if (!st && s->rank == 0) {
-    st = state_alloc(&f, s->K, s->d, rbytes, s->ntrace);
+    st = state_alloc(&f, s->K, s->d, s->psize, rbytes, s->ntrace);
     if (!st) {
       unpack_all(all, &f);
       fill_header(s, &f);
@@ -238,7 +240,8 @@ done:
 }
 
 /* Reads the whole checkpoint into f, checking format, shapes and checksum. */
-static int read_file(const char *path, const gfv_config *cfg, size_t d, size_t rbytes, full_state *f) {
+static int read_file(const char *path, const gfv_config *cfg, size_t d, size_t ps, size_t rbytes,
+                     full_state *f) {
   gfv_h5 h;
   char fmt[64], sum[32], want[32];
   int st = GFV_OK;
@@ -262,20 +265,24 @@ static int read_file(const char *path, const gfv_config *cfg, size_t d, size_t r
   if (sc[SC_PARTICLES] != (double)cfg->particles)
     GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' has %.0f particles, but --particles=%ld",
                    path, sc[SC_PARTICLES], cfg->particles);
+  if (strcmp(f->strings[S_FAMILY], cfg->family) != 0)
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' is for --family=%s, not %s", path,
+                   f->strings[S_FAMILY], cfg->family);
   if (sc[SC_RNG_BYTES] != (double)rbytes || strcmp(f->strings[S_RNG], "mt19937") != 0)
     GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s': unsupported random stream '%s'", path,
                    f->strings[S_RNG]);
   if (!(sc[SC_NTRACE] >= 1 && sc[SC_NTRACE] == sc[SC_ITERATION] + 1))
     GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' is corrupted (trace of %.0f rows)", path,
                    sc[SC_NTRACE]);
-  GFV_CALL_GOTO(st, state_alloc(f, (size_t)cfg->particles, d, rbytes, (size_t)sc[SC_NTRACE]), done);
+  GFV_CALL_GOTO(st, state_alloc(f, (size_t)cfg->particles, d, ps, rbytes, (size_t)sc[SC_NTRACE]), done);
   const size_t K = f->K, kd[2] = {K, d}, kdd[3] = {K, d, d}, k1[1] = {K}, tr[2] = {f->ntrace, 6};
+  const int prank = ps == d * d ? 3 : 2;
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "logw", 1, k1, f->logw), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "mu", 2, kd, f->mu), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "precision", 3, kdd, f->P), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "precision_chol", 3, kdd, f->L), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "precision", prank, kdd, f->P), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "precision_chol", prank, kdd, f->L), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "grad_estimate", 2, kd, f->gh), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "hessian_estimate", 3, kdd, f->G), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "hessian_estimate", prank, kdd, f->G), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "phi", 1, k1, f->phi), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "phi_var", 1, k1, f->phivar), done);
   GFV_CALL_GOTO(st, gfv_h5_read_bytes(&h, "rng_state", K, rbytes, f->rng), done);
@@ -291,7 +298,7 @@ done:
 
 /* Installs the block of this rank from f into the solver. */
 static int install(gfv_solver *s, const full_state *f) {
-  const size_t d = s->d, dd = d * d, k0 = s->k0;
+  const size_t d = s->d, dd = s->psize, k0 = s->k0;
   const double *sc = f->scalars;
   gfv_estimate *e = &s->est_buf[s->cur_est];
   GFV_CHECK(sc[SC_ITERATION] <= (double)s->cfg->iters, GFV_ERR_USAGE,
@@ -330,7 +337,7 @@ static int install(gfv_solver *s, const full_state *f) {
 int gfv_solver_restore(gfv_solver *s, const char *path) {
   full_state f = {0};
   size_t rbytes = gsl_rng_size(s->cur.rng[0]);
-  int st = read_file(path, s->cfg, s->d, rbytes, &f);
+  int st = read_file(path, s->cfg, s->d, s->psize, rbytes, &f);
   if (!st) st = install(s, &f);
   state_free(&f);
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));

@@ -19,15 +19,15 @@
 #define GFV_EVAL_BLOCK 4096 /* points per block: bounds the scratch memory */
 
 int gfv_solver_gather_full(gfv_solver *s) {
-  const size_t d = s->d, dd = d * d, per = 1 + d + 2 * dd, K = s->K;
+  const size_t d = s->d, ps = s->psize, per = 1 + d + 2 * ps, K = s->K;
   int st = GFV_OK;
   double *pack = NULL, *all = NULL;
   size_t *counts = NULL, *displs = NULL;
   if (!s->full_mu) {
     GFV_ALLOC(s->full_logw, K);
     GFV_ALLOC(s->full_mu, K * d);
-    GFV_ALLOC(s->full_P, K * dd);
-    GFV_ALLOC(s->full_L, K * dd);
+    GFV_ALLOC(s->full_P, K * ps);
+    GFV_ALLOC(s->full_L, K * ps);
     GFV_ALLOC(s->full_logc, K);
   }
   GFV_CALL_GOTO(st, gfv_calloc(&pack, s->kloc * per, sizeof(double)), done);
@@ -38,8 +38,8 @@ int gfv_solver_gather_full(gfv_solver *s) {
     double *p = pack + j * per;
     p[0] = s->cur.logw[j];
     memcpy(p + 1, s->cur.mu + j * d, d * sizeof(double));
-    memcpy(p + 1 + d, s->cur.P + j * dd, dd * sizeof(double));
-    memcpy(p + 1 + d + dd, s->cur.L + j * dd, dd * sizeof(double));
+    memcpy(p + 1 + d, s->cur.P + j * ps, ps * sizeof(double));
+    memcpy(p + 1 + d + ps, s->cur.L + j * ps, ps * sizeof(double));
   }
   for (int r = 0; r < s->size; r++) {
     size_t k0, kl;
@@ -51,10 +51,11 @@ int gfv_solver_gather_full(gfv_solver *s) {
     const double *p = all + k * per;
     s->full_logw[k] = p[0];
     memcpy(s->full_mu + k * d, p + 1, d * sizeof(double));
-    memcpy(s->full_P + k * dd, p + 1 + d, dd * sizeof(double));
-    memcpy(s->full_L + k * dd, p + 1 + d + dd, dd * sizeof(double));
+    memcpy(s->full_P + k * ps, p + 1 + d, ps * sizeof(double));
+    memcpy(s->full_L + k * ps, p + 1 + d + ps, ps * sizeof(double));
   }
-  gfv_mix_log_const(d, K, s->full_logw, s->full_L, s->full_logc);
+  if (s->diag) gfv_mix_log_const_diag(d, K, s->full_logw, s->full_P, s->full_logc);
+  else gfv_mix_log_const(d, K, s->full_logw, s->full_L, s->full_logc);
 done:
   free(pack), free(all), free(counts), free(displs);
   return st;
@@ -64,7 +65,7 @@ int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
   GFV_CALL(gfv_solver_gather_full(s));
   for (size_t k = 0; k < s->K; k++) w[k] = exp(s->full_logw[k]);
   memcpy(mu, s->full_mu, s->K * s->d * sizeof(double));
-  memcpy(P, s->full_P, s->K * s->d * s->d * sizeof(double));
+  memcpy(P, s->full_P, s->K * s->psize * sizeof(double));
   return GFV_OK;
 }
 
@@ -73,7 +74,7 @@ int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
 static int particle_stats(gfv_solver *s, size_t j, size_t M, gsl_rng *rng, gfv_mix_work *w,
                           double *z, double *lq, double *lp, double *mean, double *var,
                           size_t *nonfinite) {
-  gfv_mix_view full = {s->d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc};
+  gfv_mix_view full = {s->d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->diag};
   /* Sums shifted by the first value keep the variance accurate when |h| >> sd(h). */
   double shift = NAN, sum = 0, sumsq = 0;
   size_t count = 0;
@@ -108,7 +109,8 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums) {
   gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
   size_t nonfinite = 0;
   GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
-  GFV_CALL_GOTO(st, gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
+  GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &w)
+                           : gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
   GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_EVAL_BLOCK * s->d, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lq, GFV_EVAL_BLOCK, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, GFV_EVAL_BLOCK, sizeof(double)), done);

@@ -53,26 +53,31 @@ static void csv_header(FILE *f, const char *prefix, size_t d, int matrix) {
 
 /* The fitted mixture in user terms: weights and covariances, computed once for all outputs. */
 typedef struct {
-  double *w, *cov; /* K, K x d x d */
+  double *w, *cov; /* K; K x d x d, or K x d variances in the diag family */
 } fitted;
 
 static int fitted_compute(const gfv_solver *s, fitted *m) {
-  const size_t K = s->K, dd = s->d * s->d;
+  const size_t K = s->K, ps = s->psize;
   GFV_ALLOC(m->w, K);
-  GFV_ALLOC(m->cov, K * dd);
+  GFV_ALLOC(m->cov, K * ps);
   for (size_t k = 0; k < K; k++) {
     m->w[k] = exp(s->full_logw[k]);
-    GFV_CHECK(gfv_chol_inverse(s->d, s->full_L + k * dd, m->cov + k * dd) == 0, GFV_ERR_NUMERIC,
+    if (s->diag) {
+      for (size_t t = 0; t < ps; t++) m->cov[k * ps + t] = 1.0 / s->full_P[k * ps + t];
+      continue;
+    }
+    GFV_CHECK(gfv_chol_inverse(s->d, s->full_L + k * ps, m->cov + k * ps) == 0, GFV_ERR_NUMERIC,
               "particle %zu: cannot invert its precision", k);
   }
   return GFV_OK;
 }
 
 static void write_mixture(const gfv_solver *s, const fitted *m, FILE *f) {
-  const size_t d = s->d, dd = d * d;
+  const size_t d = s->d, dd = s->psize;
   fprintf(f, "weight");
   csv_header(f, "mu", d, 0);
-  csv_header(f, "cov", d, 1);
+  if (s->diag) csv_header(f, "var", d, 0); /* the diagonal family: variances only */
+  else csv_header(f, "cov", d, 1);
   fprintf(f, "\n");
   for (size_t k = 0; k < s->K; k++) {
     fprintf(f, "%.17g", m->w[k]);
@@ -91,7 +96,8 @@ static int write_mixture_h5(const gfv_solver *s, const fitted *m, const gfv_eval
   GFV_CALL(gfv_h5_create(path, &h));
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "weights", 1, k1, m->w), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "means", 2, kd, s->full_mu), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "covariances", 3, kdd, m->cov), fail);
+  if (s->diag) GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "variances", 2, kd, m->cov), fail);
+  else GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "covariances", 3, kdd, m->cov), fail);
   GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "target", s->cfg->target), fail);
   GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "flow", s->flow->name), fail);
   GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "elbo", res->elbo), fail);
@@ -153,7 +159,8 @@ static void plot_box(const gfv_solver *s, double box[4]) {
   box[0] = box[2] = INFINITY, box[1] = box[3] = -INFINITY;
   double cov[4];
   for (size_t k = 0; k < s->K; k++) {
-    if (gfv_chol_inverse(2, s->full_L + 4 * k, cov)) continue;
+    if (s->diag) cov[0] = 1.0 / s->full_P[2 * k], cov[3] = 1.0 / s->full_P[2 * k + 1];
+    else if (gfv_chol_inverse(2, s->full_L + 4 * k, cov)) continue;
     for (int a = 0; a < 2; a++) {
       double m = s->full_mu[2 * k + a], r = 4 * sqrt(cov[3 * a]);
       box[2 * a] = fmin(box[2 * a], m - r);
@@ -171,14 +178,15 @@ static int write_density(gfv_solver *s, FILE *f) {
   GFV_CALL_GOTO(st, gfv_calloc(&z, 2 * n, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lq, n, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, n, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_mix_work_alloc(2, s->K, 1, &w), done);
+  GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(2, s->K, 1, &w) : gfv_mix_work_alloc(2, s->K, 1, &w),
+                done);
   for (size_t iy = 0; iy < GFV_GRID; iy++)
     for (size_t ix = 0; ix < GFV_GRID; ix++) {
       double *p = z + 2 * (iy * GFV_GRID + ix);
       p[0] = box[0] + (box[1] - box[0]) * (double)ix / (GFV_GRID - 1);
       p[1] = box[2] + (box[3] - box[2]) * (double)iy / (GFV_GRID - 1);
     }
-  gfv_mix_view full = {2, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc};
+  gfv_mix_view full = {2, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->diag};
   GFV_CALL_GOTO(st, gfv_mix_eval(&full, n, z, lq, NULL, NULL, w), done);
   GFV_CALL_GOTO(st, gfv_target_eval(s->target, n, z, lp, NULL, NULL), done);
   fprintf(f, "x,y,log_target,log_q\n");
@@ -222,7 +230,7 @@ static int run_report(const gfv_solver *s, const fitted *m, target_report *r) {
   memset(r, 0, sizeof *r);
   if (!s->target->report) return GFV_OK;
   gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov,
-                            gfv_stream_seed((unsigned long)s->cfg->seed, s->K, 3)};
+                            gfv_stream_seed((unsigned long)s->cfg->seed, s->K, 3), s->diag};
   FILE *json = open_memstream(&r->json, &r->json_len), *text = open_memstream(&r->text, &r->text_len);
   if (!json || !text) {
     if (json) fclose(json);

@@ -31,13 +31,14 @@ unsigned long gfv_stream_seed(unsigned long seed, size_t k, unsigned stream) {
   return out ? out : 1;
 }
 
-int gfv_particles_alloc(size_t d, size_t K, size_t k0, size_t kloc, unsigned long seed,
+int gfv_particles_alloc(size_t d, size_t K, size_t k0, size_t kloc, int diag, unsigned long seed,
                         gfv_particles *p) {
   memset(p, 0, sizeof *p);
-  p->d = d, p->K = K, p->k0 = k0, p->kloc = kloc;
+  p->d = d, p->K = K, p->k0 = k0, p->kloc = kloc, p->diag = diag;
+  p->psize = diag ? d : d * d;
   GFV_ALLOC(p->mu, kloc * d);
-  GFV_ALLOC(p->P, kloc * d * d);
-  GFV_ALLOC(p->L, kloc * d * d);
+  GFV_ALLOC(p->P, kloc * p->psize);
+  GFV_ALLOC(p->L, kloc * p->psize);
   GFV_ALLOC(p->logw, kloc);
   GFV_ALLOC(p->logc, kloc);
   GFV_ALLOC(p->rng, kloc);
@@ -57,16 +58,16 @@ void gfv_particles_free(gfv_particles *p) {
 }
 
 void gfv_particles_init(gfv_particles *p, double scale, double var) {
-  const size_t d = p->d;
+  const size_t d = p->d, ps = p->psize, stride = p->diag ? 1 : d + 1;
   for (size_t j = 0; j < p->kloc; j++) {
-    double *P = p->P + j * d * d, *L = p->L + j * d * d;
+    double *P = p->P + j * ps, *L = p->L + j * ps;
     gfv_rng_gaussian_fill(p->rng[j], d, p->mu + j * d);
     for (size_t t = 0; t < d; t++) p->mu[j * d + t] *= scale;
-    memset(P, 0, d * d * sizeof(double));
-    memset(L, 0, d * d * sizeof(double));
-    for (size_t t = 0; t < d; t++) {
-      P[t * d + t] = 1.0 / var;
-      L[t * d + t] = 1.0 / sqrt(var);
+    memset(P, 0, ps * sizeof(double));
+    memset(L, 0, ps * sizeof(double));
+    for (size_t t = 0; t < d; t++) { /* diagonal entries; in the diag family, all entries */
+      P[t * stride] = 1.0 / var;
+      L[t * stride] = 1.0 / sqrt(var);
     }
     p->logw[j] = -log((double)p->K);
   }
@@ -76,27 +77,34 @@ void gfv_particles_init(gfv_particles *p, double scale, double var) {
 void gfv_particles_copy_params(gfv_particles *dst, const gfv_particles *src) {
   const size_t n = src->kloc, d = src->d;
   memcpy(dst->mu, src->mu, n * d * sizeof(double));
-  memcpy(dst->P, src->P, n * d * d * sizeof(double));
-  memcpy(dst->L, src->L, n * d * d * sizeof(double));
+  memcpy(dst->P, src->P, n * src->psize * sizeof(double));
+  memcpy(dst->L, src->L, n * src->psize * sizeof(double));
   memcpy(dst->logw, src->logw, n * sizeof(double));
   memcpy(dst->logc, src->logc, n * sizeof(double));
 }
 
 void gfv_particles_update_logc(gfv_particles *p) {
-  gfv_mix_log_const(p->d, p->kloc, p->logw, p->L, p->logc);
+  if (p->diag) gfv_mix_log_const_diag(p->d, p->kloc, p->logw, p->P, p->logc);
+  else gfv_mix_log_const(p->d, p->kloc, p->logw, p->L, p->logc);
 }
 
 gfv_mix_view gfv_particles_view(const gfv_particles *p) {
-  gfv_mix_view v = {p->d, p->kloc, p->mu, p->P, p->L, p->logc};
+  gfv_mix_view v = {p->d, p->kloc, p->mu, p->P, p->L, p->logc, p->diag};
   return v;
 }
 
 void gfv_particles_sample(const gfv_particles *p, size_t j, gsl_rng *rng, size_t S, double *z) {
   const size_t d = p->d;
   gfv_rng_gaussian_fill(rng, S * d, z);
-  /* Rows x^T = eps^T L^{-1}, i.e. x = L^{-T} eps, has covariance (L L^T)^{-1} = Sigma. */
-  cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)S, (int)d, 1.0,
-              p->L + j * d * d, (int)d, z, (int)d);
+  if (p->diag) { /* x = eps / sqrt(p), L holding sqrt(p) */
+    const double *l = p->L + j * d;
+    for (size_t i = 0; i < S; i++)
+      for (size_t t = 0; t < d; t++) z[i * d + t] /= l[t];
+  } else {
+    /* Rows x^T = eps^T L^{-1}, i.e. x = L^{-T} eps, has covariance (L L^T)^{-1} = Sigma. */
+    cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)S, (int)d,
+                1.0, p->L + j * d * d, (int)d, z, (int)d);
+  }
   for (size_t i = 0; i < S; i++)
     for (size_t t = 0; t < d; t++) z[i * d + t] += p->mu[j * d + t];
 }

@@ -15,8 +15,10 @@
 typedef struct {
   size_t d, K;       /* dimension, global number of particles */
   size_t k0, kloc;   /* first global index and count on this rank */
+  int diag;          /* the diagonal family */
+  size_t psize;      /* numbers per precision: d * d (full) or d (diag) */
   double *mu;        /* kloc x d */
-  double *P, *L;     /* kloc x d x d: precision, its lower Cholesky factor */
+  double *P, *L;     /* kloc x psize: precision and its Cholesky factor (diag: p, sqrt(p)) */
   double *logw;      /* kloc: log weights, normalised over all ranks */
   double *logc;      /* kloc: log w + log det(L) - d/2 log 2 pi */
   gsl_rng **rng;     /* kloc: the sampling stream of each particle */
@@ -29,7 +31,7 @@ void gfv_block_range(size_t K, int size, int rank, size_t *k0, size_t *kloc);
 unsigned long gfv_stream_seed(unsigned long seed, size_t k, unsigned stream);
 
 /* Allocates the block (parameters zeroed, streams seeded). */
-int gfv_particles_alloc(size_t d, size_t K, size_t k0, size_t kloc, unsigned long seed,
+int gfv_particles_alloc(size_t d, size_t K, size_t k0, size_t kloc, int diag, unsigned long seed,
                         gfv_particles *p);
 void gfv_particles_free(gfv_particles *p);
 

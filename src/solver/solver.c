@@ -26,9 +26,9 @@ const char *const gfv_phase_names[GFV_NPHASES] = {"sample", "target", "mixture",
 /* Weights below this are floored (section 5): log 0 would poison the mixture density. */
 #define GFV_LOGW_FLOOR (-690.7755278982137) /* log(1e-300) */
 
-static int alloc_estimate(gfv_estimate *e, size_t kloc, size_t d) {
+static int alloc_estimate(gfv_estimate *e, size_t kloc, size_t d, size_t psize) {
   GFV_ALLOC(e->gh, kloc * d);
-  GFV_ALLOC(e->G, kloc * d * d);
+  GFV_ALLOC(e->G, kloc * psize);
   GFV_ALLOC(e->phi, kloc);
   GFV_ALLOC(e->phivar, kloc);
   return GFV_OK;
@@ -42,8 +42,13 @@ static int resolve_methods(gfv_solver *s) {
   const gfv_config *cfg = s->cfg;
   s->flow = gfv_flow_lookup(cfg->flow);
   GFV_CHECK(s->flow, GFV_ERR_USAGE, "--flow: unknown flow '%s'", cfg->flow);
+  s->diag = strcmp(cfg->family, "diag") == 0;
+  s->psize = s->diag ? s->d : s->d * s->d;
   const char *est = cfg->estimator;
-  if (strcmp(est, "auto") == 0) est = s->target->has_hessian ? "hessian" : "stein";
+  /* auto: the Price (hessian) estimator has the lower variance, but the diagonal family is
+   * for large d, where the targets' full d x d Hessians per sample would dominate. */
+  if (strcmp(est, "auto") == 0)
+    est = s->target->has_hessian && (!s->diag || s->d <= GFV_DIAG_HESSIAN_MAX_DIM) ? "hessian" : "stein";
   s->est = gfv_estimator_lookup(est);
   GFV_CHECK(s->est, GFV_ERR_USAGE, "--estimator: unknown estimator '%s'", est);
   GFV_CHECK(!s->est->needs_hessian || s->target->has_hessian, GFV_ERR_USAGE,
@@ -56,10 +61,11 @@ static int resolve_methods(gfv_solver *s) {
 
 /* Everything sized once here; the iteration allocates nothing. */
 static int allocate(gfv_solver *s) {
-  const size_t d = s->d, dd = d * d, P = (size_t)s->size;
-  GFV_CALL(gfv_particles_alloc(d, s->K, s->k0, s->kloc, (unsigned long)s->cfg->seed, &s->cur));
-  GFV_CALL(gfv_particles_alloc(d, s->K, s->k0, s->kloc, (unsigned long)s->cfg->seed, &s->prev));
-  for (int i = 0; i < 2; i++) GFV_CALL(alloc_estimate(&s->est_buf[i], s->kloc, d));
+  const size_t d = s->d, dd = d * d, ps = s->psize, P = (size_t)s->size;
+  const unsigned long seed = (unsigned long)s->cfg->seed;
+  GFV_CALL(gfv_particles_alloc(d, s->K, s->k0, s->kloc, s->diag, seed, &s->cur));
+  GFV_CALL(gfv_particles_alloc(d, s->K, s->k0, s->kloc, s->diag, seed, &s->prev));
+  for (int i = 0; i < 2; i++) GFV_CALL(alloc_estimate(&s->est_buf[i], s->kloc, d, ps));
   GFV_ALLOC(s->z_counts, P);
   GFV_ALLOC(s->z_displs, P);
   GFV_ALLOC(s->rs_counts, P);
@@ -68,7 +74,7 @@ static int allocate(gfv_solver *s) {
     gfv_block_range(s->K, s->size, r, &k0, &kl);
     s->z_counts[r] = kl * s->S * d;
     s->z_displs[r] = k0 * s->S * d;
-    s->rs_counts[r] = kl * s->S * d + (s->est->needs_hessian ? kl * dd : 0);
+    s->rs_counts[r] = kl * s->S * d + (s->est->needs_hessian ? kl * ps : 0);
   }
   GFV_ALLOC(s->zall, s->n * d);
   GFV_ALLOC(s->logp, s->nloc);
@@ -77,12 +83,13 @@ static int allocate(gfv_solver *s) {
   GFV_ALLOC(s->A, s->n * s->kloc);
   GFV_ALLOC(s->logq, s->n);
   GFV_ALLOC(s->gbar_all, s->n * d);
-  if (s->est->needs_hessian) GFV_ALLOC(s->H_all, s->K * dd);
-  GFV_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * dd : 0));
+  if (s->est->needs_hessian) GFV_ALLOC(s->H_all, s->K * ps);
+  GFV_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
   GFV_ALLOC(s->recv, s->rs_counts[s->rank]);
   GFV_ALLOC(s->flow_work, gfv_flow_work_size(d));
   GFV_ALLOC(s->est_work, gfv_estimator_work_size(d, s->S));
-  GFV_CALL(gfv_mix_work_alloc(d, s->kloc, s->S, &s->mw));
+  if (s->diag) GFV_CALL(gfv_mix_work_alloc_diag(d, s->kloc, s->S, &s->mw));
+  else GFV_CALL(gfv_mix_work_alloc(d, s->kloc, s->S, &s->mw));
   GFV_ALLOC(s->trace, (size_t)s->cfg->iters + 1);
   return GFV_OK;
 }
@@ -193,7 +200,7 @@ static int sample_and_model(gfv_solver *s, double *zloc, int *bad) {
 
 /* Steps 3-5: the mixture terms at this rank's samples, in s->recv. */
 static int mixture_terms(gfv_solver *s, double *zloc) {
-  const size_t d = s->d, dd = d * d;
+  const size_t d = s->d, ps = s->psize;
   gfv_comm *c = s->comm;
   double t0 = gfv_comm_wtime();
   GFV_CALL(gfv_comm_allgatherv(c, zloc, s->nloc * d, s->zall, s->z_counts, s->z_displs));
@@ -204,7 +211,7 @@ static int mixture_terms(gfv_solver *s, double *zloc) {
   GFV_CALL(gfv_comm_allreduce_logsumexp(c, s->logq, s->n));
   double t3 = gfv_comm_wtime();
   memset(s->gbar_all, 0, s->n * d * sizeof(double));
-  if (s->H_all) memset(s->H_all, 0, s->K * dd * sizeof(double));
+  if (s->H_all) memset(s->H_all, 0, s->K * ps * sizeof(double));
   GFV_CALL(gfv_mix_grad_terms(&v, s->n, s->zall, s->A, s->logq, s->S, s->gbar_all, s->H_all, s->mw));
   /* Pack by destination rank: its points' gradient sums, then its particles' Hessian sums. */
   double *p = s->send;
@@ -214,8 +221,8 @@ static int mixture_terms(gfv_solver *s, double *zloc) {
     memcpy(p, s->gbar_all + k0 * s->S * d, kl * s->S * d * sizeof(double));
     p += kl * s->S * d;
     if (s->H_all) {
-      memcpy(p, s->H_all + k0 * dd, kl * dd * sizeof(double));
-      p += kl * dd;
+      memcpy(p, s->H_all + k0 * ps, kl * ps * sizeof(double));
+      p += kl * ps;
     }
   }
   double t4 = gfv_comm_wtime();
@@ -228,7 +235,7 @@ static int mixture_terms(gfv_solver *s, double *zloc) {
 
 /* Step 6 (first half): phi, gh and G of each local particle. */
 static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e, int *bad) {
-  const size_t d = s->d, dd = d * d, S = s->S;
+  const size_t d = s->d, dd = d * d, ps = s->psize, S = s->S;
   const double *gbar = s->recv, *Hq = s->recv + s->nloc * d;
   for (size_t j = 0; j < s->kloc; j++) {
     const double *lq = s->logq + (s->k0 + j) * S, *lp = s->logp + j * S;
@@ -238,19 +245,20 @@ static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e, 
     for (size_t i = 0; i < S; i++) m2 += (lq[i] - lp[i] - mean) * (lq[i] - lp[i] - mean);
     e->phi[j] = mean;
     e->phivar[j] = S > 1 ? m2 / (double)(S - 1) : 0.0;
-    gfv_particle_samples ps = {d,
+    gfv_particle_samples smp = {d,
                                S,
                                s->cur.mu + j * d,
-                               s->cur.P + j * dd,
+                               s->cur.P + j * ps,
                                zloc + j * S * d,
                                s->grad_l + j * S * d,
                                s->hess_l ? s->hess_l + j * S * dd : NULL,
                                gbar + j * S * d,
-                               s->H_all ? Hq + j * dd : NULL};
-    s->est->estimate(&ps, e->gh + j * d, e->G + j * dd, s->est_work);
+                               s->H_all ? Hq + j * ps : NULL};
+    if (s->diag) s->est->estimate_diag(&smp, e->gh + j * d, e->G + j * ps);
+    else s->est->estimate(&smp, e->gh + j * d, e->G + j * ps, s->est_work);
   }
   if (!all_finite(s->kloc, e->phi) || !all_finite(s->kloc * d, e->gh) ||
-      !all_finite(s->kloc * dd, e->G))
+      !all_finite(s->kloc * ps, e->G))
     *bad = 1;
 }
 
@@ -308,13 +316,16 @@ static int weight_flow(gfv_solver *s, const gfv_estimate *e, double eta_w) {
 
 /* Applies the flow to every local particle from s->prev; returns the local failure count. */
 static double update_particles(gfv_solver *s, const gfv_estimate *e, double eta, double *sums) {
-  const size_t d = s->d, dd = d * d;
+  const size_t d = s->d, ps = s->psize;
   double fails = 0;
   for (size_t j = 0; j < s->kloc; j++) {
     gfv_step_info info = {0, 0};
-    int bad = s->flow->update(d, s->prev.mu + j * d, s->prev.P + j * dd, s->prev.L + j * dd,
-                              e->gh + j * d, e->G + j * dd, eta, s->plain, s->cur.mu + j * d,
-                              s->cur.P + j * dd, s->cur.L + j * dd, s->flow_work, &info);
+    const double *mu = s->prev.mu + j * d, *P = s->prev.P + j * ps, *gh = e->gh + j * d;
+    const double *G = e->G + j * ps;
+    double *mu2 = s->cur.mu + j * d, *P2 = s->cur.P + j * ps, *L2 = s->cur.L + j * ps;
+    int bad = s->diag ? s->flow->update_diag(d, mu, P, gh, G, eta, s->plain, mu2, P2, L2, &info)
+                      : s->flow->update(d, mu, P, s->prev.L + j * ps, gh, G, eta, s->plain, mu2, P2,
+                                        L2, s->flow_work, &info);
     fails += bad;
     sums[1] += info.step_sq;
     sums[2] += info.param_sq;

@@ -7,10 +7,14 @@
 #include "gflowvi/solver.h"
 #include "solver/particles.h"
 
+/* --estimator=auto uses the hessian estimator in the diagonal family up to this dimension
+ * (it reads the targets' full d x d Hessians per sample), stein above. */
+#define GFV_DIAG_HESSIAN_MAX_DIM 64
+
 /* The Monte Carlo estimates at one state of the particles. */
 typedef struct {
   double *gh;      /* kloc x d: E[grad h] per local particle */
-  double *G;       /* kloc x d x d: estimate of E[H_h] */
+  double *G;       /* kloc x psize: estimate of E[H_h] (its diagonal in the diag family) */
   double *phi;     /* kloc: E[h], the particle's share of the objective */
   double *phivar;  /* kloc: sample variance of h over the particle's samples */
   double phibar;   /* sum_k w_k phi_k over all particles = -ELBO */
@@ -29,6 +33,8 @@ struct gfv_solver {
   const gfv_flow_type *flow;
   const gfv_estimator_type *est;
   int rank, size, plain;
+  int diag;                 /* the diagonal family (--family=diag) */
+  size_t psize;             /* numbers per precision: d * d, or d for diag */
   size_t d, K, S, k0, kloc, n, nloc; /* n = K S points in all, nloc = kloc S on this rank */
 
   gfv_particles cur, prev; /* prev: the state before the last update, for rejections */

@@ -52,6 +52,18 @@ else
   fail restart-trace-continues "trace.csv differs from the uninterrupted run"
 fi
 
+# The diagonal family round-trips too (its precisions are stored as (K, d)).
+dref=$(tmpdir)
+dpart=$(tmpdir)
+dres=$(tmpdir)
+gfv_mpirun 2 "${common[@]}" --family=diag --out="$dref" >/dev/null 2>&1
+gfv_mpirun 2 "${common[@]}" --family=diag --iters=90 --checkpoint-every=90 --out="$dpart" >/dev/null 2>&1
+gfv_mpirun 2 "${common[@]}" --family=diag --restart="$dpart/checkpoint.h5" --out="$dres" >/dev/null 2>&1
+if cmp -s "$dref/mixture.csv" "$dres/mixture.csv"; then pass restart-diag-bitwise
+else fail restart-diag-bitwise "diag mixture differs after restart"; fi
+expect_fail refuse-other-family 3 "is for --family=diag, not full" "$GFV_BIN" "${common[@]}" \
+  --restart="$dpart/checkpoint.h5" --out="$dpart/o"
+
 # SIGUSR1: checkpoint at the end of the current iteration, exit 10 on every rank.
 long=(--particles=16 --iters=1000000 --quiet --progress-every=0 --eval-samples=2000 --out-samples=10)
 sig=$(tmpdir)

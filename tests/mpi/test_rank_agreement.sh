@@ -52,4 +52,9 @@ check_agreement ngflow-hessian-gmm4 --target=gmm4 --particles=12 --samples=5 --w
 # GFlow-VI with the Stein estimator on a 3-D correlated Gaussian; K = 7 splits unevenly.
 check_agreement gflow-stein-gauss --target=gauss --dim=3 --flow=gflow --estimator=stein \
   --particles=7 --samples=4 --step=0.02 "${common[@]}"
+# The diagonal family: Stein in d = 20 (9 particles), and the hessian estimator on gmm4.
+check_agreement diag-stein-gauss20 --family=diag --target=gauss --dim=20 --estimator=stein \
+  --particles=9 --samples=4 --step=0.02 "${common[@]}"
+check_agreement diag-hessian-gmm4 --family=diag --target=gmm4 --particles=10 --samples=5 \
+  --weight-step=0.05 "${common[@]}"
 finish

@@ -54,7 +54,7 @@ static void free_mixture(mixture *m) {
 
 static gfv_mix_view view_of(const mixture *m, size_t j0, size_t k) {
   gfv_mix_view v = {m->d, k, m->mu + j0 * m->d, m->P + j0 * m->d * m->d, m->L + j0 * m->d * m->d,
-                    m->logc + j0};
+                    m->logc + j0, 0};
   return v;
 }
 
@@ -192,10 +192,67 @@ static void test_blocking_is_invisible(void) {
   free_mixture(&m);
 }
 
+/* The diagonal family's kernel against the full kernel on the same diagonal mixture:
+ * log q, gradient and Hessian diagonal per point, and the split into two "ranks" with
+ * grouped Hessian sums.  Means far from the origin (offset 50) check the centring. */
+static void test_diagonal_kernel_matches_full(void) {
+  const size_t d = 6, k = 5, n = 40, group = 4;
+  double mu[5 * 6], pd[5 * 6], P[5 * 36] = {0}, L[5 * 36] = {0}, logw[5], logc[5], logcd[5];
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  for (size_t j = 0; j < k; j++) {
+    logw[j] = log(1.0 / (double)k);
+    for (size_t t = 0; t < d; t++) {
+      mu[j * d + t] = 50.0 + gsl_ran_gaussian(r, 1.0);
+      pd[j * d + t] = 0.5 + gsl_rng_uniform(r) * 3.0;
+      P[j * 36 + t * 7] = pd[j * d + t];
+      L[j * 36 + t * 7] = sqrt(pd[j * d + t]);
+    }
+  }
+  gfv_mix_log_const(d, k, logw, L, logc);
+  gfv_mix_log_const_diag(d, k, logw, pd, logcd);
+  for (size_t j = 0; j < k; j++) CHECK_REL(logcd[j], logc[j], 1e-13, 1.0, "log constant");
+  double z[40 * 6];
+  for (size_t i = 0; i < n * d; i++) z[i] = 50.0 + gsl_ran_gaussian(r, 1.2);
+  gfv_mix_view full = {d, k, mu, P, L, logc, 0}, diag = {d, k, mu, pd, NULL, logcd, 1};
+  gfv_mix_work *wf, *wd, *wa, *wb;
+  gfv_mix_work_alloc(d, k, 1, &wf);
+  gfv_mix_work_alloc_diag(d, k, 1, &wd);
+  double lq[40], lqd[40], g[40 * 6], gd[40 * 6], H[40 * 36], Hd[40 * 6];
+  gfv_mix_eval(&full, n, z, lq, g, H, wf);
+  gfv_mix_eval(&diag, n, z, lqd, gd, Hd, wd);
+  for (size_t i = 0; i < n; i++) {
+    CHECK_REL(lqd[i], lq[i], 1e-11, 1.0, "diag log q");
+    for (size_t t = 0; t < d; t++) {
+      CHECK_REL(gd[i * d + t], g[i * d + t], 1e-9, 1.0, "diag gradient");
+      CHECK_REL(Hd[i * d + t], H[i * 36 + t * 7], 1e-8, 1.0, "diag Hessian");
+    }
+  }
+  /* Two "ranks": components 0-1 and 2-4, grouped sums over groups of 4 points. */
+  gfv_mix_work_alloc_diag(d, k, group, &wa);
+  gfv_mix_work_alloc_diag(d, k, group, &wb);
+  gfv_mix_view va = {d, 2, mu, pd, NULL, logcd, 1}, vb = {d, 3, mu + 2 * d, pd + 2 * d, NULL, logcd + 2, 1};
+  double Aa[40 * 5], Ab[40 * 5], la[40], lb[40], lqs[40], gs[40 * 6] = {0}, Hs[10 * 6] = {0};
+  gfv_mix_log_terms(&va, n, z, Aa, la, wa);
+  gfv_mix_log_terms(&vb, n, z, Ab, lb, wb);
+  for (size_t i = 0; i < n; i++) lqs[i] = gfv_logaddexp(la[i], lb[i]);
+  gfv_mix_grad_terms(&va, n, z, Aa, lqs, group, gs, Hs, wa);
+  gfv_mix_grad_terms(&vb, n, z, Ab, lqs, group, gs, Hs, wb);
+  for (size_t i = 0; i < n * d; i++) CHECK_REL(gs[i], g[i], 1e-9, 1.0, "split diag gradient");
+  for (size_t gi = 0; gi < n / group; gi++)
+    for (size_t t = 0; t < d; t++) {
+      double ref = 0;
+      for (size_t i = gi * group; i < (gi + 1) * group; i++) ref += H[i * 36 + t * 7] + g[i * d + t] * g[i * d + t];
+      CHECK_REL(Hs[gi * d + t], ref, 1e-8, 1.0, "split diag Hessian sums");
+    }
+  gsl_rng_free(r);
+  gfv_mix_work_free(wf), gfv_mix_work_free(wd), gfv_mix_work_free(wa), gfv_mix_work_free(wb);
+}
+
 int main(void) {
   RUN(test_logq_matches_direct_formula);
   RUN(test_gradient_and_hessian_by_finite_differences);
   RUN(test_split_phases_match_whole);
   RUN(test_blocking_is_invisible);
+  RUN(test_diagonal_kernel_matches_full);
   return harness_report();
 }

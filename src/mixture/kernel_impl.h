@@ -1,0 +1,36 @@
+/* kernel_impl.h - the mixture workspace and the diagonal-family kernels, shared by
+ * kernel.c (full covariances) and kernel_diag.c (diagonal covariances) only. */
+#ifndef GFLOWVI_KERNEL_IMPL_H
+#define GFLOWVI_KERNEL_IMPL_H
+
+#include "gflowvi/mixture.h"
+
+/* Scratch per block of points: about this many bytes. */
+#define GFV_MIX_BLOCK_BYTES ((size_t)4 << 20)
+
+struct gfv_mix_work {
+  size_t d, kmax, group, chunk; /* chunk: points per block, a multiple of group */
+  int diag;                     /* made for the diagonal family */
+  /* full family */
+  double *Pcat;                 /* d x (kmax d): [P_1 | P_2 | ...] row by row */
+  double *b;                    /* kmax x d: P_j mu_j */
+  double *buf;                  /* chunk x kmax x d */
+  double *cw;                   /* (chunk / group) x kmax: sum of r_ij over each group */
+  double *A_eval, *lse_eval;    /* chunk x kmax, chunk: phase A results for gfv_mix_eval */
+  /* diagonal family */
+  double *zaug;                 /* chunk x 2d: [(z - c)^2, z - c] */
+  double *caug;                 /* 2d x kmax: columns [p_j; -2 p_j (mu_j - c)] */
+  double *coef;                 /* kmax x 5d: rows [p, p m, p^2, p^2 m, p^2 m^2], m = mu - c */
+  double *out;                  /* chunk x 5d: R coef */
+  double *R;                    /* chunk x kmax: responsibilities */
+  double *center;               /* d: the common shift c (mean of the means) */
+};
+
+int gfv_mixd_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *A, double *lse,
+                       gfv_mix_work *w);
+int gfv_mixd_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const double *A,
+                        const double *logq, size_t group, double *gbar, double *H, gfv_mix_work *w);
+int gfv_mixd_eval(const gfv_mix_view *m, size_t n, const double *z, double *logq, double *grad,
+                  double *hess, gfv_mix_work *w);
+
+#endif
