@@ -8,7 +8,11 @@ CC       := mpicc
 endif
 OPT      ?= -O2
 CFLAGS   ?= $(OPT) -g
-WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+            -Wundef -Wvla -Wpointer-arith -Wcast-qual -Wnull-dereference -Wold-style-definition
+ifeq ($(filter 1,$(FUZZ) $(SAN)),)
+WARN     += -Wduplicated-cond -Wlogical-op # GCC only (SAN=1 and FUZZ=1 build with clang)
+endif
 # _DEFAULT_SOURCE: POSIX 2008 (fsync, mkdir, getline) plus M_PI from math.h.
 # HDF5: Debian's Open MPI build (libhdf5-openmpi-dev), for checkpoints and mixture.h5.
 HDF5_INC := -I/usr/include/hdf5/openmpi
@@ -18,13 +22,17 @@ LDLIBS   := -lhdf5_openmpi -lgsl -llapacke -lopenblas -lm -ldl
 
 # Checked builds (tools/check.sh uses all three; see README, "Reliability"):
 #   make WERROR=1                  warnings are errors (CI)
-#   make BUILD=build-asan SAN=1    everything with AddressSanitizer + UBSan, in its own dir
+#   make BUILD=build-asan SAN=1    everything with AddressSanitizer + UBSan (clang), in its
+#                                  own dir; clang's runtime writes UBSan's reports to
+#                                  log_path too (gcc's, combined with ASan, only to stderr)
 #   make fuzz                      libFuzzer harnesses (clang) into build-fuzz/fuzz/
 ifeq ($(WERROR),1)
 override CFLAGS += -Werror
 endif
 ifeq ($(SAN),1)
-override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+export OMPI_CC := clang
+override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
+                   -DGFV_SANITIZE
 endif
 # FUZZ=1 (set by `make fuzz`): mpicc runs clang, with libFuzzer's coverage instrumentation;
 # tests/fuzz/*.c then link against libFuzzer's main instead of tests/fuzz/replay_main.c.
@@ -46,8 +54,8 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HEADERS  := $(wildcard include/gflowvi/*.h) $(wildcard src/*/*.h)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
-.PHONY: all lib tests check check-asan fuzz fuzzers demo clean
-all: $(BUILD)/bin/gflowvi tests
+.PHONY: all lib tests check check-asan fuzz fuzzers plugins demo clean
+all: $(BUILD)/bin/gflowvi tests $(BUILD)/bin/calibrate
 
 lib: $(BUILD)/libgflowvi.a
 
@@ -73,7 +81,20 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_MAIN) $(BUILD)/libgflow
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(FUZZ_LINK) -Itests/fuzz $< $(FUZZ_MAIN) $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
 
-tests: $(TEST_BIN) $(FUZZ_BIN)
+# The example plugin (tools/plugins/ring.c, ABI in include/gflowvi/plugin.h) as a shared
+# object, and the broken builds of it that the tests load: another ABI version, a missing
+# required function, no Hessian.  A plugin needs nothing but this rule: -fPIC -shared.
+PLUGINS  := $(addprefix $(BUILD)/plugins/,ring.so ring_badabi.so ring_nosym.so ring_nohess.so)
+plugins: $(PLUGINS)
+$(BUILD)/plugins/ring.so:        PLUGIN_DEFS :=
+$(BUILD)/plugins/ring_badabi.so: PLUGIN_DEFS := -DRING_ABI_OFFSET=1
+$(BUILD)/plugins/ring_nosym.so:  PLUGIN_DEFS := -DRING_OMIT_LOGDENSITY
+$(BUILD)/plugins/ring_nohess.so: PLUGIN_DEFS := -DRING_NO_HESSIAN
+$(PLUGINS): tools/plugins/ring.c include/gflowvi/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared $(PLUGIN_DEFS) $< -o $@ -lm
+
+tests: $(TEST_BIN) $(FUZZ_BIN) $(PLUGINS)
 fuzzers: $(FUZZ_BIN)
 
 # The whole test suite; ends with the line "N passed, N failed".
@@ -91,6 +112,25 @@ fuzz:
 
 demo: $(BUILD)/bin/gflowvi
 	bash tools/demo.sh --no-install
+
+# The benchmark (README, "Performance"; not part of `make check`): gflowvi-bench and the
+# NumPy baseline tools/bench/ngflow_numpy.py on the same configurations, one table.
+.PHONY: bench
+$(BUILD)/bin/gflowvi-bench: tools/bench/bench.c $(BUILD)/libgflowvi.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DGFV_BENCH_CFLAGS='"$(CFLAGS)"' $< $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
+
+bench: $(BUILD)/bin/gflowvi-bench
+	bash tools/bench/run_bench.sh $(BUILD)
+
+# The machine constants of the performance model tools/perfmodel.py (README, "Clusters:
+# Slurm jobs, scaling, performance model"): tools/mpirun.sh 2 build/bin/calibrate.  Built
+# by `all` so that CI compiles it; run by hand or by tests/mpi/test_scaling_tools.sh.
+.PHONY: calibrate
+calibrate: $(BUILD)/bin/calibrate
+$(BUILD)/bin/calibrate: tools/bench/calibrate.c $(BUILD)/libgflowvi.a $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
 
 clean:
 	rm -rf $(BUILD)

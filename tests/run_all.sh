@@ -2,11 +2,12 @@
 # run_all.sh BUILD_DIR - runs the whole test suite and prints "N passed, N failed" last.
 #
 # Runs every BUILD_DIR/tests/test_* program (unit tests, see tests/unit/harness.h), then
-# every tests/cli/*.sh and tests/mpi/*.sh script (given BUILD_DIR as $1, run from the
-# repo root).  Each prints one "PASS name" or "FAIL name: why" line per test; this script
-# adds them up.  A program that fails without saying why (non-zero exit and no FAIL
-# line), crashes, hangs past the timeout, or reports nothing at all counts as one failure
-# under its own name, with the tail of its log, so a broken test can never look green.
+# every tests/cli/*.sh, tests/mpi/*.sh and tests/slurm/*.sh script (given BUILD_DIR as
+# $1, run from the repo root).  Each prints one "PASS name" or "FAIL name: why" line per
+# test (or "SKIP name: why" where it cannot run here); this script adds them up.  A
+# program that fails without saying why (non-zero exit and no FAIL line), crashes, hangs
+# past the timeout, or reports nothing at all counts as one failure under its own name,
+# with the tail of its log, so a broken test can never look green.
 #
 # Environment: GFV_TEST_TIMEOUT  seconds allowed per program (default 900)
 #              GFV_TEST_FILTER   only run programs whose name contains this string
@@ -80,6 +81,8 @@ run_one() {
   printf '== %-40s %8s s  %d passed, %d failed%s\n' "$name" "$secs" "$npass" "$nfail" \
     "$( ((nskip == 0)) || echo ", $nskip skipped")"
   grep '^FAIL ' "$log" || true
+  # Skipped checks are shown with their reason, so a skip is never silent.
+  grep '^SKIP ' "$log" || true
   if [[ -n $why ]]; then
     echo "FAIL $name: $why; last lines of $log:"
     tail -n 20 "$log" | sed 's/^/    | /'
@@ -106,7 +109,8 @@ for prog in "$build"/tests/test_*; do
   run_one "$name" "$prog"
 done
 
-for script in tests/cli/*.sh tests/mpi/*.sh; do
+# tests/slurm last: they start a Slurm cluster (or print SKIP lines where they cannot).
+for script in tests/cli/*.sh tests/mpi/*.sh tests/slurm/*.sh; do
   [[ -z $filter || $script == *"$filter"* ]] || continue
   run_one "$script" bash "$script" "$build"
 done
@@ -116,5 +120,5 @@ if ((ran == 0)); then
 fi
 ((total_skip == 0)) || echo "# $total_skip skipped"
 echo "logs in $logdir/"
-echo "$total_pass passed, $total_fail failed"
+echo "$total_pass passed, $total_fail failed$( ((total_skip == 0)) || echo ", $total_skip skipped")"
 ((total_fail == 0 && total_pass > 0))

@@ -12,10 +12,16 @@ set -euo pipefail
 # OpenBLAS + LAPACKE + GSL to link, and the system Python with NumPy and matplotlib
 # (tools/plot.py runs /usr/bin/python3 on purpose).  HDF5 (the Open MPI build) for the
 # checkpoints and mixture.h5; hdf5-tools (h5dump) and python3-h5py let the tests read
-# those files the way users do.
+# those files the way users do.  python3-sklearn only for the data sets it ships
+# (breast cancer, Boston housing), which tools/datasets.py converts for the model examples.
+# Reliability checks (README, "Reliability"): clang and libclang-rt-14-dev (libFuzzer and
+# clang's sanitizer runtimes; only recommended by clang, so named here) for tests/fuzz,
+# valgrind for tests/mpi/test_valgrind.sh, procps (pgrep) for tests/mpi/test_faults.sh.
 required=(openmpi-bin libopenmpi-dev libopenblas-dev liblapacke-dev libgsl-dev
           libhdf5-openmpi-dev hdf5-tools
-          python3 python3-numpy python3-matplotlib python3-h5py pkg-config)
+          python3 python3-numpy python3-matplotlib python3-h5py pkg-config
+          python3-sklearn
+          clang libclang-rt-14-dev valgrind procps)
 
 # True when dpkg knows the package as fully installed.  dpkg-query fails for a package it
 # has never heard of, which just means "not installed" here, not an error.

@@ -16,9 +16,12 @@ typedef struct gfv_ofile gfv_ofile;
 int gfv_ofile_open(const char *path, gfv_ofile **out);
 /* The stream to write to. */
 FILE *gfv_ofile_stream(gfv_ofile *f);
-/* Checks the stream for write errors, flushes, fsyncs, closes and renames the temporary
- * file over path; on any failure removes the temporary file and returns GFV_ERR_IO.
- * Frees f in every case. */
+/* Checks the stream for write errors, flushes, fsyncs and closes it, keeping the temporary
+ * name; on failure removes the temporary file and returns GFV_ERR_IO.  f stays allocated
+ * (commit or abort it).  Lets a caller finish a whole set of files before renaming any. */
+int gfv_ofile_finish(gfv_ofile *f);
+/* Finishes f (if not done yet) and renames the temporary file over path; on any failure
+ * removes the temporary file and returns GFV_ERR_IO.  Frees f in every case. */
 int gfv_ofile_commit(gfv_ofile *f);
 /* Closes and removes the temporary file; frees f.  NULL is allowed. */
 void gfv_ofile_abort(gfv_ofile *f);

@@ -35,6 +35,10 @@ typedef struct {
   double kl, kl_se;       /* -elbo when the target is normalised, else NAN */
   size_t eval_samples;    /* samples actually used (a multiple of K) */
   size_t negligible;      /* components with weight below 1e-6 */
+  /* PSIS diagnostics of the importance ratios p~/q at the same samples (psis.h). */
+  double khat;            /* Pareto k-hat: > 0.7 means do not trust expectations under q */
+  double log_evidence, log_evidence_se; /* importance-weighted log Z estimate */
+  double ess;             /* effective sample size of the smoothed importance weights */
 } gfv_eval_result;
 
 /* Collective.  The solver keeps pointers to cfg, target and comm (owned by the caller). */

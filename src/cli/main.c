@@ -15,17 +15,6 @@
 #include "gflowvi/solver.h"
 #include "gflowvi/target.h"
 
-/* Sanitizer builds (make SAN=1 defines GFV_SANITIZE): LeakSanitizer checks before
- * MPI_Finalize, while Open MPI's own state is still reachable; after it, thousands of
- * allocations that Open MPI never frees would each need a suppression (about 1 s per
- * process).  By then gflowvi has freed everything but the communicator. */
-#ifdef GFV_SANITIZE
-#include <sanitizer/lsan_interface.h>
-#define GFV_LEAK_CHECK() __lsan_do_leak_check()
-#else
-#define GFV_LEAK_CHECK() ((void)0)
-#endif
-
 /* SIGTERM and SIGUSR1 (what Slurm sends before a time limit or at preemption) ask for a
  * checkpoint and a clean stop at the end of the current iteration. */
 static volatile sig_atomic_t stop_signal;
@@ -56,6 +45,11 @@ static void report(const gfv_config *cfg, const gfv_eval_result *res, long iters
   printf("ELBO      %.6f +- %.6f  (%zu fresh samples)\n", res->elbo, res->elbo_se,
          res->eval_samples);
   if (res->kl == res->kl) printf("KL(q||p)  %.6f +- %.6f\n", res->kl, res->kl_se);
+  printf("log Z     %.6f +- %.6f  (importance-weighted)\n", res->log_evidence, res->log_evidence_se);
+  printf("PSIS k-hat %.3f: %s\n", res->khat,
+         res->khat > 0.7   ? "do not trust expectations from this fit (k-hat > 0.7)"
+         : res->khat > 0.5 ? "usable, with caution (0.5 < k-hat <= 0.7)"
+                           : "good (k-hat <= 0.5)");
   if (res->negligible) printf("components with negligible weight (< 1e-6): %zu\n", res->negligible);
   printf("outputs in %s/\n", cfg->out);
   fflush(stdout);
@@ -125,7 +119,6 @@ int main(int argc, char **argv) {
       if (getenv("GFV_TRACEBACK")) gfv_error_print_trace(stderr);
     }
   }
-  GFV_LEAK_CHECK();
   gfv_comm_free(comm);
   return st;
 }

@@ -363,7 +363,12 @@ int gfv_config_read_file(gfv_config *cfg, const char *path) {
   long lineno = 0;
   int st = GFV_OK;
   errno = 0;
-  while (getline(&line, &cap, f) != -1) {
+  ssize_t len;
+  while ((len = getline(&line, &cap, f)) != -1) {
+    /* A NUL byte would silently cut the line short (or blank it): not a text file. */
+    if (memchr(line, '\0', (size_t)len))
+      GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "%s:%ld: contains a NUL byte (not a text file?)",
+                     path, lineno + 1);
     GFV_CALL_GOTO(st, config_line(cfg, path, ++lineno, line), done);
     errno = 0;
   }

@@ -109,6 +109,10 @@ static int read_lines(FILE *fp, csv_reader *r, gfv_table *t) {
   while ((len = getline(&line, &linecap, fp)) >= 0) {
     lineno++;
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
+    /* A NUL byte would silently cut the line short (or blank it): not a text file. */
+    if (memchr(line, '\0', (size_t)len))
+      GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "%s:%ld: contains a NUL byte (not a text CSV file?)",
+                     r->path, lineno);
     char *s = line;
     if (lineno == 1 && strncmp(s, "\xEF\xBB\xBF", 3) == 0) s += 3; /* UTF-8 byte-order mark */
     while (is_blank(*s)) s++;

@@ -2,23 +2,16 @@
 #include "io/h5file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "gflowvi/error.h"
+#include "gflowvi/io.h"
 
 /* HDF5 prints its error stack to stderr by default; we report our own single line. */
 static void quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
-static int fsync_path(const char *path) {
-  int fd = open(path, O_RDONLY);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  close(fd);
-  return rc;
-}
 
 int gfv_h5_create(const char *path, gfv_h5 *f) {
   quiet_hdf5();
@@ -26,32 +19,55 @@ int gfv_h5_create(const char *path, gfv_h5 *f) {
   f->id = H5I_INVALID_HID;
   GFV_CHECK(strlen(path) < sizeof f->path, GFV_ERR_USAGE, "path too long: '%s'", path);
   strcpy(f->path, path);
-  snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
-  f->id = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  GFV_CHECK(f->id >= 0, GFV_ERR_IO, "cannot create '%s' (HDF5): %s", f->tmp, strerror(errno));
+  /* In memory (core driver, 64 KiB increments, no backing store): see h5file.h. */
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  herr_t rc = fapl >= 0 ? H5Pset_fapl_core(fapl, 64 * 1024, 0) : -1;
+  if (rc >= 0) f->id = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+  if (fapl >= 0) H5Pclose(fapl);
+  GFV_CHECK(f->id >= 0, GFV_ERR_IO, "cannot create the HDF5 file '%s' in memory", path);
+  return GFV_OK;
+}
+
+int gfv_h5_write_image(gfv_h5 *f, FILE *out) {
+  GFV_CHECK(f->id >= 0, GFV_ERR_INTERNAL, "'%s': HDF5 file not open", f->path);
+  void *image = NULL;
+  ssize_t n = H5Fflush(f->id, H5F_SCOPE_GLOBAL) >= 0 ? H5Fget_file_image(f->id, NULL, 0) : -1;
+  if (n > 0) image = malloc((size_t)n);
+  if (image && H5Fget_file_image(f->id, image, (size_t)n) != n) n = -1;
+  herr_t rc = H5Fclose(f->id);
+  f->id = H5I_INVALID_HID;
+  if (n <= 0 || !image || rc < 0) {
+    free(image);
+    GFV_ERROR(n > 0 && !image ? GFV_ERR_MEMORY : GFV_ERR_IO,
+              "cannot make the HDF5 image of '%s' (%zd bytes)", f->path, n);
+  }
+  errno = 0;
+  size_t written = fwrite(image, 1, (size_t)n, out);
+  int err = errno;
+  free(image);
+  GFV_CHECK(written == (size_t)n, GFV_ERR_IO, "cannot write '%s': %s", f->path,
+            strerror(err ? err : EIO));
   return GFV_OK;
 }
 
 int gfv_h5_commit(gfv_h5 *f) {
-  herr_t rc = H5Fclose(f->id);
-  f->id = H5I_INVALID_HID;
-  if (rc < 0 || fsync_path(f->tmp) != 0) {
-    int e = errno;
-    unlink(f->tmp);
-    GFV_ERROR(GFV_ERR_IO, "cannot write '%s': %s", f->path, rc < 0 ? "HDF5 close failed" : strerror(e));
-  }
-  if (rename(f->tmp, f->path) != 0) {
-    int e = errno;
-    unlink(f->tmp);
-    GFV_ERROR(GFV_ERR_IO, "cannot rename '%s' to '%s': %s", f->tmp, f->path, strerror(e));
-  }
+  gfv_ofile *out = NULL;
+  int st = GFV_OK;
+  GFV_CALL_GOTO(st, gfv_ofile_open(f->path, &out), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_image(f, gfv_ofile_stream(out)), fail);
+  st = gfv_ofile_commit(out); /* frees out */
+  out = NULL;
+  GFV_CALL_GOTO(st, st, fail);
   return GFV_OK;
+fail:
+  gfv_h5_abort(f);
+  gfv_ofile_abort(out);
+  return st;
 }
 
 void gfv_h5_abort(gfv_h5 *f) {
   if (f->id >= 0) H5Fclose(f->id);
   f->id = H5I_INVALID_HID;
-  if (f->tmp[0]) unlink(f->tmp);
 }
 
 static int write_raw(gfv_h5 *f, const char *name, int rank, const hsize_t *dims, hid_t type,

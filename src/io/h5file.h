@@ -1,7 +1,11 @@
 /* h5file.h - the small part of HDF5 that gflowvi uses, with its errors routed into ours.
  *
- * Files are written atomically like every other output: created under "<path>.tmp.<pid>",
- * closed, flushed to disk and renamed over path by gfv_h5_commit.  HDF5's own error
+ * Files are written atomically like every other output: built in memory (HDF5's core
+ * driver, no backing store), then gfv_h5_commit writes the file image through gfv_ofile
+ * ("<path>.tmp.<pid>", flushed, synced, renamed over path).  HDF5 itself never writes to
+ * disk, so a full disk or a write error is an ordinary gflowvi error on our own stream:
+ * no HDF5 file is left half-closed (HDF5 1.10 crashes in MPI_Finalize after a failed
+ * H5Fclose) and no temporary file is left behind.  HDF5's own error
  * printing is turned off; every failure becomes one gflowvi message naming the file and
  * the object.  Not collective: one rank writes (the checkpoint is small next to the data
  * the ranks exchange every iteration). */
@@ -11,16 +15,20 @@
 #include <hdf5.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct {
   hid_t id;
-  char path[4200], tmp[4300]; /* final and temporary names (writing), or path (reading) */
+  char path[4200], tmp[4300]; /* the file's name (tmp: unused, kept for the layout) */
 } gfv_h5;
 
 /* Writing. */
 int gfv_h5_create(const char *path, gfv_h5 *f);
-int gfv_h5_commit(gfv_h5 *f); /* close, fsync, rename; removes the temporary on failure */
-void gfv_h5_abort(gfv_h5 *f); /* close and remove the temporary file */
+int gfv_h5_commit(gfv_h5 *f); /* close; write, fsync, rename the image; nothing left on failure */
+void gfv_h5_abort(gfv_h5 *f); /* close, write nothing */
+/* Closes f and writes its file image to out (the caller commits out): for a set of files
+ * that must be renamed together. */
+int gfv_h5_write_image(gfv_h5 *f, FILE *out);
 int gfv_h5_write_doubles(gfv_h5 *f, const char *name, int rank, const size_t *dims, const double *v);
 int gfv_h5_write_bytes(gfv_h5 *f, const char *name, size_t rows, size_t cols, const unsigned char *v);
 int gfv_h5_attr_string(gfv_h5 *f, const char *name, const char *value);

@@ -87,19 +87,27 @@ static int flush_and_close(FILE *fp) {
   return err;
 }
 
-int gfv_ofile_commit(gfv_ofile *f) {
-  GFV_CHECK(f, GFV_ERR_INTERNAL, "gfv_ofile_commit: no file");
+int gfv_ofile_finish(gfv_ofile *f) {
+  GFV_CHECK(f, GFV_ERR_INTERNAL, "gfv_ofile_finish: no file");
+  if (!f->fp) return GFV_OK; /* finished before */
   int err = flush_and_close(f->fp);
   f->fp = NULL;
   if (err) {
     remove(f->tmp);
-    gfv_error_set(GFV_ERR_IO, __FILE__, __LINE__, __func__, "cannot write '%s': %s", f->path,
-                  strerror(err));
+    GFV_ERROR(GFV_ERR_IO, "cannot write '%s': %s", f->path, strerror(err));
+  }
+  return GFV_OK;
+}
+
+int gfv_ofile_commit(gfv_ofile *f) {
+  GFV_CHECK(f, GFV_ERR_INTERNAL, "gfv_ofile_commit: no file");
+  int st = gfv_ofile_finish(f);
+  if (st) {
     ofile_free(f);
-    return GFV_ERR_IO;
+    GFV_CALL(st);
   }
   if (rename(f->tmp, f->path) != 0) {
-    err = errno;
+    int err = errno;
     remove(f->tmp);
     gfv_error_set(GFV_ERR_IO, __FILE__, __LINE__, __func__, "cannot rename '%s' to '%s': %s",
                   f->tmp, f->path, strerror(err));

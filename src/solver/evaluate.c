@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gflowvi/error.h"
+#include "gflowvi/psis.h"
 #include "solver/solver_impl.h"
 
 #define GFV_EVAL_BLOCK 4096 /* points per block: bounds the scratch memory */
@@ -70,10 +71,12 @@ int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
 }
 
 /* Mean and variance of h = log q - l over M fresh samples of local particle j; counts
- * the non-finite values (which are left out). */
+ * the non-finite values (which are left out).  lr receives the M log importance ratios
+ * l - log q + log(K w_j): the stratified draws reweighted to iid draws from q (psis.h). */
 static int particle_stats(gfv_solver *s, size_t j, size_t M, gsl_rng *rng, gfv_mix_work *w,
                           double *z, double *lq, double *lp, double *mean, double *var,
-                          size_t *nonfinite) {
+                          size_t *nonfinite, double *lr) {
+  const double lr_shift = log((double)s->K) + s->cur.logw[j];
   gfv_mix_view full = {s->d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->diag};
   /* Sums shifted by the first value keep the variance accurate when |h| >> sd(h). */
   double shift = NAN, sum = 0, sumsq = 0;
@@ -85,6 +88,7 @@ static int particle_stats(gfv_solver *s, size_t j, size_t M, gsl_rng *rng, gfv_m
     GFV_CALL(gfv_target_eval(s->target, c, z, lp, NULL, NULL));
     for (size_t i = 0; i < c; i++) {
       double h = lq[i] - lp[i];
+      lr[i0 + i] = -h + lr_shift;
       if (!isfinite(h)) {
         (*nonfinite)++;
         continue;
@@ -102,7 +106,7 @@ static int particle_stats(gfv_solver *s, size_t j, size_t M, gsl_rng *rng, gfv_m
   return GFV_OK;
 }
 
-static int evaluate_local(gfv_solver *s, size_t M, double *sums) {
+static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   int st = GFV_OK;
   gfv_mix_work *w = NULL;
   double *z = NULL, *lq = NULL, *lp = NULL;
@@ -117,7 +121,8 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums) {
   for (size_t j = 0; j < s->kloc; j++) {
     gsl_rng_set(rng, gfv_stream_seed((unsigned long)s->cfg->seed, s->k0 + j, 1));
     double mean, var, wj = exp(s->cur.logw[j]);
-    GFV_CALL_GOTO(st, particle_stats(s, j, M, rng, w, z, lq, lp, &mean, &var, &nonfinite), done);
+    GFV_CALL_GOTO(st, particle_stats(s, j, M, rng, w, z, lq, lp, &mean, &var, &nonfinite, lr + j * M),
+                  done);
     sums[0] += wj * mean;
     sums[1] += wj * wj * var / (double)M;
   }
@@ -129,15 +134,51 @@ done:
   return st;
 }
 
+/* PSIS on rank 0 over all N log ratios (N doubles gathered: 0.8 MB for the default N),
+ * the results broadcast to every rank. */
+static int psis_all(gfv_solver *s, size_t M, const double *lr, gfv_eval_result *res) {
+  double *all = NULL, out[5] = {0};
+  size_t *counts = NULL, *displs = NULL;
+  int st = GFV_OK;
+  GFV_CALL_GOTO(st, gfv_calloc(&counts, (size_t)s->size, sizeof(size_t)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&displs, (size_t)s->size, sizeof(size_t)), done);
+  if (s->rank == 0) GFV_CALL_GOTO(st, gfv_calloc(&all, s->K * M, sizeof(double)), done);
+done:
+  st = gfv_comm_agree(s->comm, st, NULL);
+  if (!st) {
+    for (int r = 0; r < s->size; r++) {
+      size_t k0, kl;
+      gfv_block_range(s->K, s->size, r, &k0, &kl);
+      counts[r] = kl * M * sizeof(double), displs[r] = k0 * M * sizeof(double);
+    }
+    st = gfv_comm_gatherv_bytes(s->comm, lr, s->kloc * M * sizeof(double), all, counts, displs, 0);
+  }
+  if (!st && s->rank == 0) {
+    gfv_psis_result pr;
+    st = gfv_psis(s->K * M, all, NULL, &pr);
+    if (!st) out[0] = pr.khat, out[1] = pr.log_evidence, out[2] = pr.log_evidence_se, out[3] = pr.ess;
+  }
+  free(all), free(counts), free(displs);
+  GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
+  GFV_CALL(gfv_comm_bcast(s->comm, out, sizeof out, 0));
+  res->khat = out[0], res->log_evidence = out[1], res->log_evidence_se = out[2], res->ess = out[3];
+  return GFV_OK;
+}
+
 int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res) {
   double t0 = gfv_comm_wtime();
   memset(res, 0, sizeof *res);
   GFV_CALL(gfv_solver_gather_full(s));
   size_t M = ((size_t)s->cfg->eval_samples + s->K - 1) / s->K;
   double sums[3] = {0, 0, 0}; /* sum w mean(h), sum w^2 var(h)/M, non-finite count */
-  int st = evaluate_local(s, M, sums);
-  GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
-  GFV_CALL(gfv_comm_allreduce_sum(s->comm, sums, 3));
+  double *lr = NULL;
+  int st = gfv_calloc(&lr, s->kloc * M, sizeof(double));
+  if (!st) st = evaluate_local(s, M, sums, lr);
+  st = gfv_comm_agree(s->comm, st, NULL);
+  if (!st) st = gfv_comm_allreduce_sum(s->comm, sums, 3);
+  if (!st && sums[2] == 0) st = psis_all(s, M, lr, res);
+  free(lr);
+  GFV_CALL(st);
   s->timers[GFV_PHASE_EVAL] += gfv_comm_wtime() - t0;
   GFV_CHECK(sums[2] == 0, GFV_ERR_NUMERIC,
             "final evaluation: the target returned non-finite values at %.0f of %zu samples of "

@@ -19,9 +19,9 @@
 #define GFV_VERSION "0.1.0"
 #define GFV_GRID 121 /* density.csv is GFV_GRID x GFV_GRID points */
 
-enum { F_MIXTURE, F_TRACE, F_SAMPLES, F_DENSITY, F_SUMMARY, F_COUNT };
-static const char *const file_names[F_COUNT] = {"mixture.csv", "trace.csv", "samples.csv",
-                                                "density.csv", "summary.json"};
+enum { F_MIXTURE, F_TRACE, F_SAMPLES, F_DENSITY, F_H5, F_SUMMARY, F_COUNT };
+static const char *const file_names[F_COUNT] = {"mixture.csv", "trace.csv",  "samples.csv",
+                                                "density.csv", "mixture.h5", "summary.json"};
 
 /* Timer statistics over ranks: min, max, mean of each phase, and of bytes per iteration. */
 typedef struct {
@@ -87,9 +87,10 @@ static void write_mixture(const gfv_solver *s, const fitted *m, FILE *f) {
   }
 }
 
-/* mixture.h5: the same mixture for HDF5 readers (h5py, hdf5r, h5dump), atomically. */
+/* mixture.h5: the same mixture for HDF5 readers (h5py, hdf5r, h5dump), built in memory
+ * and written to out with the other files. */
 static int write_mixture_h5(const gfv_solver *s, const fitted *m, const gfv_eval_result *res,
-                            const char *path) {
+                            const char *path, FILE *out) {
   gfv_h5 h;
   int st = GFV_OK;
   const size_t k1[1] = {s->K}, kd[2] = {s->K, s->d}, kdd[3] = {s->K, s->d, s->d};
@@ -104,7 +105,8 @@ static int write_mixture_h5(const gfv_solver *s, const fitted *m, const gfv_eval
   GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "elbo_se", res->elbo_se), fail);
   GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "kl", res->kl), fail);
   GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "iterations", (double)s->iter), fail);
-  return gfv_h5_commit(&h);
+  GFV_CALL(gfv_h5_write_image(&h, out));
+  return GFV_OK;
 fail:
   gfv_h5_abort(&h);
   return st;
@@ -266,6 +268,10 @@ static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_
   json_member(f, "kl", res->kl, 0);
   json_member(f, "kl_se", res->kl_se, 0);
   json_member(f, "eval_samples", (double)res->eval_samples, 0);
+  json_member(f, "log_evidence", res->log_evidence, 0);
+  json_member(f, "log_evidence_se", res->log_evidence_se, 0);
+  json_member(f, "khat", res->khat, 0);
+  json_member(f, "psis_ess", res->ess, 0);
   json_member(f, "last_iteration_elbo", iter_elbo, 0);
   json_member(f, "last_iteration_elbo_se", se, 0);
   json_member(f, "rejected_steps", (double)s->rejected, 0);
@@ -316,10 +322,13 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
   write_trace(s, gfv_ofile_stream(files[F_TRACE]));
   GFV_CALL_GOTO(st, write_samples(s, gfv_ofile_stream(files[F_SAMPLES])), fail);
   if (files[F_DENSITY]) GFV_CALL_GOTO(st, write_density(s, gfv_ofile_stream(files[F_DENSITY])), fail);
+  GFV_CALL_GOTO(st, path_in(s->cfg->out, file_names[F_H5], path, sizeof path), fail);
+  GFV_CALL_GOTO(st, write_mixture_h5(s, &m, res, path, gfv_ofile_stream(files[F_H5])), fail);
   write_summary(s, res, rs, &rep, gfv_ofile_stream(files[F_SUMMARY]));
-  /* mixture.h5 is complete (renamed) before the CSVs; summary.json is renamed last. */
-  GFV_CALL_GOTO(st, path_in(s->cfg->out, "mixture.h5", path, sizeof path), fail);
-  GFV_CALL_GOTO(st, write_mixture_h5(s, &m, res, path), fail);
+  /* Every file complete on disk (a full disk shows here) before the first rename, so a
+   * failure leaves no file at all; then the renames, summary.json last. */
+  for (int i = 0; i < F_COUNT; i++)
+    if (files[i]) GFV_CALL_GOTO(st, gfv_ofile_finish(files[i]), fail);
   for (int i = 0; i < F_COUNT; i++) {
     if (!files[i]) continue;
     gfv_ofile *f = files[i];

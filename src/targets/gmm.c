@@ -21,6 +21,7 @@
 #include "targets/targets_impl.h"
 
 #define GMM_CHUNK 256 /* points per call when the caller wants a Hessian but no gradient */
+#define GMM_MAX_SCALE 1e150 /* largest precision entry and P mu entry of a gmm:FILE component */
 
 typedef struct {
   size_t d, k;
@@ -184,6 +185,21 @@ static int gmm_precision(const char *path, size_t j, gmm_ctx *c, const double *c
   GFV_CHECK(info == 0, GFV_ERR_INPUT,
             "%s: component %zu (data row %zu): cannot invert the covariance (LAPACK info %d)", path,
             j + 1, j + 1, info);
+  /* The kernel forms P z and P mu (kernel.c): entries near DBL_MAX overflow there and turn
+   * the density into NaN at every point, so a component whose precision or P mu exceeds
+   * GMM_MAX_SCALE (a variance below about 1e-150) is refused here. */
+  const double *P = c->P + j * d * d, *mu = c->mu + j * d;
+  for (size_t a = 0; a < d; a++) {
+    double pmu = 0.0, pmax = 0.0;
+    for (size_t b = 0; b < d; b++) {
+      pmu += P[a * d + b] * mu[b];
+      pmax = fmax(pmax, fabs(P[a * d + b]));
+    }
+    GFV_CHECK(pmax <= GMM_MAX_SCALE && fabs(pmu) <= GMM_MAX_SCALE, GFV_ERR_INPUT,
+              "%s: component %zu (data row %zu): covariance too small for its mean in double "
+              "precision (precision entry %g, precision x mean %g; at most %g)",
+              path, j + 1, j + 1, pmax, pmu, GMM_MAX_SCALE);
+  }
   return GFV_OK;
 }
 

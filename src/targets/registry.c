@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gflowvi/error.h"
+#include "targets/models.h"
 #include "targets/targets_impl.h"
 
 #define GAUSS_DEFAULT_DIM 4
@@ -39,12 +40,34 @@ static int free_dim(const char *spec, long dim, long def, long min_dim, size_t *
   return GFV_OK;
 }
 
-int gfv_target_create(const char *spec, long dim, gfv_target **out) {
+/* The targets that read more of the configuration than --dim (data models, plugins);
+ * cfg is NULL when called through gfv_target_create.  Returns 1 in *handled when spec is
+ * one of them. */
+static int create_model(const char *spec, const gfv_config *cfg, gfv_target **t, int *handled) {
+  *handled = 1;
+  if (strcmp(spec, "logreg") == 0 || strcmp(spec, "bnn") == 0) {
+    GFV_CHECK(cfg, GFV_ERR_USAGE, "target %s reads its data from the configuration (--data); "
+              "create it with gfv_target_create_from_config", spec);
+    if (spec[0] == 'l') GFV_CALL(gfv_target_logreg_create(cfg, t));
+    else GFV_CALL(gfv_target_bnn_create(cfg, t));
+  } else if (strncmp(spec, "plugin:", 7) == 0) {
+    GFV_CALL(gfv_target_plugin_create(spec + 7, cfg, t));
+  } else {
+    *handled = 0;
+  }
+  return GFV_OK;
+}
+
+static int create(const char *spec, long dim, const gfv_config *cfg, gfv_target **out) {
   *out = NULL;
   GFV_CHECK(dim >= 0, GFV_ERR_USAGE, "--dim must be >= 0 (0 = the target's default), got %ld", dim);
   gfv_target *t = NULL;
   size_t d = 0;
-  if (strcmp(spec, "gauss") == 0) {
+  int handled = 0;
+  GFV_CALL(create_model(spec, cfg, &t, &handled));
+  if (handled) {
+    /* logreg, bnn or plugin:FILE, made above */
+  } else if (strcmp(spec, "gauss") == 0) {
     GFV_CALL(free_dim(spec, dim, GAUSS_DEFAULT_DIM, 1, &d));
     GFV_CALL(gfv_target_gauss_create(d, &t));
   } else if (strcmp(spec, "funnel") == 0) {
@@ -58,7 +81,9 @@ int gfv_target_create(const char *spec, long dim, gfv_target **out) {
     GFV_CHECK(spec[4] != '\0', GFV_ERR_USAGE, "target gmm:FILE needs a file name, as in gmm:mixture.csv");
     GFV_CALL(gfv_target_gmm_file_create(spec + 4, &t));
   } else {
-    GFV_ERROR(GFV_ERR_USAGE, "unknown target '%s' (choose gauss, gmm4, gmm:FILE, banana, funnel)", spec);
+    GFV_ERROR(GFV_ERR_USAGE,
+              "unknown target '%s' (choose gauss, gmm4, gmm:FILE, banana, funnel, logreg, bnn, "
+              "plugin:FILE.so)", spec);
   }
   int st = check_fixed_dim(spec, t, dim);
   if (st) {
@@ -69,8 +94,14 @@ int gfv_target_create(const char *spec, long dim, gfv_target **out) {
   return GFV_OK;
 }
 
+int gfv_target_create(const char *spec, long dim, gfv_target **out) {
+  GFV_CALL(create(spec, dim, NULL, out));
+  return GFV_OK;
+}
+
 int gfv_target_create_from_config(const gfv_config *cfg, gfv_target **out) {
-  return gfv_target_create(cfg->target, cfg->dim, out);
+  GFV_CALL(create(cfg->target, cfg->dim, cfg, out));
+  return GFV_OK;
 }
 
 int gfv_target_eval(const gfv_target *t, size_t n, const double *z, double *logp, double *grad,
@@ -94,5 +125,8 @@ const char *gfv_target_list_help(void) {
          "  gmm4       2-D mixture of four Gaussians at (+-3, +-3), covariance 0.5 I, equal weights\n"
          "  gmm:FILE   Gaussian mixture read from FILE (mixture.csv: weight, mean, covariance per row; weights normalised)\n"
          "  banana     2-D twisted Gaussian: x1 ~ N(0, 2^2), x2 | x1 ~ N(0.25 (x1^2 - 4), 1)\n"
-         "  funnel     Neal's funnel, --dim (default 10): z_0 ~ N(0, 3^2), z_i | z_0 ~ N(0, exp(z_0)) for i >= 1\n";
+         "  funnel     Neal's funnel, --dim (default 10): z_0 ~ N(0, 3^2), z_i | z_0 ~ N(0, exp(z_0)) for i >= 1\n"
+         "  logreg     Bayesian logistic regression on --data (0/1 labels), prior N(0, prior_scale^2 I), intercept last\n"
+         "  bnn        Bayesian neural-network regression on --data, one ReLU layer of --hidden units\n"
+         "  plugin:F   your own model: a shared object F implementing include/gflowvi/plugin.h\n";
 }

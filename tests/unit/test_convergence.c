@@ -118,6 +118,8 @@ static void test_gmm4_one_particle_sits_in_one_mode(void) {
   int modes = 0;
   for (int q = 0; q < 4; q++) modes += mass[q] > 0;
   CHECK(modes == 1, "K = 1 covers %d modes", modes);
+  /* PSIS sees what the ELBO cannot: the other modes are a heavy tail of p/q. */
+  CHECK(f.res.khat > 0.7, "k-hat %.3f for a fit that misses three modes", f.res.khat);
 }
 
 static void test_gmm4_twenty_particles_cover_all_modes(void) {
@@ -136,6 +138,9 @@ static void test_gmm4_weight_flow_balances_modes(void) {
   quadrant_mass(&f, 20, mass);
   for (int q = 0; q < 4; q++) CHECK_NEAR(mass[q], 0.25, 0.05, "mode mass with the weight flow");
   CHECK(f.res.kl < 0.01, "KL %.4f with the weight flow", f.res.kl);
+  /* gmm4 is normalised: log Z = 0, within 4 standard errors; and a good fit has k-hat < 0.5. */
+  CHECK_NEAR(f.res.log_evidence, 0.0, 4 * f.res.log_evidence_se, "importance-weighted log Z");
+  CHECK(f.res.khat < 0.5, "k-hat %.3f for a good fit", f.res.khat);
 }
 
 int main(void) {

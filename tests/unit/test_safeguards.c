@@ -1,10 +1,15 @@
 /* test_safeguards.c - the step safeguards of ALGORITHM.md section 9 with targets that
- * return NaN: a target that is NaN everywhere stops cleanly at the start; an overshooting
- * step that lands where the target is NaN is rejected and retried with a halved step, and
- * the run recovers; a target that stays NaN next to the particles ends with a clear error
- * after the allowed retries; the plain (ablation) update's lost definiteness is caught. */
+ * return NaN, +Inf or -Inf (README, "Reliability"): a target that is non-finite everywhere
+ * stops cleanly at the start with the reason; an overshooting step that lands where the
+ * target is non-finite is rejected, reported on stderr, and retried with a halved step,
+ * and the run recovers; a target that stays NaN next to the particles ends with a clear
+ * error after the allowed retries; the plain (ablation) update's lost definiteness is
+ * caught. */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gflowvi/comm.h"
 #include "gflowvi/config.h"
@@ -14,16 +19,17 @@
 #include "harness.h"
 #include "solver/solver_impl.h"
 
-/* A 1-D standard Gaussian centred at `centre`, NaN where z > nan_above. */
+/* A 1-D standard Gaussian centred at `centre`, `bad` (NaN, +Inf or -Inf) added to the
+ * log density and its derivatives where |z| > nan_above. */
 typedef struct {
-  double centre, nan_above;
+  double centre, nan_above, bad;
 } nan_ctx;
 
 static int nan_eval(const gfv_target *t, size_t n, const double *z, double *logp, double *grad,
                     double *hess) {
   const nan_ctx *c = t->ctx;
   for (size_t i = 0; i < n; i++) {
-    double x = z[i] - c->centre, bad = fabs(z[i]) > c->nan_above ? NAN : 0.0;
+    double x = z[i] - c->centre, bad = fabs(z[i]) > c->nan_above ? c->bad : 0.0;
     logp[i] = -0.5 * x * x - 0.5 * log(2 * M_PI) + bad;
     if (grad) grad[i] = -x + bad;
     if (hess) hess[i] = -1 + bad;
@@ -56,7 +62,7 @@ static gfv_config base_config(void) {
 }
 
 static void test_nan_everywhere_stops_cleanly(void) {
-  nan_ctx c = {0, -1}; /* |z| > -1 everywhere: NaN */
+  nan_ctx c = {0, -1, NAN}; /* |z| > -1 everywhere: NaN */
   gfv_config cfg = base_config();
   long rej = 0;
   double kl;
@@ -70,7 +76,7 @@ static void test_nan_everywhere_stops_cleanly(void) {
  * sample lands beyond |z| = 30, where the target is NaN.  The rejected step is retried at
  * eta = 1.5 (error factor -0.5), which converges. */
 static void test_overshoot_into_nan_is_rejected_and_recovers(void) {
-  nan_ctx c = {0, 30};
+  nan_ctx c = {0, 30, NAN};
   gfv_config cfg = base_config();
   cfg.step = 3, cfg.init_scale = 5;
   long rej = 0;
@@ -84,7 +90,7 @@ static void test_overshoot_into_nan_is_rejected_and_recovers(void) {
 /* The optimum (centre 3) lies beyond the NaN boundary at 1: the particle keeps sampling
  * there, every retry fails, and the run must end with the named reason. */
 static void test_persistent_nan_ends_with_reason(void) {
-  nan_ctx c = {3, 1};
+  nan_ctx c = {3, 1, NAN};
   gfv_config cfg = base_config();
   cfg.init_scale = 0, cfg.init_var = 0.01, cfg.max_retries = 4, cfg.iters = 5000;
   long rej = 0;
@@ -95,10 +101,60 @@ static void test_persistent_nan_ends_with_reason(void) {
   gfv_error_clear();
 }
 
+/* +Inf (an unbounded density) and -Inf (zero density, outside a support) everywhere: the
+ * same clean stop as NaN, with the reason. */
+static void test_inf_everywhere_stops_cleanly(void) {
+  for (int sign = -1; sign <= 1; sign += 2) {
+    nan_ctx c = {0, -1, sign * INFINITY};
+    gfv_config cfg = base_config();
+    long rej = 0;
+    double kl;
+    int st = solve(&c, &cfg, &rej, &kl);
+    CHECK(st == GFV_ERR_NUMERIC, "%+g everywhere: status %d", c.bad, st);
+    CHECK(strstr(gfv_error_message(), "non-finite") != NULL, "%+g: message: %s", c.bad,
+          gfv_error_message());
+    gfv_error_clear();
+  }
+}
+
+/* As the NaN overshoot, with +Inf and -Inf beyond |z| = 30; each rejection is reported on
+ * stderr ("step rejected ... retrying with step 1.5"), which is captured here. */
+static void test_overshoot_into_inf_is_rejected_reported_and_recovers(void) {
+  for (int sign = -1; sign <= 1; sign += 2) {
+    nan_ctx c = {0, 30, sign * INFINITY};
+    gfv_config cfg = base_config();
+    cfg.step = 3, cfg.init_scale = 5;
+    long rej = 0;
+    double kl = NAN;
+    char path[] = "/tmp/gflowvi-safeguards.XXXXXX";
+    int fd = mkstemp(path), saved = dup(2);
+    fflush(stderr);
+    if (fd >= 0 && saved >= 0) dup2(fd, 2);
+    int st = solve(&c, &cfg, &rej, &kl);
+    fflush(stderr);
+    if (saved >= 0) dup2(saved, 2), close(saved);
+    char text[4096] = "";
+    FILE *f = fd >= 0 ? fopen(path, "r") : NULL;
+    if (f) {
+      size_t n = fread(text, 1, sizeof text - 1, f);
+      text[n] = '\0';
+      fclose(f);
+    }
+    if (fd >= 0) close(fd), unlink(path);
+    CHECK(st == 0, "%+g: status %d: %s", c.bad, st, gfv_error_message());
+    CHECK(rej > 0, "%+g: no step was rejected", c.bad);
+    CHECK(strstr(text, "step rejected") && strstr(text, "retrying with step 1.5"),
+          "%+g: rejection not reported on stderr: '%s'", c.bad, text);
+    CHECK(kl < 0.05, "%+g: KL after recovery %g", c.bad, kl);
+  }
+}
+
 int main(void) {
   gfv_error_install_gsl_handler();
   RUN(test_nan_everywhere_stops_cleanly);
   RUN(test_overshoot_into_nan_is_rejected_and_recovers);
   RUN(test_persistent_nan_ends_with_reason);
+  RUN(test_inf_everywhere_stops_cleanly);
+  RUN(test_overshoot_into_inf_is_rejected_reported_and_recovers);
   return harness_report();
 }

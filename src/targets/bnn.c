@@ -1,0 +1,298 @@
+/* bnn.c - the "bnn" target: Bayesian neural-network regression, one hidden ReLU layer, the
+ * model of the probabilistic-backpropagation (PBP) and SVGD benchmarks.
+ *
+ * Data: --data (see models.h); inputs standardised on the training rows (--standardize,
+ * auto = center-scale), the response always centred and scaled by its training mean and
+ * standard deviation.  With p inputs and H = --hidden units the parameter vector is
+ *   z = [ W1 (p x H, row-major), b1 (H), w2 (H), b2, log gamma, log lambda ],
+ * dim = (p + 2) H + 3, and the network is f(x) = w2 . relu(W1^T x + b1) + b2.
+ *
+ *   y_i | x_i, z ~ N(f(x_i), 1/gamma)                       (noise precision gamma)
+ *   every weight (W1, b1, w2, b2; nw = (p + 2) H + 1 of them) ~ N(0, 1/lambda)
+ *   gamma ~ Gamma(a0, b0), lambda ~ Gamma(a0, b0), a0 = 1, b0 = 0.1 (shape, rate)
+ * with the two precisions as log-precisions (Jacobian included):
+ *   l(z) = c_B [ B/2 (log gamma - log 2 pi) - gamma/2 sum_{i in batch} (f(x_i) - y_i)^2 ]
+ *          + nw/2 (log lambda - log 2 pi) - lambda/2 |w|^2
+ *          + a0 log gamma - b0 gamma + a0 log lambda - b0 lambda + 2 (a0 log b0 - lgamma(a0)).
+ * The batch is all N training rows (c_B = 1) or, with --batch-size=B, B rows drawn without
+ * replacement in begin_iteration from (seed, iteration), with c_B = N / B, so l and its
+ * gradient are unbiased for the full-data ones and the choice does not depend on the rank
+ * count.  begin_iteration with iteration < 0 selects all rows (for final evaluations).
+ *
+ * Gradient by backpropagation, vectorised over a block of points: the first layer of all
+ * points of the block is one DGEMM, X [W1_1 | ... | W1_n] (B x nH), and its gradient one
+ * more, X^T [dA_1 | ... | dA_n].  No Hessian: the solver uses the stein estimator.
+ *
+ * Report (--test-data or --split-seed): with M = 1000 draws z_m from the fitted mixture,
+ * predictions on the original scale yhat_m(x) = mean_y + sd_y f_m(x) and noise variances
+ * sd_y^2 / gamma_m; test RMSE of the predictive mean (1/M) sum_m yhat_m(x), and the mean
+ * test log-likelihood (1/T) sum_t log (1/M) sum_m N(y_t; yhat_m(x_t), sd_y^2 / gamma_m). */
+#include <cblas.h>
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gflowvi/error.h"
+#include "linalg/linalg.h"
+#include "targets/models.h"
+#include "targets/targets_impl.h"
+
+#define BNN_A0 1.0
+#define BNN_B0 0.1
+#define BNN_CHUNK_ELEMS (1u << 21) /* bound on rows x (points per chunk) x H scratch */
+#define BNN_DRAWS 1000              /* posterior draws for the report */
+#define LOG_2PI 1.8378770664093454836
+
+typedef struct {
+  size_t p, H, D, nw;         /* inputs, hidden units, dimension, weights */
+  size_t N, T;                /* training rows, test rows */
+  double *X, *y;              /* N x p, N: standardised training data */
+  double *Xt, *yt;            /* T x p (standardised inputs), T (original scale) */
+  double ymean, ysd;
+  size_t B;                   /* --batch-size; 0 = all rows */
+  size_t nb;                  /* rows in the active batch */
+  int full;                   /* the active batch is all rows (X, y used directly) */
+  size_t *perm;               /* N: scratch for the draw, first nb = the active rows */
+  double *Xb, *yb;            /* B x p, B: the active batch */
+  size_t chunk;               /* points per block */
+  double *Wp, *A, *dA, *G1, *F; /* p x cH, N x cH, N x cH, p x cH, c x N */
+  double prior_const;         /* 2 (a0 log b0 - lgamma(a0)) */
+} bnn_ctx;
+
+static void bnn_destroy(void *p) {
+  bnn_ctx *c = p;
+  if (!c) return;
+  free(c->X), free(c->y), free(c->Xt), free(c->yt), free(c->perm), free(c->Xb), free(c->yb);
+  free(c->Wp), free(c->A), free(c->dA), free(c->G1), free(c->F);
+  free(c);
+}
+
+/* The network at nc points z (nc x D) on n rows X (n x p): A (n x nc H) receives the
+ * hidden activations relu(X W1 + b1), F (nc x n) the outputs.  Wp is p x nc H scratch. */
+static void forward(const bnn_ctx *c, size_t n, const double *X, size_t nc, const double *z,
+                    double *Wp, double *A, double *F) {
+  const size_t p = c->p, H = c->H, D = c->D, cH = nc * H;
+  for (size_t j = 0; j < nc; j++)
+    for (size_t a = 0; a < p; a++) memcpy(Wp + a * cH + j * H, z + j * D + a * H, H * sizeof(double));
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)cH, (int)p, 1.0, X, (int)p,
+              Wp, (int)cH, 0.0, A, (int)cH);
+  for (size_t j = 0; j < nc; j++) {
+    const double *b1 = z + j * D + p * H, *w2 = b1 + H, b2 = w2[H];
+    for (size_t i = 0; i < n; i++) {
+      double *a = A + i * cH + j * H, f = b2;
+      for (size_t h = 0; h < H; h++) {
+        double v = a[h] + b1[h];
+        v = v > 0 ? v : 0.0;
+        a[h] = v;
+        f += v * w2[h];
+      }
+      F[j * n + i] = f;
+    }
+  }
+}
+
+static void eval_chunk(bnn_ctx *c, size_t nc, const double *z, double *logp, double *grad) {
+  const size_t p = c->p, H = c->H, D = c->D, cH = nc * H, n = c->nb;
+  const double *X = c->full ? c->X : c->Xb, *y = c->full ? c->y : c->yb;
+  const double scale = (double)c->N / (double)n;
+  forward(c, n, X, nc, z, c->Wp, c->A, c->F);
+  for (size_t j = 0; j < nc; j++) {
+    const double *zj = z + j * D, *w2 = zj + p * H + H;
+    const double lg = zj[D - 2], ll = zj[D - 1], gam = exp(lg), lam = exp(ll);
+    double *F = c->F + j * n; /* overwritten by dl/df */
+    double sse = 0;
+    for (size_t i = 0; i < n; i++) {
+      double r = F[i] - y[i];
+      sse += r * r;
+      F[i] = -scale * gam * r;
+    }
+    double w2sum = cblas_ddot((int)c->nw, zj, 1, zj, 1);
+    logp[j] = scale * (0.5 * (double)n * (lg - LOG_2PI) - 0.5 * gam * sse) +
+              0.5 * (double)c->nw * (ll - LOG_2PI) - 0.5 * lam * w2sum + BNN_A0 * lg - BNN_B0 * gam +
+              BNN_A0 * ll - BNN_B0 * lam + c->prior_const;
+    if (!grad) continue;
+    double *g = grad + j * D, *gb1 = g + p * H, *gw2 = gb1 + H;
+    memset(gb1, 0, 2 * H * sizeof(double));
+    double gb2 = 0;
+    for (size_t i = 0; i < n; i++) {
+      const double df = F[i], *a = c->A + i * cH + j * H;
+      double *da = c->dA + i * cH + j * H;
+      gb2 += df;
+      for (size_t h = 0; h < H; h++) {
+        gw2[h] += a[h] * df;
+        da[h] = a[h] > 0 ? df * w2[h] : 0.0;
+        gb1[h] += da[h];
+      }
+    }
+    gw2[H] = gb2;
+    g[D - 2] = scale * (0.5 * (double)n - 0.5 * gam * sse) + BNN_A0 - BNN_B0 * gam;
+    g[D - 1] = 0.5 * (double)c->nw - 0.5 * lam * w2sum + BNN_A0 - BNN_B0 * lam;
+  }
+  if (!grad) return;
+  cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)p, (int)cH, (int)n, 1.0, X, (int)p,
+              c->dA, (int)cH, 0.0, c->G1, (int)cH);
+  for (size_t j = 0; j < nc; j++) {
+    double *g = grad + j * D;
+    const double *zj = z + j * D, lam = exp(zj[D - 1]);
+    for (size_t a = 0; a < p; a++) memcpy(g + a * H, c->G1 + a * cH + j * H, H * sizeof(double));
+    cblas_daxpy((int)c->nw, -lam, zj, 1, g, 1); /* the prior on the weights */
+  }
+}
+
+static int bnn_eval(const gfv_target *t, size_t n, const double *z, double *logp, double *grad,
+                    double *hess) {
+  (void)hess; /* has_hessian = 0: never asked for */
+  bnn_ctx *c = t->ctx;
+  for (size_t i0 = 0; i0 < n; i0 += c->chunk) {
+    size_t nc = n - i0 < c->chunk ? n - i0 : c->chunk;
+    eval_chunk(c, nc, z + i0 * c->D, logp + i0, grad ? grad + i0 * c->D : NULL);
+  }
+  return GFV_OK;
+}
+
+/* The minibatch of iteration iter: B rows without replacement (a partial Fisher-Yates
+ * shuffle restarted from the identity, so it depends on (seed, iter) alone). */
+static void bnn_begin_iteration(gfv_target *t, long iter, unsigned long seed) {
+  bnn_ctx *c = t->ctx;
+  if (c->B == 0 || c->B >= c->N || iter < 0) {
+    c->full = 1, c->nb = c->N;
+    return;
+  }
+  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+  if (!rng) { /* cannot happen in practice; stay correct (full data) rather than fail */
+    c->full = 1, c->nb = c->N;
+    return;
+  }
+  gsl_rng_set(rng, gfv_mix_seed(seed, (unsigned long)iter, 0xB17CUL));
+  for (size_t i = 0; i < c->N; i++) c->perm[i] = i;
+  for (size_t i = 0; i < c->B; i++) {
+    size_t j = i + (size_t)gsl_rng_uniform_int(rng, c->N - i), tmp = c->perm[i];
+    c->perm[i] = c->perm[j], c->perm[j] = tmp;
+  }
+  gsl_rng_free(rng);
+  for (size_t i = 0; i < c->B; i++) {
+    memcpy(c->Xb + i * c->p, c->X + c->perm[i] * c->p, c->p * sizeof(double));
+    c->yb[i] = c->y[c->perm[i]];
+  }
+  c->full = 0, c->nb = c->B;
+}
+
+static int bnn_report(const gfv_target *t, const gfv_fitted_mixture *fit, FILE *json, FILE *text) {
+  const bnn_ctx *c = t->ctx;
+  const size_t T = c->T, M = BNN_DRAWS, H = c->H, D = c->D, p = c->p;
+  if (T == 0) return GFV_OK;
+  GFV_CHECK(fit->d == D, GFV_ERR_INTERNAL, "report: mixture of dimension %zu, target %zu", fit->d, D);
+  size_t chunk = BNN_CHUNK_ELEMS / (T * H);
+  chunk = chunk < 1 ? 1 : chunk > 64 ? 64 : chunk;
+  double *Z = NULL, *Wp = NULL, *A = NULL, *F = NULL, *lik = NULL, *pred = NULL;
+  int st = GFV_OK;
+  GFV_CALL_GOTO(st, gfv_calloc(&Z, M * D, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&Wp, p * chunk * H, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&A, T * chunk * H, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&F, M * T, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&lik, M, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&pred, T, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_fit_draw(fit, M, Z), done);
+  for (size_t m0 = 0; m0 < M; m0 += chunk) {
+    size_t nc = M - m0 < chunk ? M - m0 : chunk;
+    forward(c, T, c->Xt, nc, Z + m0 * D, Wp, A, F + m0 * T);
+  }
+  double sse = 0, ll = 0;
+  for (size_t r = 0; r < T; r++) {
+    double mean = 0;
+    for (size_t m = 0; m < M; m++) {
+      double yhat = c->ymean + c->ysd * F[m * T + r];
+      double var = c->ysd * c->ysd * exp(-Z[m * D + D - 2]), e = c->yt[r] - yhat;
+      mean += yhat;
+      lik[m] = -0.5 * (LOG_2PI + log(var)) - 0.5 * e * e / var;
+    }
+    pred[r] = mean / (double)M;
+    sse += (pred[r] - c->yt[r]) * (pred[r] - c->yt[r]);
+    ll += gfv_logsumexp(M, lik, 1) - log((double)M);
+  }
+  double rmse = sqrt(sse / (double)T), mll = ll / (double)T;
+  fprintf(json, "    \"test_rows\": %zu,\n    \"predictive_draws\": %zu,\n", T, M);
+  fprintf(json, "    \"test_rmse\": %.17g,\n    \"test_log_likelihood\": %.17g", rmse, mll);
+  fprintf(text, "test set: %zu rows, RMSE %.4f, log-likelihood %.4f per row "
+                "(posterior predictive over %zu mixture draws, original scale)\n", T, rmse, mll, M);
+done:
+  free(Z), free(Wp), free(A), free(F), free(lik), free(pred);
+  return st;
+}
+
+static int setup(bnn_ctx *c, const gfv_config *cfg, gfv_data *data) {
+  c->p = data->train.p, c->H = (size_t)cfg->hidden, c->N = data->train.n, c->T = data->test.n;
+  c->nw = (c->p + 2) * c->H + 1, c->D = c->nw + 2;
+  /* the response: centred and scaled by its training statistics */
+  double m = 0, v = 0;
+  for (size_t i = 0; i < c->N; i++) m += data->train.y[i];
+  m /= (double)c->N;
+  for (size_t i = 0; i < c->N; i++) v += (data->train.y[i] - m) * (data->train.y[i] - m);
+  c->ymean = m, c->ysd = sqrt(v / (double)c->N);
+  GFV_CHECK(c->ysd > 0, GFV_ERR_INPUT, "%s: the response (column %zu) is constant on the training rows",
+            cfg->data, data->label_col + 1);
+  for (size_t i = 0; i < c->N; i++) data->train.y[i] = (data->train.y[i] - m) / c->ysd;
+  /* take the arrays over from data */
+  c->X = data->train.X, c->y = data->train.y, c->Xt = data->test.X, c->yt = data->test.y;
+  data->train.X = data->train.y = data->test.X = data->test.y = NULL;
+  c->B = (size_t)cfg->batch_size;
+  c->full = 1, c->nb = c->N;
+  if (c->B > 0 && c->B < c->N) {
+    GFV_ALLOC(c->perm, c->N);
+    GFV_ALLOC(c->Xb, c->B * c->p);
+    GFV_ALLOC(c->yb, c->B);
+  }
+  size_t chunk = BNN_CHUNK_ELEMS / (c->N * c->H); /* the full batch is the largest */
+  c->chunk = chunk < 1 ? 1 : chunk > 64 ? 64 : chunk;
+  const size_t cH = c->chunk * c->H;
+  GFV_ALLOC(c->Wp, c->p * cH);
+  GFV_ALLOC(c->A, c->N * cH);
+  GFV_ALLOC(c->dA, c->N * cH);
+  GFV_ALLOC(c->G1, c->p * cH);
+  GFV_ALLOC(c->F, c->chunk * c->N);
+  c->prior_const = 2.0 * (BNN_A0 * log(BNN_B0) - lgamma(BNN_A0));
+  return GFV_OK;
+}
+
+int gfv_target_bnn_create(const gfv_config *cfg, gfv_target **out) {
+  *out = NULL;
+  gfv_data data;
+  GFV_CALL(gfv_data_load(cfg, "bnn", GFV_STD_CENTER_SCALE, 0, &data));
+  gfv_target *t = NULL;
+  bnn_ctx *c = NULL;
+  int st = GFV_OK;
+  size_t D = (data.train.p + 2) * (size_t)cfg->hidden + 3;
+  GFV_CALL_GOTO(st, gfv_target_alloc("bnn", D, &t), fail);
+  t->has_hessian = 0;
+  t->normalized = 0;
+  t->eval = bnn_eval;
+  t->destroy = bnn_destroy;
+  t->begin_iteration = bnn_begin_iteration;
+  t->report = bnn_report;
+  GFV_CALL_GOTO(st, gfv_calloc(&c, 1, sizeof *c), fail);
+  t->ctx = c;
+  GFV_CALL_GOTO(st, setup(c, cfg, &data), fail);
+  gfv_data_free(&data);
+  *out = t;
+  return GFV_OK;
+fail:
+  gfv_data_free(&data);
+  gfv_target_free(t);
+  return st;
+}
+
+int gfv_target_bnn_layout(const gfv_target *t, size_t *p, size_t *H, size_t *ntrain) {
+  GFV_CHECK(t && t->eval == bnn_eval, GFV_ERR_INTERNAL, "not a bnn target");
+  const bnn_ctx *c = t->ctx;
+  *p = c->p, *H = c->H, *ntrain = c->N;
+  return GFV_OK;
+}
+
+int gfv_target_bnn_batch(const gfv_target *t, size_t *B, const size_t **rows) {
+  GFV_CHECK(t && t->eval == bnn_eval, GFV_ERR_INTERNAL, "not a bnn target");
+  const bnn_ctx *c = t->ctx;
+  *B = c->nb;
+  *rows = c->full ? NULL : c->perm;
+  return GFV_OK;
+}

@@ -1,0 +1,245 @@
+/* data.c - data sets of the logreg and bnn targets, and the helpers their reports share
+ * (see models.h for the conventions). */
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gflowvi/error.h"
+#include "gflowvi/io.h"
+#include "linalg/linalg.h"
+#include "rng/rng.h"
+#include "targets/models.h"
+
+unsigned long gfv_mix_seed(unsigned long seed, unsigned long a, unsigned long b) {
+  unsigned long x = seed;
+  unsigned long parts[2] = {a, b};
+  for (int i = 0; i < 2; i++) {
+    x ^= parts[i] + 0x9E3779B97F4A7C15UL + (x << 6) + (x >> 2);
+    x += 0x9E3779B97F4A7C15UL; /* splitmix64 finaliser */
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
+    x ^= x >> 31;
+  }
+  return x;
+}
+
+double gfv_log1pexp(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
+
+void gfv_data_free(gfv_data *d) {
+  if (!d) return;
+  free(d->train.X), free(d->train.y), free(d->test.X), free(d->test.y);
+  free(d->mean), free(d->sd);
+  memset(d, 0, sizeof *d);
+}
+
+static int resolve_mode(const char *s, gfv_std_mode def, gfv_std_mode *out) {
+  if (strcmp(s, "auto") == 0) *out = def;
+  else if (strcmp(s, "scale") == 0) *out = GFV_STD_SCALE;
+  else if (strcmp(s, "center-scale") == 0) *out = GFV_STD_CENTER_SCALE;
+  else if (strcmp(s, "none") == 0) *out = GFV_STD_NONE;
+  else GFV_ERROR(GFV_ERR_USAGE, "--standardize: unknown mode '%s'", s);
+  return GFV_OK;
+}
+
+/* The 0-based label column of a file with cols columns. */
+static int label_column(long lc, size_t cols, const char *path, size_t *out) {
+  long idx = lc > 0 ? lc - 1 : (long)cols + lc;
+  if (lc == 0 || idx < 0 || idx >= (long)cols)
+    GFV_ERROR(GFV_ERR_USAGE,
+              "--label-col=%ld: %s has %zu columns (use 1..%zu, or -1..-%zu counting from the end)",
+              lc, path, cols, cols, cols);
+  *out = (size_t)idx;
+  return GFV_OK;
+}
+
+static int check_labels(const gfv_table *t, size_t lc, const char *path) {
+  for (size_t i = 0; i < t->rows; i++) {
+    double v = t->v[i * t->cols + lc];
+    if (v != 0.0 && v != 1.0)
+      GFV_ERROR(GFV_ERR_INPUT,
+                "%s: data row %zu: label %g (column %zu) is not 0 or 1; logistic regression needs "
+                "0/1 labels (choose the column with --label-col)",
+                path, i + 1, v, lc + 1);
+  }
+  return GFV_OK;
+}
+
+static int alloc_part(gfv_dataset *part, size_t n, size_t p) {
+  part->n = n, part->p = p;
+  GFV_ALLOC(part->X, n * p > 0 ? n * p : 1);
+  GFV_ALLOC(part->y, n > 0 ? n : 1);
+  return GFV_OK;
+}
+
+/* Row `row` of table t into row i of part, the label column split off. */
+static void copy_row(const gfv_table *t, size_t row, size_t lc, gfv_dataset *part, size_t i) {
+  const double *src = t->v + row * t->cols;
+  double *dst = part->X + i * part->p;
+  for (size_t c = 0, a = 0; c < t->cols; c++) {
+    if (c == lc) part->y[i] = src[c];
+    else dst[a++] = src[c];
+  }
+}
+
+/* Training statistics and their application to both parts. */
+static void standardize(gfv_data *d) {
+  const size_t p = d->train.p, n = d->train.n;
+  for (size_t a = 0; a < p; a++) {
+    double m = 0, v = 0;
+    for (size_t i = 0; i < n; i++) m += d->train.X[i * p + a];
+    m /= (double)n;
+    for (size_t i = 0; i < n; i++) v += (d->train.X[i * p + a] - m) * (d->train.X[i * p + a] - m);
+    double sd = sqrt(v / (double)n);
+    d->mean[a] = d->mode == GFV_STD_CENTER_SCALE ? m : 0.0;
+    d->sd[a] = d->mode != GFV_STD_NONE && sd > 0 ? sd : 1.0;
+  }
+  gfv_dataset *parts[2] = {&d->train, &d->test};
+  for (int k = 0; k < 2; k++)
+    for (size_t i = 0; i < parts[k]->n; i++)
+      for (size_t a = 0; a < p; a++) {
+        double *x = parts[k]->X + i * p + a;
+        *x = (*x - d->mean[a]) / d->sd[a];
+      }
+}
+
+/* The --split-seed split of table t into d->train and d->test. */
+static int split(const gfv_config *cfg, const gfv_table *t, const char *model, gfv_data *d) {
+  const size_t n = t->rows, p = t->cols - 1;
+  size_t ntrain = (size_t)floor((1.0 - cfg->test_fraction) * (double)n), ntest = n - ntrain;
+  GFV_CHECK(ntest >= 1 && ntrain >= 2, GFV_ERR_INPUT,
+            "--split-seed: %s has %zu rows; holding out --test-fraction=%g leaves %zu training "
+            "and %zu test rows (need at least 2 and 1) for --target=%s",
+            cfg->data, n, cfg->test_fraction, ntrain, ntest, model);
+  size_t *perm = NULL;
+  GFV_ALLOC(perm, n);
+  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+  if (!rng) {
+    free(perm);
+    GFV_ERROR(GFV_ERR_MEMORY, "cannot allocate a random stream");
+  }
+  gsl_rng_set(rng, (unsigned long)cfg->split_seed);
+  for (size_t i = 0; i < n; i++) perm[i] = i;
+  for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
+    size_t j = (size_t)gsl_rng_uniform_int(rng, i + 1), tmp = perm[i];
+    perm[i] = perm[j], perm[j] = tmp;
+  }
+  gsl_rng_free(rng);
+  int st = GFV_OK;
+  GFV_CALL_GOTO(st, alloc_part(&d->train, ntrain, p), done);
+  GFV_CALL_GOTO(st, alloc_part(&d->test, ntest, p), done);
+  for (size_t i = 0; i < ntrain; i++) copy_row(t, perm[i], d->label_col, &d->train, i);
+  for (size_t i = 0; i < ntest; i++) copy_row(t, perm[ntrain + i], d->label_col, &d->test, i);
+done:
+  free(perm);
+  return st;
+}
+
+static int load_test_file(const gfv_config *cfg, int binary_labels, gfv_data *d) {
+  gfv_table t;
+  int st = GFV_OK;
+  GFV_CALL(gfv_table_read_csv(cfg->test_data, &t));
+  if (t.cols != d->file_cols)
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "--test-data: %s has %zu columns, but %s has %zu",
+                   cfg->test_data, t.cols, cfg->data, d->file_cols);
+  if (binary_labels) GFV_CALL_GOTO(st, check_labels(&t, d->label_col, cfg->test_data), done);
+  GFV_CALL_GOTO(st, alloc_part(&d->test, t.rows, t.cols - 1), done);
+  for (size_t i = 0; i < t.rows; i++) copy_row(&t, i, d->label_col, &d->test, i);
+done:
+  gfv_table_free(&t);
+  return st;
+}
+
+static int load(const gfv_config *cfg, const char *model, gfv_std_mode default_mode,
+                int binary_labels, gfv_data *d) {
+  GFV_CHECK(cfg->data[0], GFV_ERR_USAGE, "--target=%s needs its training data: --data=FILE (CSV)",
+            model);
+  GFV_CHECK(!(cfg->test_data[0] && cfg->split_seed > 0), GFV_ERR_USAGE,
+            "--test-data and --split-seed both name a test set; give one of them");
+  GFV_CALL(resolve_mode(cfg->standardize, default_mode, &d->mode));
+  gfv_table t;
+  int st = GFV_OK;
+  GFV_CALL(gfv_table_read_csv(cfg->data, &t));
+  d->file_cols = t.cols;
+  if (t.cols < 2)
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT,
+                   "%s: %zu column; --target=%s needs at least one feature and a label column",
+                   cfg->data, t.cols, model);
+  GFV_CALL_GOTO(st, label_column(cfg->label_col, t.cols, cfg->data, &d->label_col), done);
+  if (binary_labels) GFV_CALL_GOTO(st, check_labels(&t, d->label_col, cfg->data), done);
+  if (cfg->split_seed > 0) {
+    GFV_CALL_GOTO(st, split(cfg, &t, model, d), done);
+  } else {
+    if (t.rows < 2)
+      GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "%s: %zu data row; --target=%s needs at least 2",
+                     cfg->data, t.rows, model);
+    GFV_CALL_GOTO(st, alloc_part(&d->train, t.rows, t.cols - 1), done);
+    for (size_t i = 0; i < t.rows; i++) copy_row(&t, i, d->label_col, &d->train, i);
+    if (cfg->test_data[0]) GFV_CALL_GOTO(st, load_test_file(cfg, binary_labels, d), done);
+    else d->test.p = t.cols - 1;
+  }
+  GFV_CALL_GOTO(st, gfv_calloc(&d->mean, t.cols - 1, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&d->sd, t.cols - 1, sizeof(double)), done);
+  standardize(d);
+done:
+  gfv_table_free(&t);
+  return st;
+}
+
+int gfv_data_load(const gfv_config *cfg, const char *model, gfv_std_mode default_mode,
+                  int binary_labels, gfv_data *out) {
+  memset(out, 0, sizeof *out);
+  int st = load(cfg, model, default_mode, binary_labels, out);
+  if (st) {
+    gfv_data_free(out);
+    gfv_error_push(__FILE__, __LINE__, __func__);
+  }
+  return st;
+}
+
+int gfv_fit_draw(const gfv_fitted_mixture *fit, size_t n, double *z) {
+  const size_t d = fit->d, dd = d * d, K = fit->K;
+  int st = GFV_OK;
+  double *L = NULL, *eps = NULL;
+  gfv_discrete *pick = NULL;
+  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+  GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
+  gsl_rng_set(rng, fit->seed);
+  GFV_CALL_GOTO(st, gfv_calloc(&L, fit->diag ? K * d : K * dd, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&eps, d, sizeof(double)), done);
+  for (size_t k = 0; k < K && fit->diag; k++)
+    for (size_t a = 0; a < d; a++) {
+      double v = fit->cov[k * d + a];
+      if (!(v > 0) || !isfinite(v))
+        GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC, "fitted component %zu: variance %g", k + 1, v);
+      L[k * d + a] = sqrt(v);
+    }
+  for (size_t k = 0; k < K && !fit->diag; k++) {
+    memcpy(L + k * dd, fit->cov + k * dd, dd * sizeof(double));
+    if (gfv_chol(d, L + k * dd))
+      GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC,
+                     "fitted component %zu: covariance not positive definite", k + 1);
+  }
+  GFV_CALL_GOTO(st, gfv_discrete_alloc(K, fit->w, &pick), done);
+  for (size_t i = 0; i < n; i++) {
+    size_t k = K > 1 ? gfv_discrete_draw(pick, rng) : 0;
+    const double *mu = fit->mu + k * d;
+    gfv_rng_gaussian_fill(rng, d, eps);
+    double *zi = z + i * d;
+    if (fit->diag) {
+      for (size_t a = 0; a < d; a++) zi[a] = mu[a] + L[k * d + a] * eps[a];
+      continue;
+    }
+    const double *Lk = L + k * dd;
+    for (size_t a = 0; a < d; a++) {
+      double s = mu[a];
+      for (size_t b = 0; b <= a; b++) s += Lk[a * d + b] * eps[b];
+      zi[a] = s;
+    }
+  }
+done:
+  gsl_rng_free(rng);
+  gfv_discrete_free(pick);
+  free(L), free(eps);
+  return st;
+}

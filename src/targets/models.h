@@ -1,0 +1,80 @@
+/* models.h - what the data-driven targets (logreg, bnn) and the plugin loader share:
+ * reading a data set, standardising it, holding out a test set, drawing from the fitted
+ * mixture for the posterior-predictive reports, and the per-iteration minibatch seed.
+ *
+ * Data files are numeric CSV (gfv_table_read_csv: one optional header line, every row the
+ * same number of columns).  One column is the label (logreg: 0 or 1) or the response
+ * (bnn), chosen by --label-col: 1-based, negative counts from the end (-1, the default,
+ * is the last column).  The other columns are the features, in file order.
+ *
+ * The test set is either --test-data (a second file with the same columns) or, with
+ * --split-seed=S > 0, a random --test-fraction of the rows of --data (a permutation drawn
+ * from an MT19937 stream seeded with S; the test set is the last
+ * n - floor((1 - fraction) n) rows of the permuted order).  Giving both is an error.
+ *
+ * Standardisation statistics (mean, standard deviation with divisor n) come from the
+ * training rows only and are applied to the test rows too.  A constant feature column
+ * (standard deviation 0) is left unscaled.  None of this is collective: every rank reads
+ * the same files and gets the same arrays. */
+#ifndef GFLOWVI_MODELS_H
+#define GFLOWVI_MODELS_H
+
+#include <stddef.h>
+
+#include "gflowvi/config.h"
+#include "gflowvi/target.h"
+
+typedef enum { GFV_STD_NONE, GFV_STD_SCALE, GFV_STD_CENTER_SCALE } gfv_std_mode;
+
+/* Rows of one part (train or test): features X (n x p, standardised) and labels y (n). */
+typedef struct {
+  size_t n, p;
+  double *X, *y;
+} gfv_dataset;
+
+typedef struct {
+  gfv_dataset train, test;  /* test.n == 0 when there is no test set */
+  double *mean, *sd;        /* p: the training statistics (mean 0 / sd 1 where unused) */
+  gfv_std_mode mode;
+  size_t label_col;         /* 0-based column of the label in the file */
+  size_t file_cols;         /* columns in the file */
+} gfv_data;
+
+/* Reads cfg->data (and cfg->test_data or the --split-seed split) for the target `model`
+ * ("logreg" or "bnn", for messages).  default_mode resolves --standardize=auto.  With
+ * binary_labels, every label must be exactly 0 or 1 (GFV_ERR_INPUT naming the file, the
+ * data row and the value).  Errors: no --data (usage), unreadable or malformed file
+ * (input), --label-col outside the file's columns (usage), too few rows (input). */
+int gfv_data_load(const gfv_config *cfg, const char *model, gfv_std_mode default_mode,
+                  int binary_labels, gfv_data *out);
+void gfv_data_free(gfv_data *d);
+
+/* n draws from the fitted mixture (n x d), from an MT19937 stream seeded with fit->seed:
+ * component k with probability w_k, then mu_k + chol(cov_k) eps (fit->diag: mu_k +
+ * sqrt(var_k) .* eps). */
+int gfv_fit_draw(const gfv_fitted_mixture *fit, size_t n, double *z);
+
+/* A 64-bit seed mixed from (seed, a, b) (splitmix64), e.g. (seed, iteration, purpose). */
+unsigned long gfv_mix_seed(unsigned long seed, unsigned long a, unsigned long b);
+
+/* log(1 + exp(x)) without overflow or loss of precision. */
+double gfv_log1pexp(double x);
+
+/* The targets themselves (reached through gfv_target_create_from_config). */
+int gfv_target_logreg_create(const gfv_config *cfg, gfv_target **out);
+int gfv_target_bnn_create(const gfv_config *cfg, gfv_target **out);
+int gfv_target_plugin_create(const char *path, const gfv_config *cfg, gfv_target **out);
+
+/* Test access to the logistic-regression design: the N x D matrix (intercept included as
+ * the last column) and the labels; GFV_ERR_INTERNAL for another target. */
+int gfv_target_logreg_design(const gfv_target *t, size_t *n, size_t *D, const double **X,
+                             const double **y);
+
+/* bnn layout, for tests: hidden units H and inputs p; the parameter vector is
+ * W1 (p x H, row-major), b1 (H), w2 (H), b2, log gamma (noise precision), log lambda
+ * (weight-prior precision), so dim = (p + 2) H + 3.  The active minibatch (after
+ * begin_iteration) as row indices into the training set; rows = NULL means all rows. */
+int gfv_target_bnn_layout(const gfv_target *t, size_t *p, size_t *H, size_t *ntrain);
+int gfv_target_bnn_batch(const gfv_target *t, size_t *B, const size_t **rows);
+
+#endif

@@ -1,0 +1,210 @@
+/* plugin.c - the "plugin:PATH.so" target: a user's model loaded with dlopen through the
+ * ABI of include/gflowvi/plugin.h.
+ *
+ * Loading checks, in order, each with its own message (exit status 3): the file exists and
+ * is readable, dlopen accepts it, it defines gfv_plugin_abi_version and returns this
+ * build's GFV_PLUGIN_ABI_VERSION, it defines gfv_plugin_dim and gfv_plugin_logdensity,
+ * gfv_plugin_init (if any) succeeds, and the dimension is at least 1.  The registry then
+ * checks --dim against the dimension (exit status 2).
+ *
+ * Evaluation calls gfv_plugin_logdensity with a gradient buffer always (the plugin never
+ * sees grad == NULL; scratch is used when the caller wants none), and gfv_plugin_hessian
+ * when asked for Hessians.  The first NaN or +Inf in the results, and the first non-finite
+ * gradient at a finite log density, are reported once per process on stderr with the
+ * function and the point; the values are passed on unchanged, so the solver's safeguards
+ * (reject and retry, or stop with exit status 4) decide what happens. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gflowvi/error.h"
+#include "gflowvi/plugin.h"
+#include "targets/models.h"
+#include "targets/targets_impl.h"
+
+#define PLUGIN_ARGS_MAX 256
+
+typedef struct {
+  char path[GFV_PATH_MAX];
+  void *handle, *state;
+  gfv_plugin_dim_fn dim;
+  gfv_plugin_logdensity_fn logdensity;
+  gfv_plugin_hessian_fn hessian;
+  gfv_plugin_destroy_fn destroy;
+  int inited, warned;
+  double *gscratch;  /* grad buffer when the caller passes none */
+  size_t gcap;       /* points it holds */
+} plugin_ctx;
+
+static void plugin_destroy(void *p) {
+  plugin_ctx *c = p;
+  if (!c) return;
+  if (c->inited && c->destroy) c->destroy(c->state);
+  if (c->handle) dlclose(c->handle);
+  free(c->gscratch);
+  free(c);
+}
+
+/* Warns once per process about the first invalid value: NaN or +Inf log density, or a
+ * non-finite derivative where the log density is finite. */
+static void check_values(plugin_ctx *c, const char *fn, const char *dname, size_t n, size_t d,
+                         const double *z, const double *logp, const double *deriv, size_t per) {
+  if (c->warned) return;
+  for (size_t i = 0; i < n; i++) {
+    const char *what = NULL;
+    double bad = 0;
+    if (logp && (isnan(logp[i]) || logp[i] == INFINITY)) what = "log density", bad = logp[i];
+    else if (deriv && isfinite(logp ? logp[i] : 0.0))
+      for (size_t a = 0; a < per && !what; a++)
+        if (!isfinite(deriv[i * per + a]))
+          what = dname, bad = deriv[i * per + a];
+    if (!what) continue;
+    c->warned = 1;
+    char pt[256];
+    size_t len = 0;
+    for (size_t a = 0; a < d && a < 6 && len < sizeof pt; a++)
+      len += (size_t)snprintf(pt + len, sizeof pt - len, "%s%.6g", a ? ", " : "", z[i * d + a]);
+    fprintf(stderr,
+            "gflowvi: warning: plugin %s: %s returned a non-finite %s (%g) at z = (%s%s); "
+            "gflowvi rejects such steps (reported once)\n",
+            c->path, fn, what, bad, pt, d > 6 ? ", ..." : "");
+    return;
+  }
+}
+
+static int plugin_eval(const gfv_target *t, size_t n, const double *z, double *logp, double *grad,
+                       double *hess) {
+  plugin_ctx *c = t->ctx;
+  const size_t d = t->dim;
+  double *g = grad;
+  if (!g) {
+    if (c->gcap < n) {
+      double *p = realloc(c->gscratch, n * d * sizeof(double));
+      GFV_CHECK(p, GFV_ERR_MEMORY, "plugin %s: cannot allocate a gradient buffer", c->path);
+      c->gscratch = p, c->gcap = n;
+    }
+    g = c->gscratch;
+  }
+  int rc = c->logdensity(c->state, n, d, z, logp, g);
+  GFV_CHECK(rc == 0, GFV_ERR_INPUT, "plugin %s: gfv_plugin_logdensity failed (returned %d)", c->path,
+            rc);
+  check_values(c, "gfv_plugin_logdensity", "gradient", n, d, z, logp, g, d);
+  if (hess) {
+    rc = c->hessian(c->state, n, d, z, hess);
+    GFV_CHECK(rc == 0, GFV_ERR_INPUT, "plugin %s: gfv_plugin_hessian failed (returned %d)", c->path,
+              rc);
+    check_values(c, "gfv_plugin_hessian", "Hessian", n, d, z, logp, hess, d * d);
+  }
+  return GFV_OK;
+}
+
+/* Splits s at commas into argv (pointers into buf). */
+static int split_args(const char *s, char *buf, size_t cap, const char **argv, int *argc) {
+  *argc = 0;
+  if (!s[0]) return GFV_OK;
+  GFV_CHECK(strlen(s) < cap, GFV_ERR_USAGE, "--plugin-arg: too long");
+  strcpy(buf, s);
+  for (char *p = buf;;) {
+    GFV_CHECK(*argc < PLUGIN_ARGS_MAX, GFV_ERR_USAGE, "--plugin-arg: more than %d arguments",
+              PLUGIN_ARGS_MAX);
+    argv[(*argc)++] = p;
+    char *comma = strchr(p, ',');
+    if (!comma) break;
+    *comma = '\0';
+    p = comma + 1;
+  }
+  return GFV_OK;
+}
+
+static void *symbol(plugin_ctx *c, const char *name) {
+  dlerror();
+  return dlsym(c->handle, name);
+}
+
+static int required(plugin_ctx *c, const char *name, void **out) {
+  *out = symbol(c, name);
+  GFV_CHECK(*out, GFV_ERR_INPUT,
+            "plugin %s does not define the required function %s (see include/gflowvi/plugin.h)",
+            c->path, name);
+  return GFV_OK;
+}
+
+static int open_plugin(plugin_ctx *c, const char *path) {
+  GFV_CHECK(path[0], GFV_ERR_USAGE, "target plugin:FILE needs a file name, as in plugin:./model.so");
+  int n = snprintf(c->path, sizeof c->path, "%s", path);
+  GFV_CHECK(n > 0 && (size_t)n < sizeof c->path, GFV_ERR_USAGE, "plugin path too long");
+  GFV_CHECK(access(path, R_OK) == 0, GFV_ERR_INPUT, "cannot open plugin '%s': %s", path,
+            strerror(errno));
+  /* Without a slash dlopen would search the library path, not the current directory. */
+  char local[GFV_PATH_MAX + 2];
+  snprintf(local, sizeof local, "%s%s", strchr(path, '/') ? "" : "./", path);
+  c->handle = dlopen(local, RTLD_NOW | RTLD_LOCAL);
+  GFV_CHECK(c->handle, GFV_ERR_INPUT, "cannot load plugin '%s': %s", path, dlerror());
+  void *fn;
+  GFV_CALL(required(c, "gfv_plugin_abi_version", &fn));
+  int version = ((gfv_plugin_abi_version_fn)fn)();
+  GFV_CHECK(version == GFV_PLUGIN_ABI_VERSION, GFV_ERR_INPUT,
+            "plugin %s was built for plugin ABI version %d, but this gflowvi implements version %d; "
+            "rebuild it against this include/gflowvi/plugin.h",
+            path, version, GFV_PLUGIN_ABI_VERSION);
+  GFV_CALL(required(c, "gfv_plugin_dim", &fn));
+  c->dim = (gfv_plugin_dim_fn)fn;
+  GFV_CALL(required(c, "gfv_plugin_logdensity", &fn));
+  c->logdensity = (gfv_plugin_logdensity_fn)fn;
+  c->hessian = (gfv_plugin_hessian_fn)symbol(c, "gfv_plugin_hessian");
+  c->destroy = (gfv_plugin_destroy_fn)symbol(c, "gfv_plugin_destroy");
+  return GFV_OK;
+}
+
+static int init_plugin(plugin_ctx *c, const gfv_config *cfg) {
+  gfv_plugin_init_fn init = (gfv_plugin_init_fn)symbol(c, "gfv_plugin_init");
+  if (init) {
+    char buf[GFV_PATH_MAX];
+    const char *argv[PLUGIN_ARGS_MAX + 1];
+    int argc = 0;
+    GFV_CALL(split_args(cfg ? cfg->plugin_arg : "", buf, sizeof buf, argv, &argc));
+    argv[argc] = NULL;
+    char err[512] = "";
+    int rc = init(argc, argv, &c->state, err, sizeof err);
+    err[sizeof err - 1] = '\0';
+    GFV_CHECK(rc == 0, GFV_ERR_INPUT, "plugin %s: gfv_plugin_init failed: %s", c->path,
+              err[0] ? err : "(no message)");
+  } else {
+    GFV_CHECK(!cfg || !cfg->plugin_arg[0], GFV_ERR_USAGE,
+              "--plugin-arg given, but plugin %s has no gfv_plugin_init to take it", c->path);
+  }
+  c->inited = 1;
+  return GFV_OK;
+}
+
+int gfv_target_plugin_create(const char *path, const gfv_config *cfg, gfv_target **out) {
+  *out = NULL;
+  gfv_target *t = NULL;
+  plugin_ctx *c = NULL;
+  int st = GFV_OK;
+  GFV_CALL(gfv_calloc(&c, 1, sizeof *c));
+  GFV_CALL_GOTO(st, open_plugin(c, path), fail);
+  GFV_CALL_GOTO(st, init_plugin(c, cfg), fail);
+  size_t d = c->dim(c->state);
+  if (d < 1)
+    GFV_ERROR_GOTO(st, fail, GFV_ERR_INPUT, "plugin %s: gfv_plugin_dim returned 0", path);
+  gfv_plugin_normalized_fn norm = (gfv_plugin_normalized_fn)symbol(c, "gfv_plugin_normalized");
+  GFV_CALL_GOTO(st, gfv_target_alloc("plugin", d, &t), fail);
+  t->ctx = c;
+  t->destroy = plugin_destroy;
+  c = NULL;
+  t->eval = plugin_eval;
+  plugin_ctx *pc = t->ctx;
+  t->has_hessian = pc->hessian != NULL;
+  t->normalized = norm ? norm(pc->state) != 0 : 0;
+  *out = t;
+  return GFV_OK;
+fail:
+  plugin_destroy(c);
+  gfv_target_free(t);
+  return st;
+}
