@@ -92,7 +92,8 @@ static const option options[] = {
      .bound = BOUND_GE, .lo = 0, .help = "print a progress line every N iterations; 0 = never"},
     {.name = "max-retries", .type = OPT_LONG, FIELD(max_retries), .def = "10",
      .bound = BOUND_BETWEEN, .lo = 0, .hi = 60,
-     .help = "halvings of the step allowed when a step is rejected, before giving up"},
+     .help = "halvings of the step allowed in a run (a rejected step halves it for the rest of "
+             "the run) before giving up"},
     {.name = "checkpoint", .type = OPT_STRING, FIELD(checkpoint), .metavar = "FILE", .def = "",
      .help = "checkpoint file (HDF5); empty = OUT/checkpoint.h5"},
     {.name = "checkpoint-every", .type = OPT_LONG, FIELD(checkpoint_every), .def = "0",

@@ -35,11 +35,21 @@ int gfv_mix_work_alloc(size_t d, size_t k, size_t group, gfv_mix_work **out) {
   size_t groups = GFV_MIX_BLOCK_BYTES / (per_point * group);
   if (groups < 1) groups = 1;
   w->chunk = groups * group;
+  const size_t mq = d * (d + 1) / 2 + d + 1;
+  w->chunk_a = GFV_MIX_BLOCK_BYTES / (mq * sizeof(double));
+  if (w->chunk_a < 1) w->chunk_a = 1;
+  /* The -sum r P DGEMM waits for this many groups, so that it has enough rows to run at
+   * the DGEMM rate (it reads all k P_j once per call). */
+  w->cwcap = groups < 256 ? 256 : groups;
   int st = GFV_OK;
   GFV_CALL_GOTO(st, gfv_calloc(&w->Pcat, d * k * d, sizeof(double)), fail);
   GFV_CALL_GOTO(st, gfv_calloc(&w->b, k * d, sizeof(double)), fail);
   GFV_CALL_GOTO(st, gfv_calloc(&w->buf, w->chunk * k * d, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->cw, groups * k, sizeof(double)), fail);
+  GFV_CALL_GOTO(st, gfv_calloc(&w->cw, w->cwcap * k, sizeof(double)), fail);
+  GFV_CALL_GOTO(st, gfv_calloc(&w->F, w->chunk_a * mq, sizeof(double)), fail);
+  GFV_CALL_GOTO(st, gfv_calloc(&w->W, mq * k, sizeof(double)), fail);
+  GFV_CALL_GOTO(st, gfv_calloc(&w->mtmp, d, sizeof(double)), fail);
+  GFV_CALL_GOTO(st, gfv_calloc(&w->center, d, sizeof(double)), fail);
   GFV_CALL_GOTO(st, gfv_calloc(&w->A_eval, w->chunk * k, sizeof(double)), fail);
   GFV_CALL_GOTO(st, gfv_calloc(&w->lse_eval, w->chunk, sizeof(double)), fail);
   *out = w;
@@ -58,6 +68,7 @@ void gfv_mix_work_free(gfv_mix_work *w) {
   free(w->A_eval);
   free(w->lse_eval);
   free(w->zaug), free(w->caug), free(w->coef), free(w->out), free(w->R), free(w->center);
+  free(w->F), free(w->W), free(w->mtmp);
   free(w);
 }
 
@@ -88,31 +99,72 @@ static void block_products(const gfv_mix_view *m, size_t c, const double *z, gfv
               w->buf, kd);
 }
 
+/* Phase A's coefficients.  With y = z - c and m_j = mu_j - c (c: the mean of the means,
+ * so that the expanded square loses no accuracy to a common offset),
+ *   log(w_j N_j(z)) = logc_j - 1/2 (y - m_j)^T P_j (y - m_j)
+ *                   = [vech(y y^T), y, 1] . [-P_j/2 on the diagonal, -P_j off it;  P_j m_j;
+ *                                            logc_j - m_j^T P_j m_j / 2],
+ * so all a_ij of a block are one DGEMM (c x mq) (mq x k), mq = d(d+1)/2 + d + 1. */
+static int prepare_quad(const gfv_mix_view *m, gfv_mix_work *w) {
+  const size_t d = m->d, k = m->k;
+  GFV_CHECK(d == w->d && k <= w->kmax && !w->diag, GFV_ERR_INTERNAL,
+            "mixture workspace for d=%zu k<=%zu used with d=%zu k=%zu", w->d, w->kmax, d, k);
+  for (size_t t = 0; t < d; t++) {
+    double s = 0.0;
+    for (size_t j = 0; j < k; j++) s += m->mu[j * d + t];
+    w->center[t] = s / (double)k;
+  }
+  for (size_t j = 0; j < k; j++) {
+    const double *P = m->P + j * d * d, *mu = m->mu + j * d;
+    double *bj = w->b + j * d; /* P_j m_j here; prepare() restores P_j mu_j for phase B */
+    for (size_t t = 0; t < d; t++) w->mtmp[t] = mu[t] - w->center[t];
+    cblas_dsymv(CblasRowMajor, CblasLower, (int)d, 1.0, P, (int)d, w->mtmp, 1, 0.0, bj, 1);
+    size_t q = 0;
+    for (size_t a = 0; a < d; a++)
+      for (size_t c = a; c < d; c++) w->W[(q++) * k + j] = (a == c ? -0.5 : -1.0) * P[a * d + c];
+    double mpm = 0.0;
+    for (size_t a = 0; a < d; a++) {
+      w->W[(q++) * k + j] = bj[a];
+      mpm += w->mtmp[a] * bj[a];
+    }
+    w->W[q * k + j] = m->logc[j] - 0.5 * mpm;
+  }
+  return GFV_OK;
+}
+
 int gfv_mix_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *A, double *lse,
                       gfv_mix_work *w) {
   if (m->diag) return gfv_mixd_log_terms(m, n, z, A, lse, w);
-  const size_t d = m->d, k = m->k;
+  const size_t d = m->d, k = m->k, mq = d * (d + 1) / 2 + d + 1;
   if (k == 0) {
     for (size_t i = 0; i < n; i++) lse[i] = -INFINITY;
     return GFV_OK;
   }
-  GFV_CALL(prepare(m, w));
-  for (size_t i0 = 0; i0 < n; i0 += w->chunk) {
-    size_t c = n - i0 < w->chunk ? n - i0 : w->chunk;
-    block_products(m, c, z + i0 * d, w);
+  GFV_CALL(prepare_quad(m, w));
+  for (size_t i0 = 0; i0 < n; i0 += w->chunk_a) {
+    size_t c = n - i0 < w->chunk_a ? n - i0 : w->chunk_a;
     for (size_t i = 0; i < c; i++) {
       const double *zi = z + (i0 + i) * d;
-      double *Ai = A + (i0 + i) * k;
-      for (size_t j = 0; j < k; j++) {
-        const double *row = w->buf + (i * k + j) * d, *bj = w->b + j * d, *mu = m->mu + j * d;
-        double maha = 0.0; /* (z - mu)^T P (z - mu) = -(z - mu) . g */
-        for (size_t t = 0; t < d; t++) maha += (zi[t] - mu[t]) * (row[t] - bj[t]);
-        Ai[j] = m->logc[j] - 0.5 * maha;
-      }
-      lse[i0 + i] = gfv_logsumexp(k, Ai, 1);
+      double *F = w->F + i * mq, *y = F + mq - d - 1;
+      for (size_t t = 0; t < d; t++) y[t] = zi[t] - w->center[t];
+      size_t q = 0;
+      for (size_t a = 0; a < d; a++)
+        for (size_t b = a; b < d; b++) F[q++] = y[a] * y[b];
+      F[mq - 1] = 1.0;
     }
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c, (int)k, (int)mq, 1.0, w->F, (int)mq,
+                w->W, (int)k, 0.0, A + i0 * k, (int)k);
+    for (size_t i = 0; i < c; i++) lse[i0 + i] = gfv_logsumexp(k, A + (i0 + i) * k, 1);
   }
   return GFV_OK;
+}
+
+/* H_g -= sum_j cw_gj P_j for g < ng: one DGEMM (ng x k)(k x d^2), with many groups at
+ * once, since it reads all k P_j per call. */
+static void flush_p_part(const gfv_mix_view *m, size_t ng, const double *cw, double *H) {
+  const int k = (int)m->k, dd = (int)(m->d * m->d);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ng, dd, k, -1.0, cw, k, m->P, dd, 1.0, H,
+              dd);
 }
 
 int gfv_mix_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const double *A,
@@ -124,16 +176,22 @@ int gfv_mix_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const d
   if (k == 0) return GFV_OK;
   GFV_CALL(prepare(m, w));
   const size_t dd = d * d;
+  size_t pend0 = 0, npend = 0; /* groups whose -sum r P part is still to be added */
   for (size_t i0 = 0; i0 < n; i0 += w->chunk) {
     size_t c = n - i0 < w->chunk ? n - i0 : w->chunk;
     size_t ngroups = c / group;
     block_products(m, c, z + i0 * d, w);
-    if (H) memset(w->cw, 0, ngroups * k * sizeof(double));
+    if (H && npend + ngroups > w->cwcap) {
+      flush_p_part(m, npend, w->cw, H + pend0 * dd);
+      pend0 += npend, npend = 0;
+    }
+    double *cwb = w->cw + npend * k;
+    if (H) memset(cwb, 0, ngroups * k * sizeof(double));
     for (size_t i = 0; i < c; i++) {
       const double *Ai = A + (i0 + i) * k;
       double lq = logq[i0 + i];
       double *gi = gbar + (i0 + i) * d;
-      double *cwi = w->cw + (i / group) * k;
+      double *cwi = cwb + (i / group) * k;
       for (size_t j = 0; j < k; j++) {
         /* A point no component reaches (log q = -inf) has no responsibility anywhere. */
         double r = isfinite(lq) ? exp(Ai[j] - lq) : 0.0;
@@ -153,12 +211,11 @@ int gfv_mix_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const d
     for (size_t g = 0; g < ngroups; g++)
       cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)(group * k), 1.0,
                   w->buf + g * group * k * d, (int)d, 1.0, Hb + g * dd, (int)d);
-    /* The -sum_j r_ij P_j part for all groups of the block at once: (groups x k)(k x d^2). */
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ngroups, (int)dd, (int)k, -1.0, w->cw,
-                (int)k, m->P, (int)dd, 1.0, Hb, (int)dd);
-    /* DSYRK updated only the lower triangle; the lower triangle now holds the full sum. */
+    /* DSYRK updated only the lower triangle; the -sum r P part, symmetric, comes later. */
     for (size_t g = 0; g < ngroups; g++) gfv_fill_upper_from_lower(d, Hb + g * dd);
+    npend += ngroups;
   }
+  if (H && npend) flush_p_part(m, npend, w->cw, H + pend0 * dd);
   return GFV_OK;
 }
 

@@ -17,6 +17,11 @@ struct gfv_mix_work {
   double *buf;                  /* chunk x kmax x d */
   double *cw;                   /* (chunk / group) x kmax: sum of r_ij over each group */
   double *A_eval, *lse_eval;    /* chunk x kmax, chunk: phase A results for gfv_mix_eval */
+  size_t chunk_a;               /* points per phase-A block (its features fill the block) */
+  size_t cwcap;                 /* groups whose -sum r P part may wait in cw (>= a block's) */
+  double *F;                    /* chunk_a x mq: [vech(y y^T), y, 1] per point, y = z - centre */
+  double *W;                    /* mq x kmax: the matching coefficients of each component */
+  double *mtmp;                 /* d: mu_j - centre */
   /* diagonal family */
   double *zaug;                 /* chunk x 2d: [(z - c)^2, z - c] */
   double *caug;                 /* 2d x kmax: columns [p_j; -2 p_j (mu_j - c)] */

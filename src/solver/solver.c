@@ -343,9 +343,12 @@ int gfv_solver_iterate(gfv_solver *s) {
   const gfv_config *cfg = s->cfg;
   gfv_estimate *e = &s->est_buf[s->cur_est], *enew = &s->est_buf[1 - s->cur_est];
   gfv_particles_copy_params(&s->prev, &s->cur);
-  for (long r = 0; r <= cfg->max_retries; r++) {
-    /* A halved step stays halved for the rest of the run (backtracking): a step size that
-     * once produced NaN or an indefinite covariance is not tried again. */
+  /* A halved step stays halved for the rest of the run (backtracking): a step size that
+   * once produced NaN or an indefinite covariance is not tried again.  --max-retries bounds
+   * the halvings over the whole run, so a target that is NaN next to its optimum ends the
+   * run with a reason instead of shrinking the step towards zero. */
+  const double eta_floor = ldexp(cfg->step, (int)-cfg->max_retries);
+  for (long r = 0; ldexp(s->eta, (int)-r) >= eta_floor; r++) {
     double eta = ldexp(s->eta, (int)-r), scale = eta / cfg->step;
     double t0 = gfv_comm_wtime();
     double sums[3] = {0, 0, 0}; /* failures, step norm^2, parameter norm^2 */
@@ -378,10 +381,10 @@ int gfv_solver_iterate(gfv_solver *s) {
     return GFV_OK;
   }
   GFV_ERROR(GFV_ERR_NUMERIC,
-            "iteration %ld: step rejected %ld times (down to step %g): the target returns "
-            "non-finite values near the particles or --step is far too large",
-            s->iter + 1, cfg->max_retries + 1, ldexp(s->eta, (int)-cfg->max_retries));
-}
+            "iteration %ld: step rejected again with the step already halved %ld times "
+            "(--max-retries; %ld rejections in all): the target returns non-finite values near "
+            "the particles, or --step is far too large",
+            s->iter + 1, cfg->max_retries, s->rejected);}
 
 static void progress(const gfv_solver *s) {
   const gfv_trace_row *t = &s->trace[s->ntrace - 1];
