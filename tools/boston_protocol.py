@@ -26,11 +26,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The defaults measured in the README (diagonal family: the 753 parameters of a 50-unit
-# network cost O(d) per sample; one component; stein estimator, as the model has no Hessian).
+# The defaults measured in the README: the diagonal family (the 753 parameters of a 50-unit
+# network cost O(d) per sample), one component, the stein estimator (the model has no
+# Hessian), minibatches of 64 rows (as accurate as all 455 here, 8 times faster).
 DEFAULTS = ["--target=bnn", "--hidden=50", "--family=diag", "--particles=1", "--samples=10",
-            "--step=0.05", "--iters=3000", "--init-scale=0.1", "--init-var=0.01",
-            "--eval-samples=2000", "--out-samples=0", "--progress-every=0", "--quiet"]
+            "--step=0.05", "--iters=3000", "--batch-size=64", "--init-scale=0.1",
+            "--init-var=0.01", "--eval-samples=2000", "--out-samples=0", "--progress-every=0",
+            "--quiet"]
 
 PUBLISHED = [("SVGD", 2.96, -2.50), ("PBP", 3.01, -2.57), ("MC dropout", 2.97, -2.46)]
 

@@ -51,7 +51,8 @@ struct gfv_target {
   void (*destroy)(void *ctx);
   /* Optional: called by the solver before the samples of iteration `iter` are evaluated,
    * on every rank with the same arguments, so that a model can pick, say, the minibatch of
-   * this iteration from (seed, iter) alone and stay independent of the rank count. */
+   * this iteration from (seed, iter) alone and stay independent of the rank count.
+   * iter = -1 before the final evaluation: use all the data. */
   void (*begin_iteration)(gfv_target *t, long iter, unsigned long seed);
   /* Optional: called on rank 0 after the fit.  Writes JSON members (`"name": value`, comma
    * separated, no braces, no trailing comma) to json and human-readable lines to text,

@@ -168,6 +168,9 @@ done:
 int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res) {
   double t0 = gfv_comm_wtime();
   memset(res, 0, sizeof *res);
+  /* The final figures use all the data: iteration -1 tells a minibatching model so. */
+  if (s->target->begin_iteration)
+    s->target->begin_iteration(s->target, -1, (unsigned long)s->cfg->seed);
   GFV_CALL(gfv_solver_gather_full(s));
   size_t M = ((size_t)s->cfg->eval_samples + s->K - 1) / s->K;
   double sums[3] = {0, 0, 0}; /* sum w mean(h), sum w^2 var(h)/M, non-finite count */
