@@ -22,9 +22,10 @@ n_loc = k S local points) costs, as src/solver/solver.c and src/mixture/kernel.c
 
   sample    n_loc (d normals + a d x d triangular solve)            n_loc * t_sample(d)
   target    n_loc evaluations (gauss target, or --target-cost)       n_loc * t_target(d)
-  mixture   phase A: DGEMM (c x d)(d x k d) over all n points        2 n k d^2 flops / R_gemm(d, k)
-            + Mahalanobis terms, exp and log-sum-exp per pair         n k c_A(d, k)
-            phase B: the same DGEMM again                            2 n k d^2 flops / R_gemm
+  mixture   phase A: one DGEMM of quadratic features over all n points,
+            (c x mq)(mq x k), mq = d(d+1)/2 + d + 1                   2 n k mq flops / R_gemm_A(d, k)
+            + log-sum-exp per pair (and the features, per point)    n k c_A(d, k)
+            phase B: DGEMM (c x d)(d x k d)                          2 n k d^2 flops / R_gemm(d, k)
             + responsibilities, gradient sums per pair                n k c_B(d, k)
             hessian estimator: one DSYRK per group of S points       n k d (d + 1) flops / R_syrk
               (the r g g^T sums) and a (K x k)(k x d^2) DGEMM        (in c_BH)
@@ -127,6 +128,10 @@ class Machine:
             v *= (d / self.d[-1]) ** grow
         return v
 
+    def gemm_a_rate(self, d, k):
+        """Phase A's DGEMM of quadratic features (calibrations before it: phase B's)."""
+        return self._grid(self.kernel.get("gemm_a_rate", self.kernel["gemm_rate"]), d, k)
+
     def gemm_rate(self, d, k):
         return self._grid(self.kernel["gemm_rate"], d, k)
 
@@ -213,7 +218,7 @@ def flops(K, S, d, P=1, estimator="hessian", layout="current"):
     pairs = n * k
     out = {
         "sample": nl * d * d,                             # triangular solve, per point d^2
-        "mixture_gemm": 2 * (2 * pairs * d * d),          # phases A and B
+        "mixture_gemm": 2 * pairs * (d * (d + 1) // 2 + d + 1) + 2 * pairs * d * d,  # A, B
         "mixture_elementwise": pairs * (7 * d + 4),       # Mahalanobis, responsibilities, sums
         "mixture_syrk": pairs * d * (d + 1) if estimator == "hessian" else 0,
         "update": k * (16 * d ** 3 // 3 + 2 * S * d * d),  # flow O(d^3) + estimator O(S d^2)
@@ -240,7 +245,9 @@ def predict(M, K, S, d, P, estimator="hessian", flow="ngflow", weight_flow=False
     kshape = K if layout == "params" else k
     ph_b = "phase_bh" if estimator == "hessian" else "phase_b"
     t_mix = pairs * (M.pair_time("phase_a", d, kshape) + M.pair_time(ph_b, d, kshape))
-    gemm_part = 4.0 * pairs * d * d / M.gemm_rate(d, kshape)
+    mq = d * (d + 1) / 2 + d + 1
+    gemm_part = (2.0 * pairs * mq / M.gemm_a_rate(d, kshape)
+                 + 2.0 * pairs * d * d / M.gemm_rate(d, kshape))
     syrk_part = (pairs * d * (d + 1) / M.syrk_rate(d, kshape)) if estimator == "hessian" else 0.0
     t_target = nl * (target_cost if target_cost is not None else M.gauss_target_time(d))
     t = {

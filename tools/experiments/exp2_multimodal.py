@@ -91,15 +91,17 @@ def main():
                 lt, lq = g[:, 2].reshape(n, n), g[:, 3].reshape(n, n)
                 lev = np.max(lt) - np.array([6, 4, 2, 0.5])
                 ax.contourf(X, Y, np.nan_to_num(lt, nan=-1e9), levels=list(lev) + [1e9],
-                            cmap="Blues")
+                            cmap="Blues", alpha=0.6)
+                ax.contour(X, Y, np.nan_to_num(lt, nan=-1e9), levels=lev, colors="b", linestyles="solid",
+                           linewidths=1.6)
                 ax.contour(X, Y, np.nan_to_num(lq, nan=-1e9), levels=lev, colors="r",
-                           linewidths=0.8)
+                           linewidths=0.8, linestyles="dashed")
                 kl = res[(flow, ws, K)][0][0]
                 ax.set_title("K=%d KL=%.3f" % (K, kl), fontsize=8)
             ax.set_xticks([]); ax.set_yticks([])
             if j == 0:
                 ax.set_ylabel("%s\n%s" % (flow, "w-flow" if ws else "equal w"), fontsize=8)
-    fig.suptitle("fitted mixture (red) over the target (blue), seed 1", fontsize=9)
+    fig.suptitle("fitted mixture (red dashed) over the target (blue), same log-density levels, seed 1", fontsize=9)
     fig.tight_layout()
     fig.savefig(os.path.join(RESULTS, "exp2_densities.png"), dpi=100)
     print("wrote results/exp2_kl_vs_K.png, results/exp2_densities.png")
