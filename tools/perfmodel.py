@@ -88,16 +88,58 @@ class Machine:
                 raise SystemExit(f"perfmodel: {path} was measured on 1 rank (no MPI constants); "
                                  "calibrate on 2 or more ranks, or use --network ib")
             self.alpha, self.beta = mpi["alpha"], mpi["beta"]
+            self.coll = self._fit_collectives(mpi)
             self.network = (f"calibrated ({self.calib_ranks} ranks, shared memory): alpha "
-                            f"{self.alpha * 1e6:.2f} us, beta {self.beta * 1e9:.4f} ns/B")
+                            f"{self.alpha * 1e6:.2f} us, beta {self.beta * 1e9:.4f} ns/B point to point; "
+                            "per collective: " + ", ".join(
+                                f"{n} {a * 1e6:.2f} us + {b * 1e9:.3f} ns/B"
+                                for n, (a, b) in self.coll.items()))
         elif network in NETWORKS:
             self.alpha, self.beta = NETWORKS[network]
+            self.coll = {}
             self.network = (f"assumed {network}: alpha {self.alpha * 1e6:.1f} us, "
                             f"beta {self.beta * 1e9:.2f} ns/B ({1e-9 / self.beta:.0f} GB/s)")
         else:
             a, b = (float(x) for x in network.split(","))
             self.alpha, self.beta = a, b
+            self.coll = {}
             self.network = f"given: alpha {a * 1e6:.2f} us, beta {b * 1e9:.4f} ns/B"
+
+    def _fit_collectives(self, mpi):
+        """alpha and beta of each collective's formula (below) fitted to what calibrate
+        measured at its rank count Pc: alpha from the smallest message, beta in relative
+        error over 32 KiB and up, with the reduction arithmetic (gamma) taken out.  On
+        shared memory these betas come out 1.5-3x the point-to-point one (the extra copies
+        through MPI's buffers), which the plain alpha-beta model would miss."""
+        Pc = self.calib_ranks
+        if Pc < 2 or "allgather" not in mpi:
+            return {}
+        lg, f = _lg(Pc), (Pc - 1) / Pc
+        # t = a_mult alpha + b_mult(m) beta + g(m): the formulas of t_* at P = Pc.
+        forms = {
+            "allgather": (lg, lambda m: f * m, lambda m: 0.0),
+            "allreduce_sum": (2 * lg, lambda m: 2 * f * m, lambda m: f * m / 8 * self.gamma_sum),
+            "allreduce_lse": (2 * lg, lambda m: 2 * f * m, lambda m: f * m / 8 * self.gamma_lse),
+            "reduce_scatter": (lg, lambda m: f * m, lambda m: f * m / 8 * self.gamma_sum),
+        }
+        out = {}
+        for name, (am, bm, g) in forms.items():
+            ms, ts = mpi["bytes"], mpi[name]
+            alpha = max(ts[0] - g(ms[0]), 1e-9) / am
+            num = den = 0.0
+            for m, t in zip(ms, ts):
+                if m < 32768:
+                    continue
+                w = 1.0 / t ** 2
+                x = bm(m)
+                num += w * x * (t - am * alpha - g(m))
+                den += w * x * x
+            beta = num / den if den else self.beta
+            out[name] = (alpha, max(beta, self.beta))
+        return out
+
+    def coll_ab(self, name):
+        return self.coll.get(name, (self.alpha, self.beta))
 
     # -- interpolation: piecewise linear in (log d, log k) on log values, clamped at the
     # grid's ends; past d = 64 per-pair costs grow like d^2 (BLAS-bound there).
@@ -192,21 +234,24 @@ def _lg(P):
 def t_allgather(m, P, M):
     if P <= 1:
         return 0.0
-    return _lg(P) * M.alpha + (P - 1) / P * m * M.beta
+    a, b = M.coll_ab("allgather")
+    return _lg(P) * a + (P - 1) / P * m * b
 
 
-def t_allreduce(m, P, M, gamma):
+def t_allreduce(m, P, M, gamma, name="allreduce_sum"):
     if P <= 1:
         return 0.0
-    rd = _lg(P) * (M.alpha + m * M.beta + m / 8 * gamma)
-    rab = 2 * _lg(P) * M.alpha + 2 * (P - 1) / P * m * M.beta + (P - 1) / P * m / 8 * gamma
+    a, b = M.coll_ab(name)
+    rd = _lg(P) * (a + m * b + m / 8 * gamma)
+    rab = 2 * _lg(P) * a + 2 * (P - 1) / P * m * b + (P - 1) / P * m / 8 * gamma
     return min(rd, rab)
 
 
 def t_reduce_scatter(m, P, M, gamma):
     if P <= 1:
         return 0.0
-    return _lg(P) * M.alpha + (P - 1) / P * m * (M.beta + gamma / 8)
+    a, b = M.coll_ab("reduce_scatter")
+    return _lg(P) * a + (P - 1) / P * m * (b + gamma / 8)
 
 
 # ---- operation counts ----------------------------------------------------------------------
@@ -263,7 +308,7 @@ def predict(M, K, S, d, P, estimator="hessian", flow="ngflow", weight_flow=False
     else:
         rs_words = n * d + (K * d * d if estimator == "hessian" else 0)
         comm = {"allgather": t_allgather(8.0 * n * d, P, M),
-                "allreduce_lse": t_allreduce(8.0 * n, P, M, M.gamma_lse),
+                "allreduce_lse": t_allreduce(8.0 * n, P, M, M.gamma_lse, "allreduce_lse"),
                 "reduce_scatter": t_reduce_scatter(8.0 * rs_words, P, M, M.gamma_sum),
                 "small": small}
     if cores and P > cores:
