@@ -85,7 +85,8 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_MAIN) $(BUILD)/libgflow
 # object, and the broken builds of it that the tests load: another ABI version, a missing
 # required function, no Hessian.  A plugin needs nothing but this rule: -fPIC -shared.
 PLUGINS  := $(addprefix $(BUILD)/plugins/,ring.so ring_badabi.so ring_nosym.so ring_nohess.so)
-plugins: $(PLUGINS)
+MODEL_PLUGINS := $(addprefix $(BUILD)/plugins/,eight_schools.so)
+plugins: $(PLUGINS) $(MODEL_PLUGINS)
 $(BUILD)/plugins/ring.so:        PLUGIN_DEFS :=
 $(BUILD)/plugins/ring_badabi.so: PLUGIN_DEFS := -DRING_ABI_OFFSET=1
 $(BUILD)/plugins/ring_nosym.so:  PLUGIN_DEFS := -DRING_OMIT_LOGDENSITY
@@ -94,7 +95,12 @@ $(PLUGINS): tools/plugins/ring.c include/gflowvi/plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared $(PLUGIN_DEFS) $< -o $@ -lm
 
-tests: $(TEST_BIN) $(FUZZ_BIN) $(PLUGINS)
+# The hierarchical models of the default-settings tests (tests/cli/test_hierarchical.sh).
+$(BUILD)/plugins/%.so: tools/plugins/%.c include/gflowvi/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared $< -o $@ -lm
+
+tests: $(TEST_BIN) $(FUZZ_BIN) $(PLUGINS) $(MODEL_PLUGINS)
 fuzzers: $(FUZZ_BIN)
 
 # The whole test suite; ends with the line "N passed, N failed".
