@@ -24,6 +24,7 @@ typedef struct {
   long samples;                /* S, Monte Carlo samples per particle per iteration */
   double step;                 /* eta */
   double weight_step;          /* eta_w of the weight flow; 0 = equal weights (the paper) */
+  double trust_region;         /* bound on KL(new || old) of each component per step; 0 = none */
   long iters;                  /* maximum number of iterations */
   double tol;                  /* stop when the relative update norm falls below tol; 0 = never */
   long seed;                   /* master seed; particle k's stream derives from (seed, k) */

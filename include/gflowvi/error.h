@@ -23,7 +23,11 @@ enum gfv_status {
   GFV_ERR_MEMORY = 7,   /* allocation failed */
   GFV_ERR_INTERNAL = 8, /* a bug: an internal consistency check failed */
   GFV_ERR_OTHER_RANK = 9, /* used only internally: another rank failed (never an exit status) */
-  GFV_STOPPED = 10        /* not an error: stopped by SIGTERM/SIGUSR1 after writing a checkpoint */
+  GFV_STOPPED = 10,       /* not an error: stopped by a signal (checkpoint written where there was state) */
+  GFV_ERR_DIVERGED = 11,  /* the fit diverged: steps kept failing the divergence checks, or the
+                             final estimate is impossible (KL < 0 on a normalised target) */
+  GFV_UNRELIABLE = 12     /* --strict: the fit completed and its outputs are written, but a
+                             diagnostic says it should not be trusted (summary.json warnings) */
 };
 
 /* Records the error message (printf-style) and the place it was raised; returns code.

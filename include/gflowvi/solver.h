@@ -35,6 +35,7 @@ typedef struct {
   double kl, kl_se;       /* -elbo when the target is normalised, else NAN */
   size_t eval_samples;    /* samples actually used (a multiple of K) */
   size_t negligible;      /* components with weight below 1e-6 */
+  double outside;         /* fraction of the samples outside the target's support (l = -inf) */
   /* PSIS diagnostics of the importance ratios p~/q at the same samples (psis.h). */
   double khat;            /* Pareto k-hat: > 0.7 means do not trust expectations under q */
   double log_evidence, log_evidence_se; /* importance-weighted log Z estimate */

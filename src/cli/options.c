@@ -72,6 +72,12 @@ static const option options[] = {
     {.name = "weight-step", .type = OPT_DOUBLE, FIELD(weight_step), .def = "0",
      .bound = BOUND_GE, .lo = 0,
      .help = "step size of the mixture-weight flow; 0 = equal weights (the paper's method)"},
+    {.name = "trust-region", .type = OPT_DOUBLE, FIELD(trust_region), .def = "0.5",
+     .bound = BOUND_GE, .lo = 0,
+     .help = "bound, in nats, on KL(new || old) of each component in one iteration: a step "
+             "that would move a component further is shortened for that component alone; the "
+             "bound adapts per component (halved when the component's objective got worse, "
+             "grown back when not); 0 = no bound (the paper's plain steps)"},
     {.name = "iters", .type = OPT_LONG, FIELD(iters), .def = "1000", .bound = BOUND_GE, .lo = 0,
      .help = "maximum number of iterations"},
     {.name = "tol", .type = OPT_DOUBLE, FIELD(tol), .def = "0", .bound = BOUND_GE, .lo = 0,

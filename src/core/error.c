@@ -57,6 +57,9 @@ const char *gfv_status_name(int code) {
   case GFV_ERR_MEMORY: return "memory";
   case GFV_ERR_INTERNAL: return "internal";
   case GFV_ERR_OTHER_RANK: return "other rank";
+  case GFV_STOPPED: return "stopped";
+  case GFV_ERR_DIVERGED: return "diverged";
+  case GFV_UNRELIABLE: return "unreliable";
   default: return "unknown";
   }
 }

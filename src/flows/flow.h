@@ -63,6 +63,25 @@ extern const gfv_estimator_type gfv_estimator_hessian; /* Price: average of H_h 
 extern const gfv_estimator_type gfv_estimator_stein;   /* Bonnet/Stein: sym(P E[(z-mu) grad h^T]) */
 
 const gfv_estimator_type *gfv_estimator_lookup(const char *name);
+
+/* ---- the per-component trust region (trust_region.c) ------------------------------- */
+
+/* Largest ratio of two standard deviations of one component before its factor counts as
+ * broken (cond(P) ~ 1e16: double precision has no digit left). */
+#define GFV_MAX_SCALE_RATIO 1e8
+
+/* KL(N(mu_new, P_new^{-1}) || N(mu_old, P_old^{-1})) from the Cholesky factors of the
+ * precisions.  work holds d * d + d doubles.  *maha (optional) receives the length of the
+ * mean's move in the old component's standard deviations, sqrt(dmu^T P_old dmu). */
+double gfv_kl_gauss(size_t d, const double *mu_new, const double *L_new, const double *mu_old,
+                    const double *L_old, double *work, double *maha);
+/* The same for diagonal precisions p (d-vectors). */
+double gfv_kl_gauss_diag(size_t d, const double *mu_new, const double *p_new, const double *mu_old,
+                         const double *p_old, double *maha);
+/* 1 when a factor (L, or sqrt(p) for diag) is finite, positive and not degenerate. */
+int gfv_factor_is_sane(size_t d, const double *L, int diag);
+/* The factor by which to multiply a component's step after it reached KL = kl > eps. */
+double gfv_trust_region_shrink(double kl, double eps);
 size_t gfv_estimator_work_size(size_t d, size_t S);
 
 #endif

@@ -11,6 +11,7 @@
  * Layout (h5dump / h5py / R's hdf5r read it directly):
  *   /logw (K), /mu (K, d), /precision (K, d, d), /precision_chol (K, d, d)  [(K, d) for --family=diag],
  *   /grad_estimate (K, d), /hessian_estimate (K, d, d), /phi (K), /phi_var (K),
+ *   /trust_region (K: each component's KL bound), /samples_in_support (K),
  *   /rng_state (K, bytes), /trace (rows, 6: iteration, elbo, elbo_se, step_norm,
  *   step_size, seconds); attributes: format, target, flow, estimator, update, rng_type, family,
  *   config (JSON), checksum, and the scalars listed in scalar_names below.
@@ -29,17 +30,18 @@
 #include "io/h5file.h"
 #include "solver/solver_impl.h"
 
-#define GFV_CKPT_FORMAT "gflowvi-checkpoint 1"
+#define GFV_CKPT_FORMAT "gflowvi-checkpoint 2"
 
 enum {
   SC_ITERATION, SC_ETA, SC_STEP, SC_REJECTED, SC_RUN_SECONDS, SC_CONVERGED, SC_PHIBAR, SC_ELBO,
   SC_ELBO_SE, SC_NTRACE, SC_PARTICLES, SC_SAMPLES, SC_DIM, SC_SEED, SC_RNG_BYTES, SC_LAST_REL,
-  SC_COUNT
+  SC_TR_LIMITED, SC_MAX_MOVE, SC_MAX_MOVE_ITER, SC_OUTSIDE, SC_COUNT
 };
 static const char *const scalar_names[SC_COUNT] = {
     "iteration", "eta",       "step",      "rejected", "run_seconds", "converged",
     "phibar",    "elbo",      "elbo_se",   "ntrace",   "particles",   "samples",
-    "dim",       "seed",      "rng_state_bytes",       "last_relative_step"};
+    "dim",       "seed",      "rng_state_bytes",       "last_relative_step",
+    "trust_region_limited",   "max_move",  "max_move_iteration", "outside_fraction"};
 
 enum { S_TARGET, S_FLOW, S_ESTIMATOR, S_UPDATE, S_RNG, S_FAMILY, S_COUNT };
 static const char *const string_names[S_COUNT] = {"target",   "flow",     "estimator",
@@ -48,13 +50,13 @@ static const char *const string_names[S_COUNT] = {"target",   "flow",     "estim
 /* Every particle, in global order, as stored in the file. */
 typedef struct {
   size_t K, d, ps, rbytes, ntrace; /* ps: numbers per precision (d * d, or d for diag) */
-  double *logw, *mu, *P, *L, *gh, *G, *phi, *phivar, *trace;
+  double *logw, *mu, *P, *L, *gh, *G, *phi, *phivar, *tr_eps, *used, *trace;
   unsigned char *rng;
   double scalars[SC_COUNT];
   char strings[S_COUNT][GFV_PATH_MAX];
 } full_state;
 
-static size_t doubles_per_particle(size_t d, size_t ps) { return 3 + 2 * d + 3 * ps; }
+static size_t doubles_per_particle(size_t d, size_t ps) { return 5 + 2 * d + 3 * ps; }
 
 static int state_alloc(full_state *f, size_t K, size_t d, size_t ps, size_t rbytes, size_t ntrace) {
   const size_t dd = ps;
@@ -67,6 +69,8 @@ static int state_alloc(full_state *f, size_t K, size_t d, size_t ps, size_t rbyt
   GFV_ALLOC(f->G, K * dd);
   GFV_ALLOC(f->phi, K);
   GFV_ALLOC(f->phivar, K);
+  GFV_ALLOC(f->tr_eps, K);
+  GFV_ALLOC(f->used, K);
   GFV_ALLOC(f->trace, ntrace * 6);
   GFV_ALLOC(f->rng, K * rbytes);
   return GFV_OK;
@@ -74,7 +78,7 @@ static int state_alloc(full_state *f, size_t K, size_t d, size_t ps, size_t rbyt
 
 static void state_free(full_state *f) {
   free(f->logw), free(f->mu), free(f->P), free(f->L), free(f->gh), free(f->G), free(f->phi);
-  free(f->phivar), free(f->trace), free(f->rng);
+  free(f->phivar), free(f->tr_eps), free(f->used), free(f->trace), free(f->rng);
 }
 
 /* The checksum covers every number and name the restart uses, in a fixed order. */
@@ -86,6 +90,7 @@ static uint64_t checksum(const full_state *f) {
     size_t bytes;
   } parts[] = {{f->logw, K * 8},      {f->mu, K * d * 8},  {f->P, K * dd * 8},  {f->L, K * dd * 8},
                {f->gh, K * d * 8},    {f->G, K * dd * 8},  {f->phi, K * 8},     {f->phivar, K * 8},
+               {f->tr_eps, K * 8},    {f->used, K * 8},
                {f->rng, K * f->rbytes}, {f->trace, f->ntrace * 6 * 8}, {f->scalars, sizeof f->scalars}};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) h = gfv_fnv1a(h, parts[i].p, parts[i].bytes);
   for (int i = 0; i < S_COUNT; i++) h = gfv_fnv1a(h, f->strings[i], strlen(f->strings[i]));
@@ -107,6 +112,8 @@ static void pack_local(const gfv_solver *s, size_t rbytes, unsigned char *buf) {
     memcpy(x + 1 + 2 * d + 2 * dd, e->G + j * dd, dd * 8);
     x[1 + 2 * d + 3 * dd] = e->phi[j];
     x[2 + 2 * d + 3 * dd] = e->phivar[j];
+    x[3 + 2 * d + 3 * dd] = s->tr_eps[j];
+    x[4 + 2 * d + 3 * dd] = (double)e->used[j];
     memcpy(p + doubles_per_particle(d, dd) * sizeof(double), gsl_rng_state(s->cur.rng[j]), rbytes);
   }
 }
@@ -124,6 +131,8 @@ static void unpack_all(const unsigned char *buf, full_state *f) {
     memcpy(f->G + k * dd, v + 1 + 2 * d + 2 * dd, dd * 8);
     f->phi[k] = v[1 + 2 * d + 3 * dd];
     f->phivar[k] = v[2 + 2 * d + 3 * dd];
+    f->tr_eps[k] = v[3 + 2 * d + 3 * dd];
+    f->used[k] = v[4 + 2 * d + 3 * dd];
     memcpy(f->rng + k * f->rbytes, p + doubles_per_particle(d, dd) * sizeof(double), f->rbytes);
   }
 }
@@ -137,6 +146,8 @@ static void fill_header(const gfv_solver *s, full_state *f) {
   sc[SC_ELBO_SE] = e->elbo_se, sc[SC_NTRACE] = (double)s->ntrace, sc[SC_PARTICLES] = (double)s->K;
   sc[SC_SAMPLES] = (double)s->S, sc[SC_DIM] = (double)s->d, sc[SC_SEED] = (double)s->cfg->seed;
   sc[SC_RNG_BYTES] = (double)f->rbytes, sc[SC_LAST_REL] = s->last_rel_step;
+  sc[SC_TR_LIMITED] = (double)s->tr_limited, sc[SC_MAX_MOVE] = s->max_move;
+  sc[SC_MAX_MOVE_ITER] = (double)s->max_move_iter, sc[SC_OUTSIDE] = e->outside;
   snprintf(f->strings[S_TARGET], GFV_PATH_MAX, "%s", s->cfg->target);
   snprintf(f->strings[S_FLOW], GFV_PATH_MAX, "%s", s->flow->name);
   snprintf(f->strings[S_ESTIMATOR], GFV_PATH_MAX, "%s", s->est->name);
@@ -167,6 +178,8 @@ static int write_file(const gfv_solver *s, const full_state *f, const char *path
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "hessian_estimate", prank, kdd, f->G), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "phi", 1, k1, f->phi), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "phi_var", 1, k1, f->phivar), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "trust_region", 1, k1, f->tr_eps), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "samples_in_support", 1, k1, f->used), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_bytes(&h, "rng_state", K, f->rbytes, f->rng), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "trace", 2, tr, f->trace), fail);
   GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "format", GFV_CKPT_FORMAT), fail);
@@ -285,6 +298,8 @@ static int read_file(const char *path, const gfv_config *cfg, size_t d, size_t p
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "hessian_estimate", prank, kdd, f->G), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "phi", 1, k1, f->phi), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "phi_var", 1, k1, f->phivar), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "trust_region", 1, k1, f->tr_eps), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "samples_in_support", 1, k1, f->used), done);
   GFV_CALL_GOTO(st, gfv_h5_read_bytes(&h, "rng_state", K, rbytes, f->rng), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "trace", 2, tr, f->trace), done);
   GFV_CALL_GOTO(st, gfv_h5_read_attr_string(&h, "checksum", sum, sizeof sum), done);
@@ -314,10 +329,16 @@ static int install(gfv_solver *s, const full_state *f) {
     memcpy(e->G + j * dd, f->G + k * dd, dd * 8);
     e->phi[j] = f->phi[k];
     e->phivar[j] = f->phivar[k];
+    s->tr_eps[j] = f->tr_eps[k];
+    e->used[j] = (size_t)f->used[k];
+    e->bad[j] = 0;
     memcpy(gsl_rng_state(s->cur.rng[j]), f->rng + k * f->rbytes, f->rbytes);
   }
   gfv_particles_update_logc(&s->cur);
   e->phibar = sc[SC_PHIBAR], e->elbo = sc[SC_ELBO], e->elbo_se = sc[SC_ELBO_SE];
+  e->outside = sc[SC_OUTSIDE];
+  s->tr_limited = (long)sc[SC_TR_LIMITED], s->max_move = sc[SC_MAX_MOVE];
+  s->max_move_iter = (long)sc[SC_MAX_MOVE_ITER];
   s->iter = (long)sc[SC_ITERATION];
   /* The step state carries over; a new --step rescales it (halvings are kept). */
   s->eta = sc[SC_ETA] * (s->cfg->step / sc[SC_STEP]);

@@ -71,11 +71,12 @@ int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
 }
 
 /* Mean and variance of h = log q - l over M fresh samples of local particle j; counts
- * the non-finite values (which are left out).  lr receives the M log importance ratios
+ * the samples outside the target's support (l = -inf: a zero density, left out of the
+ * mean) and the broken values (NaN or +inf, which fail the evaluation).  lr receives the M log importance ratios
  * l - log q + log(K w_j): the stratified draws reweighted to iid draws from q (psis.h). */
 static int particle_stats(gfv_solver *s, size_t j, size_t M, gsl_rng *rng, gfv_mix_work *w,
                           double *z, double *lq, double *lp, double *mean, double *var,
-                          size_t *nonfinite, double *lr) {
+                          size_t *nonfinite, size_t *outside, double *lr) {
   const double lr_shift = log((double)s->K) + s->cur.logw[j];
   gfv_mix_view full = {s->d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->diag};
   /* Sums shifted by the first value keep the variance accurate when |h| >> sd(h). */
@@ -89,6 +90,10 @@ static int particle_stats(gfv_solver *s, size_t j, size_t M, gsl_rng *rng, gfv_m
     for (size_t i = 0; i < c; i++) {
       double h = lq[i] - lp[i];
       lr[i0 + i] = -h + lr_shift;
+      if (lp[i] == -INFINITY && isfinite(lq[i])) {
+        (*outside)++; /* importance ratio 0: exactly right for the evidence estimate */
+        continue;
+      }
       if (!isfinite(h)) {
         (*nonfinite)++;
         continue;
@@ -111,7 +116,7 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   gfv_mix_work *w = NULL;
   double *z = NULL, *lq = NULL, *lp = NULL;
   gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-  size_t nonfinite = 0;
+  size_t nonfinite = 0, outside = 0;
   GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
   GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &w)
                            : gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
@@ -121,12 +126,14 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   for (size_t j = 0; j < s->kloc; j++) {
     gsl_rng_set(rng, gfv_stream_seed((unsigned long)s->cfg->seed, s->k0 + j, 1));
     double mean, var, wj = exp(s->cur.logw[j]);
-    GFV_CALL_GOTO(st, particle_stats(s, j, M, rng, w, z, lq, lp, &mean, &var, &nonfinite, lr + j * M),
+    GFV_CALL_GOTO(st, particle_stats(s, j, M, rng, w, z, lq, lp, &mean, &var, &nonfinite, &outside,
+                                         lr + j * M),
                   done);
     sums[0] += wj * mean;
     sums[1] += wj * wj * var / (double)M;
   }
   sums[2] += (double)nonfinite;
+  sums[3] += (double)outside;
 done:
   gsl_rng_free(rng);
   gfv_mix_work_free(w);
@@ -173,12 +180,12 @@ int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res) {
     s->target->begin_iteration(s->target, -1, (unsigned long)s->cfg->seed);
   GFV_CALL(gfv_solver_gather_full(s));
   size_t M = ((size_t)s->cfg->eval_samples + s->K - 1) / s->K;
-  double sums[3] = {0, 0, 0}; /* sum w mean(h), sum w^2 var(h)/M, non-finite count */
+  double sums[4] = {0, 0, 0, 0}; /* sum w mean(h), sum w^2 var(h)/M, broken, outside */
   double *lr = NULL;
   int st = gfv_calloc(&lr, s->kloc * M, sizeof(double));
   if (!st) st = evaluate_local(s, M, sums, lr);
   st = gfv_comm_agree(s->comm, st, NULL);
-  if (!st) st = gfv_comm_allreduce_sum(s->comm, sums, 3);
+  if (!st) st = gfv_comm_allreduce_sum(s->comm, sums, 4);
   if (!st && sums[2] == 0) st = psis_all(s, M, lr, res);
   free(lr);
   GFV_CALL(st);
@@ -188,10 +195,21 @@ int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res) {
             "the fitted mixture",
             sums[2], M * s->K);
   res->eval_samples = M * s->K;
+  res->outside = sums[3] / (double)res->eval_samples;
   res->elbo = -sums[0];
   res->elbo_se = sqrt(sums[1]);
   res->kl = s->target->normalized ? -res->elbo : NAN;
   res->kl_se = s->target->normalized ? res->elbo_se : NAN;
+  GFV_CHECK(isfinite(res->elbo) && isfinite(res->elbo_se), GFV_ERR_DIVERGED,
+            "final evaluation: the ELBO estimate is not finite (%g +- %g): the fit diverged",
+            res->elbo, res->elbo_se);
+  /* KL(q || p) >= 0 on a normalised target; far below 0 is no fit but a numerical collapse
+   * (a covariance so small that log q and l cancel to nothing). */
+  GFV_CHECK(!(s->target->normalized && res->outside == 0 && res->kl < -(5 * res->kl_se + 1e-6)),
+            GFV_ERR_DIVERGED,
+            "final evaluation: KL(q || p) = %.6g +- %.2g is negative on a normalised target, which "
+            "is impossible: the fit diverged numerically (try a smaller --step or --trust-region)",
+            res->kl, res->kl_se);
   for (size_t k = 0; k < s->K; k++)
     if (exp(s->full_logw[k]) < 1e-6) res->negligible++;
   return GFV_OK;

@@ -31,11 +31,13 @@ static int alloc_estimate(gfv_estimate *e, size_t kloc, size_t d, size_t psize) 
   GFV_ALLOC(e->G, kloc * psize);
   GFV_ALLOC(e->phi, kloc);
   GFV_ALLOC(e->phivar, kloc);
+  GFV_ALLOC(e->used, kloc);
+  GFV_ALLOC(e->bad, kloc);
   return GFV_OK;
 }
 
 static void free_estimate(gfv_estimate *e) {
-  free(e->gh), free(e->G), free(e->phi), free(e->phivar);
+  free(e->gh), free(e->G), free(e->phi), free(e->phivar), free(e->used), free(e->bad);
 }
 
 static int resolve_methods(gfv_solver *s) {
@@ -87,6 +89,13 @@ static int allocate(gfv_solver *s) {
   GFV_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
   GFV_ALLOC(s->recv, s->rs_counts[s->rank]);
   GFV_ALLOC(s->flow_work, gfv_flow_work_size(d));
+  GFV_ALLOC(s->tr_eps, s->kloc);
+  GFV_ALLOC(s->comp_scale, s->kloc);
+  GFV_ALLOC(s->kl_work, dd + d);
+  GFV_ALLOC(s->cz, s->S * d);
+  GFV_ALLOC(s->cgl, s->S * d);
+  GFV_ALLOC(s->cgb, s->S * d);
+  if (s->est->needs_hessian) GFV_ALLOC(s->chl, s->S * dd);
   GFV_ALLOC(s->est_work, gfv_estimator_work_size(d, s->S));
   if (s->diag) GFV_CALL(gfv_mix_work_alloc_diag(d, s->kloc, s->S, &s->mw));
   else GFV_CALL(gfv_mix_work_alloc(d, s->kloc, s->S, &s->mw));
@@ -118,6 +127,7 @@ static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *com
   GFV_CALL(allocate(s));
   gfv_particles_init(&s->cur, cfg->init_scale, cfg->init_var);
   s->eta = cfg->step;
+  for (size_t j = 0; j < s->kloc; j++) s->tr_eps[j] = cfg->trust_region, s->comp_scale[j] = 1.0;
   return GFV_OK;
 }
 
@@ -148,8 +158,9 @@ int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm,
   st = gfv_solver_estimate(s, &s->est_buf[s->cur_est], &bad);
   if (!st && bad)
     st = gfv_error_set(GFV_ERR_NUMERIC, __FILE__, __LINE__, __func__,
-                       "the target returned a non-finite value (NaN or Inf) at the samples of the "
-                       "initial particles; check the model or change --init-scale / --init-var");
+                       "the target returned a non-finite value (NaN or +Inf), or no sample of a "
+                       "particle fell inside its support, at the initial particles; check the "
+                       "model or change --init-scale / --init-var");
   if (st) {
     gfv_solver_free(s);
     return st;
@@ -170,6 +181,8 @@ void gfv_solver_free(gfv_solver *s) {
   free(s->zall), free(s->logp), free(s->grad_l), free(s->hess_l);
   free(s->A), free(s->logq), free(s->gbar_all), free(s->H_all), free(s->send), free(s->recv);
   free(s->flow_work), free(s->est_work), free(s->trace);
+  free(s->tr_eps), free(s->comp_scale), free(s->kl_work), free(s->cz), free(s->cgl), free(s->cgb);
+  free(s->chl);
   gfv_mix_work_free(s->mw);
   free(s->full_logw), free(s->full_mu), free(s->full_P), free(s->full_L), free(s->full_logc);
   free(s);
@@ -184,7 +197,7 @@ static int all_finite(size_t n, const double *x) {
 }
 
 /* Steps 1-2: this rank's samples and the target at them.  Returns the local status. */
-static int sample_and_model(gfv_solver *s, double *zloc, int *bad) {
+static int sample_and_model(gfv_solver *s, double *zloc) {
   double t0 = gfv_comm_wtime();
   for (size_t j = 0; j < s->kloc; j++)
     gfv_particles_sample(&s->cur, j, s->cur.rng[j], s->S, zloc + j * s->S * s->d);
@@ -192,10 +205,16 @@ static int sample_and_model(gfv_solver *s, double *zloc, int *bad) {
   s->timers[GFV_PHASE_SAMPLE] += t1 - t0;
   int st = gfv_target_eval(s->target, s->nloc, zloc, s->logp, s->grad_l, s->hess_l);
   s->timers[GFV_PHASE_TARGET] += gfv_comm_wtime() - t1;
-  if (st) return st;
-  *bad = !all_finite(s->nloc, s->logp) || !all_finite(s->nloc * s->d, s->grad_l) ||
-         (s->hess_l && !all_finite(s->nloc * s->d * s->d, s->hess_l));
-  return GFV_OK;
+  return st;
+}
+
+/* A sample the estimates can use: the target is finite there, with finite derivatives.
+ * l = -inf (outside the support) and broken values (NaN, +inf) are both excluded here;
+ * local_estimates tells them apart. */
+static int usable(const gfv_solver *s, size_t i) {
+  const size_t d = s->d;
+  return isfinite(s->logp[i]) && all_finite(d, s->grad_l + i * d) &&
+         (!s->hess_l || all_finite(d * d, s->hess_l + i * d * d));
 }
 
 /* Steps 3-5: the mixture terms at this rank's samples, in s->recv. */
@@ -207,6 +226,11 @@ static int mixture_terms(gfv_solver *s, double *zloc) {
   double t1 = gfv_comm_wtime();
   gfv_mix_view v = gfv_particles_view(&s->cur);
   GFV_CALL(gfv_mix_log_terms(&v, s->n, s->zall, s->A, s->logq, s->mw));
+  /* A sample the estimates cannot use gets log q = +inf from its owner: the log-sum-exp
+   * all-reduce spreads that to every rank, and phase B gives a point with non-finite log q
+   * no responsibility, so it drops out of the gradient and Hessian sums everywhere. */
+  for (size_t i = 0; i < s->nloc; i++)
+    if (!usable(s, i)) s->logq[s->k0 * s->S + i] = INFINITY;
   double t2 = gfv_comm_wtime();
   GFV_CALL(gfv_comm_allreduce_logsumexp(c, s->logq, s->n));
   double t3 = gfv_comm_wtime();
@@ -233,67 +257,108 @@ static int mixture_terms(gfv_solver *s, double *zloc) {
   return GFV_OK;
 }
 
-/* Step 6 (first half): phi, gh and G of each local particle. */
-static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e, int *bad) {
-  const size_t d = s->d, dd = d * d, ps = s->psize, S = s->S;
-  const double *gbar = s->recv, *Hq = s->recv + s->nloc * d;
+/* The samples of local particle j as an estimator sees them.  Samples outside the support
+ * are left out (the estimates become expectations under q_j restricted to the support), by
+ * copying the others to the front of the compaction buffers. */
+static gfv_particle_samples particle_samples(gfv_solver *s, size_t j, const double *zloc,
+                                             size_t used) {
+  const size_t d = s->d, dd = d * d, S = s->S;
+  const double *gbar = s->recv + j * S * d;
+  gfv_particle_samples smp = {d,           S,
+                              s->cur.mu + j * d,
+                              s->cur.P + j * s->psize,
+                              zloc + j * S * d,
+                              s->grad_l + j * S * d,
+                              s->hess_l ? s->hess_l + j * S * dd : NULL,
+                              gbar,
+                              s->H_all ? s->recv + s->nloc * d + j * s->psize : NULL};
+  if (used == S) return smp;
+  size_t u = 0;
+  for (size_t i = 0; i < S; i++) {
+    if (!usable(s, j * S + i)) continue;
+    memcpy(s->cz + u * d, smp.z + i * d, d * sizeof(double));
+    memcpy(s->cgl + u * d, smp.grad_l + i * d, d * sizeof(double));
+    memcpy(s->cgb + u * d, smp.gbar + i * d, d * sizeof(double));
+    if (smp.hess_l) memcpy(s->chl + u * dd, smp.hess_l + i * dd, dd * sizeof(double));
+    u++;
+  }
+  smp.S = used, smp.z = s->cz, smp.grad_l = s->cgl, smp.gbar = s->cgb;
+  if (smp.hess_l) smp.hess_l = s->chl;
+  return smp;
+}
+
+/* Step 6 (first half): phi, gh and G of each local particle, and which particles have
+ * unusable estimates (e->bad). */
+static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e) {
+  const size_t d = s->d, ps = s->psize, S = s->S;
   for (size_t j = 0; j < s->kloc; j++) {
     const double *lq = s->logq + (s->k0 + j) * S, *lp = s->logp + j * S;
+    size_t used = 0;
+    int broken = 0; /* NaN or +inf from the target, or non-finite derivatives */
+    for (size_t i = 0; i < S; i++) {
+      if (usable(s, j * S + i)) used++;
+      else if (lp[i] != -INFINITY) broken = 1;
+    }
+    e->used[j] = used;
+    e->bad[j] = broken || used == 0;
+    if (e->bad[j]) {
+      e->phi[j] = e->phivar[j] = NAN;
+      continue;
+    }
     double mean = 0, m2 = 0;
-    for (size_t i = 0; i < S; i++) mean += lq[i] - lp[i];
-    mean /= (double)S;
-    for (size_t i = 0; i < S; i++) m2 += (lq[i] - lp[i] - mean) * (lq[i] - lp[i] - mean);
+    for (size_t i = 0; i < S; i++)
+      if (isfinite(lp[i])) mean += lq[i] - lp[i];
+    mean /= (double)used;
+    for (size_t i = 0; i < S; i++)
+      if (isfinite(lp[i])) m2 += (lq[i] - lp[i] - mean) * (lq[i] - lp[i] - mean);
     e->phi[j] = mean;
-    e->phivar[j] = S > 1 ? m2 / (double)(S - 1) : 0.0;
-    gfv_particle_samples smp = {d,
-                               S,
-                               s->cur.mu + j * d,
-                               s->cur.P + j * ps,
-                               zloc + j * S * d,
-                               s->grad_l + j * S * d,
-                               s->hess_l ? s->hess_l + j * S * dd : NULL,
-                               gbar + j * S * d,
-                               s->H_all ? Hq + j * ps : NULL};
+    e->phivar[j] = used > 1 ? m2 / (double)(used - 1) : 0.0;
+    gfv_particle_samples smp = particle_samples(s, j, zloc, used);
     if (s->diag) s->est->estimate_diag(&smp, e->gh + j * d, e->G + j * ps);
     else s->est->estimate(&smp, e->gh + j * d, e->G + j * ps, s->est_work);
+    if (!isfinite(mean) || !all_finite(d, e->gh + j * d) || !all_finite(ps, e->G + j * ps))
+      e->bad[j] = 1;
   }
-  if (!all_finite(s->kloc, e->phi) || !all_finite(s->kloc * d, e->gh) ||
-      !all_finite(s->kloc * ps, e->G))
-    *bad = 1;
 }
 
 int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad) {
-  int local_bad = 0;
   if (s->target->begin_iteration)
     s->target->begin_iteration(s->target, s->iter, (unsigned long)s->cfg->seed);
   double *zloc = s->zall + s->k0 * s->S * s->d; /* sampled in place, gathered in place */
-  int st = sample_and_model(s, zloc, &local_bad);
+  int st = sample_and_model(s, zloc);
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
   GFV_CALL(mixture_terms(s, zloc));
   double t0 = gfv_comm_wtime();
-  local_estimates(s, zloc, e, &local_bad);
-  /* Fused into the one small all-reduce: the failure flag, and whether any rank was asked
-   * to stop or is due for a timed checkpoint (ranks see signals at different moments). */
+  local_estimates(s, zloc, e);
+  /* Fused into the one small all-reduce: the unusable particles, the samples outside the
+   * support, and whether any rank was asked to stop or is due for a timed checkpoint
+   * (ranks see signals at different moments). */
   const gfv_config *cfg = s->cfg;
   int stop = s->stop_flag && *s->stop_flag;
   int due = cfg->checkpoint_seconds > 0 &&
             gfv_comm_wtime() - s->last_checkpoint >= cfg->checkpoint_seconds;
-  double sums[5] = {0, 0, (double)local_bad, (double)stop, (double)due};
+  double sums[6] = {0, 0, 0, (double)stop, (double)due, 0};
   for (size_t j = 0; j < s->kloc; j++) {
+    sums[5] += (double)(s->S - e->used[j]);
+    if (e->bad[j]) {
+      sums[2] += 1;
+      continue;
+    }
     double w = exp(s->cur.logw[j]);
     sums[0] += w * e->phi[j];
-    sums[1] += w * w * e->phivar[j] / (double)s->S;
+    sums[1] += w * w * e->phivar[j] / (double)e->used[j];
   }
   double t1 = gfv_comm_wtime();
   s->timers[GFV_PHASE_UPDATE] += t1 - t0;
-  GFV_CALL(gfv_comm_allreduce_sum(s->comm, sums, 5));
+  GFV_CALL(gfv_comm_allreduce_sum(s->comm, sums, 6));
   s->timers[GFV_PHASE_COMM] += gfv_comm_wtime() - t1;
   s->stop_requested = sums[3] > 0;
   s->checkpoint_due = sums[4] > 0;
+  e->outside = sums[5] / (double)s->n;
   e->phibar = sums[0];
-  e->elbo = -sums[0];
+  e->elbo = sums[2] > 0 ? NAN : -sums[0];
   e->elbo_se = sqrt(sums[1]);
-  *bad = sums[2] > 0 || !isfinite(e->elbo);
+  *bad = (int)sums[2] + (sums[2] == 0 && !isfinite(e->elbo));
   return GFV_OK;
 }
 
@@ -314,23 +379,83 @@ static int weight_flow(gfv_solver *s, const gfv_estimate *e, double eta_w) {
   return GFV_OK;
 }
 
-/* Applies the flow to every local particle from s->prev; returns the local failure count. */
-static double update_particles(gfv_solver *s, const gfv_estimate *e, double eta, double *sums) {
+/* One flow step of local particle j from s->prev with step eta; 1 when the new factor is
+ * not positive definite or degenerate (gfv_factor_is_sane). */
+static int update_one(gfv_solver *s, const gfv_estimate *e, size_t j, double eta, gfv_step_info *info) {
   const size_t d = s->d, ps = s->psize;
-  double fails = 0;
+  const double *mu = s->prev.mu + j * d, *P = s->prev.P + j * ps, *gh = e->gh + j * d;
+  const double *G = e->G + j * ps;
+  double *mu2 = s->cur.mu + j * d, *P2 = s->cur.P + j * ps, *L2 = s->cur.L + j * ps;
+  int bad = s->diag ? s->flow->update_diag(d, mu, P, gh, G, eta, s->plain, mu2, P2, L2, info)
+                    : s->flow->update(d, mu, P, s->prev.L + j * ps, gh, G, eta, s->plain, mu2, P2, L2,
+                                      s->flow_work, info);
+  return bad || !gfv_factor_is_sane(d, L2, s->diag);
+}
+
+/* KL(new || old) of local particle j and the move of its mean in old standard deviations. */
+static double step_kl(gfv_solver *s, size_t j, double *maha) {
+  const size_t d = s->d, ps = s->psize;
+  const double *mu1 = s->cur.mu + j * d, *mu0 = s->prev.mu + j * d;
+  if (s->diag) return gfv_kl_gauss_diag(d, mu1, s->cur.P + j * ps, mu0, s->prev.P + j * ps, maha);
+  return gfv_kl_gauss(d, mu1, s->cur.L + j * ps, mu0, s->prev.L + j * ps, s->kl_work, maha);
+}
+
+/* The move of local particle j's mean in its old standard deviations, sqrt(dmu^T P dmu):
+ * the trust region's KL computes it too; without a region this O(d^2) part alone. */
+static double step_move(gfv_solver *s, size_t j) {
+  const size_t d = s->d, ps = s->psize;
+  const double *mu1 = s->cur.mu + j * d, *mu0 = s->prev.mu + j * d, *L = s->prev.L + j * ps;
+  double *dm = s->kl_work, m2 = 0.0;
+  for (size_t t = 0; t < d; t++) dm[t] = mu1[t] - mu0[t];
+  if (s->diag) {
+    for (size_t t = 0; t < d; t++) m2 += s->prev.P[j * ps + t] * dm[t] * dm[t];
+    return sqrt(m2);
+  }
+  cblas_dtrmv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, (int)d, L, (int)d, dm, 1);
+  return sqrt(cblas_ddot((int)d, dm, 1, dm, 1));
+}
+
+/* Puts local particle j back to its state before the iteration. */
+static void revert_one(gfv_solver *s, size_t j) {
+  const size_t d = s->d, ps = s->psize;
+  memcpy(s->cur.mu + j * d, s->prev.mu + j * d, d * sizeof(double));
+  memcpy(s->cur.P + j * ps, s->prev.P + j * ps, ps * sizeof(double));
+  memcpy(s->cur.L + j * ps, s->prev.L + j * ps, ps * sizeof(double));
+}
+
+/* What one pass over the local particles measured; summed (max for the move) over ranks. */
+enum { U_FAILS, U_STEP_SQ, U_PARAM_SQ, U_LIMITED, U_COUNT };
+
+/* Applies the flow to every local particle from s->prev with step eta * comp_scale[j].
+ * With a trust region, a step whose KL exceeds the particle's bound is shortened until it
+ * fits; a step that breaks the factor is halved, up to --max-retries times, and otherwise
+ * the particle stays where it was (counted in U_FAILS).  Without one (--trust-region=0),
+ * any failure is reported in U_FAILS and the caller rejects the whole step. */
+static void update_particles(gfv_solver *s, const gfv_estimate *e, double eta, double *u, double *move) {
+  const double eps0 = s->cfg->trust_region;
   for (size_t j = 0; j < s->kloc; j++) {
     gfv_step_info info = {0, 0};
-    const double *mu = s->prev.mu + j * d, *P = s->prev.P + j * ps, *gh = e->gh + j * d;
-    const double *G = e->G + j * ps;
-    double *mu2 = s->cur.mu + j * d, *P2 = s->cur.P + j * ps, *L2 = s->cur.L + j * ps;
-    int bad = s->diag ? s->flow->update_diag(d, mu, P, gh, G, eta, s->plain, mu2, P2, L2, &info)
-                      : s->flow->update(d, mu, P, s->prev.L + j * ps, gh, G, eta, s->plain, mu2, P2,
-                                        L2, s->flow_work, &info);
-    fails += bad;
-    sums[1] += info.step_sq;
-    sums[2] += info.param_sq;
+    double eta_j = eta * s->comp_scale[j], maha = 0.0;
+    int bad = update_one(s, e, j, eta_j, &info), limited = 0;
+    if (eps0 > 0) {
+      for (long r = 0; r < 200; r++) { /* 200 tries: 1000^-200 reaches any finite KL */
+        double kl = bad ? INFINITY : step_kl(s, j, &maha);
+        if (!bad && kl <= s->tr_eps[j]) break;
+        eta_j *= bad ? 0.5 : gfv_trust_region_shrink(kl, s->tr_eps[j]);
+        limited = 1;
+        if (bad && eta_j < ldexp(eta * s->comp_scale[j], (int)-s->cfg->max_retries)) break;
+        bad = update_one(s, e, j, eta_j, &info);
+      }
+      if (bad) revert_one(s, j), info.step_sq = 0, maha = 0;
+    } else if (!bad) {
+      maha = step_move(s, j);
+    }
+    u[U_FAILS] += bad;
+    u[U_STEP_SQ] += info.step_sq;
+    u[U_PARAM_SQ] += info.param_sq;
+    u[U_LIMITED] += limited;
+    if (maha > *move) *move = maha;
   }
-  return fails;
 }
 
 static void warn(const gfv_solver *s, const char *what, double eta) {
@@ -339,52 +464,168 @@ static void warn(const gfv_solver *s, const char *what, double eta) {
             s->iter + 1, what, eta);
 }
 
-int gfv_solver_iterate(gfv_solver *s) {
+/* The divergence checks on a whole step, the same on every rank (the ELBO is global):
+ * returns a reason, or NULL when the step is acceptable. */
+static const char *step_diverged(const gfv_solver *s, const gfv_estimate *old, const gfv_estimate *e) {
+  double se = sqrt(old->elbo_se * old->elbo_se + e->elbo_se * e->elbo_se);
+  /* KL(q || p) >= 0 when p is normalised: an ELBO above 0 beyond its error is impossible,
+   * the mark of a covariance collapsed past what double precision can evaluate.  (Not when
+   * samples fell outside the support: the estimate then conditions q on the support.) */
+  if (s->target->normalized && e->outside == 0 && e->elbo > 5 * e->elbo_se + 1e-6)
+    return "ELBO above 0 on a normalised target: numerical breakdown";
+  /* A fall by an order of magnitude in one step is no Monte Carlo fluctuation. */
+  if (e->elbo < old->elbo - 10 * fmax(1.0, fabs(old->elbo)) - 5 * se)
+    return "the ELBO fell by an order of magnitude";
+  return NULL;
+}
+
+/* A particle whose own objective Phi_k = E_{q_k}[log q - l] rose by an order of magnitude
+ * in one step jumped into a region the target does not support. */
+static int particle_exploded(const gfv_solver *s, const gfv_estimate *old, const gfv_estimate *e,
+                             size_t j) {
+  double se = sqrt((old->phivar[j] + e->phivar[j]) / (double)s->S);
+  return e->phi[j] > old->phi[j] + 10 * fmax(1.0, fabs(old->phi[j])) + 5 * se;
+}
+
+/* After an accepted step: each component's bound grows back towards --trust-region unless
+ * its own objective got significantly worse, which halves it.  "Significantly": beyond two
+ * Monte Carlo standard errors, so that the noise of a converged component does not shrink
+ * its region step after step. */
+static void adapt_regions(gfv_solver *s, const gfv_estimate *old, const gfv_estimate *e) {
+  const double eps0 = s->cfg->trust_region;
+  for (size_t j = 0; j < s->kloc; j++) {
+    double se = sqrt((old->phivar[j] / (double)old->used[j]) + (e->phivar[j] / (double)e->used[j]));
+    if (e->phi[j] - old->phi[j] > 2 * se) s->tr_eps[j] = fmax(1e-3 * eps0, 0.5 * s->tr_eps[j]);
+    else s->tr_eps[j] = fmin(eps0, 1.5 * s->tr_eps[j]);
+  }
+}
+
+static void accept(gfv_solver *s, gfv_estimate *enew, const double *u, double move, double eta) {
+  const gfv_estimate *old = &s->est_buf[s->cur_est];
+  if (s->cfg->trust_region > 0) adapt_regions(s, old, enew);
+  s->cur_est = 1 - s->cur_est;
+  s->eta = eta;
+  s->iter++;
+  s->last_rel_step = sqrt(u[U_STEP_SQ]) / (1.0 + sqrt(u[U_PARAM_SQ]));
+  s->tr_limited += (long)u[U_LIMITED];
+  if (move > s->max_move) s->max_move = move, s->max_move_iter = s->iter;
+  record(s, enew, sqrt(u[U_STEP_SQ]), eta);
+}
+
+/* One attempt at the step from s->prev: updates, weights, the new estimates into enew,
+ * with u and *move summed / maxed over ranks.  *nbad: particles with unusable estimates. */
+static int attempt(gfv_solver *s, gfv_estimate *enew, double eta, double wscale, double *u,
+                   double *move, int *nbad) {
+  const gfv_config *cfg = s->cfg;
+  const gfv_estimate *e = &s->est_buf[s->cur_est];
+  double t0 = gfv_comm_wtime();
+  memset(u, 0, U_COUNT * sizeof(double));
+  *move = 0.0;
+  update_particles(s, e, eta, u, move);
+  if (cfg->weight_step > 0) GFV_CALL(weight_flow(s, e, cfg->weight_step * wscale));
+  gfv_particles_update_logc(&s->cur);
+  double t1 = gfv_comm_wtime();
+  s->timers[GFV_PHASE_UPDATE] += t1 - t0;
+  GFV_CALL(gfv_comm_allreduce_sum(s->comm, u, U_COUNT));
+  GFV_CALL(gfv_comm_allreduce_max(s->comm, move, 1));
+  s->timers[GFV_PHASE_COMM] += gfv_comm_wtime() - t1;
+  *nbad = 0;
+  if (u[U_FAILS] > 0 && cfg->trust_region <= 0) return GFV_OK; /* the caller rejects it all */
+  GFV_CALL(gfv_solver_estimate(s, enew, nbad));
+  return GFV_OK;
+}
+
+/* --trust-region=0: the paper's plain steps.  Any failure rejects the whole step and halves
+ * the step for the rest of the run (backtracking: a step size that once produced NaN or an
+ * indefinite covariance is not tried again); --max-retries bounds the halvings over the
+ * whole run, so a target that is NaN next to its optimum ends the run with a reason instead
+ * of shrinking the step towards zero. */
+static int iterate_global(gfv_solver *s) {
   const gfv_config *cfg = s->cfg;
   gfv_estimate *e = &s->est_buf[s->cur_est], *enew = &s->est_buf[1 - s->cur_est];
-  gfv_particles_copy_params(&s->prev, &s->cur);
-  /* A halved step stays halved for the rest of the run (backtracking): a step size that
-   * once produced NaN or an indefinite covariance is not tried again.  --max-retries bounds
-   * the halvings over the whole run, so a target that is NaN next to its optimum ends the
-   * run with a reason instead of shrinking the step towards zero. */
   const double eta_floor = ldexp(cfg->step, (int)-cfg->max_retries);
+  double u[U_COUNT], move;
+  const char *why = NULL;
   for (long r = 0; ldexp(s->eta, (int)-r) >= eta_floor; r++) {
-    double eta = ldexp(s->eta, (int)-r), scale = eta / cfg->step;
-    double t0 = gfv_comm_wtime();
-    double sums[3] = {0, 0, 0}; /* failures, step norm^2, parameter norm^2 */
-    sums[0] = update_particles(s, e, eta, sums);
-    if (cfg->weight_step > 0) GFV_CALL(weight_flow(s, e, cfg->weight_step * scale));
-    gfv_particles_update_logc(&s->cur);
-    double t1 = gfv_comm_wtime();
-    s->timers[GFV_PHASE_UPDATE] += t1 - t0;
-    GFV_CALL(gfv_comm_allreduce_sum(s->comm, sums, 3));
-    s->timers[GFV_PHASE_COMM] += gfv_comm_wtime() - t1;
-    if (sums[0] > 0) {
-      s->rejected++;
-      gfv_particles_copy_params(&s->cur, &s->prev);
-      warn(s, "a covariance lost positive definiteness", 0.5 * eta);
-      continue;
+    double eta = ldexp(s->eta, (int)-r);
+    int nbad = 0;
+    GFV_CALL(attempt(s, enew, eta, eta / cfg->step, u, &move, &nbad));
+    why = u[U_FAILS] > 0 ? "a covariance lost positive definiteness"
+          : nbad        ? "non-finite ELBO or gradient"
+                        : step_diverged(s, e, enew);
+    if (!why) {
+      accept(s, enew, u, move, eta);
+      return GFV_OK;
     }
-    int bad = 0;
-    GFV_CALL(gfv_solver_estimate(s, enew, &bad));
-    if (bad) {
-      s->rejected++;
-      gfv_particles_copy_params(&s->cur, &s->prev);
-      warn(s, "non-finite ELBO or gradient", 0.5 * eta);
-      continue;
-    }
-    s->cur_est = 1 - s->cur_est;
-    s->eta = eta;
-    s->iter++;
-    s->last_rel_step = sqrt(sums[1]) / (1.0 + sqrt(sums[2]));
-    record(s, enew, sqrt(sums[1]), eta);
-    return GFV_OK;
+    s->rejected++;
+    gfv_particles_copy_params(&s->cur, &s->prev);
+    warn(s, why, 0.5 * eta);
   }
-  GFV_ERROR(GFV_ERR_NUMERIC,
+  /* Non-finite values that halving cannot cure are the target's (status 4); a step that
+   * keeps failing the divergence checks is a diverging fit (status 11). */
+  int numeric = why && (why[0] == 'a' || why[0] == 'n');
+  GFV_ERROR(numeric ? GFV_ERR_NUMERIC : GFV_ERR_DIVERGED,
             "iteration %ld: step rejected again with the step already halved %ld times "
-            "(--max-retries; %ld rejections in all): the target returns non-finite values near "
-            "the particles, or --step is far too large",
-            s->iter + 1, cfg->max_retries, s->rejected);}
+            "(--max-retries; %ld rejections in all; last: %s): %s",
+            s->iter + 1, cfg->max_retries, s->rejected, why ? why : "none",
+            numeric ? "the target returns non-finite values near the particles, or --step is far "
+                      "too large"
+                    : "the fit diverged; use a smaller --step, or the default --trust-region");
+}
+
+/* --trust-region > 0: per-component control.  A particle whose new estimates are unusable
+ * or exploded is put back alone, with its step halved and its region quartered, and the
+ * estimates are recomputed; the others keep their steps (each particle's estimates use only
+ * its own samples, so one particle's failure says nothing about the others).  Only a
+ * failure of the whole step (step_diverged) halves every particle's step. */
+static int iterate_tr(gfv_solver *s) {
+  const gfv_config *cfg = s->cfg;
+  gfv_estimate *e = &s->est_buf[s->cur_est], *enew = &s->est_buf[1 - s->cur_est];
+  double u[U_COUNT], move, wscale = 1.0;
+  for (size_t j = 0; j < s->kloc; j++) s->comp_scale[j] = 1.0;
+  const char *why = NULL;
+  for (long r = 0; r <= cfg->max_retries; r++) {
+    int nbad = 0;
+    GFV_CALL(attempt(s, enew, s->eta, wscale * s->eta / cfg->step, u, &move, &nbad));
+    double local[1] = {0};
+    for (size_t j = 0; j < s->kloc; j++) {
+      if (!enew->bad[j] && !e->bad[j] && particle_exploded(s, e, enew, j)) enew->bad[j] = 1;
+      local[0] += enew->bad[j];
+    }
+    GFV_CALL(gfv_comm_allreduce_sum(s->comm, local, 1));
+    why = local[0] > 0 ? NULL : step_diverged(s, e, enew);
+    if (local[0] == 0 && !why) {
+      s->rejected += (long)u[U_FAILS];
+      accept(s, enew, u, move, s->eta);
+      return GFV_OK;
+    }
+    s->rejected++;
+    if (why) { /* the whole step */
+      gfv_particles_copy_params(&s->cur, &s->prev);
+      wscale *= 0.5;
+      for (size_t j = 0; j < s->kloc; j++) s->comp_scale[j] *= 0.5, s->tr_eps[j] *= 0.5;
+      warn(s, why, 0.5 * s->eta * s->comp_scale[0]);
+      continue;
+    }
+    for (size_t j = 0; j < s->kloc; j++)
+      if (enew->bad[j]) s->comp_scale[j] *= 0.5, s->tr_eps[j] *= 0.25;
+    if (s->rank == 0)
+      fprintf(stderr,
+              "gflowvi: warning: iteration %ld: %.0f component%s put back (non-finite or exploding "
+              "estimates); retrying %s with a shorter step\n",
+              s->iter + 1, local[0], local[0] == 1 ? "" : "s", local[0] == 1 ? "it" : "them");
+    why = "components kept producing non-finite or exploding estimates";
+  }
+  GFV_ERROR(GFV_ERR_DIVERGED,
+            "iteration %ld: the fit diverged: %s after %ld retries (--max-retries); the target may "
+            "be non-finite near the particles, or --step / --trust-region too large",
+            s->iter + 1, why, cfg->max_retries);
+}
+
+int gfv_solver_iterate(gfv_solver *s) {
+  gfv_particles_copy_params(&s->prev, &s->cur);
+  return s->cfg->trust_region > 0 ? iterate_tr(s) : iterate_global(s);
+}
 
 static void progress(const gfv_solver *s) {
   const gfv_trace_row *t = &s->trace[s->ntrace - 1];

@@ -17,7 +17,11 @@ typedef struct {
   double *G;       /* kloc x psize: estimate of E[H_h] (its diagonal in the diag family) */
   double *phi;     /* kloc: E[h], the particle's share of the objective */
   double *phivar;  /* kloc: sample variance of h over the particle's samples */
+  size_t *used;    /* kloc: samples inside the target's support (l > -inf) of each particle */
+  int *bad;        /* kloc: the particle's estimates are unusable (non-finite, or no sample
+                      inside the support) */
   double phibar;   /* sum_k w_k phi_k over all particles = -ELBO */
+  double outside;  /* fraction of all K S samples outside the support */
   double elbo, elbo_se;
 } gfv_estimate;
 
@@ -54,6 +58,14 @@ struct gfv_solver {
   size_t ntrace;
   long iter;
   double eta;               /* the current step: --step, halved by each rejection */
+  /* Per-component step control (--trust-region > 0; ALGORITHM section "step control"). */
+  double *tr_eps;           /* kloc: each component's current KL bound */
+  double *comp_scale;       /* kloc: step factor of each component within one iteration's retries */
+  double *kl_work;          /* d * d + d doubles for the KL */
+  double *cz, *cgl, *chl, *cgb; /* one particle's samples inside the support, compacted */
+  long tr_limited;          /* component steps shortened by the trust region, whole run */
+  double max_move;          /* largest move of a component's mean in its own standard deviations */
+  long max_move_iter;       /* the iteration it happened in */
   double last_rel_step;     /* relative update norm of the last accepted step */
   long rejected;            /* rejected step attempts so far */
   int converged;

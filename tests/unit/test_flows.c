@@ -94,6 +94,7 @@ static void one_step(const char *flow, double *mu_solver, double *P_solver, doub
   strcpy(cfg.estimator, "hessian");
   cfg.particles = 1, cfg.samples = (long)S, cfg.step = eta, cfg.iters = 1, cfg.seed = 42;
   cfg.init_scale = scale, cfg.init_var = var;
+  cfg.trust_region = 0; /* the reduction is a claim about the flow's own step */
   gfv_comm *comm;
   gfv_solver *s;
   gfv_comm_self(&comm);

@@ -1,10 +1,13 @@
 /* test_safeguards.c - the step safeguards of ALGORITHM.md section 9 with targets that
  * return NaN, +Inf or -Inf (README, "Reliability"): a target that is non-finite everywhere
- * stops cleanly at the start with the reason; an overshooting step that lands where the
- * target is non-finite is rejected, reported on stderr, and retried with a halved step,
- * and the run recovers; a target that stays NaN next to the particles ends with a clear
- * error after the allowed retries; the plain (ablation) update's lost definiteness is
- * caught. */
+ * stops cleanly at the start with the reason.  With the paper's plain steps
+ * (--trust-region=0): an overshooting step that lands where the target is non-finite is
+ * rejected, reported on stderr, and retried with a halved step, and the run recovers; a
+ * target that stays NaN next to the particles ends with a clear error after the allowed
+ * retries.  With the default per-component trust region: the same overshooting runs
+ * recover (the region keeps the step short, or the component is put back alone), -Inf is a
+ * zero density (samples outside the support are left out, their fraction reported), and a
+ * persistent NaN ends with status 11, "diverged". */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +26,7 @@
  * log density and its derivatives where |z| > nan_above. */
 typedef struct {
   double centre, nan_above, bad;
+  int truncated; /* bad = -Inf cuts the density: no longer normalised */
 } nan_ctx;
 
 static int nan_eval(const gfv_target *t, size_t n, const double *z, double *logp, double *grad,
@@ -37,8 +41,11 @@ static int nan_eval(const gfv_target *t, size_t n, const double *z, double *logp
   return 0;
 }
 
+static double last_outside; /* the fraction of the last iteration's samples outside the support */
+
 static int solve(nan_ctx *ctx, gfv_config *cfg, long *rejected, double *kl) {
-  gfv_target t = {.name = "nantarget", .dim = 1, .has_hessian = 1, .normalized = 1, .ctx = ctx, .eval = nan_eval};
+  gfv_target t = {.name = "nantarget", .dim = 1, .has_hessian = 1, .normalized = !ctx->truncated,
+                  .ctx = ctx, .eval = nan_eval};
   gfv_comm *comm;
   gfv_solver *s = NULL;
   gfv_eval_result res = {0};
@@ -47,7 +54,7 @@ static int solve(nan_ctx *ctx, gfv_config *cfg, long *rejected, double *kl) {
   int st = gfv_solver_create(cfg, &t, comm, &s);
   if (!st) st = gfv_solver_run(s);
   if (!st) st = gfv_solver_evaluate(s, &res);
-  if (s) *rejected = s->rejected;
+  if (s) *rejected = s->rejected, last_outside = s->est_buf[s->cur_est].outside;
   *kl = res.kl;
   gfv_solver_free(s);
   gfv_comm_free(comm);
@@ -61,8 +68,15 @@ static gfv_config base_config(void) {
   return cfg;
 }
 
+/* The paper's plain steps: whole-step rejection with a halved step. */
+static gfv_config plain_config(void) {
+  gfv_config cfg = base_config();
+  cfg.trust_region = 0;
+  return cfg;
+}
+
 static void test_nan_everywhere_stops_cleanly(void) {
-  nan_ctx c = {0, -1, NAN}; /* |z| > -1 everywhere: NaN */
+  nan_ctx c = {0, -1, NAN, 0}; /* |z| > -1 everywhere: NaN */
   gfv_config cfg = base_config();
   long rej = 0;
   double kl;
@@ -76,8 +90,8 @@ static void test_nan_everywhere_stops_cleanly(void) {
  * sample lands beyond |z| = 30, where the target is NaN.  The rejected step is retried at
  * eta = 1.5 (error factor -0.5), which converges. */
 static void test_overshoot_into_nan_is_rejected_and_recovers(void) {
-  nan_ctx c = {0, 30, NAN};
-  gfv_config cfg = base_config();
+  nan_ctx c = {0, 30, NAN, 0};
+  gfv_config cfg = plain_config();
   cfg.step = 3, cfg.init_scale = 5;
   long rej = 0;
   double kl = NAN;
@@ -90,8 +104,8 @@ static void test_overshoot_into_nan_is_rejected_and_recovers(void) {
 /* The optimum (centre 3) lies beyond the NaN boundary at 1: the particle keeps sampling
  * there, every retry fails, and the run must end with the named reason. */
 static void test_persistent_nan_ends_with_reason(void) {
-  nan_ctx c = {3, 1, NAN};
-  gfv_config cfg = base_config();
+  nan_ctx c = {3, 1, NAN, 0};
+  gfv_config cfg = plain_config();
   cfg.init_scale = 0, cfg.init_var = 0.01, cfg.max_retries = 4, cfg.iters = 5000;
   long rej = 0;
   double kl;
@@ -106,7 +120,7 @@ static void test_persistent_nan_ends_with_reason(void) {
  * same clean stop as NaN, with the reason. */
 static void test_inf_everywhere_stops_cleanly(void) {
   for (int sign = -1; sign <= 1; sign += 2) {
-    nan_ctx c = {0, -1, sign * INFINITY};
+    nan_ctx c = {0, -1, sign * INFINITY, 0};
     gfv_config cfg = base_config();
     long rej = 0;
     double kl;
@@ -122,8 +136,8 @@ static void test_inf_everywhere_stops_cleanly(void) {
  * stderr ("step rejected ... retrying with step 1.5"), which is captured here. */
 static void test_overshoot_into_inf_is_rejected_reported_and_recovers(void) {
   for (int sign = -1; sign <= 1; sign += 2) {
-    nan_ctx c = {0, 30, sign * INFINITY};
-    gfv_config cfg = base_config();
+    nan_ctx c = {0, 30, sign * INFINITY, 0};
+    gfv_config cfg = plain_config();
     cfg.step = 3, cfg.init_scale = 5;
     long rej = 0;
     double kl = NAN;
@@ -150,6 +164,56 @@ static void test_overshoot_into_inf_is_rejected_reported_and_recovers(void) {
   }
 }
 
+/* The same overshooting runs with the default trust region: each recovers, without any
+ * whole-step rejection being needed for +-Inf and NaN at |z| > 30 (the region keeps the step
+ * of a component from jumping that far); with -Inf the few samples beyond 30 are outside
+ * the support and simply left out. */
+static void test_trust_region_keeps_overshoot_in_check(void) {
+  const double bads[3] = {NAN, INFINITY, -INFINITY};
+  for (int i = 0; i < 3; i++) {
+    nan_ctx c = {0, 30, bads[i], 0};
+    gfv_config cfg = base_config();
+    cfg.step = 3, cfg.init_scale = 5;
+    long rej = 0;
+    double kl = NAN;
+    int st = solve(&c, &cfg, &rej, &kl);
+    CHECK(st == 0, "%g: status %d: %s", c.bad, st, gfv_error_message());
+    CHECK(kl < 0.05, "%g: KL %g", c.bad, kl);
+    gfv_error_clear();
+  }
+}
+
+/* A bounded support: the target is -Inf (zero density) for z < -0.5, a standard normal
+ * truncated there otherwise.  The fit keeps going with the samples inside the support
+ * (no rejection, no error), and reports the fraction of samples outside it. */
+static void test_bounded_support_is_a_zero_density(void) {
+  gfv_config cfg = base_config();
+  cfg.iters = 300;
+  nan_ctx t = {1.0, 1.5, -INFINITY, 1}; /* N(1, 1) cut at |z| > 1.5: support [-1.5, 1.5] */
+  long rej = 0;
+  double kl = NAN;
+  int st = solve(&t, &cfg, &rej, &kl);
+  CHECK(st == 0, "status %d: %s", st, gfv_error_message());
+  CHECK(rej == 0, "%ld steps rejected", rej);
+  CHECK(last_outside > 0 && last_outside < 0.5, "fraction outside the support %g", last_outside);
+  gfv_error_clear();
+}
+
+/* A target NaN next to its optimum with the trust region: components are put back and
+ * retried alone until --max-retries, then the run ends with status 11 and the reason. */
+static void test_persistent_nan_with_trust_region_diverges(void) {
+  nan_ctx c = {3, 1, NAN, 0};
+  gfv_config cfg = base_config();
+  cfg.init_scale = 0, cfg.init_var = 0.01, cfg.max_retries = 4, cfg.iters = 5000;
+  long rej = 0;
+  double kl;
+  int st = solve(&c, &cfg, &rej, &kl);
+  CHECK(st == GFV_ERR_DIVERGED, "status %d", st);
+  CHECK(strstr(gfv_error_message(), "diverged") && strstr(gfv_error_message(), "4 retries"),
+        "message: %s", gfv_error_message());
+  gfv_error_clear();
+}
+
 int main(void) {
   gfv_error_install_gsl_handler();
   RUN(test_nan_everywhere_stops_cleanly);
@@ -157,5 +221,8 @@ int main(void) {
   RUN(test_persistent_nan_ends_with_reason);
   RUN(test_inf_everywhere_stops_cleanly);
   RUN(test_overshoot_into_inf_is_rejected_reported_and_recovers);
+  RUN(test_trust_region_keeps_overshoot_in_check);
+  RUN(test_bounded_support_is_a_zero_density);
+  RUN(test_persistent_nan_with_trust_region_diverges);
   return harness_report();
 }
