@@ -65,6 +65,8 @@ int gfv_config_parse(gfv_config *cfg, int argc, char **argv, int *want_help);
 
 /* Reads "name = value" lines from path into cfg (used by gfv_config_parse). */
 int gfv_config_read_file(gfv_config *cfg, const char *path);
+/* The same from an open stream; path names it in messages.  f stays open. */
+int gfv_config_read_stream(gfv_config *cfg, FILE *f, const char *path);
 
 /* Sets one option by name from its text value, with validation of the type and range. */
 int gfv_config_set(gfv_config *cfg, const char *name, const char *value, const char *origin);

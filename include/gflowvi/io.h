@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 typedef struct gfv_ofile gfv_ofile;
 
@@ -45,6 +46,16 @@ typedef struct {
  * and every field must be a finite number.  Errors are GFV_ERR_INPUT and name the file,
  * the line and the problem ("data.csv:12: expected 31 columns, found 30"). */
 int gfv_table_read_csv(const char *path, gfv_table *t);
+/* The same from an open stream; name stands for the file in messages.  f stays open. */
+int gfv_table_read_csv_stream(FILE *f, const char *name, gfv_table *t);
+
+/* One line with getline into *line (*cap bytes); *len is its length, or -1 at the end
+ * of the file.  A read error -- including one getline reports only in errno, such as its
+ * own ENOMEM, and a last line cut short by a failed read -- is GFV_ERR_INPUT with the
+ * message "cannot read <kind>'<name>' after line <lineno>: <reason>" (lineno: the lines
+ * read so far; kind: "" or a word and a space, as in "config file "). */
+int gfv_read_line(FILE *f, char **line, size_t *cap, ssize_t *len, const char *kind,
+                  const char *name, long lineno);
 void gfv_table_free(gfv_table *t);
 
 /* JSON helpers for hand-written JSON: a quoted, escaped string; a number with 17

@@ -18,6 +18,9 @@
  *    naming the plugin and the function; use it for real failures (a file the model
  *    needs cannot be read), not for points outside the support (return -INFINITY there).
  *  - state is whatever gfv_plugin_init stored (NULL when the plugin has no init).
+ *  - Never call exit(): not in a constructor, not in any function here.  gflowvi reports
+ *    it as an error naming the plugin and the function (exit status 3), whatever status
+ *    the plugin passed.
  *
  * Versioning: GFV_PLUGIN_ABI_VERSION changes whenever a signature or a rule above changes
  * incompatibly.  A plugin returns the value it was compiled with, and gflowvi refuses (exit

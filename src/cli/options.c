@@ -362,31 +362,34 @@ static int config_line(gfv_config *cfg, const char *path, long lineno, char *lin
   return GFV_OK;
 }
 
-int gfv_config_read_file(gfv_config *cfg, const char *path) {
-  FILE *f = fopen(path, "r");
-  if (!f) GFV_ERROR(GFV_ERR_INPUT, "cannot open config file '%s': %s", path, strerror(errno));
+int gfv_config_read_stream(gfv_config *cfg, FILE *f, const char *path) {
   char *line = NULL;
   size_t cap = 0;
   long lineno = 0;
   int st = GFV_OK;
-  errno = 0;
   ssize_t len;
-  while ((len = getline(&line, &cap, f)) != -1) {
+  /* A directory opens fine and fails at the first read with EISDIR. */
+  for (;;) {
+    GFV_CALL_GOTO(st, gfv_read_line(f, &line, &cap, &len, "config file ", path, lineno), done);
+    if (len < 0) break;
     /* A NUL byte would silently cut the line short (or blank it): not a text file. */
     if (memchr(line, '\0', (size_t)len))
       GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "%s:%ld: contains a NUL byte (not a text file?)",
                      path, lineno + 1);
     GFV_CALL_GOTO(st, config_line(cfg, path, ++lineno, line), done);
-    errno = 0;
   }
-  /* A directory opens fine and fails here with EISDIR. */
-  if (ferror(f))
-    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "cannot read config file '%s': %s", path,
-                   strerror(errno ? errno : EIO));
 done:
   free(line);
-  fclose(f);
   return st;
+}
+
+int gfv_config_read_file(gfv_config *cfg, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) GFV_ERROR(GFV_ERR_INPUT, "cannot open config file '%s': %s", path, strerror(errno));
+  int st = gfv_config_read_stream(cfg, f, path);
+  fclose(f);
+  GFV_CALL(st);
+  return GFV_OK;
 }
 
 /* ---- command line ------------------------------------------------------------------ */

@@ -105,8 +105,9 @@ static int read_lines(FILE *fp, csv_reader *r, gfv_table *t) {
   long lineno = 0;
   int st = GFV_OK, first = 1;
   ssize_t len;
-  errno = 0;
-  while ((len = getline(&line, &linecap, fp)) >= 0) {
+  for (;;) {
+    GFV_CALL_GOTO(st, gfv_read_line(fp, &line, &linecap, &len, "", r->path, lineno), done);
+    if (len < 0) break;
     lineno++;
     while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = '\0';
     /* A NUL byte would silently cut the line short (or blank it): not a text file. */
@@ -131,11 +132,21 @@ static int read_lines(FILE *fp, csv_reader *r, gfv_table *t) {
       GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "%s:%ld: the header has %zu columns, this row %zu",
                      r->path, lineno, header_fields, t->cols);
   }
-  if (ferror(fp))
-    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "cannot read '%s': %s", r->path, strerror(errno));
   if (t->rows == 0) GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "%s: no data rows", r->path);
 done:
   free(line);
+  return st;
+}
+
+int gfv_table_read_csv_stream(FILE *fp, const char *name, gfv_table *t) {
+  memset(t, 0, sizeof *t);
+  csv_reader r = {name, NULL, 0, 0};
+  int st = read_lines(fp, &r, t);
+  free(r.field);
+  if (st) {
+    gfv_error_push(__FILE__, __LINE__, __func__);
+    gfv_table_free(t);
+  }
   return st;
 }
 
@@ -143,15 +154,10 @@ int gfv_table_read_csv(const char *path, gfv_table *t) {
   memset(t, 0, sizeof *t);
   FILE *fp = fopen(path, "r");
   if (!fp) GFV_ERROR(GFV_ERR_INPUT, "cannot open '%s': %s", path, strerror(errno));
-  csv_reader r = {path, NULL, 0, 0};
-  int st = read_lines(fp, &r, t);
-  free(r.field);
+  int st = gfv_table_read_csv_stream(fp, path, t);
   fclose(fp);
-  if (st) {
-    gfv_error_push(__FILE__, __LINE__, __func__);
-    gfv_table_free(t);
-  }
-  return st;
+  GFV_CALL(st);
+  return GFV_OK;
 }
 
 void gfv_table_free(gfv_table *t) {

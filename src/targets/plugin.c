@@ -1,11 +1,19 @@
 /* plugin.c - the "plugin:PATH.so" target: a user's model loaded with dlopen through the
  * ABI of include/gflowvi/plugin.h.
  *
- * Loading checks, in order, each with its own message (exit status 3): the file exists and
- * is readable, dlopen accepts it, it defines gfv_plugin_abi_version and returns this
- * build's GFV_PLUGIN_ABI_VERSION, it defines gfv_plugin_dim and gfv_plugin_logdensity,
- * gfv_plugin_init (if any) succeeds, and the dimension is at least 1.  The registry then
- * checks --dim against the dimension (exit status 2).
+ * Loading checks, in order, each with its own message (exit status 3): the file is a
+ * complete ELF shared object for this machine (plugin_elf.c: before dlopen, which would
+ * die of SIGBUS on a truncated file), dlopen accepts it, it defines gfv_plugin_abi_version
+ * and returns this build's GFV_PLUGIN_ABI_VERSION, it defines gfv_plugin_dim and
+ * gfv_plugin_logdensity, gfv_plugin_init (if any) succeeds, and the dimension is at least
+ * 1.  The registry then checks --dim against the dimension (exit status 2).
+ *
+ * A plugin that calls exit() -- in a constructor run by dlopen, in gfv_plugin_init or in
+ * any other of its functions -- would end the run with the plugin's status, often 0 and
+ * without a word.  An on_exit handler (registered once) turns that into a message naming
+ * the plugin and the function, and exit status 3 (GFV_ERR_INPUT) by _exit: the other exit
+ * handlers (MPI, HDF5) must not run from inside the plugin.  Under MPI each rank exits on
+ * its own and mpirun reports the non-zero status.
  *
  * Evaluation calls gfv_plugin_logdensity with a gradient buffer always (the plugin never
  * sees grad == NULL; scratch is used when the caller wants none), and gfv_plugin_hessian
@@ -24,6 +32,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/plugin.h"
 #include "targets/models.h"
+#include "targets/plugin_elf.h"
 #include "targets/targets_impl.h"
 
 #define PLUGIN_ARGS_MAX 256
@@ -40,10 +49,37 @@ typedef struct {
   size_t gcap;       /* points it holds */
 } plugin_ctx;
 
+/* The plugin and function running now (NULL phase: gflowvi's own code). */
+static const char *guard_path, *guard_phase;
+
+static void exit_guard(int status, void *arg) {
+  (void)arg;
+  if (!guard_phase) return;
+  fprintf(stderr,
+          "gflowvi: error: plugin '%s' called exit(%d) during %s; a plugin must return an error "
+          "instead (see include/gflowvi/plugin.h)\n",
+          guard_path, status, guard_phase);
+  fflush(NULL);
+  _exit(GFV_ERR_INPUT);
+}
+
+static void guard_enter(const plugin_ctx *c, const char *phase) {
+  static int registered;
+  if (!registered) registered = on_exit(exit_guard, NULL) == 0;
+  guard_path = c->path;
+  guard_phase = phase;
+}
+
+static void guard_leave(void) { guard_phase = NULL; }
+
 static void plugin_destroy(void *p) {
   plugin_ctx *c = p;
   if (!c) return;
-  if (c->inited && c->destroy) c->destroy(c->state);
+  if (c->inited && c->destroy) {
+    guard_enter(c, "gfv_plugin_destroy");
+    c->destroy(c->state);
+    guard_leave();
+  }
   if (c->handle) dlclose(c->handle);
   free(c->gscratch);
   free(c);
@@ -89,12 +125,16 @@ static int plugin_eval(const gfv_target *t, size_t n, const double *z, double *l
     }
     g = c->gscratch;
   }
+  guard_enter(c, "gfv_plugin_logdensity");
   int rc = c->logdensity(c->state, n, d, z, logp, g);
+  guard_leave();
   GFV_CHECK(rc == 0, GFV_ERR_INPUT, "plugin %s: gfv_plugin_logdensity failed (returned %d)", c->path,
             rc);
   check_values(c, "gfv_plugin_logdensity", "gradient", n, d, z, logp, g, d);
   if (hess) {
+    guard_enter(c, "gfv_plugin_hessian");
     rc = c->hessian(c->state, n, d, z, hess);
+    guard_leave();
     GFV_CHECK(rc == 0, GFV_ERR_INPUT, "plugin %s: gfv_plugin_hessian failed (returned %d)", c->path,
               rc);
     check_values(c, "gfv_plugin_hessian", "Hessian", n, d, z, logp, hess, d * d);
@@ -137,16 +177,19 @@ static int open_plugin(plugin_ctx *c, const char *path) {
   GFV_CHECK(path[0], GFV_ERR_USAGE, "target plugin:FILE needs a file name, as in plugin:./model.so");
   int n = snprintf(c->path, sizeof c->path, "%s", path);
   GFV_CHECK(n > 0 && (size_t)n < sizeof c->path, GFV_ERR_USAGE, "plugin path too long");
-  GFV_CHECK(access(path, R_OK) == 0, GFV_ERR_INPUT, "cannot open plugin '%s': %s", path,
-            strerror(errno));
+  GFV_CALL(gfv_plugin_elf_check(path));
   /* Without a slash dlopen would search the library path, not the current directory. */
   char local[GFV_PATH_MAX + 2];
   snprintf(local, sizeof local, "%s%s", strchr(path, '/') ? "" : "./", path);
+  guard_enter(c, "its loading (a constructor run by dlopen)");
   c->handle = dlopen(local, RTLD_NOW | RTLD_LOCAL);
+  guard_leave();
   GFV_CHECK(c->handle, GFV_ERR_INPUT, "cannot load plugin '%s': %s", path, dlerror());
   void *fn;
   GFV_CALL(required(c, "gfv_plugin_abi_version", &fn));
+  guard_enter(c, "gfv_plugin_abi_version");
   int version = ((gfv_plugin_abi_version_fn)fn)();
+  guard_leave();
   GFV_CHECK(version == GFV_PLUGIN_ABI_VERSION, GFV_ERR_INPUT,
             "plugin %s was built for plugin ABI version %d, but this gflowvi implements version %d; "
             "rebuild it against this include/gflowvi/plugin.h",
@@ -169,7 +212,9 @@ static int init_plugin(plugin_ctx *c, const gfv_config *cfg) {
     GFV_CALL(split_args(cfg ? cfg->plugin_arg : "", buf, sizeof buf, argv, &argc));
     argv[argc] = NULL;
     char err[512] = "";
+    guard_enter(c, "its initialisation (gfv_plugin_init)");
     int rc = init(argc, argv, &c->state, err, sizeof err);
+    guard_leave();
     err[sizeof err - 1] = '\0';
     GFV_CHECK(rc == 0, GFV_ERR_INPUT, "plugin %s: gfv_plugin_init failed: %s", c->path,
               err[0] ? err : "(no message)");
@@ -189,7 +234,9 @@ int gfv_target_plugin_create(const char *path, const gfv_config *cfg, gfv_target
   GFV_CALL(gfv_calloc(&c, 1, sizeof *c));
   GFV_CALL_GOTO(st, open_plugin(c, path), fail);
   GFV_CALL_GOTO(st, init_plugin(c, cfg), fail);
+  guard_enter(c, "gfv_plugin_dim");
   size_t d = c->dim(c->state);
+  guard_leave();
   if (d < 1)
     GFV_ERROR_GOTO(st, fail, GFV_ERR_INPUT, "plugin %s: gfv_plugin_dim returned 0", path);
   gfv_plugin_normalized_fn norm = (gfv_plugin_normalized_fn)symbol(c, "gfv_plugin_normalized");
@@ -200,7 +247,9 @@ int gfv_target_plugin_create(const char *path, const gfv_config *cfg, gfv_target
   t->eval = plugin_eval;
   plugin_ctx *pc = t->ctx;
   t->has_hessian = pc->hessian != NULL;
+  guard_enter(pc, "gfv_plugin_normalized");
   t->normalized = norm ? norm(pc->state) != 0 : 0;
+  guard_leave();
   *out = t;
   return GFV_OK;
 fail:

@@ -139,7 +139,7 @@ case_ bnn-bad-standardize 2 "--standardize: 'unit' is not one of" --target=bnn -
   --standardize=unit
 case_ plugin-missing 3 "cannot open plugin '$data/nope.so': No such file or directory" \
   --target=plugin:"$data/nope.so"
-case_ plugin-not-shared-object 3 "cannot load plugin '$data/text.so'" --target=plugin:"$data/text.so"
+case_ plugin-not-shared-object 3 "plugin '$data/text.so' is not an ELF file" --target=plugin:"$data/text.so"
 case_ plugin-missing-symbol 3 "does not define the required function gfv_plugin_logdensity" \
   --target=plugin:"$plugins/ring_nosym.so"
 case_ plugin-abi-mismatch 3 "was built for plugin ABI version 2, but this gflowvi implements version 1" \

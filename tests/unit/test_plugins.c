@@ -6,7 +6,12 @@
  *  - a fit through the solver API: a mixture covers the ring (KL < 0.05);
  *  - every failure: missing file, not a shared object, missing symbol, ABI mismatch,
  *    dimension mismatch with --dim, a failing init, an empty path; and a plugin returning
- *    NaN: a clear numerical error from the solver and one warning naming the plugin. */
+ *    NaN: a clear numerical error from the solver and one warning naming the plugin;
+ *  - the ELF checks before dlopen, on damaged copies of ring.so: cut short at several
+ *    places (a truncated file made dlopen die of SIGBUS), another machine, word size,
+ *    byte order or ELF type, headers past any file, a directory, a device, and a PIE
+ *    program, which passes them and is refused by dlopen. */
+#include <elf.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,7 +152,7 @@ static void test_errors(void) {
   fclose(f);
   gfv_config_defaults(&cfg);
   snprintf(cfg.target, sizeof cfg.target, "plugin:%s", text);
-  expect_fail(&cfg, GFV_ERR_INPUT, "cannot load plugin");
+  expect_fail(&cfg, GFV_ERR_INPUT, "notelf.so' is not an ELF file");
   config(&cfg, "ring_nosym.so", "");
   expect_fail(&cfg, GFV_ERR_INPUT, "does not define the required function gfv_plugin_logdensity");
   config(&cfg, "ring_badabi.so", "");
@@ -162,6 +167,89 @@ static void test_errors(void) {
   gfv_config_defaults(&cfg);
   strcpy(cfg.target, "plugin:");
   expect_fail(&cfg, GFV_ERR_USAGE, "needs a file name");
+}
+
+/* Writes tmpdir/name: the first keep bytes of ring.so (all for keep < 0) with n bytes at
+ * off replaced by patch; cfg's target names it.  Returns ring.so's size. */
+static long damaged_copy(gfv_config *cfg, const char *name, long keep, long off, const void *patch,
+                         size_t n) {
+  char src[1200], dst[600];
+  snprintf(src, sizeof src, "%s/ring.so", plugdir);
+  snprintf(dst, sizeof dst, "%s/%s", tmpdir, name);
+  static char buf[1 << 20];
+  FILE *f = fopen(src, "rb");
+  size_t size = f ? fread(buf, 1, sizeof buf, f) : 0;
+  if (f) fclose(f);
+  CHECK(size > 4096 && size < sizeof buf, "reading %s: %zu bytes", src, size);
+  if (n && off >= 0 && (size_t)off + n <= size) memcpy(buf + off, patch, n);
+  f = fopen(dst, "wb");
+  fwrite(buf, 1, keep < 0 || (size_t)keep > size ? size : (size_t)keep, f);
+  fclose(f);
+  gfv_config_defaults(cfg);
+  snprintf(cfg->target, sizeof cfg->target, "plugin:%s", dst);
+  return (long)size;
+}
+
+static void test_elf_checks(void) {
+  gfv_config cfg;
+  char want[200];
+  long size = damaged_copy(&cfg, "empty.so", 0, 0, NULL, 0);
+  expect_fail(&cfg, GFV_ERR_INPUT, "empty.so' is empty");
+  damaged_copy(&cfg, "cut40.so", 40, 0, NULL, 0);
+  expect_fail(&cfg, GFV_ERR_INPUT, "cut40.so' is truncated: 40 of 64 bytes");
+  /* In the program headers, in a loaded segment (dlopen's SIGBUS), in the section headers. */
+  long cuts[3] = {200, 4096, size - 1};
+  for (int i = 0; i < 3; i++) {
+    damaged_copy(&cfg, "cut.so", cuts[i], 0, NULL, 0);
+    snprintf(want, sizeof want, "cut.so' is truncated: %ld of %ld bytes (a copy or a build was cut short?)",
+             cuts[i], size);
+    expect_fail(&cfg, GFV_ERR_INPUT, want);
+  }
+#ifdef __aarch64__
+  const unsigned char machine[2] = {EM_X86_64, 0};
+  const char *machine_msg = "machine.so' is built for x86-64, this gflowvi runs on aarch64";
+#else
+  const unsigned char machine[2] = {EM_AARCH64, 0};
+  const char *machine_msg = "machine.so' is built for aarch64, this gflowvi runs on";
+#endif
+  damaged_copy(&cfg, "machine.so", -1, 18, machine, 2); /* e_machine, little-endian */
+  expect_fail(&cfg, GFV_ERR_INPUT, machine_msg);
+  const unsigned char c32 = ELFCLASS32, msb = ELFDATA2MSB, exec[2] = {ET_EXEC, 0}, rel[2] = {ET_REL, 0};
+  damaged_copy(&cfg, "class.so", -1, EI_CLASS, &c32, 1);
+  expect_fail(&cfg, GFV_ERR_INPUT, "class.so' is a 32-bit ELF file, this gflowvi is 64-bit");
+  damaged_copy(&cfg, "endian.so", -1, EI_DATA, &msb, 1);
+  expect_fail(&cfg, GFV_ERR_INPUT, "endian.so' is big-endian, this gflowvi is little-endian");
+  damaged_copy(&cfg, "exec.so", -1, 16, exec, 2);
+  expect_fail(&cfg, GFV_ERR_INPUT, "exec.so' is not a shared object (ELF type EXEC");
+  damaged_copy(&cfg, "rel.so", -1, 16, rel, 2);
+  expect_fail(&cfg, GFV_ERR_INPUT, "rel.so' is not a shared object (ELF type REL");
+  const unsigned char far[8] = {0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  damaged_copy(&cfg, "far.so", -1, 32, far, 8); /* e_phoff */
+  expect_fail(&cfg, GFV_ERR_INPUT, "far.so' is damaged: its headers point past any file");
+  gfv_config_defaults(&cfg);
+  snprintf(cfg.target, sizeof cfg.target, "plugin:%s", tmpdir);
+  expect_fail(&cfg, GFV_ERR_INPUT, "' is a directory, not a shared object");
+  strcpy(cfg.target, "plugin:/dev/null");
+  expect_fail(&cfg, GFV_ERR_INPUT, "plugin '/dev/null' is not a regular file");
+  /* A position-independent program (this one, in the usual build) is ET_DYN too: the ELF
+   * checks pass and dlopen refuses it. */
+  char self[600] = "";
+  ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    snprintf(cfg.target, sizeof cfg.target, "plugin:%s", self);
+    gfv_target *t = NULL;
+    gfv_error_clear();
+    int st = gfv_target_create_from_config(&cfg, &t);
+    const char *msg = gfv_error_message();
+    CHECK(st == GFV_ERR_INPUT && (strstr(msg, "cannot load plugin") || strstr(msg, "ELF type EXEC")),
+          "this program as a plugin: status %d: %s", st, msg);
+    gfv_target_free(t);
+  }
+  /* The undamaged copy loads: the checks refuse nothing good. */
+  damaged_copy(&cfg, "copy.so", -1, 0, NULL, 0);
+  gfv_target *t = make(&cfg);
+  gfv_target_free(t);
 }
 
 /* A plugin that returns NaN: the solver stops with a numerical error at the initial
@@ -218,6 +306,7 @@ int main(void) {
   RUN(test_round_trip);
   RUN(test_fit);
   RUN(test_errors);
+  RUN(test_elf_checks);
   RUN(test_nan);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

@@ -13,7 +13,10 @@
  * Arguments (--plugin-arg, comma-separated): radius=R (default 2), width=W (default 0.25),
  * nan (return NaN everywhere: shows gflowvi's handling of a broken model).
  * Build variants used by the tests: -DRING_ABI_OFFSET=1 (claims another ABI version),
- * -DRING_OMIT_LOGDENSITY (lacks a required function), -DRING_NO_HESSIAN (no Hessian). */
+ * -DRING_OMIT_LOGDENSITY (lacks a required function), -DRING_NO_HESSIAN (no Hessian),
+ * -DRING_EXIT_IN_INIT and -DRING_EXIT_IN_CONSTRUCTOR (call exit(0) in gfv_plugin_init or
+ * in a constructor that dlopen runs: what a plugin must never do), -DRING_ABORT_IN_INIT
+ * (abort() in gfv_plugin_init). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +43,17 @@ static int parse(const char *arg, const char *key, double *out) {
   return end != arg + k + 1 && *end == '\0' ? 1 : -1;
 }
 
+#ifdef RING_EXIT_IN_CONSTRUCTOR
+__attribute__((constructor)) static void ring_exit_on_load(void) { exit(0); }
+#endif
+
 int gfv_plugin_init(int argc, const char *const *argv, void **state, char *err, size_t errlen) {
+#ifdef RING_EXIT_IN_INIT
+  exit(0);
+#endif
+#ifdef RING_ABORT_IN_INIT
+  abort();
+#endif
   ring *r = calloc(1, sizeof *r);
   if (!r) {
     snprintf(err, errlen, "out of memory");
