@@ -409,7 +409,11 @@ static int checkpoint_if_asked(gfv_solver *s) {
   if (s->rank == 0) {
     int sig = s->stop_flag ? (int)*s->stop_flag : 0;
     fprintf(stderr, "gflowvi: received %s: checkpoint written to %s at iteration %ld; stopping\n",
-            sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : "a stop signal", path, s->iter);
+            sig == SIGTERM   ? "SIGTERM"
+            : sig == SIGUSR1 ? "SIGUSR1"
+            : sig == SIGINT  ? "SIGINT"
+                             : "a stop signal",
+            path, s->iter);
   }
   return GFV_STOPPED;
 }
