@@ -66,6 +66,9 @@ static int prolog(gfv_comm *comm, int argc, char **argv, gfv_config *cfg, gfv_ta
     if (rank == 0) gfv_config_print_help(stdout, "gflowvi");
     return GFV_OK;
   }
+  /* A restart continues the checkpoint's run with its options, unless given here; before
+   * the target, which comes from them. */
+  GFV_CALL(gfv_restart_configure(comm, cfg));
   st = gfv_target_create_from_config(cfg, target);
   GFV_CALL(gfv_comm_agree(comm, st, NULL));
   st = rank == 0 ? gfv_dir_check_writable(cfg->out) : GFV_OK;

@@ -115,6 +115,8 @@ static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *com
   gfv_block_range(s->K, s->size, s->rank, &s->k0, &s->kloc);
   s->n = s->K * s->S, s->nloc = s->kloc * s->S;
   GFV_CALL(resolve_methods(s));
+  /* The inputs as they are at the start, for the checkpoints (a restart compares them). */
+  if (s->rank == 0) GFV_CALL(gfv_input_checksums(cfg, s->input_sums));
   GFV_CALL(allocate(s));
   gfv_particles_init(&s->cur, cfg->init_scale, cfg->init_var);
   s->eta = cfg->step;
