@@ -11,6 +11,7 @@
 
 #define GFV_PATH_MAX 4096
 #define GFV_NAME_MAX 64
+#define GFV_OPTIONS_MAX 128 /* rows of the option table, at most (checked at compile time) */
 
 typedef struct {
   char config[GFV_PATH_MAX];   /* config file that was read ("" if none) */
@@ -52,6 +53,10 @@ typedef struct {
   double test_fraction;        /* fraction of rows held out when split-seed > 0 */
   char plugin_arg[GFV_PATH_MAX]; /* plugin: comma-separated arguments for gfv_plugin_init */
   int quiet;                   /* suppress the configuration echo and progress lines */
+  /* Not an option: given[i] is 1 when the option of table row i was set on the command line
+   * or in the --config file (or by gfv_config_set), 0 when it holds its default.  A restart
+   * takes the checkpoint's value for every option not given.  See gfv_config_given. */
+  unsigned char given[GFV_OPTIONS_MAX];
 } gfv_config;
 
 /* Fills every field with its default. */
@@ -67,6 +72,27 @@ int gfv_config_parse(gfv_config *cfg, int argc, char **argv, int *want_help);
 int gfv_config_read_file(gfv_config *cfg, const char *path);
 /* The same from an open stream; path names it in messages.  f stays open. */
 int gfv_config_read_stream(gfv_config *cfg, FILE *f, const char *path);
+
+/* The same, from text in memory; name stands for the file in messages ("name:LINE: ..."). */
+int gfv_config_read_text(gfv_config *cfg, const char *text, const char *name);
+
+/* Writes cfg as a config file that gfv_config_read_file reads back to the same values:
+ * every option but config and restart, one "name = value" line each, doubles in their
+ * shortest exact form, strings quoted when they hold '#' or start or end with a blank.
+ * GFV_ERR_USAGE for a string that no config file can hold (a newline, or a double quote
+ * in a value that needs quotes); gfv_config_parse refuses those values up front. */
+int gfv_config_write(FILE *out, const gfv_config *cfg);
+
+/* 1 when the option called name was given explicitly (see gfv_config.given), else 0. */
+int gfv_config_given(const gfv_config *cfg, const char *name);
+
+/* For --restart: completes cfg (parsed from the command line and --config) with ck, the
+ * configuration stored in the checkpoint path.  Every option cfg was not given takes ck's
+ * value; the initialisation options (--init-*) keep ck's value even if given; an option
+ * that defines the problem (target, data, flow, particles, seed, ...) given with another
+ * value is refused: GFV_ERR_USAGE, one line naming every such option with both values.
+ * Then checks the combinations as gfv_config_parse does. */
+int gfv_config_merge_restart(gfv_config *cfg, const gfv_config *ck, const char *path);
 
 /* Sets one option by name from its text value, with validation of the type and range. */
 int gfv_config_set(gfv_config *cfg, const char *name, const char *value, const char *origin);

@@ -58,6 +58,11 @@ int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res);
 /* Checkpoints (HDF5, see src/solver/checkpoint.c).  gfv_solver_checkpoint is collective
  * (rank 0 writes).  A run started with cfg->restart set continues from that file. */
 int gfv_solver_checkpoint(gfv_solver *s, const char *path);
+/* Collective, before the target is created: for cfg->restart, completes cfg with the
+ * configuration stored in the checkpoint (options not given take its values; a changed
+ * problem option is refused, GFV_ERR_USAGE) and refuses input files whose contents changed
+ * since (GFV_ERR_INPUT).  Rank 0 reads the file and broadcasts it.  No-op without restart. */
+int gfv_restart_configure(gfv_comm *comm, gfv_config *cfg);
 /* The checkpoint file of this run: --checkpoint, or OUT/checkpoint.h5. */
 const char *gfv_solver_checkpoint_path(const gfv_solver *s, char *buf, size_t size);
 /* A flag set asynchronously (by a signal handler) to ask for a checkpoint and a stop at

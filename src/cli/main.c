@@ -15,8 +15,8 @@
 #include "gflowvi/solver.h"
 #include "gflowvi/target.h"
 
-/* SIGTERM and SIGUSR1 (what Slurm sends before a time limit or at preemption) ask for a
- * checkpoint and a clean stop at the end of the current iteration. */
+/* SIGTERM and SIGUSR1 (what Slurm sends before a time limit or at preemption) and SIGINT
+ * (Ctrl-C) ask for a checkpoint and a clean stop at the end of the current iteration. */
 static volatile sig_atomic_t stop_signal;
 
 static void on_stop_signal(int sig) { stop_signal = sig; }
@@ -28,6 +28,7 @@ static void install_signal_handlers(void) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGUSR1, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
 }
 
 static void banner(const gfv_config *cfg, const gfv_target *t, int ranks) {
@@ -65,6 +66,9 @@ static int prolog(gfv_comm *comm, int argc, char **argv, gfv_config *cfg, gfv_ta
     if (rank == 0) gfv_config_print_help(stdout, "gflowvi");
     return GFV_OK;
   }
+  /* A restart continues the checkpoint's run with its options, unless given here; before
+   * the target, which comes from them. */
+  GFV_CALL(gfv_restart_configure(comm, cfg));
   st = gfv_target_create_from_config(cfg, target);
   GFV_CALL(gfv_comm_agree(comm, st, NULL));
   st = rank == 0 ? gfv_dir_check_writable(cfg->out) : GFV_OK;

@@ -20,6 +20,16 @@ typedef enum { OPT_STRING, OPT_LONG, OPT_DOUBLE, OPT_BOOL, OPT_CHOICE } opt_type
 /* Range of a numeric option: lo <= v, lo < v, or lo <= v <= hi. */
 typedef enum { BOUND_NONE, BOUND_GE, BOUND_GT, BOUND_BETWEEN } opt_bound;
 
+/* What an option is to a restart (--restart=FILE; gfv_config_merge_restart).  Every option
+ * not given on the command line or in --config takes the checkpoint's value; a given one:
+ *   ROLE_PROBLEM  defines the posterior or the random streams: refused if it differs;
+ *   ROLE_INIT     only shapes the start, which the checkpoint replaces: the checkpoint's
+ *                 value is kept silently;
+ *   ROLE_RUN      steps, lengths, tolerances, outputs: the new value is used;
+ *   ROLE_NONE     not carried by the checkpoint (config, restart).
+ * ROLE_PROBLEM is 0, so a row added without a role is on the safe side. */
+typedef enum { ROLE_PROBLEM = 0, ROLE_INIT, ROLE_RUN, ROLE_NONE } opt_role;
+
 typedef struct {
   const char *name;              /* with dashes, as on the command line */
   opt_type type;
@@ -30,6 +40,7 @@ typedef struct {
   opt_bound bound;
   double lo, hi;
   const char *const *choices;    /* OPT_CHOICE: NULL-terminated */
+  opt_role role;                 /* on restart; see opt_role */
 } option;
 
 #define FIELD(f) .offset = offsetof(gfv_config, f), .size = sizeof(((gfv_config *)0)->f)
@@ -42,113 +53,153 @@ static const char *const standardize_choices[] = {"auto", "scale", "center-scale
 
 static const option options[] = {
     {.name = "config", .type = OPT_STRING, FIELD(config), .metavar = "FILE", .def = "",
+     .role = ROLE_NONE,
      .help = "read options from FILE ('name = value' lines, '#' comments) before the "
              "command line, which overrides them"},
     {.name = "target", .type = OPT_STRING, FIELD(target), .metavar = "SPEC", .def = "gmm4",
+     .role = ROLE_PROBLEM,
      .help = "target density: gauss, gmm4, gmm:FILE (a mixture read from a CSV file), banana, "
              "funnel, logreg and bnn (with --data), plugin:FILE.so (your own model)"},
     {.name = "dim", .type = OPT_LONG, FIELD(dim), .def = "0", .bound = BOUND_GE, .lo = 0,
+     .role = ROLE_PROBLEM,
      .help = "dimension; 0 = the target's default dimension"},
     {.name = "flow", .type = OPT_CHOICE, FIELD(flow), .def = "ngflow", .choices = flow_choices,
+     .role = ROLE_PROBLEM,
      .help = "ngflow = NGFlow-VI (natural-gradient flow on precisions), gflow = GFlow-VI "
              "(Wasserstein flow on covariances)"},
     {.name = "estimator", .type = OPT_CHOICE, FIELD(estimator), .def = "auto",
+     .role = ROLE_PROBLEM,
      .choices = estimator_choices,
      .help = "estimator of the expected Hessian: auto = hessian where the target has one, "
              "else stein"},
     {.name = "update", .type = OPT_CHOICE, FIELD(update), .def = "retraction",
+     .role = ROLE_PROBLEM,
      .choices = update_choices,
      .help = "retraction keeps every covariance positive definite; plain is only for the "
              "ablation, it can lose positive definiteness"},
     {.name = "family", .type = OPT_CHOICE, FIELD(family), .def = "full", .choices = family_choices,
+     .role = ROLE_PROBLEM,
      .help = "covariance family: full (dense, O(K^2 S d^2) per iteration) or diag (diagonal, "
              "O(K^2 S d): for hundreds or thousands of parameters)"},
     {.name = "particles", .type = OPT_LONG, FIELD(particles), .def = "20", .bound = BOUND_GE,
+     .role = ROLE_PROBLEM,
      .lo = 1, .help = "number of mixture components K (sharded over the ranks; K >= ranks)"},
     {.name = "samples", .type = OPT_LONG, FIELD(samples), .def = "10", .bound = BOUND_GE, .lo = 1,
+     .role = ROLE_PROBLEM,
      .help = "Monte Carlo samples per particle per iteration"},
     {.name = "step", .type = OPT_DOUBLE, FIELD(step), .def = "0.05", .bound = BOUND_GT, .lo = 0,
+     .role = ROLE_RUN,
      .help = "step size eta"},
     {.name = "weight-step", .type = OPT_DOUBLE, FIELD(weight_step), .def = "0",
+     .role = ROLE_RUN,
      .bound = BOUND_GE, .lo = 0,
      .help = "step size of the mixture-weight flow; 0 = equal weights (the paper's method)"},
     {.name = "trust-region", .type = OPT_DOUBLE, FIELD(trust_region), .def = "0.5",
      .bound = BOUND_GE, .lo = 0,
+     .role = ROLE_RUN,
      .help = "bound, in nats, on KL(new || old) of each component in one iteration: a step "
              "that would move a component further is shortened for that component alone; the "
              "bound adapts per component (halved when the component's objective got worse, "
              "grown back when not); 0 = no bound (the paper's plain steps)"},
     {.name = "iters", .type = OPT_LONG, FIELD(iters), .def = "1000", .bound = BOUND_GE, .lo = 0,
+     .role = ROLE_RUN,
      .help = "maximum number of iterations"},
     {.name = "tol", .type = OPT_DOUBLE, FIELD(tol), .def = "0", .bound = BOUND_GE, .lo = 0,
+     .role = ROLE_RUN,
      .help = "stop when the relative update norm falls below tol; 0 = run all iterations"},
     {.name = "seed", .type = OPT_LONG, FIELD(seed), .def = "1", .bound = BOUND_GE, .lo = 0,
+     .role = ROLE_PROBLEM,
      .help = "master random seed; particle k's stream derives from (seed, k)"},
     {.name = "init-scale", .type = OPT_DOUBLE, FIELD(init_scale), .def = "3", .bound = BOUND_GE,
+     .role = ROLE_INIT,
      .lo = 0, .help = "initial means drawn from N(0, init_scale^2 I)"},
     {.name = "init-var", .type = OPT_DOUBLE, FIELD(init_var), .def = "1", .bound = BOUND_GT,
+     .role = ROLE_INIT,
      .lo = 0, .help = "initial covariances init_var * I"},
     {.name = "out", .type = OPT_STRING, FIELD(out), .metavar = "DIR", .def = "gflowvi-out",
+     .role = ROLE_RUN,
      .help = "output directory (created if needed)"},
     {.name = "out-samples", .type = OPT_LONG, FIELD(out_samples), .def = "10000",
+     .role = ROLE_RUN,
      .bound = BOUND_GE, .lo = 0, .help = "rows of samples.csv, drawn from the fitted mixture"},
     {.name = "eval-samples", .type = OPT_LONG, FIELD(eval_samples), .def = "100000",
+     .role = ROLE_RUN,
      .bound = BOUND_GE, .lo = 1, .help = "fresh samples for the final ELBO and KL estimates"},
     {.name = "progress-every", .type = OPT_LONG, FIELD(progress_every), .def = "100",
+     .role = ROLE_RUN,
      .bound = BOUND_GE, .lo = 0, .help = "print a progress line every N iterations; 0 = never"},
     {.name = "max-retries", .type = OPT_LONG, FIELD(max_retries), .def = "10",
+     .role = ROLE_RUN,
      .bound = BOUND_BETWEEN, .lo = 0, .hi = 60,
      .help = "halvings of the step allowed in a run (a rejected step halves it for the rest of "
              "the run) before giving up"},
     {.name = "checkpoint", .type = OPT_STRING, FIELD(checkpoint), .metavar = "FILE", .def = "",
+     .role = ROLE_RUN,
      .help = "checkpoint file (HDF5); empty = OUT/checkpoint.h5"},
     {.name = "checkpoint-every", .type = OPT_LONG, FIELD(checkpoint_every), .def = "0",
+     .role = ROLE_RUN,
      .bound = BOUND_GE, .lo = 0, .help = "write a checkpoint every N iterations; 0 = never"},
     {.name = "checkpoint-seconds", .type = OPT_DOUBLE, FIELD(checkpoint_seconds), .def = "0",
+     .role = ROLE_RUN,
      .bound = BOUND_GE, .lo = 0,
      .help = "write a checkpoint when this many seconds have passed since the last; 0 = never "
-             "(SIGTERM and SIGUSR1 always checkpoint and stop with status 10)"},
+             "(SIGTERM, SIGUSR1 and SIGINT always checkpoint and stop with status 10)"},
     {.name = "restart", .type = OPT_STRING, FIELD(restart), .metavar = "FILE", .def = "",
-     .help = "continue the run saved in this checkpoint (any rank count)"},
+     .role = ROLE_NONE,
+     .help = "continue the run saved in this checkpoint (any rank count); options not given "
+             "take the checkpoint's values, those that define the problem cannot change"},
     {.name = "data", .type = OPT_STRING, FIELD(data), .metavar = "FILE", .def = "",
+     .role = ROLE_PROBLEM,
      .help = "training data of --target=logreg or bnn: a CSV of numbers (one optional header "
              "line), features and a label/response column"},
     {.name = "test-data", .type = OPT_STRING, FIELD(test_data), .metavar = "FILE", .def = "",
+     .role = ROLE_RUN,
      .help = "held-out CSV (same columns as --data): the run reports predictive accuracy / "
              "RMSE and log-likelihood under the fitted mixture"},
     {.name = "label-col", .type = OPT_LONG, FIELD(label_col), .def = "-1",
+     .role = ROLE_PROBLEM,
      .help = "column of the label (logreg, 0/1) or response (bnn): 1-based, negative counts "
              "from the end (-1 = last)"},
     {.name = "standardize", .type = OPT_CHOICE, FIELD(standardize), .def = "auto",
+     .role = ROLE_PROBLEM,
      .choices = standardize_choices,
      .help = "feature scaling from the training data: scale = divide by the standard "
              "deviation, center-scale = also subtract the mean; auto = scale for logreg, "
              "center-scale for bnn"},
     {.name = "intercept", .type = OPT_BOOL, FIELD(intercept), .def = "true",
+     .role = ROLE_PROBLEM,
      .help = "logreg: add an intercept (a column of ones) to the features"},
     {.name = "prior-scale", .type = OPT_DOUBLE, FIELD(prior_scale), .def = "10",
+     .role = ROLE_PROBLEM,
      .bound = BOUND_GT, .lo = 0, .help = "logreg: prior N(0, s^2 I) on all weights"},
     {.name = "hidden", .type = OPT_LONG, FIELD(hidden), .def = "50", .bound = BOUND_GE, .lo = 1,
+     .role = ROLE_PROBLEM,
      .help = "bnn: hidden units (one ReLU layer)"},
     {.name = "batch-size", .type = OPT_LONG, FIELD(batch_size), .def = "0", .bound = BOUND_GE,
+     .role = ROLE_PROBLEM,
      .lo = 0,
      .help = "bnn: training rows per minibatch, drawn per iteration from (seed, iteration); "
              "0 = all rows"},
     {.name = "split-seed", .type = OPT_LONG, FIELD(split_seed), .def = "0", .bound = BOUND_GE,
+     .role = ROLE_PROBLEM,
      .lo = 0,
      .help = "logreg, bnn: hold out a random --test-fraction of --data as the test set, "
              "drawn from this seed; 0 = no split"},
     {.name = "test-fraction", .type = OPT_DOUBLE, FIELD(test_fraction), .def = "0.1",
+     .role = ROLE_PROBLEM,
      .bound = BOUND_BETWEEN, .lo = 0, .hi = 0.9,
      .help = "fraction of the rows held out by --split-seed"},
     {.name = "plugin-arg", .type = OPT_STRING, FIELD(plugin_arg), .metavar = "ARGS", .def = "",
+     .role = ROLE_PROBLEM,
      .help = "--target=plugin:FILE.so: comma-separated strings handed to the plugin's "
              "gfv_plugin_init"},
     {.name = "quiet", .type = OPT_BOOL, FIELD(quiet), .def = "false",
+     .role = ROLE_RUN,
      .help = "suppress the configuration echo and the progress lines"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
+_Static_assert(NOPTIONS <= GFV_OPTIONS_MAX, "raise GFV_OPTIONS_MAX (gfv_config.given)");
 
 /* ---- lookup and field access ------------------------------------------------------- */
 
@@ -309,6 +360,7 @@ int gfv_config_set(gfv_config *cfg, const char *name, const char *value, const c
   else if (origin[0] == '-') snprintf(where, sizeof where, "%s", origin);
   else snprintf(where, sizeof where, "%s: %s", origin, o->name);
   GFV_CALL(set_value(cfg, o, value, where));
+  cfg->given[o - options] = 1;
   return GFV_OK;
 }
 
@@ -341,6 +393,27 @@ static char *line_value(char *v) {
   return trim(v);
 }
 
+/* A string value that line_value reads back only when written in quotes. */
+static int needs_quotes(const char *s) {
+  size_t n = strlen(s);
+  return n > 0 && (isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]) ||
+                   s[0] == '"' || strchr(s, '#'));
+}
+
+/* A string value no config file can hold, since the reader has no escapes: a newline ends
+ * the line, and a double quote ends a quoted value.  Checked when the command line is
+ * parsed, so that a run never learns at its first checkpoint that it cannot write one. */
+static int check_writable(const option *o, const char *v) {
+  GFV_CHECK(!strchr(v, '\n'), GFV_ERR_USAGE,
+            "--%s: the value contains a newline, which a config file or checkpoint cannot "
+            "hold; choose another value", o->name);
+  GFV_CHECK(!(needs_quotes(v) && strchr(v, '"')), GFV_ERR_USAGE,
+            "--%s: the value contains a double quote and needs quotes itself ('#', or a blank "
+            "or quote at either end), which a config file or checkpoint cannot hold; choose "
+            "another value", o->name);
+  return GFV_OK;
+}
+
 static int config_line(gfv_config *cfg, const char *path, long lineno, char *line) {
   char *s = trim(line);
   if (*s == '\0' || *s == '#') return GFV_OK;
@@ -359,6 +432,7 @@ static int config_line(gfv_config *cfg, const char *path, long lineno, char *lin
   char where[GFV_PATH_MAX + 2 * GFV_NAME_MAX];
   snprintf(where, sizeof where, "%s:%ld: %s", path, lineno, o->name);
   GFV_CALL(set_value(cfg, o, value, where));
+  cfg->given[o - options] = 1;
   return GFV_OK;
 }
 
@@ -390,6 +464,22 @@ int gfv_config_read_file(gfv_config *cfg, const char *path) {
   fclose(f);
   GFV_CALL(st);
   return GFV_OK;
+}
+
+int gfv_config_read_text(gfv_config *cfg, const char *text, const char *name) {
+  size_t n = strlen(text);
+  if (n == 0) return GFV_OK; /* fmemopen refuses an empty buffer */
+  char *copy = strdup(text); /* fmemopen wants a writable buffer */
+  GFV_CHECK(copy, GFV_ERR_MEMORY, "out of memory reading the configuration of %s", name);
+  FILE *f = fmemopen(copy, n, "r");
+  if (!f) {
+    free(copy);
+    GFV_ERROR(GFV_ERR_MEMORY, "cannot read the configuration of %s: %s", name, strerror(errno));
+  }
+  int st = gfv_config_read_stream(cfg, f, name);
+  fclose(f);
+  free(copy);
+  return st;
 }
 
 /* ---- command line ------------------------------------------------------------------ */
@@ -435,6 +525,7 @@ static int apply_argv(gfv_config *cfg, int argc, char **argv, int only_config) {
     GFV_CALL(next_arg(argc, argv, &i, &o, &value, where, sizeof where));
     if (only_config && strcmp(o->name, "config") != 0) continue;
     GFV_CALL(set_value(cfg, o, value, where));
+    cfg->given[o - options] = 1;
   }
   return GFV_OK;
 }
@@ -443,6 +534,9 @@ static int apply_argv(gfv_config *cfg, int argc, char **argv, int only_config) {
 static int check_combinations(const gfv_config *cfg) {
   GFV_CHECK(cfg->target[0], GFV_ERR_USAGE, "--target: must not be empty");
   GFV_CHECK(cfg->out[0], GFV_ERR_USAGE, "--out: must not be empty");
+  for (size_t i = 0; i < NOPTIONS; i++)
+    if (options[i].type == OPT_STRING && options[i].role != ROLE_NONE)
+      GFV_CALL(check_writable(&options[i], cfield_of(cfg, &options[i])));
   /* K S sample points exist on every rank; the product must at least be representable. */
   GFV_CHECK(cfg->particles <= (long)((size_t)-1 / 2 / sizeof(double)) / cfg->samples,
             GFV_ERR_USAGE, "--particles x --samples = %ld x %ld is too large", cfg->particles,
@@ -468,25 +562,34 @@ int gfv_config_parse(gfv_config *cfg, int argc, char **argv, int *want_help) {
 
 /* ---- output ------------------------------------------------------------------------ */
 
-/* The shortest %g form that reads back as the same double (0.05, not 0.05000000000000000278). */
-static void print_double(FILE *out, double x) {
-  char buf[40];
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(buf, sizeof buf, "%.*g", prec, x);
-    if (strtod(buf, NULL) == x) break;
-  }
-  fputs(buf, out);
-}
-
-static void print_value(FILE *out, const gfv_config *cfg, const option *o) {
+/* The value of o in cfg as text; numbers are formatted into buf (40 bytes at least).
+ * Doubles take the shortest %g form that reads back as the same double (0.05, not
+ * 0.05000000000000000278; 10, not 1e+01), so the text is exact and two values are equal
+ * exactly when their texts are. */
+static const char *value_text(const gfv_config *cfg, const option *o, char *buf, size_t n) {
   const void *v = cfield_of(cfg, o);
   switch (o->type) {
   case OPT_STRING:
-  case OPT_CHOICE: fputs((const char *)v, out); break;
-  case OPT_LONG: fprintf(out, "%ld", *(const long *)v); break;
-  case OPT_DOUBLE: print_double(out, *(const double *)v); break;
-  case OPT_BOOL: fputs(*(const int *)v ? "true" : "false", out); break;
+  case OPT_CHOICE: return (const char *)v;
+  case OPT_LONG: snprintf(buf, n, "%ld", *(const long *)v); break;
+  case OPT_DOUBLE: {
+    const double x = *(const double *)v;
+    char t[40];
+    buf[0] = '\0';
+    for (int prec = 17; prec >= 1; prec--) { /* ties go to the fewer digits */
+      snprintf(t, sizeof t, "%.*g", prec, x);
+      if (strtod(t, NULL) == x && (!buf[0] || strlen(t) <= strlen(buf))) snprintf(buf, n, "%s", t);
+    }
+    break;
   }
+  case OPT_BOOL: return *(const int *)v ? "true" : "false";
+  }
+  return buf;
+}
+
+static void print_value(FILE *out, const gfv_config *cfg, const option *o) {
+  char buf[64];
+  fputs(value_text(cfg, o, buf, sizeof buf), out);
 }
 
 static int name_width(void) {
@@ -503,6 +606,49 @@ void gfv_config_print(FILE *out, const gfv_config *cfg, const char *prefix) {
     print_value(out, cfg, &options[i]);
     fputc('\n', out);
   }
+}
+
+/* ---- restart ----------------------------------------------------------------------- */
+
+int gfv_config_write(FILE *out, const gfv_config *cfg) {
+  for (size_t i = 0; i < NOPTIONS; i++) {
+    const option *o = &options[i];
+    if (o->role == ROLE_NONE) continue;
+    char buf[64];
+    const char *v = value_text(cfg, o, buf, sizeof buf);
+    if (o->type == OPT_STRING) GFV_CALL(check_writable(o, v));
+    fprintf(out, needs_quotes(v) ? "%s = \"%s\"\n" : "%s = %s\n", o->name, v);
+  }
+  return GFV_OK;
+}
+
+int gfv_config_given(const gfv_config *cfg, const char *name) {
+  const option *o = find_option(name, strlen(name));
+  return o ? cfg->given[o - options] : 0;
+}
+
+int gfv_config_merge_restart(gfv_config *cfg, const gfv_config *ck, const char *path) {
+  char diff[1024] = "";
+  size_t used = 0;
+  for (size_t i = 0; i < NOPTIONS; i++) {
+    const option *o = &options[i];
+    if (o->role == ROLE_NONE || (o->role == ROLE_RUN && cfg->given[i])) continue;
+    char a[64], b[64];
+    const char *mine = value_text(cfg, o, a, sizeof a), *theirs = value_text(ck, o, b, sizeof b);
+    if (o->role == ROLE_PROBLEM && cfg->given[i] && strcmp(mine, theirs) != 0) {
+      if (used < sizeof diff) /* a long list is cut at the message's length anyway */
+        used += (size_t)snprintf(diff + used, sizeof diff - used, "%s--%s=%s (checkpoint: %s)",
+                                 used ? ", " : "", o->name, mine[0] ? mine : "''",
+                                 theirs[0] ? theirs : "''");
+      continue;
+    }
+    memcpy(field_of(cfg, o), cfield_of(ck, o), o->size);
+  }
+  GFV_CHECK(!diff[0], GFV_ERR_USAGE,
+            "--restart=%s: the checkpoint's problem differs: %s; these options define the "
+            "problem and cannot change on restart", path, diff);
+  GFV_CALL(check_combinations(cfg));
+  return GFV_OK;
 }
 
 /* Longs are printed exactly with %ld: through a double, a seed above 2^53 would change. */

@@ -177,6 +177,30 @@ int gfv_h5_read_attr_string(gfv_h5 *f, const char *name, char *out, size_t size)
   return GFV_OK;
 }
 
+int gfv_h5_read_attr_string_alloc(gfv_h5 *f, const char *name, char **out) {
+  *out = NULL;
+  hid_t attr = H5Aopen(f->id, name, H5P_DEFAULT);
+  GFV_CHECK(attr >= 0, GFV_ERR_INPUT, "checkpoint '%s' has no attribute '%s'", f->path, name);
+  hid_t type = H5Aget_type(attr);
+  size_t n = H5Tget_size(type);
+  char *buf = NULL;
+  herr_t rc = -1;
+  /* Fixed-length strings only (what gfv_h5_attr_string writes): a variable-length one
+   * would read as a pointer. */
+  if (H5Tget_class(type) == H5T_STRING && H5Tis_variable_str(type) == 0 && n > 0 &&
+      (buf = malloc(n + 1)) != NULL)
+    rc = H5Aread(attr, type, buf);
+  H5Tclose(type);
+  H5Aclose(attr);
+  if (rc < 0) {
+    free(buf);
+    GFV_ERROR(GFV_ERR_INPUT, "checkpoint '%s': attribute '%s' is unreadable", f->path, name);
+  }
+  buf[n] = '\0';
+  *out = buf;
+  return GFV_OK;
+}
+
 int gfv_h5_read_attr_double(gfv_h5 *f, const char *name, double *value) {
   hid_t attr = H5Aopen(f->id, name, H5P_DEFAULT);
   GFV_CHECK(attr >= 0, GFV_ERR_INPUT, "checkpoint '%s' has no attribute '%s'", f->path, name);

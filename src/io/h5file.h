@@ -40,6 +40,8 @@ void gfv_h5_close(gfv_h5 *f);
 int gfv_h5_read_doubles(gfv_h5 *f, const char *name, int rank, const size_t *dims, double *v);
 int gfv_h5_read_bytes(gfv_h5 *f, const char *name, size_t rows, size_t cols, unsigned char *v);
 int gfv_h5_read_attr_string(gfv_h5 *f, const char *name, char *out, size_t size);
+/* A string attribute of any length, in a buffer the caller frees. */
+int gfv_h5_read_attr_string_alloc(gfv_h5 *f, const char *name, char **out);
 int gfv_h5_read_attr_double(gfv_h5 *f, const char *name, double *value);
 
 /* FNV-1a, 64-bit: the checkpoint's checksum over everything it stores. */

@@ -14,11 +14,15 @@
  *   /trust_region (K: each component's KL bound), /samples_in_support (K),
  *   /rng_state (K, bytes), /trace (rows, 6: iteration, elbo, elbo_se, step_norm,
  *   step_size, seconds); attributes: format, target, flow, estimator, update, rng_type, family,
- *   config (JSON), checksum, and the scalars listed in scalar_names below.
+ *   config (JSON), checksum, and the scalars listed in scalar_names below; for restarts
+ *   (restart.c) config_text (the options as a config file), data_checksum and
+ *   target_file_checksum (the input files' contents) and config_text_checksum over those.
  *
  * Writing gathers the particles to rank 0, which writes a temporary file, syncs it and
  * renames it: a kill during the write leaves the previous checkpoint intact.  Reading:
- * every rank reads the (small) file, verifies the checksum and keeps its own block. */
+ * rank 0 reads the configuration first (gfv_checkpoint_read_config, before the target
+ * exists); then every rank reads the (small) file, verifies the checksum and keeps its
+ * own block. */
 #include <gsl/gsl_rng.h>
 #include <inttypes.h>
 #include <math.h>
@@ -161,7 +165,31 @@ static void fill_header(const gfv_solver *s, full_state *f) {
   }
 }
 
-static int write_file(const gfv_solver *s, const full_state *f, const char *path) {
+/* The checksum of the restart attributes: the configuration text and the input checksums. */
+static void config_checksum(const char *text, gfv_input_sums sums, char out[GFV_SUM_CHARS]) {
+  uint64_t h = gfv_fnv1a(GFV_FNV_INIT, text, strlen(text));
+  for (int i = 0; i < GFV_NINPUTS; i++) h = gfv_fnv1a(h, sums[i], strlen(sums[i]) + 1);
+  snprintf(out, GFV_SUM_CHARS, "%016" PRIx64, h);
+}
+
+/* The attributes a restart reads before anything else (restart.c). */
+static int write_config_text(gfv_solver *s, gfv_h5 *h) {
+  char *text = NULL, sum[GFV_SUM_CHARS];
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  GFV_CHECK(mem, GFV_ERR_MEMORY, "cannot allocate the configuration text");
+  int st = gfv_config_write(mem, s->cfg);
+  fclose(mem);
+  if (!st) st = gfv_h5_attr_string(h, "config_text", text);
+  for (int i = 0; !st && i < GFV_NINPUTS; i++)
+    st = gfv_h5_attr_string(h, gfv_input_attr[i], s->input_sums[i]);
+  if (!st) config_checksum(text, s->input_sums, sum);
+  if (!st) st = gfv_h5_attr_string(h, "config_text_checksum", sum);
+  free(text);
+  return st;
+}
+
+static int write_file(gfv_solver *s, const full_state *f, const char *path) {
   const size_t K = f->K, d = f->d;
   const int prank = f->ps == d * d ? 3 : 2; /* precisions: (K, d, d), or (K, d) for diag */
   gfv_h5 h;
@@ -194,6 +222,7 @@ static int write_file(const gfv_solver *s, const full_state *f, const char *path
   fputs("\n}\n", mem);
   fclose(mem);
   GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "config", json), fail);
+  GFV_CALL_GOTO(st, write_config_text(s, &h), fail);
   snprintf(sum, sizeof sum, "%016" PRIx64, checksum(f));
   GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "checksum", sum), fail);
   free(json);
@@ -252,18 +281,45 @@ done:
   return GFV_OK;
 }
 
+static int check_format(gfv_h5 *h, const char *path) {
+  char fmt[64];
+  GFV_CHECK(H5Aexists(h->id, "format") > 0, GFV_ERR_INPUT,
+            "'%s' is not a gflowvi checkpoint (HDF5, but no format)", path);
+  GFV_CALL(gfv_h5_read_attr_string(h, "format", fmt, sizeof fmt));
+  GFV_CHECK(strcmp(fmt, GFV_CKPT_FORMAT) == 0, GFV_ERR_INPUT,
+            "'%s' is not a gflowvi checkpoint (format '%s')", path, fmt);
+  return GFV_OK;
+}
+
+int gfv_checkpoint_read_config(const char *path, char **text, gfv_input_sums sums) {
+  gfv_h5 h;
+  char sum[GFV_SUM_CHARS + 8], want[GFV_SUM_CHARS];
+  int st = GFV_OK;
+  *text = NULL;
+  GFV_CALL(gfv_h5_open(path, &h));
+  GFV_CALL_GOTO(st, check_format(&h, path), done);
+  if (H5Aexists(h.id, "config_text") <= 0) goto done; /* written by an older gflowvi */
+  GFV_CALL_GOTO(st, gfv_h5_read_attr_string_alloc(&h, "config_text", text), done);
+  for (int i = 0; i < GFV_NINPUTS; i++)
+    GFV_CALL_GOTO(st, gfv_h5_read_attr_string(&h, gfv_input_attr[i], sums[i], GFV_SUM_CHARS), done);
+  GFV_CALL_GOTO(st, gfv_h5_read_attr_string(&h, "config_text_checksum", sum, sizeof sum), done);
+  config_checksum(*text, sums, want);
+  if (strcmp(sum, want) != 0)
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' is corrupted (checksum mismatch)", path);
+done:
+  gfv_h5_close(&h);
+  if (st) free(*text), *text = NULL;
+  return st;
+}
+
 /* Reads the whole checkpoint into f, checking format, shapes and checksum. */
 static int read_file(const char *path, const gfv_config *cfg, size_t d, size_t ps, size_t rbytes,
                      full_state *f) {
   gfv_h5 h;
-  char fmt[64], sum[32], want[32];
+  char sum[32], want[32];
   int st = GFV_OK;
   GFV_CALL(gfv_h5_open(path, &h));
-  if (H5Aexists(h.id, "format") <= 0)
-    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "'%s' is not a gflowvi checkpoint (HDF5, but no format)", path);
-  GFV_CALL_GOTO(st, gfv_h5_read_attr_string(&h, "format", fmt, sizeof fmt), done);
-  if (strcmp(fmt, GFV_CKPT_FORMAT) != 0)
-    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "'%s' is not a gflowvi checkpoint (format '%s')", path, fmt);
+  GFV_CALL_GOTO(st, check_format(&h, path), done);
   for (int i = 0; i < SC_COUNT; i++)
     GFV_CALL_GOTO(st, gfv_h5_read_attr_double(&h, scalar_names[i], &f->scalars[i]), done);
   for (int i = 0; i < S_COUNT; i++)

@@ -124,6 +124,8 @@ static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *com
   gfv_block_range(s->K, s->size, s->rank, &s->k0, &s->kloc);
   s->n = s->K * s->S, s->nloc = s->kloc * s->S;
   GFV_CALL(resolve_methods(s));
+  /* The inputs as they are at the start, for the checkpoints (a restart compares them). */
+  if (s->rank == 0) GFV_CALL(gfv_input_checksums(cfg, s->input_sums));
   GFV_CALL(allocate(s));
   gfv_particles_init(&s->cur, cfg->init_scale, cfg->init_var);
   s->eta = cfg->step;
@@ -650,7 +652,11 @@ static int checkpoint_if_asked(gfv_solver *s) {
   if (s->rank == 0) {
     int sig = s->stop_flag ? (int)*s->stop_flag : 0;
     fprintf(stderr, "gflowvi: received %s: checkpoint written to %s at iteration %ld; stopping\n",
-            sig == SIGTERM ? "SIGTERM" : sig == SIGUSR1 ? "SIGUSR1" : "a stop signal", path, s->iter);
+            sig == SIGTERM   ? "SIGTERM"
+            : sig == SIGUSR1 ? "SIGUSR1"
+            : sig == SIGINT  ? "SIGINT"
+                             : "a stop signal",
+            path, s->iter);
   }
   return GFV_STOPPED;
 }

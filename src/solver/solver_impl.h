@@ -25,6 +25,14 @@ typedef struct {
   double elbo, elbo_se;
 } gfv_estimate;
 
+/* The files that define the problem besides the options, by content (see restart.c):
+ * --data, and the FILE of --target=gmm:FILE or plugin:FILE. */
+enum { GFV_INPUT_DATA, GFV_INPUT_TARGET_FILE, GFV_NINPUTS };
+#define GFV_SUM_CHARS 17 /* 16 hex digits of a 64-bit FNV-1a, and the NUL */
+typedef char gfv_input_sums[GFV_NINPUTS][GFV_SUM_CHARS];
+/* The checkpoint attribute holding each input's checksum. */
+extern const char *const gfv_input_attr[GFV_NINPUTS];
+
 typedef struct {
   long iteration;
   double elbo, elbo_se, step_norm, step_size, seconds;
@@ -79,7 +87,18 @@ struct gfv_solver {
   int stop_requested;               /* some rank saw the stop flag (agreed) */
   int checkpoint_due;               /* some rank's checkpoint timer expired (agreed) */
   double last_checkpoint;           /* wall time of the last checkpoint (or the start) */
+  gfv_input_sums input_sums;        /* rank 0: the inputs' checksums at the start */
 };
+
+/* Checksums of cfg's input files (FNV-1a of their contents, hex); "" where there is none.
+ * GFV_ERR_INPUT, naming the option, when a file cannot be read. */
+int gfv_input_checksums(const gfv_config *cfg, gfv_input_sums sums);
+
+/* Not collective: the configuration stored in the checkpoint at path, as config-file text
+ * (*text, the caller frees it), and the input checksums stored with it, after checking the
+ * format and their checksum.  *text is NULL for a checkpoint written before they were
+ * stored (that restart keeps the command line's options and the older checks). */
+int gfv_checkpoint_read_config(const char *path, char **text, gfv_input_sums sums);
 
 /* Collective: loads the checkpoint at path into a freshly created solver. */
 int gfv_solver_restore(gfv_solver *s, const char *path);

@@ -6,7 +6,9 @@
 #    and the restart completes the same run bitwise;
 #  - kill -9 during frequent checkpoint writes never leaves a checkpoint that fails to
 #    restart (temporary file + rename);
-#  - truncated, corrupted, mismatched and missing checkpoints are refused clearly.
+#  - truncated, corrupted, mismatched and missing checkpoints are refused clearly; a changed
+#    problem option with status 2 (the checkpoint stores the options, see
+#    test_restart_config.sh), and a checkpoint written before that with the older checks.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -61,8 +63,9 @@ gfv_mpirun 2 "${common[@]}" --family=diag --iters=90 --checkpoint-every=90 --out
 gfv_mpirun 2 "${common[@]}" --family=diag --restart="$dpart/checkpoint.h5" --out="$dres" >/dev/null 2>&1
 if cmp -s "$dref/mixture.csv" "$dres/mixture.csv"; then pass restart-diag-bitwise
 else fail restart-diag-bitwise "diag mixture differs after restart"; fi
-expect_fail refuse-other-family 3 "is for --family=diag, not full" "$GFV_BIN" "${common[@]}" \
-  --restart="$dpart/checkpoint.h5" --out="$dpart/o"
+# Options not given come from the checkpoint, so the family must be given to differ.
+expect_fail refuse-other-family 2 "--family=full (checkpoint: diag)" "$GFV_BIN" "${common[@]}" \
+  --family=full --restart="$dpart/checkpoint.h5" --out="$dpart/o"
 
 # SIGUSR1: checkpoint at the end of the current iteration, exit 10 on every rank.
 long=(--particles=16 --iters=1000000 --quiet --progress-every=0 --eval-samples=2000 --out-samples=10)
@@ -124,15 +127,33 @@ with h5py.File(sys.argv[1], "r+") as f:
 PY
 expect_fail refuse-truncated 3 "not a readable HDF5 file" "$GFV_BIN" "${common[@]}" --restart="$bad/truncated.h5" --out="$bad/o1"
 expect_fail refuse-corrupted 3 "checksum mismatch" "$GFV_BIN" "${common[@]}" --restart="$bad/corrupted.h5" --out="$bad/o2"
-expect_fail refuse-other-target 3 "is for target 'gmm4', not 'banana'" "$GFV_BIN" "${common[@]}" --target=banana --restart="$ck" --out="$bad/o3"
-expect_fail refuse-other-particles 3 "has 8 particles, but --particles=9" "$GFV_BIN" "${common[@]}" --particles=9 --restart="$ck" --out="$bad/o4"
+expect_fail refuse-other-target 2 "--target=banana (checkpoint: gmm4)" "$GFV_BIN" "${common[@]}" --target=banana --restart="$ck" --out="$bad/o3"
+expect_fail refuse-other-particles 2 "--particles=9 (checkpoint: 8)" "$GFV_BIN" "${common[@]}" --particles=9 --restart="$ck" --out="$bad/o4"
 expect_fail refuse-missing 3 "cannot open checkpoint" "$GFV_BIN" "${common[@]}" --restart="$bad/none.h5" --out="$bad/o5"
 expect_fail refuse-not-checkpoint 3 "not a gflowvi checkpoint" "$GFV_BIN" "${common[@]}" --restart="$ref/mixture.h5" --out="$bad/o6"
 expect_fail refuse-iters-below 2 "below the checkpoint's iteration 120" "$GFV_BIN" "${common[@]}" --iters=100 --restart="$ck" --out="$bad/o7"
-for o in o1 o2 o3 o4 o5 o6 o7; do
+# A checkpoint from before the options were stored (no config_text): the command line's
+# options, checked against the checkpoint's target, particles and family as before.
+cp "$ck" "$bad/legacy.h5"
+cp "$dpart/checkpoint.h5" "$bad/legacy-diag.h5"
+"$GFV_PYTHON" - "$bad/legacy.h5" "$bad/legacy-diag.h5" <<'PY'
+import sys, h5py
+for p in sys.argv[1:]:
+    with h5py.File(p, "r+") as f:
+        for a in ("config_text", "config_text_checksum", "data_checksum", "target_file_checksum"):
+            del f.attrs[a]
+PY
+expect_fail legacy-other-target 3 "is for target 'gmm4', not 'banana'" "$GFV_BIN" "${common[@]}" --target=banana --restart="$bad/legacy.h5" --out="$bad/o8"
+expect_fail legacy-other-particles 3 "has 8 particles, but --particles=9" "$GFV_BIN" "${common[@]}" --particles=9 --restart="$bad/legacy.h5" --out="$bad/o9"
+expect_fail legacy-other-family 3 "is for --family=diag, not full" "$GFV_BIN" "${common[@]}" --restart="$bad/legacy-diag.h5" --out="$bad/o10"
+legacy=$(tmpdir)
+gfv_mpirun 2 "${common[@]}" --restart="$bad/legacy.h5" --out="$legacy" >/dev/null 2>&1 || true
+cmp -s "$ref/mixture.csv" "$legacy/mixture.csv" && pass legacy-restart-bitwise ||
+  fail legacy-restart-bitwise "mixture.csv differs after a restart from a checkpoint without config_text"
+for o in o1 o2 o3 o4 o5 o6 o7 o8 o9 o10; do
   [[ ! -e $bad/$o || -z $(ls -A "$bad/$o") ]] || fail "no-output-$o" "files left in $bad/$o"
 done
-gfv_mpirun 3 "${common[@]}" --target=gauss --dim=3 --restart="$ck" --out="$bad/o8" >/dev/null 2>"$bad/o8.err" || true
-grep -q "is for target 'gmm4', not 'gauss'" "$bad/o8.err" && [[ $(grep -c '^gflowvi: error' "$bad/o8.err") == 1 ]] &&
-  pass refuse-mismatch-3-ranks || fail refuse-mismatch-3-ranks "$(_gfv_head "$bad/o8.err")"
+gfv_mpirun 3 "${common[@]}" --target=gauss --dim=3 --restart="$ck" --out="$bad/o11" >/dev/null 2>"$bad/o11.err" || true
+grep -qF -- "--target=gauss (checkpoint: gmm4), --dim=3 (checkpoint: 0)" "$bad/o11.err" && [[ $(grep -c '^gflowvi: error' "$bad/o11.err") == 1 ]] &&
+  pass refuse-mismatch-3-ranks || fail refuse-mismatch-3-ranks "$(_gfv_head "$bad/o11.err")"
 finish
