@@ -87,7 +87,7 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_MAIN) $(BUILD)/libgflow
 # gfv_plugin_init.  A plugin needs nothing but this rule: -fPIC -shared.
 PLUGINS  := $(addprefix $(BUILD)/plugins/,ring.so ring_badabi.so ring_nosym.so ring_nohess.so \
               ring_exitinit.so ring_exitctor.so ring_abortinit.so)
-MODEL_PLUGINS := $(addprefix $(BUILD)/plugins/,eight_schools.so)
+MODEL_PLUGINS := $(addprefix $(BUILD)/plugins/,eight_schools.so eight_schools_nohess.so)
 plugins: $(PLUGINS) $(MODEL_PLUGINS)
 $(BUILD)/plugins/ring.so:        PLUGIN_DEFS :=
 $(BUILD)/plugins/ring_badabi.so: PLUGIN_DEFS := -DRING_ABI_OFFSET=1
@@ -100,10 +100,14 @@ $(PLUGINS): tools/plugins/ring.c include/gflowvi/plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared $(PLUGIN_DEFS) $< -o $@ -lm
 
-# The hierarchical models of the default-settings tests (tests/cli/test_hierarchical.sh).
+# The hierarchical models of the default-settings tests (tests/cli/test_hierarchical.sh),
+# with and without the Hessian (gradients only, as a user's first plugin).
 $(BUILD)/plugins/%.so: tools/plugins/%.c include/gflowvi/plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared $< -o $@ -lm
+$(BUILD)/plugins/eight_schools_nohess.so: tools/plugins/eight_schools.c include/gflowvi/plugin.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -shared -DHIER_NO_HESSIAN $< -o $@ -lm
 
 tests: $(TEST_BIN) $(FUZZ_BIN) $(PLUGINS) $(MODEL_PLUGINS)
 fuzzers: $(FUZZ_BIN)

@@ -53,6 +53,7 @@ typedef struct {
   double test_fraction;        /* fraction of rows held out when split-seed > 0 */
   char plugin_arg[GFV_PATH_MAX]; /* plugin: comma-separated arguments for gfv_plugin_init */
   int quiet;                   /* suppress the configuration echo and progress lines */
+  int strict;                  /* an unreliable fit exits with status 12 (GFV_UNRELIABLE) */
   /* Not an option: given[i] is 1 when the option of table row i was set on the command line
    * or in the --config file (or by gfv_config_set), 0 when it holds its default.  A restart
    * takes the checkpoint's value for every option not given.  See gfv_config_given. */

@@ -17,6 +17,9 @@
 
 typedef struct gfv_solver gfv_solver;
 
+#define GFV_MAX_WARNINGS 16
+#define GFV_WARNING_LEN 400
+
 /* Per-phase timers of one rank, in seconds. */
 enum gfv_phase {
   GFV_PHASE_SAMPLE,
@@ -40,6 +43,12 @@ typedef struct {
   double khat;            /* Pareto k-hat: > 0.7 means do not trust expectations under q */
   double log_evidence, log_evidence_se; /* importance-weighted log Z estimate */
   double ess;             /* effective sample size of the smoothed importance weights */
+  /* The verdict (diagnostics.c): warnings in words, and whether any of them says the fit
+   * should not be trusted (reliable = 0).  Notes (recovered rejections, negligible
+   * components) are listed but leave reliable = 1. */
+  int nwarnings, reliable;
+  int warning_severe[GFV_MAX_WARNINGS];
+  char warnings[GFV_MAX_WARNINGS][GFV_WARNING_LEN];
 } gfv_eval_result;
 
 /* Collective.  The solver keeps pointers to cfg, target and comm (owned by the caller). */

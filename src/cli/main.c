@@ -52,8 +52,21 @@ static void report(const gfv_config *cfg, const gfv_eval_result *res, long iters
          : res->khat > 0.5 ? "usable, with caution (0.5 < k-hat <= 0.7)"
                            : "good (k-hat <= 0.5)");
   if (res->negligible) printf("components with negligible weight (< 1e-6): %zu\n", res->negligible);
+  printf("verdict   %s\n", res->reliable ? (res->nwarnings ? "reliable (with notes on stderr)" : "reliable: no warning")
+                                           : "NOT RELIABLE: see the warnings on stderr and in summary.json");
   printf("outputs in %s/\n", cfg->out);
   fflush(stdout);
+}
+
+/* The diagnostics' warnings go to stderr whatever --quiet says: a doubtful fit must be
+ * impossible to miss (they are in summary.json too). */
+static void warn_verdict(const gfv_config *cfg, const gfv_eval_result *res) {
+  for (int i = 0; i < res->nwarnings; i++)
+    fprintf(stderr, "gflowvi: %s: %s\n", res->warning_severe[i] ? "warning" : "note", res->warnings[i]);
+  if (!res->reliable)
+    fprintf(stderr, "gflowvi: warning: this fit is NOT RELIABLE (summary.json: \"reliable\": false)%s\n",
+            cfg->strict ? "; --strict: exit status 12, outputs written" : "");
+  fflush(stderr);
 }
 
 /* Options, target and output directory, checked on every rank before any long work. */
@@ -95,6 +108,8 @@ static int run(gfv_comm *comm, int argc, char **argv) {
   GFV_CALL_GOTO(st, gfv_solver_write_outputs(solver, &res), done);
   if (rank == 0 && !cfg.quiet)
     report(&cfg, &res, gfv_solver_iteration(solver), gfv_solver_seconds(solver));
+  if (rank == 0) warn_verdict(&cfg, &res);
+  if (cfg.strict && !res.reliable) st = GFV_UNRELIABLE;
 done:
   gfv_solver_free(solver);
   gfv_target_free(target);

@@ -196,6 +196,11 @@ static const option options[] = {
     {.name = "quiet", .type = OPT_BOOL, FIELD(quiet), .def = "false",
      .role = ROLE_RUN,
      .help = "suppress the configuration echo and the progress lines"},
+    {.name = "strict", .type = OPT_BOOL, FIELD(strict), .def = "false",
+     .role = ROLE_RUN,
+     .help = "exit with status 12 (after writing the outputs) when the diagnostics say the fit "
+             "is not reliable; without it such a fit exits 0 with its warnings on stderr and "
+             "in summary.json"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])

@@ -129,6 +129,7 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
     GFV_CALL_GOTO(st, particle_stats(s, j, M, rng, w, z, lq, lp, &mean, &var, &nonfinite, &outside,
                                          lr + j * M),
                   done);
+    s->eval_phi[j] = mean;
     sums[0] += wj * mean;
     sums[1] += wj * wj * var / (double)M;
   }
@@ -212,5 +213,15 @@ int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res) {
             res->kl, res->kl_se);
   for (size_t k = 0; k < s->K; k++)
     if (exp(s->full_logw[k]) < 1e-6) res->negligible++;
+  /* ELBO <= log Z always; an ELBO below the importance-weighted log Z by ten times its size
+   * is no approximation at all but components stranded where the posterior is nothing. */
+  double gap = res->log_evidence - res->elbo, absurd = 10 * fmax(1.0, fabs(res->log_evidence));
+  GFV_CHECK(!(gap > absurd), GFV_ERR_DIVERGED,
+            "final evaluation: the ELBO %.6g is %.4g nats below the importance-weighted log Z "
+            "%.6g (more than 10 x max(1, |log Z|)): components are stranded where the posterior "
+            "has no mass; the fit diverged (use the default --trust-region, a smaller --step, or "
+            "--init=mode)",
+            res->elbo, gap, res->log_evidence);
+  GFV_CALL(gfv_solver_diagnose(s, res));
   return GFV_OK;
 }

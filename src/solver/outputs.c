@@ -277,6 +277,16 @@ static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_
   json_member(f, "rejected_steps", (double)s->rejected, 0);
   json_member(f, "negligible_components", (double)res->negligible, 0);
   fprintf(f, "  \"converged\": %s,\n", s->converged ? "true" : "false");
+  fprintf(f, "  \"reliable\": %s,\n", res->reliable ? "true" : "false");
+  fprintf(f, "  \"warnings\": [");
+  for (int i = 0; i < res->nwarnings; i++) {
+    fprintf(f, i ? ",\n    " : "\n    ");
+    gfv_json_string(f, res->warnings[i]);
+  }
+  fprintf(f, "%s],\n", res->nwarnings ? "\n  " : "");
+  json_member(f, "outside_support_fraction", res->outside, 0);
+  json_member(f, "trust_region_limited_steps", (double)s->tr_limited, 0);
+  json_member(f, "max_component_move_sd", s->max_move, 0);
   json_member(f, "seconds", s->run_seconds, 0);
   json_member(f, "iterations_per_second", s->run_seconds > 0 ? (double)s->iter / s->run_seconds : 0,
               0);

@@ -90,6 +90,7 @@ static int allocate(gfv_solver *s) {
   GFV_ALLOC(s->recv, s->rs_counts[s->rank]);
   GFV_ALLOC(s->flow_work, gfv_flow_work_size(d));
   GFV_ALLOC(s->tr_eps, s->kloc);
+  GFV_ALLOC(s->eval_phi, s->kloc);
   GFV_ALLOC(s->comp_scale, s->kloc);
   GFV_ALLOC(s->kl_work, dd + d);
   GFV_ALLOC(s->cz, s->S * d);
@@ -184,7 +185,7 @@ void gfv_solver_free(gfv_solver *s) {
   free(s->A), free(s->logq), free(s->gbar_all), free(s->H_all), free(s->send), free(s->recv);
   free(s->flow_work), free(s->est_work), free(s->trace);
   free(s->tr_eps), free(s->comp_scale), free(s->kl_work), free(s->cz), free(s->cgl), free(s->cgb);
-  free(s->chl);
+  free(s->chl), free(s->eval_phi);
   gfv_mix_work_free(s->mw);
   free(s->full_logw), free(s->full_mu), free(s->full_P), free(s->full_L), free(s->full_logc);
   free(s);

@@ -74,6 +74,9 @@ struct gfv_solver {
   long tr_limited;          /* component steps shortened by the trust region, whole run */
   double max_move;          /* largest move of a component's mean in its own standard deviations */
   long max_move_iter;       /* the iteration it happened in */
+  double *eval_phi;         /* kloc: each particle's E[log q - l] in the final evaluation */
+  double conv_tol;          /* tolerance of the convergence test (0: none) */
+  double conv_last_rel;     /* its last relative change */
   double last_rel_step;     /* relative update norm of the last accepted step */
   long rejected;            /* rejected step attempts so far */
   int converged;
@@ -109,6 +112,10 @@ int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad);
 
 /* Collective: fills s->full_* from every rank's particles. */
 int gfv_solver_gather_full(gfv_solver *s);
+
+/* Collective: the verdict on a finished fit into res (warnings, reliable); needs the
+ * final evaluation's figures in res and s->eval_phi (diagnostics.c). */
+int gfv_solver_diagnose(gfv_solver *s, gfv_eval_result *res);
 
 /* Seconds since the solver was created. */
 double gfv_solver_elapsed(const gfv_solver *s);

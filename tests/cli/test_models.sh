@@ -147,7 +147,7 @@ case_ plugin-abi-mismatch 3 "was built for plugin ABI version 2, but this gflowv
 case_ plugin-wrong-dim 2 "has dimension 2, but --dim=5 was given" --target=plugin:"$plugins/ring.so" --dim=5
 case_ plugin-bad-arg 3 "gfv_plugin_init failed: unknown argument 'colour=red'" \
   --target=plugin:"$plugins/ring.so" --plugin-arg=colour=red
-case_ plugin-nan 4 "the target returned a non-finite value (NaN or Inf) at the samples of the initial particles" \
+case_ plugin-nan 4 "the target returned a non-finite value (NaN or +Inf)" \
   --target=plugin:"$plugins/ring.so" --plugin-arg=nan
 
 # The NaN plugin is also named in a warning (once per rank at most).

@@ -1,0 +1,157 @@
+/* diagnostics.c - the verdict on a finished fit: can it be trusted?
+ *
+ * Each check below catches a way a fit can look fine and not be; each is a warning in
+ * summary.json and on stderr (even with --quiet).  "Severe" warnings make the fit
+ * unreliable (reliable = false; --strict turns that into exit status 12); notes say
+ * something the user should know but that does not by itself make the answer wrong.
+ *
+ *  severe  PSIS k-hat > 0.7: the importance ratios p/q are so heavy-tailed that the fit
+ *          misses posterior mass (often in the tails); expectations from its draws are
+ *          not reliable (Vehtari et al.; Yao et al. 2018, "Yes, but did it work?").
+ *  severe  ELBO more than max(1 nat, 5 standard errors) below the importance-weighted
+ *          log Z: the mixture puts mass where the posterior has none.  This is what
+ *          catches a component stranded far away: its draws get importance weight ~0, so
+ *          log Z hardly moves while the ELBO collapses (seen: gap 70,000 nats, k-hat 0.5).
+ *  severe  a component whose own objective E_qk[log q - l] is an outlier among the
+ *          components that carry weight: it sits where the target is far smaller.
+ *  severe  a component moved more than GFV_MAX_MOVE of its own standard deviations in one
+ *          step: the Monte Carlo gradient says nothing about so far away (the trust region
+ *          bounds this; it fires without one).
+ *  severe  not converged by --iters (the windowed ELBO test never held).
+ *  severe  more than 1% of the evaluation draws fell outside the target's support.
+ *  note    steps were rejected (and recovered); components with negligible weight;
+ *          some draws outside the support. */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gflowvi/error.h"
+#include "solver/solver_impl.h"
+
+#define GFV_KHAT_MAX 0.7
+#define GFV_MAX_MOVE 20.0      /* standard deviations of the component, in one step */
+#define GFV_OUTLIER_NATS 10.0  /* an outlier's objective exceeds the median by at least this */
+#define GFV_OUTSIDE_MAX 0.01   /* fraction of draws outside the support that is severe */
+
+static void add(gfv_eval_result *res, int severe, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add(gfv_eval_result *res, int severe, const char *fmt, ...) {
+  if (severe) res->reliable = 0;
+  if (res->nwarnings >= GFV_MAX_WARNINGS) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(res->warnings[res->nwarnings], GFV_WARNING_LEN, fmt, ap);
+  va_end(ap);
+  res->warning_severe[res->nwarnings++] = severe;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* Components of non-negligible weight whose objective exceeds the median of those by more
+ * than max(GFV_OUTLIER_NATS, 10 median absolute deviations).  Equal-weight mixtures of a
+ * multi-modal posterior differ by a few nats between modes; a stranded component by
+ * thousands.  Fills the worst one's index and excess. */
+static size_t phi_outliers(const gfv_solver *s, const double *phi, size_t *worst, double *excess) {
+  const size_t K = s->K;
+  double *v = malloc(K * sizeof *v), *dev = malloc(K * sizeof *dev);
+  size_t n = 0, count = 0;
+  *excess = 0;
+  if (!v || !dev) {
+    free(v), free(dev);
+    return 0;
+  }
+  for (size_t k = 0; k < K; k++)
+    if (exp(s->full_logw[k]) >= 1e-6 && isfinite(phi[k])) v[n++] = phi[k];
+  if (n >= 3) {
+    qsort(v, n, sizeof *v, cmp_double);
+    double med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    for (size_t i = 0; i < n; i++) dev[i] = fabs(v[i] - med);
+    qsort(dev, n, sizeof *dev, cmp_double);
+    double mad = n % 2 ? dev[n / 2] : 0.5 * (dev[n / 2 - 1] + dev[n / 2]);
+    double limit = med + fmax(GFV_OUTLIER_NATS, 10 * 1.4826 * mad);
+    for (size_t k = 0; k < K; k++) {
+      if (exp(s->full_logw[k]) < 1e-6 || !(phi[k] > limit)) continue;
+      count++;
+      if (phi[k] - med > *excess) *excess = phi[k] - med, *worst = k;
+    }
+  }
+  free(v), free(dev);
+  return count;
+}
+
+/* Every particle's final objective on every rank. */
+static int gather_phi(gfv_solver *s, double *phi) {
+  size_t *counts = NULL, *displs = NULL;
+  int st = GFV_OK;
+  GFV_CALL_GOTO(st, gfv_calloc(&counts, (size_t)s->size, sizeof(size_t)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&displs, (size_t)s->size, sizeof(size_t)), done);
+  for (int r = 0; r < s->size; r++) gfv_block_range(s->K, s->size, r, &displs[r], &counts[r]);
+done:
+  st = gfv_comm_agree(s->comm, st, NULL);
+  if (!st) st = gfv_comm_allgatherv(s->comm, s->eval_phi, s->kloc, phi, counts, displs);
+  free(counts), free(displs);
+  GFV_CALL(st);
+  return GFV_OK;
+}
+
+int gfv_solver_diagnose(gfv_solver *s, gfv_eval_result *res) {
+  double *phi = NULL;
+  res->nwarnings = 0, res->reliable = 1;
+  int st = gfv_calloc(&phi, s->K, sizeof(double));
+  GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
+  st = gather_phi(s, phi);
+  if (st) {
+    free(phi);
+    GFV_CALL(st);
+  }
+  if (res->khat > GFV_KHAT_MAX)
+    add(res, 1,
+        "PSIS k-hat = %.2f > %.1f: the fit misses part of the posterior (often its tails); "
+        "expectations from its draws are not reliable",
+        res->khat, GFV_KHAT_MAX);
+  double gap = res->log_evidence - res->elbo;
+  double gap_se = hypot(res->elbo_se, res->log_evidence_se);
+  if (isfinite(gap) && gap > fmax(1.0, 5 * gap_se))
+    add(res, 1,
+        "the ELBO %.4g is %.4g nats below the importance-weighted log Z %.4g (allowed: max(1, "
+        "5 standard errors) = %.2g): part of the mixture sits where the posterior has little "
+        "mass",
+        res->elbo, gap, res->log_evidence, fmax(1.0, 5 * gap_se));
+  size_t worst = 0;
+  double excess = 0;
+  size_t nout = phi_outliers(s, phi, &worst, &excess);
+  if (nout)
+    add(res, 1,
+        "%zu component%s with an outlying objective E[log q - l] (worst: component %zu, %.4g nats "
+        "above the median, weight %.3g): stranded where the target is far smaller",
+        nout, nout == 1 ? "" : "s", worst + 1, excess, exp(s->full_logw[worst]));
+  if (s->max_move > GFV_MAX_MOVE)
+    add(res, 1,
+        "a component moved %.3g of its own standard deviations in one step (iteration %ld), "
+        "far beyond where its Monte Carlo gradient means anything; use a --trust-region",
+        s->max_move, s->max_move_iter);
+  if (!s->converged && s->cfg->iters > 0 && s->conv_tol > 0)
+    add(res, 1,
+        "not converged by --iters=%ld: the ELBO still changed by %.3g (relative) over the last "
+        "window, above --tol=%g; run longer (--restart continues)",
+        s->cfg->iters, s->conv_last_rel, s->conv_tol);
+  if (res->outside > 0)
+    add(res, res->outside > GFV_OUTSIDE_MAX,
+        "%.3g%% of the evaluation draws fell outside the target's support (zero density); the "
+        "ELBO is over the draws inside it",
+        100 * res->outside);
+  if (s->rejected > 0)
+    add(res, 0, "%ld step%s rejected and retried with a shorter step (recovered)", s->rejected,
+        s->rejected == 1 ? "" : "s");
+  if (res->negligible > 0)
+    add(res, 0, "%zu component%s with negligible weight (< 1e-6)", res->negligible,
+        res->negligible == 1 ? "" : "s");
+  free(phi);
+  return GFV_OK;
+}
