@@ -79,6 +79,11 @@ const char *gfv_solver_checkpoint_path(const gfv_solver *s, char *buf, size_t si
  * even if only some ranks saw the signal. */
 void gfv_solver_set_stop_flag(gfv_solver *s, volatile sig_atomic_t *flag);
 
+/* Collective: writes the checkpoint and says on stderr (rank 0) that the run stops on the
+ * signal that asked for it, during `phase` (NULL: between iterations); returns GFV_STOPPED
+ * (or the checkpoint's error). */
+int gfv_solver_stop(gfv_solver *s, const char *phase);
+
 /* Queries. */
 long gfv_solver_iteration(const gfv_solver *s);
 double gfv_solver_elbo(const gfv_solver *s, double *se);

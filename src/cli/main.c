@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gflowvi/comm.h"
 #include "gflowvi/config.h"
 #include "gflowvi/error.h"
+#include "gflowvi/interrupt.h"
 #include "gflowvi/io.h"
 #include "gflowvi/solver.h"
 #include "gflowvi/target.h"
@@ -19,7 +21,20 @@
  * (Ctrl-C) ask for a checkpoint and a clean stop at the end of the current iteration. */
 static volatile sig_atomic_t stop_signal;
 
-static void on_stop_signal(int sig) { stop_signal = sig; }
+/* The first signal asks for a stop at the next safe point of whatever phase is running
+ * (gflowvi/interrupt.h); a second one, while the first is being honoured, means "now": the
+ * default action, with one line saying that no checkpoint is written. */
+static void on_stop_signal(int sig) {
+  if (stop_signal) {
+    static const char msg[] = "gflowvi: a second stop signal: stopping at once, without a checkpoint\n";
+    ssize_t ignored = write(2, msg, sizeof msg - 1);
+    (void)ignored;
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
+  stop_signal = sig;
+}
 
 static void install_signal_handlers(void) {
   struct sigaction sa;
@@ -29,6 +44,17 @@ static void install_signal_handlers(void) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGUSR1, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
+  gfv_interrupt_watch(&stop_signal);
+}
+
+/* Collective: a stop asked for during set-up, before there is any state to keep, ends the
+ * run here with GFV_STOPPED on every rank. */
+static int setup_stop(gfv_comm *comm, const char *phase) {
+  int st = gfv_comm_agree(comm, stop_signal ? GFV_STOPPED : GFV_OK, NULL);
+  if (st == GFV_STOPPED && gfv_comm_rank(comm) == 0)
+    fprintf(stderr, "gflowvi: received %s during %s: nothing to checkpoint yet; stopping\n",
+            gfv_interrupt_name((int)stop_signal), phase);
+  return st;
 }
 
 static void banner(const gfv_config *cfg, const gfv_target *t, int ranks) {
@@ -82,8 +108,10 @@ static int prolog(gfv_comm *comm, int argc, char **argv, gfv_config *cfg, gfv_ta
   /* A restart continues the checkpoint's run with its options, unless given here; before
    * the target, which comes from them. */
   GFV_CALL(gfv_restart_configure(comm, cfg));
+  GFV_CALL(setup_stop(comm, "set-up (options)"));
   st = gfv_target_create_from_config(cfg, target);
   GFV_CALL(gfv_comm_agree(comm, st, NULL));
+  GFV_CALL(setup_stop(comm, "set-up (loading the target)"));
   st = rank == 0 ? gfv_dir_check_writable(cfg->out) : GFV_OK;
   GFV_CALL(gfv_comm_agree(comm, st, NULL));
   return GFV_OK;
@@ -98,14 +126,34 @@ static int run(gfv_comm *comm, int argc, char **argv) {
   GFV_CALL_GOTO(st, prolog(comm, argc, argv, &cfg, &target, &help), done);
   if (help) goto done;
   if (rank == 0 && !cfg.quiet) banner(&cfg, target, gfv_comm_size(comm));
-  GFV_CALL_GOTO(st, gfv_solver_create(&cfg, target, comm, &solver), done);
+  st = gfv_solver_create(&cfg, target, comm, &solver);
+  if (st == GFV_STOPPED && rank == 0) /* stopped inside the initialisation: no state yet */
+    fprintf(stderr, "gflowvi: received %s during set-up (initialisation): nothing to checkpoint "
+                    "yet; stopping\n", gfv_interrupt_name((int)stop_signal));
+  if (st) goto done;
   if (rank == 0 && !cfg.quiet && cfg.restart[0])
     printf("restarted from %s at iteration %ld\n", cfg.restart, gfv_solver_iteration(solver));
-  gfv_solver_set_stop_flag(solver, &stop_signal);
+  /* From here on there is state: a stop writes a checkpoint in every phase. */
+  if (gfv_comm_agree(comm, stop_signal ? GFV_STOPPED : GFV_OK, NULL) == GFV_STOPPED) {
+    st = gfv_solver_stop(solver, "set-up");
+    goto done;
+  }
   st = gfv_solver_run(solver);
   if (st) goto done; /* GFV_STOPPED after a checkpoint, or an agreed error */
-  GFV_CALL_GOTO(st, gfv_solver_evaluate(solver, &res), done);
-  GFV_CALL_GOTO(st, gfv_solver_write_outputs(solver, &res), done);
+  if (rank == 0 && !cfg.quiet) {
+    printf("final evaluation: %ld fresh samples of the mixture\n", cfg.eval_samples);
+    fflush(stdout);
+  }
+  st = gfv_solver_evaluate(solver, &res);
+  if (st == GFV_STOPPED) st = gfv_solver_stop(solver, "the final evaluation");
+  if (st) goto done;
+  if (rank == 0 && !cfg.quiet) {
+    printf("writing the outputs to %s/\n", cfg.out);
+    fflush(stdout);
+  }
+  st = gfv_solver_write_outputs(solver, &res);
+  if (st == GFV_STOPPED) st = gfv_solver_stop(solver, "output writing");
+  if (st) goto done;
   if (rank == 0 && !cfg.quiet)
     report(&cfg, &res, gfv_solver_iteration(solver), gfv_solver_seconds(solver));
   if (rank == 0) warn_verdict(&cfg, &res);

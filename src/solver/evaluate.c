@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gflowvi/error.h"
+#include "gflowvi/interrupt.h"
 #include "gflowvi/psis.h"
 #include "solver/solver_impl.h"
 
@@ -83,6 +84,8 @@ static int particle_stats(gfv_solver *s, size_t j, size_t M, gsl_rng *rng, gfv_m
   double shift = NAN, sum = 0, sumsq = 0;
   size_t count = 0;
   for (size_t i0 = 0; i0 < M; i0 += GFV_EVAL_BLOCK) {
+    /* A safe point: a stop asked for now is honoured within one block. */
+    if (gfv_interrupt_signal()) return GFV_STOPPED;
     size_t c = M - i0 < GFV_EVAL_BLOCK ? M - i0 : GFV_EVAL_BLOCK;
     gfv_particles_sample(&s->cur, j, rng, c, z);
     GFV_CALL(gfv_mix_eval(&full, c, z, lq, NULL, NULL, w));

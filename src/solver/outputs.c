@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gflowvi/error.h"
+#include "gflowvi/interrupt.h"
 #include "gflowvi/io.h"
 #include "io/h5file.h"
 #include "linalg/linalg.h"
@@ -140,6 +141,11 @@ static int write_samples(gfv_solver *s, FILE *f) {
   for (size_t t = 1; t < d; t++) fprintf(f, ",z_%zu", t + 1);
   fprintf(f, "\n");
   for (size_t i = 0; i < N; i++) {
+    /* A safe point every 4096 rows: a stop asked for now abandons the (temporary) files. */
+    if (i % 4096 == 0 && gfv_interrupt_signal()) {
+      st = GFV_STOPPED;
+      goto done;
+    }
     size_t k = gfv_discrete_draw(table, rng);
     gfv_particles_sample(&view, k, rng, 1, z);
     for (size_t t = 0; t < d; t++) fprintf(f, t ? ",%.17g" : "%.17g", z[t]);
@@ -355,6 +361,7 @@ fail:
 int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res) {
   double t0 = gfv_comm_wtime();
   rank_stats rs;
+  GFV_CALL(gfv_comm_agree(s->comm, gfv_interrupt_signal() ? GFV_STOPPED : GFV_OK, NULL));
   GFV_CALL(gfv_solver_gather_full(s));
   GFV_CALL(gather_stats(s, &rs));
   int st = s->rank == 0 ? write_all(s, res, &rs) : GFV_OK;

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "gflowvi/error.h"
+#include "gflowvi/interrupt.h"
 #include "linalg/linalg.h"
 #include "solver/solver_impl.h"
 
@@ -173,7 +174,10 @@ int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm,
   return GFV_OK;
 }
 
-void gfv_solver_set_stop_flag(gfv_solver *s, volatile sig_atomic_t *flag) { s->stop_flag = flag; }
+void gfv_solver_set_stop_flag(gfv_solver *s, volatile sig_atomic_t *flag) {
+  (void)s;
+  gfv_interrupt_watch(flag);
+}
 
 void gfv_solver_free(gfv_solver *s) {
   if (!s) return;
@@ -337,7 +341,7 @@ int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad) {
    * support, and whether any rank was asked to stop or is due for a timed checkpoint
    * (ranks see signals at different moments). */
   const gfv_config *cfg = s->cfg;
-  int stop = s->stop_flag && *s->stop_flag;
+  int stop = gfv_interrupt_signal() != 0;
   int due = cfg->checkpoint_seconds > 0 &&
             gfv_comm_wtime() - s->last_checkpoint >= cfg->checkpoint_seconds;
   double sums[6] = {0, 0, 0, (double)stop, (double)due, 0};
@@ -630,47 +634,63 @@ int gfv_solver_iterate(gfv_solver *s) {
   return s->cfg->trust_region > 0 ? iterate_tr(s) : iterate_global(s);
 }
 
-static void progress(const gfv_solver *s) {
+/* h:mm:ss, or m:ss under an hour. */
+static void clock_text(double secs, char *buf, size_t n) {
+  long t = secs > 0 && secs < 1e9 ? (long)(secs + 0.5) : 0;
+  if (t >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* iteration, ELBO +- its standard error, the step's norm (move) and size (eta), elapsed
+ * seconds, the rate, and the time left at the rate of this run so far. */
+static void progress(const gfv_solver *s, long iter0, double run_secs) {
   const gfv_trace_row *t = &s->trace[s->ntrace - 1];
-  double secs = t->seconds;
-  printf("iter %6ld/%ld  elbo %12.6f +- %.4f  step %.3e  eta %.3g  %8.2f s  %8.1f it/s\n",
-         t->iteration, s->cfg->iters, t->elbo, t->elbo_se, t->step_norm, t->step_size, secs,
-         secs > 0 ? (double)t->iteration / secs : 0.0);
+  double secs = t->seconds, rate = run_secs > 0 ? (double)(t->iteration - iter0) / run_secs : 0.0;
+  char left[32];
+  clock_text(rate > 0 ? (double)(s->cfg->iters - t->iteration) / rate : 0.0, left, sizeof left);
+  printf("iter %6ld/%ld  elbo %12.6f +- %.4f  move %.3e  eta %.3g  %8.2f s  %8.1f it/s  left %s\n",
+         t->iteration, s->cfg->iters, t->elbo, t->elbo_se, t->step_norm, t->step_size, secs, rate,
+         left);
   fflush(stdout);
+}
+
+int gfv_solver_stop(gfv_solver *s, const char *phase) {
+  char path[GFV_PATH_MAX + 32];
+  gfv_solver_checkpoint_path(s, path, sizeof path);
+  GFV_CALL(gfv_solver_checkpoint(s, path));
+  s->last_checkpoint = gfv_comm_wtime();
+  if (s->rank == 0)
+    fprintf(stderr, "gflowvi: received %s%s%s: checkpoint written to %s at iteration %ld; stopping\n",
+            gfv_interrupt_name(gfv_interrupt_signal()), phase ? " during " : "", phase ? phase : "",
+            path, s->iter);
+  return GFV_STOPPED;
 }
 
 /* After an accepted iteration: the periodic and timed checkpoints, and the stop on a
  * signal (checkpoint, then GFV_STOPPED on every rank). */
 static int checkpoint_if_asked(gfv_solver *s) {
   const gfv_config *cfg = s->cfg;
+  int periodic = cfg->checkpoint_every > 0 && s->iter % cfg->checkpoint_every == 0;
+  if (s->stop_requested) return gfv_solver_stop(s, NULL);
+  if (!periodic && !s->checkpoint_due) return GFV_OK;
   char path[GFV_PATH_MAX + 32];
   gfv_solver_checkpoint_path(s, path, sizeof path);
-  int periodic = cfg->checkpoint_every > 0 && s->iter % cfg->checkpoint_every == 0;
-  if (!periodic && !s->checkpoint_due && !s->stop_requested) return GFV_OK;
   GFV_CALL(gfv_solver_checkpoint(s, path));
   s->last_checkpoint = gfv_comm_wtime();
-  if (!s->stop_requested) return GFV_OK;
-  if (s->rank == 0) {
-    int sig = s->stop_flag ? (int)*s->stop_flag : 0;
-    fprintf(stderr, "gflowvi: received %s: checkpoint written to %s at iteration %ld; stopping\n",
-            sig == SIGTERM   ? "SIGTERM"
-            : sig == SIGUSR1 ? "SIGUSR1"
-            : sig == SIGINT  ? "SIGINT"
-                             : "a stop signal",
-            path, s->iter);
-  }
-  return GFV_STOPPED;
+  return GFV_OK;
 }
 
 int gfv_solver_run(gfv_solver *s) {
   const gfv_config *cfg = s->cfg;
   int show = s->rank == 0 && !cfg->quiet && cfg->progress_every > 0;
-  double t0 = gfv_comm_wtime();
+  double t0 = gfv_comm_wtime(), tstart = t0;
+  const long iter0 = s->iter;
   while (s->iter < cfg->iters) {
     GFV_CALL(gfv_solver_iterate(s));
     int last = s->iter == cfg->iters;
     if (cfg->tol > 0 && s->last_rel_step < cfg->tol) s->converged = 1;
-    if (show && (s->iter % cfg->progress_every == 0 || last || s->converged)) progress(s);
+    if (show && (s->iter % cfg->progress_every == 0 || last || s->converged))
+      progress(s, iter0, gfv_comm_wtime() - tstart);
     if (s->converged) {
       if (s->rank == 0 && !cfg->quiet)
         printf("converged: relative update norm %.3e < --tol=%g at iteration %ld\n",

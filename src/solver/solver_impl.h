@@ -86,7 +86,6 @@ struct gfv_solver {
   /* The whole mixture on every rank, filled by gfv_solver_evaluate. */
   double *full_logw, *full_mu, *full_P, *full_L, *full_logc;
 
-  volatile sig_atomic_t *stop_flag; /* set by a signal handler; NULL when none */
   int stop_requested;               /* some rank saw the stop flag (agreed) */
   int checkpoint_due;               /* some rank's checkpoint timer expired (agreed) */
   double last_checkpoint;           /* wall time of the last checkpoint (or the start) */

@@ -11,16 +11,19 @@
  *       --plugin-arg=radius=3,width=0.3 --particles=16 --weight-step=0.05
  *
  * Arguments (--plugin-arg, comma-separated): radius=R (default 2), width=W (default 0.25),
- * nan (return NaN everywhere: shows gflowvi's handling of a broken model).
+ * nan (return NaN everywhere: shows gflowvi's handling of a broken model), sleep=S (pause S
+ * seconds in gfv_plugin_init: a slow set-up, for the signal tests).
  * Build variants used by the tests: -DRING_ABI_OFFSET=1 (claims another ABI version),
  * -DRING_OMIT_LOGDENSITY (lacks a required function), -DRING_NO_HESSIAN (no Hessian),
  * -DRING_EXIT_IN_INIT and -DRING_EXIT_IN_CONSTRUCTOR (call exit(0) in gfv_plugin_init or
  * in a constructor that dlopen runs: what a plugin must never do), -DRING_ABORT_IN_INIT
  * (abort() in gfv_plugin_init). */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gflowvi/plugin.h"
 
@@ -62,12 +65,18 @@ int gfv_plugin_init(int argc, const char *const *argv, void **state, char *err, 
   r->R = 2.0, r->w = 0.25;
   for (int i = 0; i < argc; i++) {
     int ok;
+    double pause = 0;
+    if ((ok = parse(argv[i], "sleep", &pause)) == 1) { /* a slow set-up, for the signal tests */
+      struct timespec ts = {(time_t)pause, (long)((pause - (double)(time_t)pause) * 1e9)};
+      while (nanosleep(&ts, &ts) == -1 && errno == EINTR) continue; /* signals do not cut it */
+      continue;
+    }
     if ((ok = parse(argv[i], "radius", &r->R)) == 0 && (ok = parse(argv[i], "width", &r->w)) == 0) {
       if (strcmp(argv[i], "nan") == 0) {
         r->nan = 1;
         continue;
       }
-      snprintf(err, errlen, "unknown argument '%s' (use radius=R, width=W, nan)", argv[i]);
+      snprintf(err, errlen, "unknown argument '%s' (use radius=R, width=W, nan, sleep=S)", argv[i]);
       free(r);
       return 1;
     }
