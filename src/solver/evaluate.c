@@ -129,12 +129,18 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   for (size_t j = 0; j < s->kloc; j++) {
     gsl_rng_set(rng, gfv_stream_seed((unsigned long)s->cfg->seed, s->k0 + j, 1));
     double mean, var, wj = exp(s->cur.logw[j]);
+    size_t out0 = outside;
     GFV_CALL_GOTO(st, particle_stats(s, j, M, rng, w, z, lq, lp, &mean, &var, &nonfinite, &outside,
                                          lr + j * M),
                   done);
+    /* The component's mass inside the support, P_j(S), weighs its restricted mean (see
+     * gfv_solver_evaluate); 1 exactly when no draw fell outside. */
+    size_t inside = M - (outside - out0);
+    double wi = inside == M ? wj : wj * (double)inside / (double)M;
     s->eval_phi[j] = mean;
-    sums[0] += wj * mean;
-    sums[1] += wj * wj * var / (double)M;
+    sums[0] += wi * mean;
+    sums[1] += inside ? wi * wi * var / (double)inside : 0.0;
+    sums[4] += wi;
   }
   sums[2] += (double)nonfinite;
   sums[3] += (double)outside;
@@ -184,12 +190,13 @@ int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res) {
     s->target->begin_iteration(s->target, -1, (unsigned long)s->cfg->seed);
   GFV_CALL(gfv_solver_gather_full(s));
   size_t M = ((size_t)s->cfg->eval_samples + s->K - 1) / s->K;
-  double sums[4] = {0, 0, 0, 0}; /* sum w mean(h), sum w^2 var(h)/M, broken, outside */
+  /* sum w P(S) mean(h), sum (w P(S))^2 var(h)/M, broken, outside, P_q(S) = sum w P(S) */
+  double sums[5] = {0, 0, 0, 0, 0};
   double *lr = NULL;
   int st = gfv_calloc(&lr, s->kloc * M, sizeof(double));
   if (!st) st = evaluate_local(s, M, sums, lr);
   st = gfv_comm_agree(s->comm, st, NULL);
-  if (!st) st = gfv_comm_allreduce_sum(s->comm, sums, 4);
+  if (!st) st = gfv_comm_allreduce_sum(s->comm, sums, 5);
   if (!st && sums[2] == 0) st = psis_all(s, M, lr, res);
   free(lr);
   GFV_CALL(st);
@@ -200,8 +207,13 @@ int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res) {
             sums[2], M * s->K);
   res->eval_samples = M * s->K;
   res->outside = sums[3] / (double)res->eval_samples;
-  res->elbo = -sums[0];
-  res->elbo_se = sqrt(sums[1]);
+  /* With a bounded support the fit is the mixture restricted to it, q~ = q 1_S / P_q(S)
+   * (the draws of samples.csv come from q~): its ELBO is E_{q|S}[l - log q] + log P_q(S),
+   * the components' restricted means weighted by w_k P_k(S) / P_q(S).  Without draws
+   * outside, P_q(S) = 1 and this is the plain ELBO, to the bit. */
+  const double pin = sums[3] > 0 ? sums[4] : 1.0;
+  res->elbo = sums[3] > 0 ? -sums[0] / pin + log(pin) : -sums[0];
+  res->elbo_se = sums[3] > 0 ? sqrt(sums[1]) / pin : sqrt(sums[1]);
   res->kl = s->target->normalized ? -res->elbo : NAN;
   res->kl_se = s->target->normalized ? res->elbo_se : NAN;
   GFV_CHECK(isfinite(res->elbo) && isfinite(res->elbo_se), GFV_ERR_DIVERGED,

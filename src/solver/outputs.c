@@ -122,17 +122,24 @@ static void write_trace(const gfv_solver *s, FILE *f) {
   }
 }
 
-/* N independent draws from the mixture: a component by weight, then its Gaussian. */
-static int write_samples(gfv_solver *s, FILE *f) {
+/* N independent draws from the mixture: a component by weight, then its Gaussian.  With a
+ * bounded support (restrict: the final evaluation saw draws outside it) the draws where the
+ * target is -inf are dropped and drawn again, so that the rows come from the mixture
+ * restricted to the support, the distribution whose ELBO summary.json reports. */
+#define GFV_SAMPLE_BLOCK 4096
+static int write_samples(gfv_solver *s, int restrict_, FILE *f) {
   const size_t d = s->d, N = (size_t)s->cfg->out_samples;
-  double *w = NULL, *z = NULL;
+  /* Rejection stops being a way to draw when nearly every draw is rejected. */
+  const size_t max_drawn = 1000 * N + 100000;
+  double *w = NULL, *z = NULL, *lp = NULL;
   gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
   gfv_discrete *table = NULL;
   int st = GFV_OK;
   GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
   gsl_rng_set(rng, gfv_stream_seed((unsigned long)s->cfg->seed, s->K, 2));
   GFV_CALL_GOTO(st, gfv_calloc(&w, s->K, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&z, d, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_SAMPLE_BLOCK * d, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&lp, GFV_SAMPLE_BLOCK, sizeof(double)), done);
   for (size_t k = 0; k < s->K; k++) w[k] = exp(s->full_logw[k]);
   GFV_CALL_GOTO(st, gfv_discrete_alloc(s->K, w, &table), done);
   gfv_particles view = s->cur; /* borrow the sampler with the whole mixture's arrays */
@@ -140,21 +147,34 @@ static int write_samples(gfv_solver *s, FILE *f) {
   fprintf(f, "z_1");
   for (size_t t = 1; t < d; t++) fprintf(f, ",z_%zu", t + 1);
   fprintf(f, "\n");
-  for (size_t i = 0; i < N; i++) {
-    /* A safe point every 4096 rows: a stop asked for now abandons the (temporary) files. */
-    if (i % 4096 == 0 && gfv_interrupt_signal()) {
+  for (size_t written = 0, drawn = 0; written < N;) {
+    /* A safe point every block: a stop asked for now abandons the (temporary) files. */
+    if (gfv_interrupt_signal()) {
       st = GFV_STOPPED;
       goto done;
     }
-    size_t k = gfv_discrete_draw(table, rng);
-    gfv_particles_sample(&view, k, rng, 1, z);
-    for (size_t t = 0; t < d; t++) fprintf(f, t ? ",%.17g" : "%.17g", z[t]);
-    fprintf(f, "\n");
+    if (drawn > max_drawn)
+      GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC,
+                     "samples.csv: only %zu of %zu draws fell inside the target's support; the "
+                     "mixture has almost no mass there", written, drawn);
+    size_t c = N - written < GFV_SAMPLE_BLOCK ? N - written : GFV_SAMPLE_BLOCK;
+    for (size_t i = 0; i < c; i++) {
+      size_t k = gfv_discrete_draw(table, rng);
+      gfv_particles_sample(&view, k, rng, 1, z + i * d);
+    }
+    drawn += c;
+    if (restrict_) GFV_CALL_GOTO(st, gfv_target_eval(s->target, c, z, lp, NULL, NULL), done);
+    for (size_t i = 0; i < c; i++) {
+      if (restrict_ && lp[i] == -INFINITY) continue;
+      for (size_t t = 0; t < d; t++) fprintf(f, t ? ",%.17g" : "%.17g", z[i * d + t]);
+      fprintf(f, "\n");
+      written++;
+    }
   }
 done:
   gfv_discrete_free(table);
   gsl_rng_free(rng);
-  free(w), free(z);
+  free(w), free(z), free(lp);
   return st;
 }
 
@@ -336,7 +356,7 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
   }
   write_mixture(s, &m, gfv_ofile_stream(files[F_MIXTURE]));
   write_trace(s, gfv_ofile_stream(files[F_TRACE]));
-  GFV_CALL_GOTO(st, write_samples(s, gfv_ofile_stream(files[F_SAMPLES])), fail);
+  GFV_CALL_GOTO(st, write_samples(s, res->outside > 0, gfv_ofile_stream(files[F_SAMPLES])), fail);
   if (files[F_DENSITY]) GFV_CALL_GOTO(st, write_density(s, gfv_ofile_stream(files[F_DENSITY])), fail);
   GFV_CALL_GOTO(st, path_in(s->cfg->out, file_names[F_H5], path, sizeof path), fail);
   GFV_CALL_GOTO(st, write_mixture_h5(s, &m, res, path, gfv_ofile_stream(files[F_H5])), fail);

@@ -24,6 +24,9 @@
 const char *const gfv_phase_names[GFV_NPHASES] = {"sample", "target", "mixture", "comm",
                                                   "update", "eval",   "io"};
 
+/* How many "component put back" lines a run prints before it keeps count silently. */
+#define GFV_PUTBACK_SAY 5
+
 /* Weights below this are floored (section 5): log 0 would poison the mixture density. */
 #define GFV_LOGW_FLOOR (-690.7755278982137) /* log(1e-300) */
 
@@ -93,6 +96,7 @@ static int allocate(gfv_solver *s) {
   GFV_ALLOC(s->tr_eps, s->kloc);
   GFV_ALLOC(s->eval_phi, s->kloc);
   GFV_ALLOC(s->comp_scale, s->kloc);
+  GFV_ALLOC(s->relocate_flags, s->kloc);
   GFV_ALLOC(s->kl_work, dd + d);
   GFV_ALLOC(s->cz, s->S * d);
   GFV_ALLOC(s->cgl, s->S * d);
@@ -135,6 +139,72 @@ static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *com
   return GFV_OK;
 }
 
+/* Collective: the global index of the usable particle with the lowest objective in e (the
+ * same on every rank), or -1 when none is usable; *broken counts particles with non-finite
+ * values (e->bad == 1) over all ranks. */
+static int best_particle(gfv_solver *s, const gfv_estimate *e, long *best, double *broken) {
+  double mine[2] = {0, INFINITY}; /* broken count, best phi */
+  long at = -1;
+  for (size_t j = 0; j < s->kloc; j++) {
+    if (e->bad[j] == 1) mine[0] += 1;
+    else if (!e->bad[j] && e->phi[j] < mine[1]) mine[1] = e->phi[j], at = (long)(s->k0 + j);
+  }
+  *broken = mine[0];
+  GFV_CALL(gfv_comm_allreduce_sum(s->comm, broken, 1));
+  double neg = -mine[1]; /* the max of -phi; the lowest index among ties */
+  GFV_CALL(gfv_comm_allreduce_max(s->comm, &neg, 1));
+  double idx = at >= 0 && -mine[1] == neg ? -(double)at : -INFINITY;
+  GFV_CALL(gfv_comm_allreduce_max(s->comm, &idx, 1));
+  *best = isfinite(idx) ? (long)-idx : -1;
+  return GFV_OK;
+}
+
+/* Collective: restarts every local particle j with which[j] set one standard deviation away
+ * from particle `best`: its mean a draw from that component with j's own stream (so the
+ * result does not depend on the rank count), its covariance that component's.  p is the
+ * state to change (cur at the start, prev during an iteration). */
+static int relocate(gfv_solver *s, gfv_particles *p, const int *which, long best) {
+  const size_t d = s->d, ps = s->psize, b = (size_t)best;
+  GFV_CALL(gfv_solver_gather_full(s));
+  for (size_t j = 0; j < s->kloc; j++) {
+    if (!which[j]) continue;
+    memcpy(p->P + j * ps, s->full_P + b * ps, ps * sizeof(double));
+    memcpy(p->L + j * ps, s->full_L + b * ps, ps * sizeof(double));
+    gfv_particles view = s->cur; /* a draw from the best component with j's stream */
+    view.mu = s->full_mu, view.L = s->full_L;
+    gfv_particles_sample(&view, b, s->cur.rng[j], 1, p->mu + j * d);
+  }
+  gfv_particles_update_logc(p);
+  return GFV_OK;
+}
+
+/* Collective: the estimates at the initial particles.  A target that is NaN or +inf there
+ * is an error; a particle all of whose samples fall outside a bounded support is restarted
+ * next to the particle with the best objective (up to 20 times), since a prior draw far
+ * outside the support says nothing about the model. */
+static int initial_estimate(gfv_solver *s) {
+  gfv_estimate *e = &s->est_buf[s->cur_est];
+  for (int round = 0; round < 20; round++) {
+    int bad = 0;
+    GFV_CALL(gfv_solver_estimate(s, e, &bad));
+    if (!bad) return GFV_OK;
+    long best;
+    double broken;
+    GFV_CALL(best_particle(s, e, &best, &broken));
+    GFV_CHECK(broken == 0, GFV_ERR_NUMERIC,
+              "the target returned a non-finite value (NaN or +Inf) at the samples of the "
+              "initial particles; check the model or change --init / --init-scale / --init-var");
+    GFV_CHECK(best >= 0, GFV_ERR_NUMERIC,
+              "no sample of any initial particle fell inside the target's support (log density "
+              "-inf everywhere they looked); check the model or change --init / --init-scale");
+    for (size_t j = 0; j < s->kloc; j++) s->relocate_flags[j] = e->bad[j] == 2;
+    GFV_CALL(relocate(s, &s->cur, s->relocate_flags, best));
+  }
+  GFV_ERROR(GFV_ERR_NUMERIC,
+            "initial particles: some kept falling outside the target's support after 20 moves; "
+            "check the model or change --init / --init-scale");
+}
+
 int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm, gfv_solver **out) {
   *out = NULL;
   gfv_solver *s = NULL;
@@ -158,13 +228,7 @@ int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm,
     *out = s;
     return GFV_OK;
   }
-  int bad = 0;
-  st = gfv_solver_estimate(s, &s->est_buf[s->cur_est], &bad);
-  if (!st && bad)
-    st = gfv_error_set(GFV_ERR_NUMERIC, __FILE__, __LINE__, __func__,
-                       "the target returned a non-finite value (NaN or +Inf), or no sample of a "
-                       "particle fell inside its support, at the initial particles; check the "
-                       "model or change --init-scale / --init-var");
+  st = initial_estimate(s);
   if (st) {
     gfv_solver_free(s);
     return st;
@@ -189,7 +253,7 @@ void gfv_solver_free(gfv_solver *s) {
   free(s->A), free(s->logq), free(s->gbar_all), free(s->H_all), free(s->send), free(s->recv);
   free(s->flow_work), free(s->est_work), free(s->trace);
   free(s->tr_eps), free(s->comp_scale), free(s->kl_work), free(s->cz), free(s->cgl), free(s->cgb);
-  free(s->chl), free(s->eval_phi);
+  free(s->chl), free(s->eval_phi), free(s->relocate_flags);
   gfv_mix_work_free(s->mw);
   free(s->full_logw), free(s->full_mu), free(s->full_P), free(s->full_L), free(s->full_logc);
   free(s);
@@ -294,6 +358,44 @@ static gfv_particle_samples particle_samples(gfv_solver *s, size_t j, const doub
   return smp;
 }
 
+/* Samples outside a bounded support (l = -inf) are left out of the estimates, which then
+ * describe q_j restricted to the support, q_j 1_S / P_j(S); the objective of that restricted
+ * component carries -log P_j(S) on top, whose derivatives, by the score identities, are
+ * expectations over the samples inside the support:
+ *   grad_mu  (-log P(S)) = -P m,           m = E_{q|S}[z - mu]
+ *   2 grad_Sigma (-log P(S)) = P - P C P,  C = E_{q|S}[(z - mu)(z - mu)^T]
+ * (G is twice the Sigma-gradient, as Price's identity has it).  They push a component that
+ * straddles the edge of the support back inside it; nothing else would, since a zero
+ * density has no gradient.  The work space is kl_work (d * d + d, free in this phase). */
+static void support_barrier(gfv_solver *s, const gfv_particle_samples *smp, double *gh, double *G) {
+  const size_t d = s->d, n = smp->S;
+  const double *mu = smp->mu, *P = smp->P;
+  double *m = s->kl_work + d * d, *C = s->kl_work;
+  for (size_t t = 0; t < d; t++) {
+    double a = 0;
+    for (size_t i = 0; i < n; i++) a += smp->z[i * d + t] - mu[t];
+    m[t] = a / (double)n;
+  }
+  if (s->diag) {
+    for (size_t t = 0; t < d; t++) {
+      double c = 0;
+      for (size_t i = 0; i < n; i++) c += (smp->z[i * d + t] - mu[t]) * (smp->z[i * d + t] - mu[t]);
+      c /= (double)n;
+      gh[t] -= P[t] * m[t];
+      G[t] += P[t] - P[t] * P[t] * c;
+    }
+    return;
+  }
+  /* y_i = P (z_i - mu): gh -= mean y, G += P - mean y y^T (= P C P). */
+  cblas_dsymv(CblasRowMajor, CblasLower, (int)d, -1.0, P, (int)d, m, 1, 1.0, gh, 1);
+  for (size_t t = 0; t < d * d; t++) G[t] += P[t];
+  for (size_t i = 0; i < n; i++) {
+    for (size_t t = 0; t < d; t++) m[t] = smp->z[i * d + t] - mu[t];
+    cblas_dsymv(CblasRowMajor, CblasLower, (int)d, 1.0, P, (int)d, m, 1, 0.0, C, 1);
+    cblas_dger(CblasRowMajor, (int)d, (int)d, -1.0 / (double)n, C, 1, C, 1, G, (int)d);
+  }
+}
+
 /* Step 6 (first half): phi, gh and G of each local particle, and which particles have
  * unusable estimates (e->bad). */
 static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e) {
@@ -307,7 +409,7 @@ static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e) 
       else if (lp[i] != -INFINITY) broken = 1;
     }
     e->used[j] = used;
-    e->bad[j] = broken || used == 0;
+    e->bad[j] = broken ? 1 : used == 0 ? 2 : 0; /* 2: no sample inside the support */
     if (e->bad[j]) {
       e->phi[j] = e->phivar[j] = NAN;
       continue;
@@ -323,6 +425,10 @@ static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e) 
     gfv_particle_samples smp = particle_samples(s, j, zloc, used);
     if (s->diag) s->est->estimate_diag(&smp, e->gh + j * d, e->G + j * ps);
     else s->est->estimate(&smp, e->gh + j * d, e->G + j * ps, s->est_work);
+    if (used < S) {
+      support_barrier(s, &smp, e->gh + j * d, e->G + j * ps);
+      e->phi[j] -= log((double)used / (double)S);
+    }
     if (!isfinite(mean) || !all_finite(d, e->gh + j * d) || !all_finite(ps, e->G + j * ps))
       e->bad[j] = 1;
   }
@@ -614,13 +720,33 @@ static int iterate_tr(gfv_solver *s) {
       warn(s, why, 0.5 * s->eta * s->comp_scale[0]);
       continue;
     }
-    for (size_t j = 0; j < s->kloc; j++)
-      if (enew->bad[j]) s->comp_scale[j] *= 0.5, s->tr_eps[j] *= 0.25;
-    if (s->rank == 0)
+    /* A particle whose samples keep falling outside a bounded support after four halvings
+     * has drifted out of it (nothing in a zero density pulls it back): it restarts next to
+     * the best particle, from where this iteration's step is then not taken. */
+    double nout = 0;
+    for (size_t j = 0; j < s->kloc; j++) {
+      s->relocate_flags[j] = enew->bad[j] == 2 && s->comp_scale[j] <= 1.0 / 16;
+      nout += s->relocate_flags[j];
+      if (enew->bad[j] && !s->relocate_flags[j]) s->comp_scale[j] *= 0.5, s->tr_eps[j] *= 0.25;
+    }
+    GFV_CALL(gfv_comm_allreduce_sum(s->comm, &nout, 1));
+    if (nout > 0) {
+      long best;
+      double broken;
+      GFV_CALL(best_particle(s, e, &best, &broken));
+      GFV_CALL(relocate(s, &s->prev, s->relocate_flags, best));
+      for (size_t j = 0; j < s->kloc; j++)
+        if (s->relocate_flags[j]) s->comp_scale[j] = 0, s->tr_eps[j] = cfg->trust_region;
+      s->relocated += (long)nout;
+    }
+    /* Said on stderr the first few times; the count goes to summary.json either way. */
+    if (s->rank == 0 && s->putback_said < GFV_PUTBACK_SAY)
       fprintf(stderr,
               "gflowvi: warning: iteration %ld: %.0f component%s put back (non-finite or exploding "
-              "estimates); retrying %s with a shorter step\n",
-              s->iter + 1, local[0], local[0] == 1 ? "" : "s", local[0] == 1 ? "it" : "them");
+              "estimates, or no sample inside the support); retrying %s with a shorter step%s\n",
+              s->iter + 1, local[0], local[0] == 1 ? "" : "s", local[0] == 1 ? "it" : "them",
+              s->putback_said + 1 == GFV_PUTBACK_SAY ? " (further such lines suppressed)" : "");
+    s->putback_said++;
     why = "components kept producing non-finite or exploding estimates";
   }
   GFV_ERROR(GFV_ERR_DIVERGED,

@@ -18,8 +18,8 @@ typedef struct {
   double *phi;     /* kloc: E[h], the particle's share of the objective */
   double *phivar;  /* kloc: sample variance of h over the particle's samples */
   size_t *used;    /* kloc: samples inside the target's support (l > -inf) of each particle */
-  int *bad;        /* kloc: the particle's estimates are unusable (non-finite, or no sample
-                      inside the support) */
+  int *bad;        /* kloc: the particle's estimates are unusable: 1 non-finite values, 2 no
+                      sample inside the target's support */
   double phibar;   /* sum_k w_k phi_k over all particles = -ELBO */
   double outside;  /* fraction of all K S samples outside the support */
   double elbo, elbo_se;
@@ -69,6 +69,9 @@ struct gfv_solver {
   /* Per-component step control (--trust-region > 0; ALGORITHM section "step control"). */
   double *tr_eps;           /* kloc: each component's current KL bound */
   double *comp_scale;       /* kloc: step factor of each component within one iteration's retries */
+  int *relocate_flags;      /* kloc: particles to restart next to the best one */
+  long relocated;           /* particles restarted after leaving the target's support */
+  long putback_said;        /* "component put back" warnings so far */
   double *kl_work;          /* d * d + d doubles for the KL */
   double *cz, *cgl, *chl, *cgb; /* one particle's samples inside the support, compacted */
   long tr_limited;          /* component steps shortened by the trust region, whole run */

@@ -12,7 +12,8 @@
  *
  * Arguments (--plugin-arg, comma-separated): radius=R (default 2), width=W (default 0.25),
  * nan (return NaN everywhere: shows gflowvi's handling of a broken model), sleep=S (pause S
- * seconds in gfv_plugin_init: a slow set-up, for the signal tests).
+ * seconds in gfv_plugin_init: a slow set-up, for the signal tests), cut=C (a bounded support:
+ * the density is zero, log -inf, where z_2 < C; the ring is then not normalised).
  * Build variants used by the tests: -DRING_ABI_OFFSET=1 (claims another ABI version),
  * -DRING_OMIT_LOGDENSITY (lacks a required function), -DRING_NO_HESSIAN (no Hessian),
  * -DRING_EXIT_IN_INIT and -DRING_EXIT_IN_CONSTRUCTOR (call exit(0) in gfv_plugin_init or
@@ -33,6 +34,7 @@
 
 typedef struct {
   double R, w, logC;
+  double cut; /* the density is 0 (log -inf) where z_2 < cut; -inf = no cut */
   int nan;
 } ring;
 
@@ -62,7 +64,7 @@ int gfv_plugin_init(int argc, const char *const *argv, void **state, char *err, 
     snprintf(err, errlen, "out of memory");
     return 1;
   }
-  r->R = 2.0, r->w = 0.25;
+  r->R = 2.0, r->w = 0.25, r->cut = -INFINITY;
   for (int i = 0; i < argc; i++) {
     int ok;
     double pause = 0;
@@ -71,12 +73,14 @@ int gfv_plugin_init(int argc, const char *const *argv, void **state, char *err, 
       while (nanosleep(&ts, &ts) == -1 && errno == EINTR) continue; /* signals do not cut it */
       continue;
     }
-    if ((ok = parse(argv[i], "radius", &r->R)) == 0 && (ok = parse(argv[i], "width", &r->w)) == 0) {
+    if ((ok = parse(argv[i], "radius", &r->R)) == 0 && (ok = parse(argv[i], "width", &r->w)) == 0 &&
+        (ok = parse(argv[i], "cut", &r->cut)) == 0) {
       if (strcmp(argv[i], "nan") == 0) {
         r->nan = 1;
         continue;
       }
-      snprintf(err, errlen, "unknown argument '%s' (use radius=R, width=W, nan, sleep=S)", argv[i]);
+      snprintf(err, errlen, "unknown argument '%s' (use radius=R, width=W, cut=C, nan, sleep=S)",
+               argv[i]);
       free(r);
       return 1;
     }
@@ -105,7 +109,7 @@ int gfv_plugin_logdensity(void *state, size_t n, size_t d, const double *z, doub
   if (d != 2) return 1;
   for (size_t i = 0; i < n; i++) {
     const double x = z[2 * i], y = z[2 * i + 1], rad = hypot(x, y), e = rad - r->R;
-    logp[i] = r->nan ? NAN : -0.5 * e * e / (r->w * r->w) - r->logC;
+    logp[i] = r->nan ? NAN : y < r->cut ? -INFINITY : -0.5 * e * e / (r->w * r->w) - r->logC;
     /* d/dz of -(|z| - R)^2 / (2 w^2) = -(|z| - R) / w^2 * z / |z|  (0 at the centre) */
     const double s = rad > 0 ? -e / (r->w * r->w * rad) : 0.0;
     grad[2 * i] = s * x;
@@ -137,8 +141,8 @@ int gfv_plugin_hessian(void *state, size_t n, size_t d, const double *z, double 
 #endif
 
 int gfv_plugin_normalized(void *state) {
-  (void)state;
-  return 1;
+  const ring *r = state;
+  return r->cut == -INFINITY; /* a cut ring has lost the mass below the cut */
 }
 
 void gfv_plugin_destroy(void *state) { free(state); }
