@@ -18,6 +18,7 @@
 
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
+#include "solver/init.h"
 #include "solver/solver_impl.h"
 
 const char *const gfv_phase_names[GFV_NPHASES] = {"sample", "target", "mixture", "comm",
@@ -116,7 +117,6 @@ static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *com
   s->n = s->K * s->S, s->nloc = s->kloc * s->S;
   GFV_CALL(resolve_methods(s));
   GFV_CALL(allocate(s));
-  gfv_particles_init(&s->cur, cfg->init_scale, cfg->init_var);
   s->eta = cfg->step;
   return GFV_OK;
 }
@@ -143,6 +143,12 @@ int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm,
     }
     *out = s;
     return GFV_OK;
+  }
+  /* Collective (the mode search), so after the agreement above; never on a restart. */
+  st = gfv_solver_init_particles(s);
+  if (st) {
+    gfv_solver_free(s);
+    return st;
   }
   int bad = 0;
   st = gfv_solver_estimate(s, &s->est_buf[s->cur_est], &bad);
