@@ -46,6 +46,13 @@ static gfv_target *make_target(const char *spec, long dim, const char *arg) {
   return t;
 }
 
+/* The gauss target in d dimensions and its exact mean and covariance. */
+static gfv_target *gauss(size_t d, const double **mean, const double **cov) {
+  gfv_target *t = make_target("gauss", (long)d, "");
+  if (t) gfv_target_gauss_moments(t, mean, cov);
+  return t;
+}
+
 static gfv_mode_opts opts(size_t starts, double scale) {
   gfv_mode_opts o = {starts, scale, 1, GFV_INIT_MAX_ITER, GFV_INIT_DRAWS, 0};
   return o;
@@ -121,9 +128,8 @@ static void test_prior_is_the_original(void) {
 
 static void test_mode_gauss(void) {
   const size_t d = 5;
-  gfv_target *t = make_target("gauss", (long)d, "");
   const double *mean, *cov;
-  gfv_target_gauss_moments(t, &mean, &cov);
+  gfv_target *t = gauss(d, &mean, &cov);
   gfv_mode_opts o = opts(3, 3.0);
   double *res = find_modes(t, &o);
   double cmax = 0.0;
@@ -280,9 +286,8 @@ static void test_mode_gmm4_shares_particles(void) {
  * init_var / (Sigma^-1)_tt (diag), and the means spread (not all at the mode). */
 static void test_mode_places_particles(void) {
   const size_t d = 3;
-  gfv_target *t = make_target("gauss", (long)d, "");
   const double *mean, *cov;
-  gfv_target_gauss_moments(t, &mean, &cov);
+  gfv_target *t = gauss(d, &mean, &cov);
   double Pt[9], L[9];
   memcpy(L, cov, sizeof L);
   gfv_chol(d, L);
