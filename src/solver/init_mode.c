@@ -1,14 +1,19 @@
 /* init_mode.c - the search behind --init=mode, in the spirit of Pathfinder (Zhang,
  * Carpenter, Gelman, Vehtari 2022).
  *
- * From each start, L-BFGS (GSL's vector_bfgs2) climbs the log density l.  At iterates z_t
- * of the path -- every one for d <= INIT_EVERY_DIM, a geometric subset above, where each
- * costs a d x d Hessian -- the Gaussian N(z_t, Sigma_t), Sigma_t the clipped Laplace
- * covariance at z_t, is scored by its ELBO, E l(z) + entropy, from opts->draws draws
- * evaluated in one block call, and the path keeps its best.  Scoring by the ELBO rather
- * than by l is what copes with densities that have no mode: the centred eight-schools
- * posterior grows without bound down its funnel (log tau -> -inf), so L-BFGS runs off, but
- * the Gaussians there grow narrow and their ELBO falls; the best stays in the body.
+ * From each start, a quasi-Newton path (GSL's vector_bfgs2) climbs the log density l.  At
+ * iterates z_t of the path -- every one for d <= INIT_EVERY_DIM, a geometric subset above,
+ * where each costs a d x d Hessian -- the Gaussians N(z_t, alpha Sigma_t), Sigma_t the
+ * clipped Laplace covariance at z_t and alpha in 1/16 .. 2, are scored by their ELBO,
+ * E l(z) + entropy, from opts->draws draws evaluated in one block call, and the path keeps
+ * its best.  Scoring by the ELBO rather than by l is what copes with densities that have no
+ * mode: the centred eight-schools posterior grows without bound down its funnel
+ * (log tau -> -inf), so the path runs off, but the Gaussians there grow narrow and their
+ * ELBO falls; the best stays in the body.  The scale alpha is the one-parameter ELBO fit of
+ * the Laplace covariance, which the local curvature of a skewed posterior gets wrong by
+ * factors of 2 to 8 (non-centred eight schools at its mode: ELBO -58 at alpha = 1, -40 at
+ * alpha = 1/4; without alpha the ELBO of Laplace Gaussians early on a path is so poor that
+ * it cannot tell a funnel from a climb).
  *
  * A path ends when the gradient is tiny (a mode), after max_iter iterations, when the line
  * search makes no more progress, or in a funnel neck: when l has risen above its value at
@@ -130,9 +135,10 @@ static double norm2(const gsl_vector *v) {
 
 /* (Re)starts the minimizer at x, in coordinates whitened by R (d x d; NULL: R = I), with a
  * first trial step of the Newton step's length |R^T grad l| (capped at 4 sqrt(d), a few
- * standard deviations): the first step is then a Newton step under a line search. */
+ * standard deviations): the first step is then a Newton step under a line search.
+ * Returns GSL's status; a failing target call is left in w->st. */
 static int restart(mode_work *w, gsl_multimin_fdfminimizer *m, gsl_multimin_function_fdf *fn,
-                   const double *x, const double *R, double *step_out) {
+                   const double *x, const double *R) {
   const size_t d = w->d;
   memcpy(w->c, x, d * sizeof(double));
   memset(w->R, 0, d * d * sizeof(double));
@@ -141,13 +147,9 @@ static int restart(mode_work *w, gsl_multimin_fdfminimizer *m, gsl_multimin_func
   gsl_vector_set_zero(w->y0);
   double f;
   path_fdf(w->y0, w, &f, w->gtmp);
-  GFV_CALL(w->st);
   double step = fmin(norm2(w->gtmp), 4.0 * sqrt((double)d));
   if (!(step > 0.0)) step = 1.0;
-  *step_out = step;
-  int gst = gsl_multimin_fdfminimizer_set(m, fn, w->y0, step, INIT_LINE_TOL);
-  GFV_CALL(w->st);
-  return gst;
+  return gsl_multimin_fdfminimizer_set(m, fn, w->y0, step, INIT_LINE_TOL);
 }
 
 /* Start s: its path from a point drawn from its own stream; res (GFV_MODE_STRIDE(d))
@@ -175,9 +177,8 @@ static int run_path(mode_work *w, gsl_multimin_fdfminimizer *m, size_t s, double
   memcpy(end_x, w->xcur, d * sizeof(double));
 
   gsl_multimin_function_fdf fn = {path_f, path_df, path_fdf, d, w};
-  double step;
   w->fpen = INFINITY;
-  int gst = restart(w, m, &fn, w->xcur, NULL, &step);
+  int gst = restart(w, m, &fn, w->xcur, NULL);
   GFV_CALL(w->st);
   res[GFV_MODE_EVALS] = (double)w->evals;
   double f0 = gsl_multimin_fdfminimizer_minimum(m);
@@ -219,7 +220,8 @@ static int run_path(mode_work *w, gsl_multimin_fdfminimizer *m, size_t s, double
       next_eval = d <= INIT_EVERY_DIM || geo <= t ? t + 1 : geo;
       if (!end && have_root) {
         memcpy(w->x0, w->xcur, d * sizeof(double));
-        gst = restart(w, m, &fn, w->x0, w->root, &step);
+        gst = restart(w, m, &fn, w->x0, w->root);
+        GFV_CALL(w->st);
         if (gst != GSL_SUCCESS) end = GFV_PATH_STALLED;
       }
     }
