@@ -12,6 +12,8 @@
 #define GFV_PATH_MAX 4096
 #define GFV_NAME_MAX 64
 #define GFV_OPTIONS_MAX 128 /* rows of the option table, at most (checked at compile time) */
+/* The default of --init (prior | mode | FILE): one place, so it can change after measuring. */
+#define GFV_INIT_DEFAULT "prior"
 
 typedef struct {
   char config[GFV_PATH_MAX];   /* config file that was read ("" if none) */
@@ -29,8 +31,10 @@ typedef struct {
   long iters;                  /* maximum number of iterations */
   double tol;                  /* stop when the relative update norm falls below tol; 0 = never */
   long seed;                   /* master seed; particle k's stream derives from (seed, k) */
-  double init_scale;           /* initial means ~ N(0, init_scale^2 I) */
-  double init_var;             /* initial covariances init_var * I */
+  double init_scale;           /* initial means ~ N(0, init_scale^2 I); mode: Laplace sds */
+  double init_var;             /* initial covariances init_var * I; mode: x Laplace cov */
+  char init[GFV_PATH_MAX];      /* prior | mode | FILE (warm start from a mixture.csv) */
+  long init_starts;            /* --init=mode: L-BFGS starts, spread over the ranks */
   char out[GFV_PATH_MAX];      /* output directory */
   long out_samples;            /* rows of samples.csv */
   long eval_samples;           /* fresh samples for the final ELBO / KL */

@@ -19,6 +19,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
 #include "linalg/linalg.h"
+#include "solver/init.h"
 #include "solver/solver_impl.h"
 
 const char *const gfv_phase_names[GFV_NPHASES] = {"sample", "target", "mixture", "comm",
@@ -133,7 +134,6 @@ static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *com
   /* The inputs as they are at the start, for the checkpoints (a restart compares them). */
   if (s->rank == 0) GFV_CALL(gfv_input_checksums(cfg, s->input_sums));
   GFV_CALL(allocate(s));
-  gfv_particles_init(&s->cur, cfg->init_scale, cfg->init_var);
   s->eta = cfg->step;
   for (size_t j = 0; j < s->kloc; j++) s->tr_eps[j] = cfg->trust_region, s->comp_scale[j] = 1.0;
   return GFV_OK;
@@ -228,7 +228,9 @@ int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm,
     *out = s;
     return GFV_OK;
   }
-  st = initial_estimate(s);
+  /* Collective (the mode search), so after the agreement above; never on a restart. */
+  st = gfv_solver_init_particles(s);
+  if (!st) st = initial_estimate(s);
   if (st) {
     gfv_solver_free(s);
     return st;

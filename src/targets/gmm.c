@@ -10,8 +10,16 @@
  * so a row has 1 + d + d^2 columns, which fixes d.  Weights must be positive and are
  * normalised to sum 1 (a file of unnormalised weights is accepted: the target stays a
  * normalized density).  Each covariance must be finite, symmetric to a relative 1e-10
- * (rounding in a written file; it is then symmetrised) and positive definite. */
+ * (rounding in a written file; it is then symmetrised) and positive definite.
+ *
+ * The reader, gfv_mixture_file_read, also serves the warm start (--init=FILE): there d is
+ * known, and the diagonal family's layout, weight, mu_1..mu_d, var_1..var_d (1 + 2d
+ * columns), is read too, kept as variances (never expanded to d x d).  A header naming
+ * var_ or cov_ columns decides the layout where the column count alone could not
+ * (1 + 2d = 1 + d' + d'^2 for d = 3, 6, 10, ...: a d' = 2 full file would otherwise pass
+ * as a d = 3 diagonal one). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,25 +98,36 @@ fail:
   return st;
 }
 
-/* From weights in logw (positive, not yet normalised) and precisions in P: the log-weights,
- * the Cholesky factors of P and logc.  what names the source in errors. */
-static int gmm_finish(gfv_target *t, const char *what) {
-  gmm_ctx *c = t->ctx;
-  const size_t d = c->d, dd = d * d, k = c->k;
-  /* Relative to the largest weight, so weights near DBL_MAX or DBL_MIN neither overflow
-   * the sum nor lose their ratios. */
+/* In place: k positive weights, not yet normalised, -> normalised log-weights.  Relative
+ * to the largest weight, so weights near DBL_MAX or DBL_MIN neither overflow the sum nor
+ * lose their ratios. */
+static void gmm_log_weights(size_t k, double *w) {
   double wmax = 0.0, wsum = 0.0;
-  for (size_t j = 0; j < k; j++) wmax = fmax(wmax, c->logw[j]);
-  for (size_t j = 0; j < k; j++) wsum += c->logw[j] / wmax;
-  for (size_t j = 0; j < k; j++) c->logw[j] = log(c->logw[j]) - log(wmax) - log(wsum);
+  for (size_t j = 0; j < k; j++) wmax = fmax(wmax, w[j]);
+  for (size_t j = 0; j < k; j++) wsum += w[j] / wmax;
+  for (size_t j = 0; j < k; j++) w[j] = log(w[j]) - log(wmax) - log(wsum);
+}
+
+/* L <- the Cholesky factors of the k precisions P (k x d x d each).  what names the source. */
+static int gmm_chol_all(size_t d, size_t k, const double *P, double *L, const char *what) {
+  const size_t dd = d * d;
   for (size_t j = 0; j < k; j++) {
-    memcpy(c->L + j * dd, c->P + j * dd, dd * sizeof(double));
-    int info = gfv_chol(d, c->L + j * dd);
+    memcpy(L + j * dd, P + j * dd, dd * sizeof(double));
+    int info = gfv_chol(d, L + j * dd);
     GFV_CHECK(info == 0, GFV_ERR_INPUT,
               "%s: component %zu: the precision (inverse covariance) is not positive definite "
               "(covariance too ill-conditioned)", what, j + 1);
   }
-  gfv_mix_log_const(d, k, c->logw, c->L, c->logc);
+  return GFV_OK;
+}
+
+/* From weights in logw (positive, not yet normalised) and precisions in P: the log-weights,
+ * the Cholesky factors of P and logc.  what names the source in errors. */
+static int gmm_finish(gfv_target *t, const char *what) {
+  gmm_ctx *c = t->ctx;
+  gmm_log_weights(c->k, c->logw);
+  GFV_CALL(gmm_chol_all(c->d, c->k, c->P, c->L, what));
+  gfv_mix_log_const(c->d, c->k, c->logw, c->L, c->logc);
   return GFV_OK;
 }
 
@@ -151,15 +170,25 @@ int gfv_target_gmm4_create(gfv_target **out) {
   return GFV_OK;
 }
 
-/* Checks row j of the table (weight, mean, covariance) and stores its weight, mean and
- * symmetrised covariance; the caller inverts the covariance. */
-static int gmm_read_row(const char *path, const gfv_table *tab, size_t j, gmm_ctx *c, double *cov) {
-  const size_t d = c->d;
+/* Checks row j of the table (weight, mean, covariance or variances) and stores its weight,
+ * mean and symmetrised covariance (or variances); the caller inverts the covariance. */
+static int gmm_read_row(const char *path, const gfv_table *tab, size_t j, gfv_mixture_file *m) {
+  const size_t d = m->d, cs = m->diag ? d : d * d;
   const double *row = tab->v + j * tab->cols, *S = row + 1 + d;
+  double *cov = m->cov + j * cs;
   GFV_CHECK(row[0] > 0.0, GFV_ERR_INPUT, "%s: component %zu (data row %zu): weight %g is not positive",
             path, j + 1, j + 1, row[0]);
-  c->logw[j] = row[0];
-  memcpy(c->mu + j * d, row + 1, d * sizeof(double));
+  m->logw[j] = row[0];
+  memcpy(m->mu + j * d, row + 1, d * sizeof(double));
+  if (m->diag) { /* variances; the same limit as gmm_precision puts on precisions */
+    for (size_t a = 0; a < d; a++)
+      GFV_CHECK(S[a] > 0.0 && 1.0 / S[a] <= GMM_MAX_SCALE && fabs(row[1 + a] / S[a]) <= GMM_MAX_SCALE,
+                GFV_ERR_INPUT,
+                "%s: component %zu (data row %zu): variance %zu is %g: not positive, or too small "
+                "for its mean in double precision", path, j + 1, j + 1, a + 1, S[a]);
+    memcpy(cov, S, d * sizeof(double));
+    return GFV_OK;
+  }
   for (size_t a = 0; a < d; a++)
     for (size_t b = 0; b < a; b++) {
       double x = S[a * d + b], y = S[b * d + a];
@@ -175,8 +204,9 @@ static int gmm_read_row(const char *path, const gfv_table *tab, size_t j, gmm_ct
 
 /* Covariance (row j) -> precision: Cholesky of the covariance (which tests definiteness),
  * then its inverse.  L is d x d scratch. */
-static int gmm_precision(const char *path, size_t j, gmm_ctx *c, const double *cov, double *L) {
+static int gmm_precision(const char *path, size_t j, gfv_mixture_file *c, double *L) {
   const size_t d = c->d;
+  const double *cov = c->cov + j * d * d;
   memcpy(L, cov, d * d * sizeof(double));
   int info = gfv_chol(d, L);
   GFV_CHECK(info == 0, GFV_ERR_INPUT,
@@ -210,34 +240,100 @@ static size_t gmm_dim_of(size_t cols) {
   return 0;
 }
 
-int gfv_target_gmm_file_create(const char *path, gfv_target **out) {
+/* The layout a header names: 1 for var_ columns (diagonal), 0 for cov_ columns, -1 when
+ * it names neither (the column count decides).  The header is the first line that is
+ * neither blank nor a '#' comment, as in gfv_table_read_csv. */
+static int gmm_header_layout(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  char *line = NULL;
+  size_t cap = 0;
+  int layout = -1;
+  while (getline(&line, &cap, f) != -1) {
+    const char *p = line + strspn(line, " \t");
+    if (*p == '\0' || *p == '\n' || *p == '\r' || *p == '#') continue;
+    layout = strstr(p, "var_") ? 1 : strstr(p, "cov_") ? 0 : -1;
+    break;
+  }
+  free(line);
+  fclose(f);
+  return layout;
+}
+
+/* *diag <- the layout of tab for dimension d (0 full, 1 variances), or fails. */
+static int gmm_layout(const char *path, const gfv_table *tab, size_t d, int *diag) {
+  const size_t full = 1 + d + d * d, vars = 1 + 2 * d;
+  int named = tab->has_header ? gmm_header_layout(path) : -1;
+  if (tab->cols == full && tab->cols == vars) *diag = 0; /* d = 1: the same numbers */
+  else if (tab->cols == full && named != 1) *diag = 0;
+  else if (tab->cols == vars && named != 0) *diag = 1;
+  else
+    GFV_ERROR(GFV_ERR_INPUT,
+              "%s: %zu columns%s do not hold a mixture in d = %zu: expected 1 + d + d*d = %zu "
+              "(weight, mean, covariance) or 1 + 2d = %zu (weight, mean, variances); was the file "
+              "written for another model?",
+              path, tab->cols, named == 1 ? " of variances" : named == 0 ? " of covariances" : "",
+              d, full, vars);
+  return GFV_OK;
+}
+
+void gfv_mixture_file_free(gfv_mixture_file *m) {
+  free(m->logw), free(m->mu), free(m->cov), free(m->P), free(m->L);
+  memset(m, 0, sizeof *m);
+}
+
+int gfv_mixture_file_read(const char *path, size_t dim, gfv_mixture_file *m) {
   gfv_table tab;
-  gfv_target *t = NULL;
-  double *cov = NULL, *L = NULL;
+  double *L = NULL;
   int st = GFV_OK;
-  *out = NULL;
+  memset(m, 0, sizeof *m);
   GFV_CALL(gfv_table_read_csv(path, &tab));
-  size_t d = gmm_dim_of(tab.cols), k = tab.rows;
+  const size_t d = dim ? dim : gmm_dim_of(tab.cols), k = tab.rows;
   if (d == 0)
     GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT,
                    "%s: %zu columns is not 1 + d + d*d for any d (expected weight, mean, covariance)",
                    path, tab.cols);
-  GFV_CALL_GOTO(st, gmm_alloc("gmm", d, k, &t), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&cov, k * d * d, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&L, d * d, sizeof(double)), done);
-  gmm_ctx *c = t->ctx;
-  for (size_t j = 0; j < k; j++) {
-    GFV_CALL_GOTO(st, gmm_read_row(path, &tab, j, c, cov + j * d * d), done);
-    GFV_CALL_GOTO(st, gmm_precision(path, j, c, cov + j * d * d, L), done);
+  if (dim) GFV_CALL_GOTO(st, gmm_layout(path, &tab, d, &m->diag), done);
+  m->k = k, m->d = d;
+  GFV_CALL_GOTO(st, gfv_calloc(&m->logw, k, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&m->mu, k * d, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&m->cov, k * (m->diag ? d : d * d), sizeof(double)), done);
+  if (!m->diag) {
+    GFV_CALL_GOTO(st, gfv_calloc(&m->P, k * d * d, sizeof(double)), done);
+    GFV_CALL_GOTO(st, gfv_calloc(&m->L, k * d * d, sizeof(double)), done);
+    GFV_CALL_GOTO(st, gfv_calloc(&L, d * d, sizeof(double)), done);
   }
-  GFV_CALL_GOTO(st, gmm_finish(t, path), done);
-  gmm_box(t, cov);
-  *out = t;
-  t = NULL;
+  for (size_t j = 0; j < k; j++) {
+    GFV_CALL_GOTO(st, gmm_read_row(path, &tab, j, m), done);
+    if (!m->diag) GFV_CALL_GOTO(st, gmm_precision(path, j, m, L), done);
+  }
+  gmm_log_weights(k, m->logw);
+  if (!m->diag) GFV_CALL_GOTO(st, gmm_chol_all(d, k, m->P, m->L, path), done);
 done:
-  gfv_target_free(t);
+  if (st) gfv_mixture_file_free(m);
   gfv_table_free(&tab);
-  free(cov), free(L);
+  free(L);
+  return st;
+}
+
+int gfv_target_gmm_file_create(const char *path, gfv_target **out) {
+  gfv_mixture_file m;
+  gfv_target *t = NULL;
+  int st = GFV_OK;
+  *out = NULL;
+  GFV_CALL(gfv_mixture_file_read(path, 0, &m));
+  const size_t d = m.d, k = m.k;
+  GFV_CALL_GOTO(st, gmm_alloc("gmm", d, k, &t), done);
+  gmm_ctx *c = t->ctx;
+  memcpy(c->mu, m.mu, k * d * sizeof(double));
+  memcpy(c->P, m.P, k * d * d * sizeof(double));
+  memcpy(c->L, m.L, k * d * d * sizeof(double));
+  memcpy(c->logw, m.logw, k * sizeof(double));
+  gfv_mix_log_const(d, k, c->logw, c->L, c->logc);
+  gmm_box(t, m.cov);
+  *out = t;
+done:
+  gfv_mixture_file_free(&m);
   return st;
 }
 

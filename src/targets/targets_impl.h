@@ -18,6 +18,23 @@ int gfv_target_alloc(const char *name, size_t dim, gfv_target **out);
 int gfv_target_gauss_create(size_t dim, gfv_target **out);          /* dim >= 1 */
 int gfv_target_gmm4_create(gfv_target **out);
 int gfv_target_gmm_file_create(const char *path, gfv_target **out);  /* d from the file */
+
+/* A mixture.csv read and checked (the reader behind gmm:FILE and --init=FILE): k
+ * components in d dimensions with normalised log-weights.  dim = 0: d from the column
+ * count, full covariances only; dim > 0: d = dim, and a file of the diagonal family
+ * (weight, mu_1..mu_d, var_1..var_d) is read too (diag = 1: cov holds k x d variances, P and
+ * L are NULL).  GFV_ERR_INPUT, naming the file, for a malformed file, another dimension, a
+ * weight <= 0, an asymmetric or indefinite covariance. */
+typedef struct {
+  size_t k, d;
+  int diag;        /* the file held variances */
+  double *logw;    /* k, normalised */
+  double *mu;      /* k x d */
+  double *cov;     /* k x d x d covariances, or k x d variances (diag) */
+  double *P, *L;   /* full only: k x d x d precisions and their lower Cholesky factors */
+} gfv_mixture_file;
+int gfv_mixture_file_read(const char *path, size_t dim, gfv_mixture_file *m);
+void gfv_mixture_file_free(gfv_mixture_file *m);
 int gfv_target_banana_create(gfv_target **out);
 int gfv_target_funnel_create(size_t dim, gfv_target **out);         /* dim >= 2 */
 
