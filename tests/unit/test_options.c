@@ -551,7 +551,8 @@ static void test_json(void) {
   CHECK(jget(m, n, "weight-step") && jget(m, n, "max-retries"), "option names as keys");
   /* Layout: every member line indented by 2, no trailing comma, no newline after the last. */
   CHECK(strncmp(text, "{\n  \"config\": ", 14) == 0, "first member: %.30s", text);
-  CHECK(contains(text, "\n  \"quiet\": true\n}\n"), "last member without comma: %s", text);
+  CHECK(contains(text, "\n  \"quiet\": true,\n"), "quiet: %s", text);
+  CHECK(contains(text, "\n  \"strict\": false\n}\n"), "last member without comma: %s", text);
   CHECK(!contains(text, ",\n}"), "trailing comma");
   free(text);
 }
