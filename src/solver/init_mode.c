@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "gflowvi/error.h"
+#include "gflowvi/interrupt.h"
 #include "rng/rng.h"
 #include "solver/init.h"
 #include "solver/particles.h"
@@ -226,6 +227,8 @@ static int run_path(mode_work *w, gsl_multimin_fdfminimizer *m, size_t s, double
       }
     }
     if (end) break;
+    /* A safe point of the set-up: a stop asked for now ends the search (no state yet). */
+    if (gfv_interrupt_signal()) return GFV_STOPPED;
     gst = gsl_multimin_fdfminimizer_iterate(m);
     GFV_CALL(w->st);
     /* No progress is how a path in floating point usually ends near a mode; any other
