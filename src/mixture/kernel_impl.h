@@ -31,6 +31,8 @@ struct gfv_mix_work {
   double *center;               /* d: the common shift c (mean of the means) */
 };
 
+/* gfv_mix_work_bytes of the diagonal family. */
+double gfv_mixd_work_bytes(size_t d, size_t k, size_t group);
 int gfv_mixd_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *A, double *lse,
                        gfv_mix_work *w);
 int gfv_mixd_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const double *A,
