@@ -69,6 +69,17 @@ struct gfv_solver {
   double last_checkpoint;           /* wall time of the last checkpoint (or the start) */
 };
 
+/* The files of the output directory (src/solver/outputs.c), by index. */
+enum { F_MIXTURE, F_TRACE, F_SAMPLES, F_DENSITY, F_H5, F_SUMMARY, F_COUNT };
+extern const char *const gfv_output_file_names[F_COUNT];
+/* The checkpoint's name inside --out when --checkpoint is not given. */
+#define GFV_CHECKPOINT_NAME "checkpoint.h5"
+#define GFV_GRID 121 /* density.csv is GFV_GRID x GFV_GRID points (2-D targets) */
+#define GFV_EVAL_BLOCK 4096 /* points per block of the final evaluation: bounds its scratch */
+
+/* The estimator a run uses: --estimator, with auto resolved for this target. */
+const char *gfv_solver_estimator_name(const gfv_config *cfg, const gfv_target *t);
+
 /* Collective: loads the checkpoint at path into a freshly created solver. */
 int gfv_solver_restore(gfv_solver *s, const char *path);
 
