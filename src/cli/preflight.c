@@ -142,24 +142,29 @@ static int check_disk(const gfv_config *cfg, const gfv_target *t) {
   return check_volume(&ckv);
 }
 
-/* where: "on rank 2", "on this node"; ranks: how many share the need (0: say nothing). */
-static int memory_error(const gfv_config *cfg, const gfv_mem_estimate *e, double need,
-                        const char *where, int ranks, const gfv_mem_limit *l) {
-  char opts[GFV_PATH_MAX], needs[32], free[32], limit[32], shared[32] = "";
+/* where: "on rank 2", "on this node"; ranks: how many share the need (0: say nothing);
+ * margin: the part of need that is not the estimate's (per rank), margin_what: what it
+ * is.  The option that sizes the largest term leads the line, unless the margin is larger:
+ * then no option is to blame, the limit is too tight for any run. */
+static int memory_error(const gfv_config *cfg, const gfv_mem_estimate *e, double need, double margin,
+                        const char *margin_what, const char *where, int ranks,
+                        const gfv_mem_limit *l) {
+  char lead[GFV_PATH_MAX + 2] = "", needs[32], free[32], limit[32], shared[32] = "", tail[4300];
   int dominant = gfv_mem_dominant(e);
-  gfv_mem_term_options(cfg, dominant, opts, sizeof opts);
+  const char *what = margin > e->term[dominant] ? margin_what : gfv_mem_term_what(dominant);
+  if (margin <= e->term[dominant]) {
+    gfv_mem_term_options(cfg, dominant, lead, sizeof lead - 2);
+    strcat(lead, ": ");
+  }
   gfv_format_bytes(need, needs, sizeof needs);
   gfv_format_bytes(l->free, free, sizeof free);
   gfv_format_bytes(l->limit, limit, sizeof limit);
   if (ranks > 1) snprintf(shared, sizeof shared, "%d ranks; ", ranks);
   if (strcmp(l->name, "MemAvailable") == 0)
-    GFV_ERROR(GFV_ERR_MEMORY,
-              "%s: the run needs about %s %s (%smostly %s), but only %s is available (MemAvailable)",
-              opts, needs, where, shared, gfv_mem_term_what(dominant), free);
-  GFV_ERROR(GFV_ERR_MEMORY,
-            "%s: the run needs about %s %s (%smostly %s), but only %s is left under the %s limit "
-            "of %s",
-            opts, needs, where, shared, gfv_mem_term_what(dominant), free, limit, l->name);
+    snprintf(tail, sizeof tail, "only %s is available (MemAvailable)", free);
+  else snprintf(tail, sizeof tail, "only %s is left under the %s limit of %s", free, limit, l->name);
+  GFV_ERROR(GFV_ERR_MEMORY, "%sthe run needs about %s %s (%smostly %s), but %s", lead, needs, where,
+            shared, what, tail);
 }
 
 /* (c) Every rank: its peak against the process limits; the sum over the ranks of each
@@ -176,12 +181,15 @@ static int check_memory(gfv_comm *comm, const gfv_config *cfg, const gfv_target 
   int st = gfv_comm_node_sum(comm, &node_need, 1, &node_ranks);
   if (!st && e.peak + GFV_BLAS_VM_MARGIN > proc.free) {
     snprintf(where, sizeof where, "on rank %d", rank);
-    st = memory_error(cfg, &e, e.peak + GFV_BLAS_VM_MARGIN, size > 1 ? where : "in this process", 0,
+    st = memory_error(cfg, &e, e.peak + GFV_BLAS_VM_MARGIN, GFV_BLAS_VM_MARGIN,
+                      "what OpenBLAS maps for its buffer", size > 1 ? where : "in this process", 0,
                       &proc);
   }
   if (!st) {
     gfv_node_memory_limit(GFV_PROC_MEMINFO, GFV_PROC_CGROUP, GFV_PROC_MOUNTINFO, &node);
-    if (node_need > node.free) st = memory_error(cfg, &e, node_need, "on this node", node_ranks, &node);
+    if (node_need > node.free)
+      st = memory_error(cfg, &e, node_need, GFV_RSS_MARGIN, "the libraries' own buffers",
+                        "on this node", node_ranks, &node);
   }
   return gfv_comm_agree(comm, st, NULL);
 }
