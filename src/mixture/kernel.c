@@ -26,7 +26,7 @@
 /* The block sizes of a workspace (set in w) and the element count of each buffer, in the
  * order of buffers(): the one description behind gfv_mix_work_alloc and gfv_mix_work_bytes. */
 enum { NBUF = 10 };
-static void layout(gfv_mix_work *w, size_t d, size_t k, size_t group, size_t n[NBUF]) {
+static void layout(gfv_mix_work *w, size_t d, size_t k, size_t group, size_t *n) {
   w->d = d;
   w->kmax = k;
   w->group = group;
@@ -45,23 +45,25 @@ static void layout(gfv_mix_work *w, size_t d, size_t k, size_t group, size_t n[N
   memcpy(n, counts, sizeof counts);
 }
 
-static void buffers(gfv_mix_work *w, double **b[NBUF]) {
+static void buffers(gfv_mix_work *w, double ***b) {
   double **p[NBUF] = {&w->Pcat, &w->b, &w->buf, &w->cw, &w->F, &w->W, &w->mtmp, &w->center,
                       &w->A_eval, &w->lse_eval};
   memcpy(b, p, sizeof p);
 }
 
-int gfv_mix_work_alloc(size_t d, size_t k, size_t group, gfv_mix_work **out) {
+static const gfv_mix_plan full_plan = {NBUF, layout, buffers};
+
+int gfv_mix_work_make(const gfv_mix_plan *plan, size_t d, size_t k, size_t group,
+                      gfv_mix_work **out) {
   GFV_CHECK(d >= 1 && group >= 1, GFV_ERR_INTERNAL, "mixture workspace: d=%zu group=%zu", d, group);
-  if (k == 0) k = 1;
   gfv_mix_work *w;
   GFV_ALLOC(w, 1);
-  size_t n[NBUF];
-  double **b[NBUF];
-  layout(w, d, k, group, n);
-  buffers(w, b);
+  size_t n[GFV_MIX_MAXBUF];
+  double **b[GFV_MIX_MAXBUF];
+  plan->layout(w, d, k ? k : 1, group, n);
+  plan->buffers(w, b);
   int st = GFV_OK;
-  for (int i = 0; i < NBUF; i++) GFV_CALL_GOTO(st, gfv_calloc(b[i], n[i], sizeof(double)), fail);
+  for (int i = 0; i < plan->nbuf; i++) GFV_CALL_GOTO(st, gfv_calloc(b[i], n[i], sizeof(double)), fail);
   *out = w;
   return GFV_OK;
 fail:
@@ -69,13 +71,17 @@ fail:
   return st;
 }
 
+int gfv_mix_work_alloc(size_t d, size_t k, size_t group, gfv_mix_work **out) {
+  return gfv_mix_work_make(&full_plan, d, k, group, out);
+}
+
 double gfv_mix_work_bytes(size_t d, size_t k, size_t group, int diag) {
-  if (diag) return gfv_mixd_work_bytes(d, k, group);
+  const gfv_mix_plan *plan = diag ? &gfv_mixd_plan : &full_plan;
   gfv_mix_work w;
-  size_t n[NBUF];
-  layout(&w, d, k ? k : 1, group ? group : 1, n);
+  size_t n[GFV_MIX_MAXBUF];
+  plan->layout(&w, d, k ? k : 1, group ? group : 1, n);
   double bytes = sizeof w;
-  for (int i = 0; i < NBUF; i++) bytes += (double)n[i] * sizeof(double);
+  for (int i = 0; i < plan->nbuf; i++) bytes += (double)n[i] * sizeof(double);
   return bytes;
 }
 

@@ -21,7 +21,7 @@
 
 /* As kernel.c's layout(): block size and buffer counts, in the order of buffers(). */
 enum { NBUF = 9 };
-static void layout(gfv_mix_work *w, size_t d, size_t k, size_t group, size_t n[NBUF]) {
+static void layout(gfv_mix_work *w, size_t d, size_t k, size_t group, size_t *n) {
   w->d = d, w->kmax = k, w->group = group, w->diag = 1;
   size_t per_point = (7 * d + 2 * k + 1) * sizeof(double);
   size_t groups = GFV_MIX_BLOCK_BYTES / (per_point * group);
@@ -33,37 +33,16 @@ static void layout(gfv_mix_work *w, size_t d, size_t k, size_t group, size_t n[N
   memcpy(n, counts, sizeof counts);
 }
 
-static void buffers(gfv_mix_work *w, double **b[NBUF]) {
+static void buffers(gfv_mix_work *w, double ***b) {
   double **p[NBUF] = {&w->zaug,   &w->caug, &w->coef,   &w->out,     &w->R,
                       &w->center, &w->b,    &w->A_eval, &w->lse_eval};
   memcpy(b, p, sizeof p);
 }
 
-int gfv_mix_work_alloc_diag(size_t d, size_t k, size_t group, gfv_mix_work **out) {
-  GFV_CHECK(d >= 1 && group >= 1, GFV_ERR_INTERNAL, "mixture workspace: d=%zu group=%zu", d, group);
-  if (k == 0) k = 1;
-  gfv_mix_work *w;
-  GFV_ALLOC(w, 1);
-  size_t n[NBUF];
-  double **b[NBUF];
-  layout(w, d, k, group, n);
-  buffers(w, b);
-  int st = GFV_OK;
-  for (int i = 0; i < NBUF; i++) GFV_CALL_GOTO(st, gfv_calloc(b[i], n[i], sizeof(double)), fail);
-  *out = w;
-  return GFV_OK;
-fail:
-  gfv_mix_work_free(w);
-  return st;
-}
+const gfv_mix_plan gfv_mixd_plan = {NBUF, layout, buffers};
 
-double gfv_mixd_work_bytes(size_t d, size_t k, size_t group) {
-  gfv_mix_work w;
-  size_t n[NBUF];
-  layout(&w, d, k ? k : 1, group ? group : 1, n);
-  double bytes = sizeof w;
-  for (int i = 0; i < NBUF; i++) bytes += (double)n[i] * sizeof(double);
-  return bytes;
+int gfv_mix_work_alloc_diag(size_t d, size_t k, size_t group, gfv_mix_work **out) {
+  return gfv_mix_work_make(&gfv_mixd_plan, d, k, group, out);
 }
 
 void gfv_mix_log_const_diag(size_t d, size_t k, const double *logw, const double *p, double *logc) {
