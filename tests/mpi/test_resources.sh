@@ -7,8 +7,10 @@
 #      not allowed): exit status 5, one error line naming the option.
 #  (b) Disk space, on a 1 MB tmpfs: --out-samples far too large, and outputs that fit one
 #      by one but not together: status 5 naming the option and the figures; a run that
-#      fits still runs there.
-#  (c) Memory: --iters=10000000000 (480 GB of trace); a run too big for `ulimit -v` (must
+#      fits still runs there, and runs again into its own folder (the outputs it replaces
+#      count as free space).
+#  (c) Memory: --iters=10000000000 (480 GB of trace), refused, and with the check off the
+#      failed allocation names --iters; a run too big for `ulimit -v` (must
 #      refuse with status 7, not spin in OpenBLAS's allocator); a run too big for a memory
 #      cgroup made here (v1 or v2; a visible SKIP where this machine does not allow one),
 #      which used to be OOM-killed without a word.  Runs that fit under the same limits
@@ -129,6 +131,8 @@ if mount_tmpfs "$disk" size=1m; then
     "--out-samples=20000: the run would write about 1.7 MB to '$disk/ot/' (884 kB of it to '$disk/ot/samples.csv'), but the file system has 1.0 MB free" \
     "$disk/ot" --target=gmm4 "${small[@]}" --out-samples=20000
   runs small-outputs-fit-np1 1 --target=gmm4 "${small[@]}" --out-samples=1000 --out="$disk/ok" --quiet
+  # Again into the same folder, now 3/4 full: the previous outputs it replaces count as free.
+  runs rerun-into-own-folder-np1 1 --target=gmm4 "${small[@]}" --out-samples=1000 --out="$disk/ok" --quiet
   rm -rf "${disk:?}"/*
 else
   echo "SKIP disk-space: cannot make a small file system here ($why)"
@@ -139,6 +143,13 @@ for np in 1 3; do
   refused "iters-1e10-np$np" "$np" 7 "--iters=10000000000: the run needs about" "$(tmpdir)/o" \
     --target=gauss --dim=3 "${small[@]}" --iters=10000000000
 done
+# Without the check, the allocation of the trace itself fails, and says which option.
+# (Not under ASan, whose allocator reports a 480 GB request as an error of its own.)
+if ! grep -qa __asan_init "$GFV_BIN" 2>/dev/null; then
+  expect_fail trace-allocation-names-iters-np1 7 "--iters=10000000000: cannot allocate the trace" \
+    env GFV_SKIP_RESOURCE_CHECKS=1 "$GFV_BIN" --target=gauss --dim=3 "${small[@]}" \
+    --iters=10000000000 --out="$(tmpdir)/o"
+fi
 # 10^7 iterations: 0.5 GB of trace (4 copies on rank 0 while a checkpoint is written)
 # under 1 GB of address space, of which MPI and OpenBLAS take about 0.4 GB at the start.
 # funnel: its creation makes no BLAS call, so OpenBLAS has not mapped its buffer yet.
