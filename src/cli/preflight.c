@@ -9,7 +9,6 @@
  * unwritable checkpoint path or a full disk only showed after the work. */
 #include "cli/preflight.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/limits.h"
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
 #include "solver/solver_impl.h"
@@ -97,11 +98,14 @@ static int allocate(gfv_solver *s) {
   /* The trace is preallocated (48 bytes per iteration).  The prolog compares it with the
    * memory limits (src/cli/preflight.c); should the allocation still fail, say why. */
   const size_t rows = (size_t)s->cfg->iters + 1;
-  if (gfv_calloc(&s->trace, rows, sizeof *s->trace))
+  if (gfv_calloc(&s->trace, rows, sizeof *s->trace)) {
+    char all[32];
+    gfv_format_bytes((double)rows * (double)sizeof *s->trace, all, sizeof all);
     GFV_ERROR(GFV_ERR_MEMORY,
-              "--iters=%ld: cannot allocate the trace of the run (%zu bytes per iteration, %.3g "
-              "bytes in all); lower --iters",
-              s->cfg->iters, sizeof *s->trace, (double)rows * (double)sizeof *s->trace);
+              "--iters=%ld: cannot allocate the trace of the run (%zu bytes per iteration, %s in "
+              "all); lower --iters",
+              s->cfg->iters, sizeof *s->trace, all);
+  }
   return GFV_OK;
 }
 
