@@ -37,6 +37,9 @@ int gfv_comm_allreduce_logsumexp(gfv_comm *c, double *buf, size_t n);
 /* Collective: sums send (the concatenation of every rank's block, counts[r] doubles each)
  * over ranks and delivers rank r's block to its recv. */
 int gfv_comm_reduce_scatter_sum(gfv_comm *c, const double *send, double *recv, const size_t *counts);
+/* Collective, in place: buf[i] <- the sum of buf[i] over the ranks on this rank's node
+ * (those that share its memory); *node_ranks (may be NULL) gets their number. */
+int gfv_comm_node_sum(gfv_comm *c, double *buf, size_t n, int *node_ranks);
 /* Collective: broadcast of raw bytes from root. */
 int gfv_comm_bcast(gfv_comm *c, void *buf, size_t bytes, int root);
 /* Collective: gathers variable-length byte blocks to root (recv significant at root only). */

@@ -36,6 +36,9 @@ typedef struct gfv_mix_work gfv_mix_work;
  * the workspace chooses (a multiple of group, a few MiB of scratch). */
 int gfv_mix_work_alloc(size_t d, size_t k, size_t group, gfv_mix_work **out);
 void gfv_mix_work_free(gfv_mix_work *w);
+/* The bytes gfv_mix_work_alloc (diag: gfv_mix_work_alloc_diag) allocates for these sizes,
+ * for the memory estimate of a run (src/solver/footprint.c). */
+double gfv_mix_work_bytes(size_t d, size_t k, size_t group, int diag);
 
 /* logc_j from log w_j and L_j, for j < k. */
 void gfv_mix_log_const(size_t d, size_t k, const double *logw, const double *L, double *logc);

@@ -74,6 +74,16 @@ int gfv_solver_checkpoint(gfv_solver *s, const char *path);
 int gfv_restart_configure(gfv_comm *comm, gfv_config *cfg);
 /* The checkpoint file of this run: --checkpoint, or OUT/checkpoint.h5. */
 const char *gfv_solver_checkpoint_path(const gfv_solver *s, char *buf, size_t size);
+const char *gfv_checkpoint_path(const gfv_config *cfg, char *buf, size_t size);
+/* Not collective (rank 0 calls it): removes from the output directory dir the files an
+ * earlier run of gflowvi left there: summary.json first, then mixture.csv, trace.csv,
+ * samples.csv, density.csv, mixture.h5, tools/plot.py's density.png and trace.png, and the
+ * stale temporaries "<one of those or checkpoint.h5>.tmp.<pid>" of killed runs.  Never
+ * checkpoint.h5, never recursively, never another name; a file that is one of keep (the
+ * run's inputs, NULL or "" entries allowed) stays.  With dry_run set, removes nothing.
+ * *count and *bytes (either may be NULL) get the number of files and the bytes they free. */
+int gfv_outputs_clean(const char *dir, const char *const *keep, size_t nkeep, int dry_run,
+                      size_t *count, double *bytes);
 /* A flag set asynchronously (by a signal handler) to ask for a checkpoint and a stop at
  * the end of the current iteration; gfv_solver_run then returns GFV_STOPPED on every rank,
  * even if only some ranks saw the signal. */

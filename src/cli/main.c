@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/preflight.h"
 #include "gflowvi/comm.h"
 #include "gflowvi/config.h"
 #include "gflowvi/error.h"
@@ -95,7 +96,7 @@ static void warn_verdict(const gfv_config *cfg, const gfv_eval_result *res) {
   fflush(stderr);
 }
 
-/* Options, target and output directory, checked on every rank before any long work. */
+/* Options, target, output paths and resources, checked on every rank before any long work. */
 static int prolog(gfv_comm *comm, int argc, char **argv, gfv_config *cfg, gfv_target **target,
                   int *help) {
   int rank = gfv_comm_rank(comm);
@@ -112,8 +113,8 @@ static int prolog(gfv_comm *comm, int argc, char **argv, gfv_config *cfg, gfv_ta
   st = gfv_target_create_from_config(cfg, target);
   GFV_CALL(gfv_comm_agree(comm, st, NULL));
   GFV_CALL(setup_stop(comm, "set-up (loading the target)"));
-  st = rank == 0 ? gfv_dir_check_writable(cfg->out) : GFV_OK;
-  GFV_CALL(gfv_comm_agree(comm, st, NULL));
+  /* Output paths, disk space, memory limits; then the old outputs go (preflight.h). */
+  GFV_CALL(gfv_preflight(comm, cfg, *target));
   return GFV_OK;
 }
 

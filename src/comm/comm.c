@@ -177,6 +177,26 @@ int gfv_comm_allreduce_logsumexp(gfv_comm *c, double *buf, size_t n) {
   return c->is_mpi ? allreduce(c, buf, n, c->lse_op, "Allreduce(logsumexp)") : GFV_OK;
 }
 
+int gfv_comm_node_sum(gfv_comm *c, double *buf, size_t n, int *node_ranks) {
+  if (node_ranks) *node_ranks = 1;
+  if (!c->is_mpi) return GFV_OK;
+  int in = 0, size = 1, rc;
+  GFV_CALL(to_int(n, &in));
+  /* The ranks that can share memory are the ones on one node: what a node's memory
+   * limits (cgroup, MemAvailable) have to hold together. */
+  MPI_Comm node;
+  MPI_CALL(MPI_Comm_split_type(c->comm, MPI_COMM_TYPE_SHARED, c->rank, MPI_INFO_NULL, &node),
+           "Comm_split_type(shared)");
+  MPI_Comm_set_errhandler(node, MPI_ERRORS_RETURN);
+  rc = MPI_Allreduce(MPI_IN_PLACE, buf, in, MPI_DOUBLE, MPI_SUM, node);
+  if (rc == MPI_SUCCESS) rc = MPI_Comm_size(node, &size);
+  MPI_Comm_free(&node);
+  MPI_CALL(rc, "Allreduce(node sum)");
+  c->bytes_sent += (double)n * sizeof(double);
+  if (node_ranks) *node_ranks = size;
+  return GFV_OK;
+}
+
 int gfv_comm_reduce_scatter_sum(gfv_comm *c, const double *send, double *recv, const size_t *counts) {
   if (!c->is_mpi) {
     memmove(recv, send, counts[0] * sizeof(double));

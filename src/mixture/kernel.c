@@ -23,11 +23,10 @@
 #include "linalg/linalg.h"
 #include "mixture/kernel_impl.h"
 
-int gfv_mix_work_alloc(size_t d, size_t k, size_t group, gfv_mix_work **out) {
-  GFV_CHECK(d >= 1 && group >= 1, GFV_ERR_INTERNAL, "mixture workspace: d=%zu group=%zu", d, group);
-  if (k == 0) k = 1;
-  gfv_mix_work *w;
-  GFV_ALLOC(w, 1);
+/* The block sizes of a workspace (set in w) and the element count of each buffer, in the
+ * order of buffers(): the one description behind gfv_mix_work_alloc and gfv_mix_work_bytes. */
+enum { NBUF = 10 };
+static void layout(gfv_mix_work *w, size_t d, size_t k, size_t group, size_t *n) {
   w->d = d;
   w->kmax = k;
   w->group = group;
@@ -41,22 +40,49 @@ int gfv_mix_work_alloc(size_t d, size_t k, size_t group, gfv_mix_work **out) {
   /* The -sum r P DGEMM waits for this many groups, so that it has enough rows to run at
    * the DGEMM rate (it reads all k P_j once per call). */
   w->cwcap = groups < 256 ? 256 : groups;
+  const size_t counts[NBUF] = {d * k * d,  k * d, w->chunk * k * d, w->cwcap * k, w->chunk_a * mq,
+                               mq * k,     d,     d,                w->chunk * k, w->chunk};
+  memcpy(n, counts, sizeof counts);
+}
+
+static void buffers(gfv_mix_work *w, double ***b) {
+  double **p[NBUF] = {&w->Pcat, &w->b, &w->buf, &w->cw, &w->F, &w->W, &w->mtmp, &w->center,
+                      &w->A_eval, &w->lse_eval};
+  memcpy(b, p, sizeof p);
+}
+
+static const gfv_mix_plan full_plan = {NBUF, layout, buffers};
+
+int gfv_mix_work_make(const gfv_mix_plan *plan, size_t d, size_t k, size_t group,
+                      gfv_mix_work **out) {
+  GFV_CHECK(d >= 1 && group >= 1, GFV_ERR_INTERNAL, "mixture workspace: d=%zu group=%zu", d, group);
+  gfv_mix_work *w;
+  GFV_ALLOC(w, 1);
+  size_t n[GFV_MIX_MAXBUF];
+  double **b[GFV_MIX_MAXBUF];
+  plan->layout(w, d, k ? k : 1, group, n);
+  plan->buffers(w, b);
   int st = GFV_OK;
-  GFV_CALL_GOTO(st, gfv_calloc(&w->Pcat, d * k * d, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->b, k * d, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->buf, w->chunk * k * d, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->cw, w->cwcap * k, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->F, w->chunk_a * mq, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->W, mq * k, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->mtmp, d, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->center, d, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->A_eval, w->chunk * k, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->lse_eval, w->chunk, sizeof(double)), fail);
+  for (int i = 0; i < plan->nbuf; i++) GFV_CALL_GOTO(st, gfv_calloc(b[i], n[i], sizeof(double)), fail);
   *out = w;
   return GFV_OK;
 fail:
   gfv_mix_work_free(w);
   return st;
+}
+
+int gfv_mix_work_alloc(size_t d, size_t k, size_t group, gfv_mix_work **out) {
+  return gfv_mix_work_make(&full_plan, d, k, group, out);
+}
+
+double gfv_mix_work_bytes(size_t d, size_t k, size_t group, int diag) {
+  const gfv_mix_plan *plan = diag ? &gfv_mixd_plan : &full_plan;
+  gfv_mix_work w;
+  size_t n[GFV_MIX_MAXBUF];
+  plan->layout(&w, d, k ? k : 1, group ? group : 1, n);
+  double bytes = sizeof w;
+  for (int i = 0; i < plan->nbuf; i++) bytes += (double)n[i] * sizeof(double);
+  return bytes;
 }
 
 void gfv_mix_work_free(gfv_mix_work *w) {

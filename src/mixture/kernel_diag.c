@@ -19,31 +19,30 @@
 #include "linalg/linalg.h"
 #include "mixture/kernel_impl.h"
 
-int gfv_mix_work_alloc_diag(size_t d, size_t k, size_t group, gfv_mix_work **out) {
-  GFV_CHECK(d >= 1 && group >= 1, GFV_ERR_INTERNAL, "mixture workspace: d=%zu group=%zu", d, group);
-  if (k == 0) k = 1;
-  gfv_mix_work *w;
-  GFV_ALLOC(w, 1);
+/* As kernel.c's layout(): block size and buffer counts, in the order of buffers(). */
+enum { NBUF = 9 };
+static void layout(gfv_mix_work *w, size_t d, size_t k, size_t group, size_t *n) {
   w->d = d, w->kmax = k, w->group = group, w->diag = 1;
   size_t per_point = (7 * d + 2 * k + 1) * sizeof(double);
   size_t groups = GFV_MIX_BLOCK_BYTES / (per_point * group);
   if (groups < 1) groups = 1;
   w->chunk = groups * group;
-  int st = GFV_OK;
-  GFV_CALL_GOTO(st, gfv_calloc(&w->zaug, w->chunk * 2 * d, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->caug, 2 * d * k, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->coef, k * 5 * d, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->out, w->chunk * 5 * d, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->R, w->chunk * k, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->center, d, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->b, k, sizeof(double)), fail); /* sum_t p m^2 per component */
-  GFV_CALL_GOTO(st, gfv_calloc(&w->A_eval, w->chunk * k, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&w->lse_eval, w->chunk, sizeof(double)), fail);
-  *out = w;
-  return GFV_OK;
-fail:
-  gfv_mix_work_free(w);
-  return st;
+  /* b: sum_t p m^2 per component */
+  const size_t counts[NBUF] = {w->chunk * 2 * d, 2 * d * k, k * 5 * d,    w->chunk * 5 * d, w->chunk * k,
+                               d,                k,         w->chunk * k, w->chunk};
+  memcpy(n, counts, sizeof counts);
+}
+
+static void buffers(gfv_mix_work *w, double ***b) {
+  double **p[NBUF] = {&w->zaug,   &w->caug, &w->coef,   &w->out,     &w->R,
+                      &w->center, &w->b,    &w->A_eval, &w->lse_eval};
+  memcpy(b, p, sizeof p);
+}
+
+const gfv_mix_plan gfv_mixd_plan = {NBUF, layout, buffers};
+
+int gfv_mix_work_alloc_diag(size_t d, size_t k, size_t group, gfv_mix_work **out) {
+  return gfv_mix_work_make(&gfv_mixd_plan, d, k, group, out);
 }
 
 void gfv_mix_log_const_diag(size_t d, size_t k, const double *logw, const double *p, double *logc) {

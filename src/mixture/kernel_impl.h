@@ -31,6 +31,19 @@ struct gfv_mix_work {
   double *center;               /* d: the common shift c (mean of the means) */
 };
 
+/* How a family's workspace is laid out: its block sizes (set in w) and the element count
+ * of each of its nbuf buffers (layout), and where those buffers go (buffers), in one
+ * order; gfv_mix_work_make allocates by it and gfv_mix_work_bytes counts by it. */
+#define GFV_MIX_MAXBUF 10
+typedef struct {
+  int nbuf;
+  void (*layout)(gfv_mix_work *w, size_t d, size_t k, size_t group, size_t *n);
+  void (*buffers)(gfv_mix_work *w, double ***b);
+} gfv_mix_plan;
+extern const gfv_mix_plan gfv_mixd_plan; /* the diagonal family's (kernel_diag.c) */
+int gfv_mix_work_make(const gfv_mix_plan *plan, size_t d, size_t k, size_t group,
+                      gfv_mix_work **out);
+
 int gfv_mixd_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *A, double *lse,
                        gfv_mix_work *w);
 int gfv_mixd_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const double *A,

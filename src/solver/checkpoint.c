@@ -233,10 +233,14 @@ fail:
   return st;
 }
 
-const char *gfv_solver_checkpoint_path(const gfv_solver *s, char *buf, size_t size) {
-  if (s->cfg->checkpoint[0]) snprintf(buf, size, "%s", s->cfg->checkpoint);
-  else snprintf(buf, size, "%s/checkpoint.h5", s->cfg->out);
+const char *gfv_checkpoint_path(const gfv_config *cfg, char *buf, size_t size) {
+  if (cfg->checkpoint[0]) snprintf(buf, size, "%s", cfg->checkpoint);
+  else snprintf(buf, size, "%s/" GFV_CHECKPOINT_NAME, cfg->out);
   return buf;
+}
+
+const char *gfv_solver_checkpoint_path(const gfv_solver *s, char *buf, size_t size) {
+  return gfv_checkpoint_path(s->cfg, buf, size);
 }
 
 int gfv_solver_checkpoint(gfv_solver *s, const char *path) {

@@ -18,8 +18,6 @@
 #include "gflowvi/psis.h"
 #include "solver/solver_impl.h"
 
-#define GFV_EVAL_BLOCK 4096 /* points per block: bounds the scratch memory */
-
 int gfv_solver_gather_full(gfv_solver *s) {
   const size_t d = s->d, ps = s->psize, per = 1 + d + 2 * ps, K = s->K;
   int st = GFV_OK;

@@ -18,11 +18,8 @@
 #include "solver/solver_impl.h"
 
 #define GFV_VERSION "0.1.0"
-#define GFV_GRID 121 /* density.csv is GFV_GRID x GFV_GRID points */
-
-enum { F_MIXTURE, F_TRACE, F_SAMPLES, F_DENSITY, F_H5, F_SUMMARY, F_COUNT };
-static const char *const file_names[F_COUNT] = {"mixture.csv", "trace.csv",  "samples.csv",
-                                                "density.csv", "mixture.h5", "summary.json"};
+const char *const gfv_output_file_names[F_COUNT] = {"mixture.csv", "trace.csv",  "samples.csv",
+                                                    "density.csv", "mixture.h5", "summary.json"};
 
 /* Timer statistics over ranks: min, max, mean of each phase, and of bytes per iteration. */
 typedef struct {
@@ -351,14 +348,14 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
   GFV_CALL_GOTO(st, run_report(s, &m, &rep), fail);
   for (int i = 0; i < F_COUNT; i++) {
     if (i == F_DENSITY && s->d != 2) continue;
-    GFV_CALL_GOTO(st, path_in(s->cfg->out, file_names[i], path, sizeof path), fail);
+    GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[i], path, sizeof path), fail);
     GFV_CALL_GOTO(st, gfv_ofile_open(path, &files[i]), fail);
   }
   write_mixture(s, &m, gfv_ofile_stream(files[F_MIXTURE]));
   write_trace(s, gfv_ofile_stream(files[F_TRACE]));
   GFV_CALL_GOTO(st, write_samples(s, res->outside > 0, gfv_ofile_stream(files[F_SAMPLES])), fail);
   if (files[F_DENSITY]) GFV_CALL_GOTO(st, write_density(s, gfv_ofile_stream(files[F_DENSITY])), fail);
-  GFV_CALL_GOTO(st, path_in(s->cfg->out, file_names[F_H5], path, sizeof path), fail);
+  GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[F_H5], path, sizeof path), fail);
   GFV_CALL_GOTO(st, write_mixture_h5(s, &m, res, path, gfv_ofile_stream(files[F_H5])), fail);
   write_summary(s, res, rs, &rep, gfv_ofile_stream(files[F_SUMMARY]));
   /* Every file complete on disk (a full disk shows here) before the first rename, so a

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/limits.h"
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
 #include "linalg/linalg.h"
@@ -45,17 +46,21 @@ static void free_estimate(gfv_estimate *e) {
   free(e->gh), free(e->G), free(e->phi), free(e->phivar), free(e->used), free(e->bad);
 }
 
+const char *gfv_solver_estimator_name(const gfv_config *cfg, const gfv_target *t) {
+  /* auto: the Price (hessian) estimator has the lower variance, but the diagonal family is
+   * for large d, where the targets' full d x d Hessians per sample would dominate. */
+  if (strcmp(cfg->estimator, "auto") != 0) return cfg->estimator;
+  int diag = strcmp(cfg->family, "diag") == 0;
+  return t->has_hessian && (!diag || t->dim <= GFV_DIAG_HESSIAN_MAX_DIM) ? "hessian" : "stein";
+}
+
 static int resolve_methods(gfv_solver *s) {
   const gfv_config *cfg = s->cfg;
   s->flow = gfv_flow_lookup(cfg->flow);
   GFV_CHECK(s->flow, GFV_ERR_USAGE, "--flow: unknown flow '%s'", cfg->flow);
   s->diag = strcmp(cfg->family, "diag") == 0;
   s->psize = s->diag ? s->d : s->d * s->d;
-  const char *est = cfg->estimator;
-  /* auto: the Price (hessian) estimator has the lower variance, but the diagonal family is
-   * for large d, where the targets' full d x d Hessians per sample would dominate. */
-  if (strcmp(est, "auto") == 0)
-    est = s->target->has_hessian && (!s->diag || s->d <= GFV_DIAG_HESSIAN_MAX_DIM) ? "hessian" : "stein";
+  const char *est = gfv_solver_estimator_name(cfg, s->target);
   s->est = gfv_estimator_lookup(est);
   GFV_CHECK(s->est, GFV_ERR_USAGE, "--estimator: unknown estimator '%s'", est);
   GFV_CHECK(!s->est->needs_hessian || s->target->has_hessian, GFV_ERR_USAGE,
@@ -106,7 +111,17 @@ static int allocate(gfv_solver *s) {
   GFV_ALLOC(s->est_work, gfv_estimator_work_size(d, s->S));
   if (s->diag) GFV_CALL(gfv_mix_work_alloc_diag(d, s->kloc, s->S, &s->mw));
   else GFV_CALL(gfv_mix_work_alloc(d, s->kloc, s->S, &s->mw));
-  GFV_ALLOC(s->trace, (size_t)s->cfg->iters + 1);
+  /* The trace is preallocated (48 bytes per iteration).  The prolog compares it with the
+   * memory limits (src/cli/preflight.c); should the allocation still fail, say why. */
+  const size_t rows = (size_t)s->cfg->iters + 1;
+  if (gfv_calloc(&s->trace, rows, sizeof *s->trace)) {
+    char all[32];
+    gfv_format_bytes((double)rows * (double)sizeof *s->trace, all, sizeof all);
+    GFV_ERROR(GFV_ERR_MEMORY,
+              "--iters=%ld: cannot allocate the trace of the run (%zu bytes per iteration, %s in "
+              "all); lower --iters",
+              s->cfg->iters, sizeof *s->trace, all);
+  }
   return GFV_OK;
 }
 

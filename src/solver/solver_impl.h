@@ -104,6 +104,16 @@ int gfv_input_checksums(const gfv_config *cfg, gfv_input_sums sums);
  * format and their checksum.  *text is NULL for a checkpoint written before they were
  * stored (that restart keeps the command line's options and the older checks). */
 int gfv_checkpoint_read_config(const char *path, char **text, gfv_input_sums sums);
+/* The files of the output directory (src/solver/outputs.c), by index. */
+enum { F_MIXTURE, F_TRACE, F_SAMPLES, F_DENSITY, F_H5, F_SUMMARY, F_COUNT };
+extern const char *const gfv_output_file_names[F_COUNT];
+/* The checkpoint's name inside --out when --checkpoint is not given. */
+#define GFV_CHECKPOINT_NAME "checkpoint.h5"
+#define GFV_GRID 121 /* density.csv is GFV_GRID x GFV_GRID points (2-D targets) */
+#define GFV_EVAL_BLOCK 4096 /* points per block of the final evaluation: bounds its scratch */
+
+/* The estimator a run uses: --estimator, with auto resolved for this target. */
+const char *gfv_solver_estimator_name(const gfv_config *cfg, const gfv_target *t);
 
 /* Collective: loads the checkpoint at path into a freshly created solver. */
 int gfv_solver_restore(gfv_solver *s, const char *path);

@@ -1,0 +1,200 @@
+/* footprint.c - the memory and disk estimates of a run (see footprint.h).
+ *
+ * Memory, per rank (8-byte doubles; d dimension, ps = d^2, or d for --family=diag; K
+ * particles, kloc of them on this rank; S samples; n = K S; nloc = kloc S; H = 1 when the
+ * estimator is hessian; rb = 5000 bytes of MT19937 state per stream; rows = iters + 1):
+ *   kept from gfv_solver_create to the end (solver.c allocate(), particles.c):
+ *     trace        48 rows
+ *     mixture      8 n kloc (phase A) + the kernel workspace for (d, kloc, S)
+ *     samples      8 (4 n d + nloc d + nloc + n + nloc d [+ H (K + kloc) ps])
+ *                  + with several ranks, Open MPI's temporaries for the reduce-scatter
+ *                  (twice its message) and the log-sum-exp all-reduce (n doubles)
+ *     Hessians     8 H (nloc + S) d^2 (the targets' Hessians; one particle's, compacted)
+ *     particles    two states (cur, prev) of 8 kloc (d + 2 ps + 2) and kloc streams, two
+ *                  estimates of 8 kloc (d + ps + 2), 8 H K ps, the flow and estimator work,
+ *                  the trust region's 8 (4 kloc + d^2 + d + 3 S d) and 2 x 16 kloc flags
+ *   plus the largest of these later phases:
+ *     restart      every rank reads the whole checkpoint: K (8 (3 + 2d + 3ps) + rb), 48 rows
+ *     checkpoint   own particles packed; rank 0: 4 copies of all K packed (gathered, as the
+ *                  file's state, HDF5's in-memory file, its image) and 3 copies of the trace
+ *     evaluation   the whole mixture 8 K (2 + d + 2 ps) on every rank, the gather's packs
+ *                  or the kernel workspace for (d, K, 1); 8 kloc M log ratios, M = ceil(N/K)
+ *                  of --eval-samples=N; rank 0 gathers all K M for PSIS (32 bytes each:
+ *                  the ratios, the smoothed copy, the sort's (value, index) pairs)
+ *     outputs      rank 0: weights and covariances 8 K (1 + ps), mixture.h5 twice in
+ *                  memory, density.csv's grid and workspace for 2-D targets
+ * malloc's own bookkeeping (16 bytes a block) and the targets' buffers (allocated when the
+ * target is created, before the check, so part of what the process already uses) are
+ * not counted; tests/unit/test_resources.c holds the persistent part to 5% of what a
+ * created solver allocates.
+ *
+ * Disk: the CSV files at the field lengths measured on typical runs (%.17g fields and
+ * their separators are 19-21 bytes; exponents make some longer), the binary files at
+ * their exact data size plus the HDF5 overhead measured (2-8 kB), every file rounded up by
+ * a 4 kB block.  The checkpoint counts even when none is scheduled: SIGTERM and SIGUSR1
+ * always write one. */
+#include "solver/footprint.h"
+
+#include <gsl/gsl_rng.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "flows/flow.h"
+#include "gflowvi/mixture.h"
+#include "solver/particles.h"
+#include "solver/solver_impl.h"
+
+#define CSV_FIELD 22.0        /* bytes per %.17g field with its separator */
+#define TRACE_ROW 100.0       /* bytes per row of trace.csv (97-99 measured) */
+#define DENSITY_ROW 47.0      /* bytes per row of density.csv (46.3 measured) */
+#define H5_OVERHEAD 6144.0    /* HDF5 superblock, headers, attributes of mixture.h5 (2.4-4 kB) */
+#define CKPT_OVERHEAD 10240.0 /* the same for the checkpoint, with the configuration's JSON (7-8 kB) */
+#define SUMMARY_BYTES 8192.0  /* summary.json: 2.5 kB measured, more with a target's report */
+
+/* The sizes every estimate starts from, as doubles: no product can overflow. */
+typedef struct {
+  double d, ps, K, S, kloc, n, nloc, rows, rb, per_ck;
+  int diag, H, root;
+} shape;
+
+static void get_shape(const gfv_config *cfg, const gfv_target *t, int ranks, int rank, shape *s) {
+  size_t k0, kl;
+  gfv_block_range((size_t)cfg->particles, ranks, rank, &k0, &kl);
+  const gfv_estimator_type *est = gfv_estimator_lookup(gfv_solver_estimator_name(cfg, t));
+  s->diag = strcmp(cfg->family, "diag") == 0;
+  s->H = est && est->needs_hessian;
+  s->root = rank == 0;
+  s->d = (double)t->dim;
+  s->ps = s->diag ? s->d : s->d * s->d;
+  s->K = (double)cfg->particles;
+  s->S = (double)cfg->samples;
+  s->kloc = (double)kl;
+  s->n = s->K * s->S;
+  s->nloc = s->kloc * s->S;
+  s->rows = (double)cfg->iters + 1;
+  s->rb = (double)gsl_rng_mt19937->size;
+  s->per_ck = 8 * (3 + 2 * s->d + 3 * s->ps) + s->rb; /* checkpoint.c doubles_per_particle */
+}
+
+/* Adds to term the phase whose total is the largest. */
+static void add_largest(const double phases[][GFV_MEM_NTERMS], int count, double *term) {
+  int best = 0;
+  double best_sum = -1;
+  for (int p = 0; p < count; p++) {
+    double sum = 0;
+    for (int i = 0; i < GFV_MEM_NTERMS; i++) sum += phases[p][i];
+    if (sum > best_sum) best_sum = sum, best = p;
+  }
+  for (int i = 0; i < GFV_MEM_NTERMS; i++) term[i] += phases[best][i];
+}
+
+void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, int rank,
+                         gfv_mem_estimate *out) {
+  shape s;
+  get_shape(cfg, t, ranks, rank, &s);
+  const double d = s.d, ps = s.ps, K = s.K, n = s.n, nloc = s.nloc, kloc = s.kloc;
+  const double row = sizeof(gfv_trace_row), stream = sizeof(gsl_rng) + s.rb;
+  double *keep = out->term;
+  memset(out, 0, sizeof *out);
+  keep[GFV_MEM_TRACE] = s.rows * row;
+  keep[GFV_MEM_MIXTURE] =
+      8 * n * kloc + gfv_mix_work_bytes(t->dim, (size_t)kloc, (size_t)cfg->samples, s.diag);
+  const double send = n * d + s.H * K * ps; /* the reduce-scatter's message */
+  keep[GFV_MEM_SAMPLES] = 8 * (n * d + n * d + send + nloc * d + s.H * kloc * ps + nloc +
+                               nloc * d + n);
+  if (ranks > 1) keep[GFV_MEM_SAMPLES] += 8 * (2 * send + n);
+  /* and the trust region's compaction buffers for one particle's samples (solver.c) */
+  keep[GFV_MEM_HESSIANS] = 8 * s.H * nloc * d * d + 8 * s.H * (double)cfg->samples * d * d;
+  keep[GFV_MEM_PARTICLES] =
+      2 * (8 * kloc * (d + 2 * ps + 2) + kloc * stream) + 2 * 8 * kloc * (d + ps + 2) +
+      8 * s.H * K * ps + 8 * (double)gfv_flow_work_size(t->dim) +
+      8 * (double)gfv_estimator_work_size(t->dim, (size_t)cfg->samples) + 3 * 8 * (double)ranks +
+      /* per-component step control: bounds, step factors, flags, final objectives, the
+       * estimates' sample counts and flags; the KL's work; the compaction buffers */
+      8 * kloc * 4 + 2 * 16 * kloc + 8 * (d * d + d) + 3 * 8 * (double)cfg->samples * d;
+  for (int i = 0; i < GFV_MEM_NTERMS; i++) out->persistent += keep[i];
+
+  enum { RESTART, CHECKPOINT, EVALUATION, OUTPUTS, NPHASES };
+  double phase[NPHASES][GFV_MEM_NTERMS] = {{0}};
+  if (cfg->restart[0]) {
+    phase[RESTART][GFV_MEM_PARTICLES] = K * s.per_ck;
+    phase[RESTART][GFV_MEM_TRACE] = s.rows * 48;
+  }
+  phase[CHECKPOINT][GFV_MEM_PARTICLES] = kloc * s.per_ck + s.root * 4 * K * s.per_ck;
+  phase[CHECKPOINT][GFV_MEM_TRACE] = s.root * 3 * s.rows * 48;
+  const double full = 8 * K * (2 + d + 2 * ps), per = 1 + d + 2 * ps;
+  const double M = ceil((double)cfg->eval_samples / K);
+  const double work = gfv_mix_work_bytes(t->dim, (size_t)K, 1, s.diag) + 8 * GFV_EVAL_BLOCK * (d + 2);
+  phase[EVALUATION][GFV_MEM_PARTICLES] = full + fmax(8 * (kloc + K) * per, work);
+  phase[EVALUATION][GFV_MEM_EVAL] = 8 * kloc * M + s.root * 32 * K * M;
+  phase[OUTPUTS][GFV_MEM_PARTICLES] = full;
+  if (s.root) {
+    phase[OUTPUTS][GFV_MEM_PARTICLES] += 8 * K * (1 + ps) + 2 * (8 * K * (1 + d + ps) + H5_OVERHEAD);
+    if (t->dim == 2)
+      phase[OUTPUTS][GFV_MEM_PARTICLES] +=
+          8.0 * 4 * GFV_GRID * GFV_GRID + gfv_mix_work_bytes(2, (size_t)K, 1, s.diag);
+  }
+  add_largest((const double(*)[GFV_MEM_NTERMS])phase, NPHASES, keep);
+  for (int i = 0; i < GFV_MEM_NTERMS; i++) out->peak += keep[i];
+}
+
+int gfv_mem_dominant(const gfv_mem_estimate *e) {
+  int best = 0;
+  for (int i = 1; i < GFV_MEM_NTERMS; i++)
+    if (e->term[i] > e->term[best]) best = i;
+  return best;
+}
+
+const char *gfv_mem_term_what(int term) {
+  static const char *const what[GFV_MEM_NTERMS] = {
+      "the trace", "the K^2 S mixture terms", "the K S d sample buffers",
+      "the target's Hessians at the samples", "the particles", "the final evaluation"};
+  return term >= 0 && term < GFV_MEM_NTERMS ? what[term] : "";
+}
+
+void gfv_mem_term_options(const gfv_config *cfg, int term, char *buf, size_t size) {
+  switch (term) {
+  case GFV_MEM_TRACE: snprintf(buf, size, "--iters=%ld", cfg->iters); break;
+  case GFV_MEM_MIXTURE:
+  case GFV_MEM_SAMPLES:
+    snprintf(buf, size, "--particles=%ld --samples=%ld", cfg->particles, cfg->samples);
+    break;
+  case GFV_MEM_HESSIANS: snprintf(buf, size, "--samples=%ld", cfg->samples); break;
+  case GFV_MEM_EVAL: snprintf(buf, size, "--eval-samples=%ld", cfg->eval_samples); break;
+  default: snprintf(buf, size, "--particles=%ld", cfg->particles); break;
+  }
+}
+
+static void add_file(gfv_disk_estimate *e, const char *dir, const char *name, double bytes,
+                     const char *option, double value) {
+  gfv_disk_file *f = &e->file[e->n++];
+  if (dir) snprintf(f->path, sizeof f->path, "%s/%s", dir, name);
+  else snprintf(f->path, sizeof f->path, "%s", name);
+  /* Every file takes whole blocks; 4 kB each covers the common block sizes. */
+  f->bytes = bytes + 4096;
+  if (value >= 0) snprintf(f->option, sizeof f->option, "%s=%.0f", option, value);
+  else snprintf(f->option, sizeof f->option, "%s", option);
+}
+
+void gfv_disk_estimate_files(const gfv_config *cfg, const gfv_target *t, gfv_disk_estimate *out) {
+  shape s;
+  get_shape(cfg, t, 1, 0, &s);
+  const double fields = 1 + s.d + s.ps; /* a mixture row: weight, mean, covariance */
+  const char *dir = cfg->out, *const *names = gfv_output_file_names;
+  char out_opt[GFV_PATH_MAX + 8], ck[GFV_PATH_MAX + 64];
+  snprintf(out_opt, sizeof out_opt, "--out=%s", cfg->out);
+  out->n = 0;
+  add_file(out, dir, names[F_MIXTURE], s.K * fields * CSV_FIELD + fields * 12, "--particles", s.K);
+  add_file(out, dir, names[F_TRACE], s.rows * TRACE_ROW, "--iters", s.rows - 1);
+  add_file(out, dir, names[F_SAMPLES], (double)cfg->out_samples * s.d * CSV_FIELD + s.d * 8,
+           "--out-samples", (double)cfg->out_samples);
+  if (t->dim == 2)
+    add_file(out, dir, names[F_DENSITY], (double)GFV_GRID * GFV_GRID * DENSITY_ROW, out_opt, -1);
+  add_file(out, dir, names[F_H5], 8 * s.K * fields + H5_OVERHEAD, "--particles", s.K);
+  add_file(out, dir, names[F_SUMMARY], SUMMARY_BYTES, out_opt, -1);
+  /* The checkpoint: K packed particles and the trace (checkpoint.c). */
+  const double parts = s.K * s.per_ck, trace = s.rows * 48;
+  add_file(out, NULL, gfv_checkpoint_path(cfg, ck, sizeof ck), parts + trace + CKPT_OVERHEAD,
+           trace > parts ? "--iters" : "--particles", trace > parts ? s.rows - 1 : s.K);
+}
