@@ -13,7 +13,9 @@
  *          catches a component stranded far away: its draws get importance weight ~0, so
  *          log Z hardly moves while the ELBO collapses (seen: gap 70,000 nats, k-hat 0.5).
  *  severe  a component whose own objective E_qk[log q - l] is an outlier among the
- *          components that carry weight: it sits where the target is far smaller.
+ *          components that carry weight: it sits where the target is far smaller.  Stranded
+ *          more than GFV_STRANDED_NATS away, with the ELBO ten times |log Z| below log Z,
+ *          it makes the fit absurd: status 11, no outputs.
  *  severe  a component moved more than GFV_MAX_MOVE of its own standard deviations in one
  *          step: the Monte Carlo gradient says nothing about so far away (the trust region
  *          bounds this; it fires without one).
@@ -33,6 +35,7 @@
 #define GFV_KHAT_MAX 0.7
 #define GFV_MAX_MOVE 20.0      /* standard deviations of the component, in one step */
 #define GFV_OUTLIER_NATS 10.0  /* an outlier's objective exceeds the median by at least this */
+#define GFV_STRANDED_NATS 1000.0 /* ... and a stranded one (status 11) by this */
 
 static void add(gfv_eval_result *res, int severe, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -125,6 +128,19 @@ int gfv_solver_diagnose(gfv_solver *s, gfv_eval_result *res) {
   size_t worst = 0;
   double excess = 0;
   size_t nout = phi_outliers(s, phi, &worst, &excess);
+  /* Absurd, not just doubtful: an ELBO ten times |log Z| below the importance-weighted log Z
+   * because a component is stranded thousands of nats away from the others (the
+   * eight-schools failure: 70,000 nats).  A fit stopped early is far from log Z too, but
+   * all its components are alike; that is "not converged", a warning. */
+  if (nout && excess > GFV_STRANDED_NATS && isfinite(gap) &&
+      gap > 10 * fmax(1.0, fabs(res->log_evidence))) {
+    free(phi);
+    GFV_ERROR(GFV_ERR_DIVERGED,
+              "the fit diverged: component %zu is stranded %.4g nats beyond the others, and the "
+              "ELBO %.6g lies %.4g nats below the importance-weighted log Z %.6g (use the default "
+              "--trust-region, a smaller --step, or --init=mode)",
+              worst + 1, excess, res->elbo, gap, res->log_evidence);
+  }
   if (nout)
     add(res, 1,
         "%zu component%s with an outlying objective E[log q - l] (worst: component %zu, %.4g nats "

@@ -3,7 +3,8 @@
  * figures, no warning), one quantity at a time is set to what a bad fit shows, and the
  * verdict must list exactly one warning, containing its phrase, with the right severity
  * (reliable false for a severe one, true for a note).  Then the figures of a real bad fit:
- * a stranded component (the eight-schools failure) gives the gap and outlier warnings. */
+ * a component stranded 7e5 nats away (the eight-schools failure) ends with status 11; one
+ * 50 nats away gives the gap and outlier warnings. */
 #include <math.h>
 #include <string.h>
 
@@ -84,7 +85,9 @@ static void test_each_warning_fires_alone(void) {
 }
 
 /* The figures of the eight-schools failure (stein, no trust region): ELBO -70,711 against an
- * importance-weighted log Z of -31.4, one component's objective 7e5 above the others. */
+ * importance-weighted log Z of -31.4, one component's objective 7e5 above the others.  That
+ * is absurd, not doubtful: status 11.  A component 50 nats out with the ELBO 5 nats below
+ * log Z is doubtful: the gap and outlier warnings, status 0. */
 static void test_stranded_component(void) {
   gfv_solver *s = make_solver();
   if (!s) return;
@@ -92,7 +95,14 @@ static void test_stranded_component(void) {
   clean(s, &res);
   res.elbo = -70710.95, res.elbo_se = 0.034, res.log_evidence = -31.355, res.log_evidence_se = 0.02;
   s->eval_phi[0] = 7.066e5;
-  CHECK(gfv_solver_diagnose(s, &res) == 0, "diagnose");
+  int st = gfv_solver_diagnose(s, &res);
+  CHECK(st == GFV_ERR_DIVERGED && strstr(gfv_error_message(), "component 1 is stranded"),
+        "status %d: %s", st, gfv_error_message());
+  gfv_error_clear();
+  clean(s, &res);
+  res.elbo = -36.4, res.elbo_se = 0.034, res.log_evidence = -31.355, res.log_evidence_se = 0.02;
+  s->eval_phi[0] = 50;
+  CHECK(gfv_solver_diagnose(s, &res) == 0, "diagnose: %s", gfv_error_message());
   CHECK(!res.reliable && res.nwarnings == 2, "reliable %d, %d warnings", res.reliable, res.nwarnings);
   CHECK(res.nwarnings == 2 && strstr(res.warnings[0], "nats below") &&
             strstr(res.warnings[1], "component 1"),
