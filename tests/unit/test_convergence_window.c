@@ -223,7 +223,7 @@ static void median_guards_shape(void) {
 
 static size_t read_trace(const char *path, gfv_trace_row *rows, size_t cap) {
   FILE *f = fopen(path, "r");
-  CHECK(f != NULL, "cannot open %s", path);
+  CHECK(f != NULL, "cannot open %s (run from the repository root, or set GFV_ROOT)", path);
   if (!f) return 0;
   char line[512];
   size_t n = 0;

@@ -71,36 +71,28 @@ static double run_adaptive(gfv_schedule *s, long n, double (*elbo)(long), long r
 static double improving(long t) { return -100.0 + 0.5 * (double)t; }
 static double worsening(long t) { return -100.0 - 0.5 * (double)t; }
 
-static void adaptive_grows_to_cap(void) {
+/* Adaptive from 0.1 on elbo(t): the step of each of 16 chunks grows by 1.5 up to the cap
+ * (improving) or halves down to the floor (worsening; the first chunk has nothing to
+ * compare with and grows, as in the experiment). */
+static void expect_chunks(double (*elbo)(long), int improves, double step_max, double step_min) {
   gfv_schedule s;
   gfv_schedule_params p = params(GFV_SCHEDULE_ADAPTIVE, 0.1);
-  p.step_max = 1.0;
+  p.step_max = step_max, p.step_min = step_min;
   CHECK(gfv_schedule_init(&s, &p) == GFV_OK, "init");
   double steps[16];
-  run_adaptive(&s, 400, improving, 0, steps);
+  run_adaptive(&s, 400, elbo, 0, steps);
   double want = 0.1;
   for (int c = 0; c < 16; c++) {
     CHECK(steps[c] == want, "chunk %d: %.17g, expected %.17g", c, steps[c], want);
-    want = fmin(want * 1.5, 1.0);
+    want = improves || c == 0 ? fmin(want * 1.5, step_max) : fmax(want * 0.5, step_min);
   }
-  CHECK(steps[15] == 1.0 && s.last_decision == 1, "capped at step_max: %g", steps[15]);
+  double end = improves ? step_max : step_min;
+  CHECK(steps[15] == end && s.last_decision == (improves ? 1 : -1), "chunk 15 at %g, not %g",
+        steps[15], end);
 }
 
-static void adaptive_shrinks_to_floor(void) {
-  gfv_schedule s;
-  gfv_schedule_params p = params(GFV_SCHEDULE_ADAPTIVE, 0.1);
-  p.step_min = 0.01;
-  CHECK(gfv_schedule_init(&s, &p) == GFV_OK, "init");
-  double steps[16];
-  run_adaptive(&s, 400, worsening, 0, steps);
-  /* The first chunk has nothing to compare with and grows, as in the experiment. */
-  double want = 0.1;
-  for (int c = 0; c < 16; c++) {
-    CHECK(steps[c] == want, "chunk %d: %.17g, expected %.17g", c, steps[c], want);
-    want = c == 0 ? 0.1 * 1.5 : fmax(want * 0.5, 0.01);
-  }
-  CHECK(steps[15] == 0.01 && s.last_decision == -1, "floored at step_min: %g", steps[15]);
-}
+static void adaptive_grows_to_cap(void) { expect_chunks(improving, 1, 1.0, 0.1 / 1024); }
+static void adaptive_shrinks_to_floor(void) { expect_chunks(worsening, 0, 2.0, 0.01); }
 
 static void adaptive_halves_after_rejection(void) {
   gfv_schedule s;
