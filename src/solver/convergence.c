@@ -74,8 +74,8 @@ int gfv_convergence_create(size_t window, size_t hold, double tol, gfv_convergen
             "--conv-window=%zu is too short: the test needs at least %d iterations per window",
             window, GFV_CONV_MIN_WINDOW);
   GFV_CHECK(hold >= 1, GFV_ERR_USAGE, "--conv-hold=%zu: at least 1 window must pass", hold);
-  GFV_CHECK(isfinite(tol) && tol >= 0 && tol < 1, GFV_ERR_USAGE,
-            "--tol=%g: a relative ELBO change needs 0 <= tol < 1 (0 = run all iterations)", tol);
+  GFV_CHECK(isfinite(tol) && tol >= 0 && tol <= 1, GFV_ERR_USAGE,
+            "--tol=%g: a relative ELBO change needs 0 <= tol <= 1 (0 = run all iterations)", tol);
   gfv_convergence *c = NULL;
   GFV_CALL(gfv_calloc(&c, 1, sizeof *c));
   c->window = window, c->hold = hold, c->tol = tol;

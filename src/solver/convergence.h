@@ -23,7 +23,7 @@
 
 #include <stddef.h>
 
-#include "solver/solver_impl.h" /* gfv_trace_row, for the replay */
+#include "solver/trace.h"
 
 /* Windows shorter than this cannot give the batch-means standard error (5 batches of >= 2). */
 #define GFV_CONV_MIN_WINDOW 10
@@ -45,7 +45,7 @@ typedef struct {
   int converged;      /* the test holds now: streak >= hold */
 } gfv_convergence_stats;
 
-/* window >= GFV_CONV_MIN_WINDOW pushes per window, hold >= 1 windows, 0 <= tol < 1
+/* window >= GFV_CONV_MIN_WINDOW pushes per window, hold >= 1 windows, 0 <= tol <= 1
  * (GFV_ERR_USAGE otherwise, naming the option). */
 int gfv_convergence_create(size_t window, size_t hold, double tol, gfv_convergence **out);
 void gfv_convergence_free(gfv_convergence *c);

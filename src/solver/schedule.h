@@ -29,7 +29,7 @@
 
 #include <stddef.h>
 
-#include "solver/solver_impl.h" /* gfv_trace_row, for the replay */
+#include "solver/trace.h"
 
 typedef enum { GFV_SCHEDULE_CONSTANT, GFV_SCHEDULE_DECAY, GFV_SCHEDULE_ADAPTIVE } gfv_schedule_kind;
 

@@ -6,6 +6,7 @@
 #include "gflowvi/mixture.h"
 #include "gflowvi/solver.h"
 #include "solver/particles.h"
+#include "solver/trace.h"
 
 /* --estimator=auto uses the hessian estimator in the diagonal family up to this dimension
  * (it reads the targets' full d x d Hessians per sample), stein above. */
@@ -20,11 +21,6 @@ typedef struct {
   double phibar;   /* sum_k w_k phi_k over all particles = -ELBO */
   double elbo, elbo_se;
 } gfv_estimate;
-
-typedef struct {
-  long iteration;
-  double elbo, elbo_se, step_norm, step_size, seconds;
-} gfv_trace_row;
 
 struct gfv_solver {
   const gfv_config *cfg;
