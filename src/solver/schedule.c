@@ -104,13 +104,20 @@ double gfv_schedule_first_step(const gfv_schedule *s) { return s->p.step; }
 /* Adaptive, at the end of a chunk: the next chunk's step. */
 static double chunk_end(gfv_schedule *s, double step_used) {
   const gfv_schedule_params *p = &s->p;
-  double se = fmax(sqrt(s->var_sum) / (double)s->n, sqrt(s->m2 / (double)(s->n - 1) / (double)s->n));
+  /* Fewer than 2 values only in a chunk cut short by gfv_schedule_continue. */
+  const int have = s->n >= 2;
+  double se = have ? fmax(sqrt(s->var_sum) / (double)s->n,
+                          sqrt(s->m2 / (double)(s->n - 1) / (double)s->n))
+                   : NAN;
   double next;
   if (s->rejected) {
     /* Halve, and never above the step that was last accepted; the floor does not undo the
      * solver's halvings (they persist, as with the constant schedule). */
     next = fmin(fmax(0.5 * s->chunk_eta, p->step_min), step_used);
     s->last_decision = -1;
+  } else if (!have) {
+    next = s->chunk_eta;
+    s->last_decision = 0;
   } else if (!s->have_prev) {
     next = fmin(GFV_SCHEDULE_GROW * s->chunk_eta, p->step_max); /* the experiment's first chunk */
     s->last_decision = 1;
@@ -128,12 +135,16 @@ static double chunk_end(gfv_schedule *s, double step_used) {
       s->last_decision = 0;
     }
   }
-  s->have_prev = 1;
-  s->prev_mean = s->mean, s->prev_se = se;
+  s->have_prev = have;
+  s->prev_mean = have ? s->mean : NAN, s->prev_se = se;
   s->n = 0, s->mean = s->m2 = s->var_sum = 0;
   s->rejected = 0;
   s->chunk_eta = next;
   return next;
+}
+
+static double decay_formula(const gfv_schedule_params *p, long iter) {
+  return fmax(p->step / (double)(1 + iter / p->chunk), p->step_min);
 }
 
 double gfv_schedule_step(gfv_schedule *s, long iter, double elbo, double elbo_se, double step_used) {
@@ -147,7 +158,7 @@ double gfv_schedule_step(gfv_schedule *s, long iter, double elbo, double elbo_se
     break;
   case GFV_SCHEDULE_DECAY:
     if (rejected) s->backoff *= step_used / s->eta;
-    s->eta = s->backoff * fmax(p->step / (double)(1 + iter / C), p->step_min);
+    s->eta = s->backoff * decay_formula(p, iter);
     break;
   case GFV_SCHEDULE_ADAPTIVE:
     if (rejected) s->rejected = 1, s->eta = step_used; /* at once, for the rest of the chunk */
@@ -162,6 +173,14 @@ double gfv_schedule_step(gfv_schedule *s, long iter, double elbo, double elbo_se
     break;
   }
   return s->eta;
+}
+
+void gfv_schedule_continue(gfv_schedule *s, long iter, double eta) {
+  gfv_schedule_params p = s->p;
+  start(s, &p);
+  s->eta = s->chunk_eta = eta;
+  s->last_iter = iter;
+  if (p.kind == GFV_SCHEDULE_DECAY) s->backoff = eta / decay_formula(&p, iter);
 }
 
 double gfv_schedule_replay(gfv_schedule *s, const gfv_trace_row *rows, size_t n) {

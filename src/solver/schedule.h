@@ -92,6 +92,12 @@ double gfv_schedule_step(gfv_schedule *s, long iter, double elbo, double elbo_se
  * Returns the step for the iteration after the last row (what the live run held). */
 double gfv_schedule_replay(gfv_schedule *s, const gfv_trace_row *rows, size_t n);
 
+/* For a restart whose replay does not give the checkpoint's step (the step options changed,
+ * e.g. a new --step, to which the solver rescales the saved step): re-initialises s to go on
+ * after iteration iter with step eta.  Decay keeps eta's ratio to its formula as the halvings
+ * so far; adaptive has no previous chunk to compare with until the next chunk end. */
+void gfv_schedule_continue(gfv_schedule *s, long iter, double eta);
+
 /* "constant", "decay", "adaptive" -> kind; GFV_ERR_USAGE for anything else. */
 int gfv_schedule_parse(const char *name, gfv_schedule_kind *out);
 const char *gfv_schedule_name(gfv_schedule_kind kind);

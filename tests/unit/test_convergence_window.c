@@ -22,8 +22,8 @@
 #include "harness.h"
 #include "solver/convergence.h"
 
-#define W 50
-#define HOLD 2
+#define W GFV_CONV_WINDOW
+#define HOLD GFV_CONV_HOLD
 
 /* Pushes n values mean(t) + sd N(0,1) with reported standard error se (t = 1..n); returns
  * converged_at (-1: never).  mean == NULL: constant c. */

@@ -5,7 +5,8 @@
  *    worsening one down to the floor, halves at once and at the chunk end after a
  *    rejection, and keeps the step when the change is within the noise (z_up / z_down);
  *  - the defaults: cap max(1, --step), floor --step / 100 raised to the solver's retry floor;
- *  - replaying a trace reproduces the live state bitwise (checkpoint / restart);
+ *  - replaying a trace reproduces the live state bitwise (checkpoint / restart), and a
+ *    restart with other step options continues from the rescaled step;
  *  - the argument checks. */
 #include <string.h>
 
@@ -200,6 +201,36 @@ static void replay_equals_live(void) {
   }
 }
 
+/* A restart with other step options: the schedule goes on from the rescaled step. */
+static void continue_after_restart(void) {
+  gfv_schedule s;
+  gfv_schedule_params p = params(GFV_SCHEDULE_DECAY, 1.0);
+  p.step_min = 0.01;
+  CHECK(gfv_schedule_init(&s, &p) == GFV_OK, "init");
+  gfv_schedule_continue(&s, 60, 0.5 / 3); /* chunk 2 (1/3), with one halving */
+  CHECK_REL(s.backoff, 0.5, 1e-15, 0, "decay: the halving is kept");
+  double eta = gfv_schedule_step(&s, 61, -1.0, 0.1, 0.5 / 3);
+  CHECK_REL(eta, 0.5 / 3, 1e-15, 0, "decay, iteration 62");
+  eta = gfv_schedule_step(&s, 75, -1.0, 0.1, eta);
+  CHECK_REL(eta, 0.5 / 4, 1e-15, 0, "decay, iteration 76 (chunk 3)");
+  p = params(GFV_SCHEDULE_CONSTANT, 0.1);
+  CHECK(gfv_schedule_init(&s, &p) == GFV_OK, "init");
+  gfv_schedule_continue(&s, 60, 0.025);
+  CHECK(gfv_schedule_step(&s, 61, -1.0, 0.1, 0.025) == 0.025, "constant keeps the rescaled step");
+  /* Adaptive cut at 74: chunk 3 ends at 75 with one value of its second half: no decision,
+   * then chunk 4 (76-100) has no previous chunk and grows, as a first chunk does. */
+  p = params(GFV_SCHEDULE_ADAPTIVE, 0.1);
+  CHECK(gfv_schedule_init(&s, &p) == GFV_OK, "init");
+  gfv_schedule_continue(&s, 74, 0.3);
+  eta = gfv_schedule_step(&s, 75, -1.0, 0.1, 0.3);
+  CHECK(eta == 0.3 && s.last_decision == 0 && !s.have_prev, "cut chunk: %g, decision %d", eta,
+        s.last_decision);
+  for (long t = 76; t <= 100; t++) eta = gfv_schedule_step(&s, t, -1.0, 0.1, eta);
+  CHECK(eta == fmin(0.3 * 1.5, 2.0) && s.last_decision == 1, "next chunk: %g", eta);
+  for (long t = 101; t <= 125; t++) eta = gfv_schedule_step(&s, t, -1.0 - (double)t, 0.1, eta);
+  CHECK(eta == 0.3 * 1.5 * 0.5 && isfinite(s.prev_se), "then compares again: %g", eta);
+}
+
 static void resolve_defaults(void) {
   gfv_schedule_params p;
   gfv_schedule_resolve(&p, GFV_SCHEDULE_ADAPTIVE, 0.05, 0, 0, 10);
@@ -251,6 +282,7 @@ int main(void) {
   RUN(adaptive_noise_band);
   RUN(adaptive_second_halves);
   RUN(replay_equals_live);
+  RUN(continue_after_restart);
   RUN(resolve_defaults);
   RUN(arguments);
   return harness_report();
