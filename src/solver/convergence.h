@@ -27,8 +27,8 @@
 
 /* Windows shorter than this cannot give the batch-means standard error (5 batches of >= 2). */
 #define GFV_CONV_MIN_WINDOW 10
-/* Default windows per --conv-window and consecutive passing windows: converged means the
- * ELBO agreed to within tol over 3 windows (150 iterations at the default window of 50). */
+/* Defaults: iterations per window (--conv-window) and consecutive passing windows; converged
+ * means the ELBO agreed to within tol over 3 windows (150 iterations at the default 50). */
 #define GFV_CONV_WINDOW 50
 #define GFV_CONV_HOLD 2
 /* Batches of the batch-means standard error of a window's mean. */
