@@ -29,7 +29,12 @@ typedef struct {
   double weight_step;          /* eta_w of the weight flow; 0 = equal weights (the paper) */
   double trust_region;         /* bound on KL(new || old) of each component per step; 0 = none */
   long iters;                  /* maximum number of iterations */
-  double tol;                  /* stop when the relative update norm falls below tol; 0 = never */
+  double tol;                  /* stop when the windowed ELBO test holds (convergence.h); 0 = never */
+  double tol_update;           /* stop when the relative update norm falls below this; 0 = never */
+  long conv_window;            /* iterations per window of the convergence test */
+  char step_schedule[GFV_NAME_MAX]; /* constant | decay | adaptive */
+  double step_max;             /* adaptive: largest step; 0 = max(1, step) */
+  double step_min;             /* decay, adaptive: smallest scheduled step; 0 = step / 100 */
   long seed;                   /* master seed; particle k's stream derives from (seed, k) */
   double init_scale;           /* initial means ~ N(0, init_scale^2 I); mode: Laplace sds */
   double init_var;             /* initial covariances init_var * I; mode: x Laplace cov */

@@ -49,6 +49,7 @@ static const char *const flow_choices[] = {"ngflow", "gflow", NULL};
 static const char *const estimator_choices[] = {"auto", "hessian", "stein", NULL};
 static const char *const update_choices[] = {"retraction", "plain", NULL};
 static const char *const family_choices[] = {"full", "diag", NULL};
+static const char *const schedule_choices[] = {"constant", "decay", "adaptive", NULL};
 static const char *const standardize_choices[] = {"auto", "scale", "center-scale", "none", NULL};
 
 static const option options[] = {
@@ -104,9 +105,37 @@ static const option options[] = {
     {.name = "iters", .type = OPT_LONG, FIELD(iters), .def = "1000", .bound = BOUND_GE, .lo = 0,
      .role = ROLE_RUN,
      .help = "maximum number of iterations"},
-    {.name = "tol", .type = OPT_DOUBLE, FIELD(tol), .def = "0", .bound = BOUND_GE, .lo = 0,
+    {.name = "tol", .type = OPT_DOUBLE, FIELD(tol), .def = "0", .bound = BOUND_BETWEEN, .lo = 0,
+     .hi = 1,
      .role = ROLE_RUN,
-     .help = "stop when the relative update norm falls below tol; 0 = run all iterations"},
+     .help = "stop when the ELBO has settled: the mean and median ELBO of each window of "
+             "--conv-window iterations moved by less than tol x max(1, |ELBO|) from the window "
+             "before, even with 2 standard errors added, for 2 windows in a row; 0 = run all "
+             "iterations (the verdict then judges convergence at 0.01)"},
+    {.name = "tol-update", .type = OPT_DOUBLE, FIELD(tol_update), .def = "0", .bound = BOUND_GE,
+     .lo = 0,
+     .role = ROLE_RUN,
+     .help = "stop when the relative update norm |dlambda| / (1 + |lambda|) falls below this: "
+             "the particles moved little, which does not mean the fit is good; 0 = never"},
+    {.name = "conv-window", .type = OPT_LONG, FIELD(conv_window), .def = "50", .bound = BOUND_GE,
+     .lo = 10,
+     .role = ROLE_RUN,
+     .help = "iterations per window of the convergence test (--tol and the verdict)"},
+    {.name = "step-schedule", .type = OPT_CHOICE, FIELD(step_schedule), .def = "constant",
+     .choices = schedule_choices,
+     .role = ROLE_RUN,
+     .help = "constant = --step; decay = --step / (1 + c) in chunk c of 25 iterations; "
+             "adaptive = every 25 iterations x1.5 when the ELBO improved by more than its "
+             "noise, /2 when it fell or a step was rejected"},
+    {.name = "step-max", .type = OPT_DOUBLE, FIELD(step_max), .def = "0", .bound = BOUND_GE,
+     .lo = 0,
+     .role = ROLE_RUN,
+     .help = "largest step of --step-schedule=adaptive; 0 = max(1, --step)"},
+    {.name = "step-min", .type = OPT_DOUBLE, FIELD(step_min), .def = "0", .bound = BOUND_GE,
+     .lo = 0,
+     .role = ROLE_RUN,
+     .help = "smallest step the decay and adaptive schedules choose (a rejected step is still "
+             "halved below it); 0 = --step / 100"},
     {.name = "seed", .type = OPT_LONG, FIELD(seed), .def = "1", .bound = BOUND_GE, .lo = 0,
      .role = ROLE_PROBLEM,
      .help = "master random seed; particle k's stream derives from (seed, k)"},

@@ -151,11 +151,19 @@ int gfv_solver_diagnose(gfv_solver *s, gfv_eval_result *res) {
         "a component moved %.3g of its own standard deviations in one step (iteration %ld), "
         "far beyond where its Monte Carlo gradient means anything; use a --trust-region",
         s->max_move, s->max_move_iter);
-  if (!s->converged && s->cfg->iters > 0 && s->conv_tol > 0)
-    add(res, 1,
-        "not converged by --iters=%ld: the ELBO still changed by %.3g (relative) over the last "
-        "window, above --tol=%g; run longer (--restart continues)",
-        s->cfg->iters, s->conv_last_rel, s->conv_tol);
+  if (!s->converged && s->cfg->iters > 0 && s->conv_tol > 0) {
+    if (isnan(s->conv_last_rel))
+      add(res, 1,
+          "not converged by --iters=%ld: too few iterations for the convergence test (it "
+          "compares windows of --conv-window=%ld iterations); run longer (--restart continues)",
+          s->cfg->iters, s->cfg->conv_window);
+    else
+      add(res, 1,
+          "not converged by --iters=%ld: the ELBO still changed by up to %.3g (relative, with 2 "
+          "standard errors) between the last windows, above the tolerance %g; run longer "
+          "(--restart continues)",
+          s->cfg->iters, s->conv_last_rel, s->conv_tol);
+  }
   if (res->outside > 0)
     add(res, 0,
         "%.3g%% of the mixture's mass lies outside the target's support (zero density): the fit "

@@ -149,9 +149,28 @@ static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *com
   /* The inputs as they are at the start, for the checkpoints (a restart compares them). */
   if (s->rank == 0) GFV_CALL(gfv_input_checksums(cfg, s->input_sums));
   GFV_CALL(allocate(s));
-  s->eta = cfg->step;
+  gfv_schedule_kind kind;
+  GFV_CALL(gfv_schedule_parse(cfg->step_schedule, &kind));
+  gfv_schedule_params sp;
+  gfv_schedule_resolve(&sp, kind, cfg->step, cfg->step_max, cfg->step_min, cfg->max_retries);
+  GFV_CALL(gfv_schedule_init(&s->sched, &sp));
+  /* The test runs with --tol when it is to stop the run, else with the verdict's tolerance,
+   * so that a fit that never settled says so. */
+  s->conv_tol = cfg->tol > 0 ? cfg->tol : GFV_CONV_VERDICT_TOL;
+  GFV_CALL(gfv_convergence_create((size_t)cfg->conv_window, GFV_CONV_HOLD, s->conv_tol, &s->conv));
+  s->conv_last_rel = NAN;
+  s->eta = gfv_schedule_first_step(&s->sched);
   for (size_t j = 0; j < s->kloc; j++) s->tr_eps[j] = cfg->trust_region, s->comp_scale[j] = 1.0;
   return GFV_OK;
+}
+
+/* The convergence test's state in the solver's terms: converged, and the last relative
+ * change (its upper bound with 2 standard errors) for the verdict. */
+static void note_convergence(gfv_solver *s) {
+  gfv_convergence_stats cs;
+  gfv_convergence_get_stats(s->conv, &cs);
+  s->converged = cs.converged;
+  s->conv_last_rel = cs.rel_bound;
 }
 
 /* Collective: the global index of the usable particle with the lowest objective in e (the
@@ -236,6 +255,15 @@ int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm,
   s->last_checkpoint = gfv_comm_wtime();
   if (cfg->restart[0]) { /* the state, estimates and trace come from the checkpoint */
     st = gfv_solver_restore(s, cfg->restart);
+    if (!st) {
+      /* Both recomputed from the checkpoint's trace.  The replay gives the saved step
+       * unless the step options changed (the restore rescales the step to a new --step):
+       * then the schedule goes on from the rescaled step. */
+      double eta = gfv_schedule_replay(&s->sched, s->trace, s->ntrace);
+      if (eta != s->eta) gfv_schedule_continue(&s->sched, s->iter, s->eta);
+      st = gfv_convergence_replay(s->conv, s->trace, s->ntrace);
+      if (!st) note_convergence(s);
+    }
     if (st) {
       gfv_solver_free(s);
       return st;
@@ -272,6 +300,7 @@ void gfv_solver_free(gfv_solver *s) {
   free(s->tr_eps), free(s->comp_scale), free(s->kl_work), free(s->cz), free(s->cgl), free(s->cgb);
   free(s->chl), free(s->eval_phi), free(s->relocate_flags);
   gfv_mix_work_free(s->mw);
+  gfv_convergence_free(s->conv);
   free(s->full_logw), free(s->full_mu), free(s->full_P), free(s->full_L), free(s->full_logc);
   free(s);
 }
@@ -831,15 +860,28 @@ int gfv_solver_run(gfv_solver *s) {
   while (s->iter < cfg->iters) {
     GFV_CALL(gfv_solver_iterate(s));
     int last = s->iter == cfg->iters;
-    if (cfg->tol > 0 && s->last_rel_step < cfg->tol) s->converged = 1;
-    if (show && (s->iter % cfg->progress_every == 0 || last || s->converged))
+    /* The step of the next iteration and the convergence test, from the row just recorded:
+     * the ELBO is all-reduced, so every rank takes the same decisions. */
+    const gfv_trace_row *t = &s->trace[s->ntrace - 1];
+    s->eta = gfv_schedule_step(&s->sched, t->iteration, t->elbo, t->elbo_se, t->step_size);
+    GFV_CALL(gfv_convergence_push(s->conv, t->elbo, t->elbo_se, NULL));
+    note_convergence(s);
+    int settled = cfg->tol > 0 && s->converged;
+    int small_update = gfv_update_norm_below(s->last_rel_step, cfg->tol_update);
+    if (show && (s->iter % cfg->progress_every == 0 || last || settled || small_update))
       progress(s, iter0, gfv_comm_wtime() - tstart);
-    if (s->converged) {
-      if (s->rank == 0 && !cfg->quiet)
-        printf("converged: relative update norm %.3e < --tol=%g at iteration %ld\n",
-               s->last_rel_step, cfg->tol, s->iter);
-      break;
+    if (settled && s->rank == 0 && !cfg->quiet) {
+      gfv_convergence_stats cs;
+      gfv_convergence_get_stats(s->conv, &cs);
+      printf("converged: the ELBO's window means moved by %.2e (%.2e with 2 standard errors) "
+             "< --tol=%g, %ld windows of %ld iterations in a row since iteration %ld\n",
+             cs.rel_mean, cs.rel_bound, cfg->tol, cs.streak, cfg->conv_window, cs.first_held);
     }
+    if (small_update && s->rank == 0 && !cfg->quiet)
+      printf("stopped: relative update norm %.3e < --tol-update=%g at iteration %ld (the "
+             "particles moved little; that is not a convergence test)\n",
+             s->last_rel_step, cfg->tol_update, s->iter);
+    if (settled || small_update) break;
     s->run_seconds += gfv_comm_wtime() - t0; /* the checkpoint stores the time so far */
     t0 = gfv_comm_wtime();
     int st = checkpoint_if_asked(s);

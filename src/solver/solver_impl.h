@@ -5,11 +5,18 @@
 #include "flows/flow.h"
 #include "gflowvi/mixture.h"
 #include "gflowvi/solver.h"
+#include "solver/convergence.h"
 #include "solver/particles.h"
+#include "solver/schedule.h"
+#include "solver/trace.h"
 
 /* --estimator=auto uses the hessian estimator in the diagonal family up to this dimension
  * (it reads the targets' full d x d Hessians per sample), stein above. */
 #define GFV_DIAG_HESSIAN_MAX_DIM 64
+
+/* The convergence test's tolerance when --tol = 0 (no early stop): the verdict still says
+ * whether the ELBO settled, at Stan ADVI's default tol_rel_obj. */
+#define GFV_CONV_VERDICT_TOL 0.01
 
 /* The Monte Carlo estimates at one state of the particles. */
 typedef struct {
@@ -32,11 +39,6 @@ enum { GFV_INPUT_DATA, GFV_INPUT_TARGET_FILE, GFV_NINPUTS };
 typedef char gfv_input_sums[GFV_NINPUTS][GFV_SUM_CHARS];
 /* The checkpoint attribute holding each input's checksum. */
 extern const char *const gfv_input_attr[GFV_NINPUTS];
-
-typedef struct {
-  long iteration;
-  double elbo, elbo_se, step_norm, step_size, seconds;
-} gfv_trace_row;
 
 struct gfv_solver {
   const gfv_config *cfg;
@@ -82,7 +84,9 @@ struct gfv_solver {
   double conv_last_rel;     /* its last relative change */
   double last_rel_step;     /* relative update norm of the last accepted step */
   long rejected;            /* rejected step attempts so far */
-  int converged;
+  int converged;            /* the windowed ELBO test holds (at --tol, or the verdict's default) */
+  gfv_schedule sched;       /* --step-schedule: the step of each iteration (schedule.h) */
+  gfv_convergence *conv;    /* the windowed ELBO test (convergence.h) */
   double timers[GFV_NPHASES];
   double t_start, run_seconds;
 

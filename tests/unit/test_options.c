@@ -329,7 +329,7 @@ static void test_command_line_errors(void) {
       {{"--step=nan"}, GFV_ERR_USAGE, {"not a finite number"}},
       {{"--step=1e999"}, GFV_ERR_USAGE, {"not a finite number"}},
       {{"--init-var=0"}, GFV_ERR_USAGE, {"--init-var: must be > 0"}},
-      {{"--tol=-1e-9"}, GFV_ERR_USAGE, {"--tol: must be >= 0, got -1e-9"}},
+      {{"--tol=-1e-9"}, GFV_ERR_USAGE, {"--tol: must be between 0 and 1, got -1e-9"}},
       {{"--max-retries=61"}, GFV_ERR_USAGE, {"--max-retries: must be between 0 and 60, got 61"}},
       {{"--max-retries=-1"}, GFV_ERR_USAGE, {"between 0 and 60"}},
       {{"--eval-samples=0"}, GFV_ERR_USAGE, {"--eval-samples: must be >= 1"}},
