@@ -154,15 +154,16 @@ int gfv_solver_diagnose(gfv_solver *s, gfv_eval_result *res) {
   if (!s->converged && s->cfg->iters > 0 && s->conv_tol > 0) {
     if (isnan(s->conv_last_rel))
       add(res, 1,
-          "not converged by --iters=%ld: too few iterations for the convergence test (it "
-          "compares windows of --conv-window=%ld iterations); run longer (--restart continues)",
-          s->cfg->iters, s->cfg->conv_window);
+          "not converged after %ld iterations (--iters=%ld): too few for the convergence test "
+          "(it compares windows of --conv-window=%ld iterations); run longer (--restart "
+          "continues)",
+          s->iter, s->cfg->iters, s->cfg->conv_window);
     else
       add(res, 1,
-          "not converged by --iters=%ld: the ELBO still changed by up to %.3g (relative, with 2 "
-          "standard errors) between the last windows, above the tolerance %g; run longer "
-          "(--restart continues)",
-          s->cfg->iters, s->conv_last_rel, s->conv_tol);
+          "not converged after %ld iterations (--iters=%ld): the ELBO still changed by up to "
+          "%.3g (relative, with 2 standard errors) between the last windows, above the "
+          "tolerance %g; run longer (--restart continues)",
+          s->iter, s->cfg->iters, s->conv_last_rel, s->conv_tol);
   }
   if (res->outside > 0)
     add(res, 0,

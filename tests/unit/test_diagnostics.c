@@ -74,7 +74,7 @@ static void test_each_warning_fires_alone(void) {
   clean(s, &res), s->max_move = 1e6, s->max_move_iter = 1;
   expect_one(s, &res, "of its own standard deviations in one step (iteration 1)", 1, "jump");
   clean(s, &res), s->converged = 0, s->conv_last_rel = 0.05;
-  expect_one(s, &res, "not converged by --iters=10", 1, "not converged");
+  expect_one(s, &res, "not converged after 0 iterations (--iters=10)", 1, "not converged");
   clean(s, &res), s->rejected = 3;
   expect_one(s, &res, "3 steps rejected", 0, "rejections");
   clean(s, &res), res.negligible = 2;
