@@ -307,6 +307,24 @@ static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_
     gfv_json_string(f, res->warnings[i]);
   }
   fprintf(f, "%s],\n", res->nwarnings ? "\n  " : "");
+  gfv_convergence_stats cs;
+  gfv_convergence_get_stats(s->conv, &cs);
+  fprintf(f, "  \"convergence\": {\"test\": \"windowed ELBO\", \"tol\": ");
+  gfv_json_number(f, s->conv_tol);
+  fprintf(f, ", \"stops_run\": %s, \"window\": %ld, \"windows\": %ld, \"converged_at\": ",
+          s->cfg->tol > 0 ? "true" : "false", s->cfg->conv_window, cs.windows);
+  gfv_json_number(f, cs.converged_at >= 0 ? (double)cs.converged_at : NAN);
+  fprintf(f, ", \"rel_mean\": ");
+  gfv_json_number(f, cs.rel_mean);
+  fprintf(f, ", \"rel_median\": ");
+  gfv_json_number(f, cs.rel_median);
+  fprintf(f, ", \"rel_bound\": ");
+  gfv_json_number(f, cs.rel_bound);
+  fprintf(f, "},\n");
+  fprintf(f, "  \"step_schedule\": ");
+  gfv_json_string(f, s->cfg->step_schedule);
+  fprintf(f, ",\n");
+  json_member(f, "final_step", s->eta, 0);
   json_member(f, "outside_support_fraction", res->outside, 0);
   json_member(f, "trust_region_limited_steps", (double)s->tr_limited, 0);
   json_member(f, "max_component_move_sd", s->max_move, 0);
