@@ -30,6 +30,8 @@ void gfv_data_free(gfv_data *d) {
   if (!d) return;
   free(d->train.X), free(d->train.y), free(d->test.X), free(d->test.y);
   free(d->mean), free(d->sd);
+  gfv_names_free(d->names, d->train.p);
+  free(d->label_name);
   memset(d, 0, sizeof *d);
 }
 
@@ -150,6 +152,20 @@ done:
   return st;
 }
 
+/* The header's names: the features in file order, and the label's. */
+static int keep_names(const gfv_table *t, gfv_data *d) {
+  GFV_CALL(gfv_names_alloc(t->cols - 1, &d->names));
+  for (size_t c = 0, a = 0; c < t->cols; c++) {
+    if (c != d->label_col) {
+      GFV_CALL(gfv_names_set(d->names, a++, "%s", t->header[c]));
+      continue;
+    }
+    char **label = &d->label_name;
+    GFV_CALL(gfv_names_set(label, 0, "%s", t->header[c]));
+  }
+  return GFV_OK;
+}
+
 static int load(const gfv_config *cfg, const char *model, gfv_std_mode default_mode,
                 int binary_labels, gfv_data *d) {
   GFV_CHECK(cfg->data[0], GFV_ERR_USAGE, "--target=%s needs its training data: --data=FILE (CSV)",
@@ -178,6 +194,7 @@ static int load(const gfv_config *cfg, const char *model, gfv_std_mode default_m
     if (cfg->test_data[0]) GFV_CALL_GOTO(st, load_test_file(cfg, binary_labels, d), done);
     else d->test.p = t.cols - 1;
   }
+  if (t.has_header) GFV_CALL_GOTO(st, keep_names(&t, d), done);
   GFV_CALL_GOTO(st, gfv_calloc(&d->mean, t.cols - 1, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&d->sd, t.cols - 1, sizeof(double)), done);
   standardize(d);
