@@ -16,9 +16,12 @@ endif
 # _DEFAULT_SOURCE: POSIX 2008 (fsync, mkdir, getline) plus M_PI from math.h.
 # HDF5: Debian's Open MPI build (libhdf5-openmpi-dev), for checkpoints and mixture.h5.
 HDF5_INC := -I/usr/include/hdf5/openmpi
-override CFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(HDF5_INC) $(WARN)
+# netCDF-4 for posterior.nc (ArviZ reads netCDF-4 groups): Debian's Open MPI build
+# (libnetcdf-mpi-dev), which links the same HDF5 as ours; its headers are under its prefix.
+NETCDF_INC := -I$(shell pkg-config --variable=prefix netcdf-mpi 2>/dev/null)/include
+override CFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(HDF5_INC) $(NETCDF_INC) $(WARN)
 # GSL with OpenBLAS's CBLAS, never GSL's slow reference CBLAS (-lgslcblas).
-LDLIBS   := -lhdf5_openmpi -lgsl -llapacke -lopenblas -lm -ldl
+LDLIBS   := -lnetcdf_mpi -lhdf5_openmpi -lgsl -llapacke -lopenblas -lm -ldl
 
 # Checked builds (tools/check.sh uses all three; see README, "Reliability"):
 #   make WERROR=1                  warnings are errors (CI)
