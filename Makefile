@@ -87,9 +87,10 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_MAIN) $(BUILD)/libgflow
 # The example plugin (tools/plugins/ring.c, ABI in include/gflowvi/plugin.h) as a shared
 # object, and the broken builds of it that the tests load: another ABI version, a missing
 # required function, no Hessian, exit(0) in gfv_plugin_init or in a constructor, abort() in
-# gfv_plugin_init.  A plugin needs nothing but this rule: -fPIC -shared.
+# gfv_plugin_init, a wrong gradient (for --check-target).  A plugin needs nothing but this
+# rule: -fPIC -shared.
 PLUGINS  := $(addprefix $(BUILD)/plugins/,ring.so ring_badabi.so ring_nosym.so ring_nohess.so \
-              ring_exitinit.so ring_exitctor.so ring_abortinit.so)
+              ring_exitinit.so ring_exitctor.so ring_abortinit.so ring_badgrad.so)
 MODEL_PLUGINS := $(addprefix $(BUILD)/plugins/,eight_schools.so eight_schools_nohess.so)
 plugins: $(PLUGINS) $(MODEL_PLUGINS)
 $(BUILD)/plugins/ring.so:        PLUGIN_DEFS :=
@@ -99,6 +100,7 @@ $(BUILD)/plugins/ring_nohess.so: PLUGIN_DEFS := -DRING_NO_HESSIAN
 $(BUILD)/plugins/ring_exitinit.so: PLUGIN_DEFS := -DRING_EXIT_IN_INIT
 $(BUILD)/plugins/ring_exitctor.so: PLUGIN_DEFS := -DRING_EXIT_IN_CONSTRUCTOR
 $(BUILD)/plugins/ring_abortinit.so: PLUGIN_DEFS := -DRING_ABORT_IN_INIT
+$(BUILD)/plugins/ring_badgrad.so: PLUGIN_DEFS := -DRING_WRONG_GRADIENT
 $(PLUGINS): tools/plugins/ring.c include/gflowvi/plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared $(PLUGIN_DEFS) $< -o $@ -lm
