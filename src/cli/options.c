@@ -237,14 +237,6 @@ static const option options[] = {
      .role = ROLE_PROBLEM,
      .help = "--target=plugin:FILE.so: comma-separated strings handed to the plugin's "
              "gfv_plugin_init"},
-    {.name = "quiet", .type = OPT_BOOL, FIELD(quiet), .def = "false",
-     .role = ROLE_RUN,
-     .help = "suppress the configuration echo and the progress lines"},
-    {.name = "strict", .type = OPT_BOOL, FIELD(strict), .def = "false",
-     .role = ROLE_RUN,
-     .help = "exit with status 12 (after writing the outputs) when the diagnostics say the fit "
-             "is not reliable; without it such a fit exits 0 with its warnings on stderr and "
-             "in summary.json"},
     {.name = "resample", .type = OPT_CHOICE, FIELD(resample), .def = "none",
      .choices = resample_choices, .role = ROLE_RUN,
      .help = "psis = also write draws_psis.csv: the draws of draws.csv resampled with "
@@ -258,6 +250,14 @@ static const option options[] = {
      .help = "fit nothing: compare the target's gradient (and Hessian) with central finite "
              "differences at points drawn from the initial mixture; exit 0 when they agree, "
              "4 when not"},
+    {.name = "quiet", .type = OPT_BOOL, FIELD(quiet), .def = "false",
+     .role = ROLE_RUN,
+     .help = "suppress the configuration echo and the progress lines"},
+    {.name = "strict", .type = OPT_BOOL, FIELD(strict), .def = "false",
+     .role = ROLE_RUN,
+     .help = "exit with status 12 (after writing the outputs) when the diagnostics say the fit "
+             "is not reliable; without it such a fit exits 0 with its warnings on stderr and "
+             "in summary.json"},
 };
 
 #define NOPTIONS (sizeof options / sizeof options[0])
