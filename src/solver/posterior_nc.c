@@ -60,20 +60,27 @@ static char *nc_name(const char *s, size_t len) {
   return o;
 }
 
-/* Whether name is taken by a variable or by a dim or coordinate of the group. */
-static int taken(const gfv_nc_var *v, size_t n, const char *name) {
+/* Whether name is "<base>_dim_<k>". */
+static int is_dim_of(const char *name, const char *base) {
+  size_t l = strlen(base);
+  return !strncmp(name, base, l) && !strncmp(name + l, "_dim_", 5);
+}
+
+/* Whether name, for a variable with ndim dims, is taken by a variable or by a dim or
+ * coordinate of the group, or would give a coordinate the name of a variable. */
+static int taken(const gfv_nc_var *v, size_t n, const char *name, int ndim) {
   if (!strcmp(name, "chain") || !strcmp(name, "draw")) return 1;
   for (size_t i = 0; i < n; i++) {
     if (!strcmp(v[i].name, name)) return 1;
-    size_t l = strlen(v[i].name);
-    if (v[i].ndim && !strncmp(name, v[i].name, l) && !strncmp(name + l, "_dim_", 5)) return 1;
+    if (v[i].ndim && is_dim_of(name, v[i].name)) return 1;
+    if (ndim && is_dim_of(v[i].name, name)) return 1;
   }
   return 0;
 }
 
 /* Adds variable n: name (made unique with trailing '_'), its columns. */
 static int add_var(gfv_nc_var *v, size_t n, char *name, int ndim, const size_t *shape, int group) {
-  while (taken(v, n, name) && strlen(name) < NC_MAX_NAME) {
+  while (taken(v, n, name, ndim) && strlen(name) < NC_MAX_NAME) {
     size_t l = strlen(name);
     char *longer = realloc(name, l + 2);
     if (!longer) break;
