@@ -242,8 +242,15 @@ static int plugin_constrain(const gfv_target *t, size_t n, const double *z, cons
   return GFV_OK;
 }
 
-/* Copies the n names a hook stored in tmp into *dst; NULL or empty ones are refused. */
-static int copy_names(plugin_ctx *c, const char *fn, size_t n, const char **tmp, char ***dst) {
+/* Calls a names hook (gfv_plugin_output_names or gfv_plugin_dim_names) into tmp and copies
+ * its n names into *dst; a failure, or a NULL or empty name, is refused. */
+static int hook_names(plugin_ctx *c, const char *fn, gfv_plugin_output_names_fn hook, size_t n,
+                      const char **tmp, char ***dst) {
+  memset(tmp, 0, n * sizeof *tmp);
+  guard_enter(c, fn);
+  int rc = hook(c->state, tmp);
+  guard_leave();
+  GFV_CHECK(rc == 0, GFV_ERR_INPUT, "plugin %s: %s failed (returned %d)", c->path, fn, rc);
   GFV_CALL(gfv_names_alloc(n, dst));
   for (size_t j = 0; j < n; j++) {
     GFV_CHECK(tmp[j] && tmp[j][0], GFV_ERR_INPUT, "plugin %s: %s gave no name for entry %zu",
@@ -261,47 +268,31 @@ static int plugin_outputs(gfv_target *t, plugin_ctx *c) {
   gfv_plugin_output_groups_fn groups = (gfv_plugin_output_groups_fn)symbol(c, "gfv_plugin_output_groups");
   gfv_plugin_dim_names_fn dnames = (gfv_plugin_dim_names_fn)symbol(c, "gfv_plugin_dim_names");
   c->write_array = (gfv_plugin_write_array_fn)symbol(c, "gfv_plugin_write_array");
-  size_t d = t->dim, m = 0, nmax;
+  size_t d = t->dim, m = 0;
   const char **tmp = NULL;
-  int st = GFV_OK, rc;
+  int st = GFV_OK;
   if (num && names && c->write_array) {
     guard_enter(c, "gfv_plugin_num_outputs");
     m = num(c->state);
     guard_leave();
     GFV_CHECK(m >= 1, GFV_ERR_INPUT, "plugin %s: gfv_plugin_num_outputs returned 0", c->path);
   }
-  nmax = m > d ? m : d;
-  GFV_CALL(gfv_calloc(&tmp, nmax, sizeof *tmp));
+  GFV_CALL(gfv_calloc(&tmp, m > d ? m : d, sizeof *tmp));
   if (m) {
-    guard_enter(c, "gfv_plugin_output_names");
-    rc = names(c->state, tmp);
-    guard_leave();
-    if (rc != 0)
-      GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "plugin %s: gfv_plugin_output_names failed (returned %d)",
-                     c->path, rc);
-    GFV_CALL_GOTO(st, copy_names(c, "gfv_plugin_output_names", m, tmp, &t->out_names), done);
+    GFV_CALL_GOTO(st, hook_names(c, "gfv_plugin_output_names", names, m, tmp, &t->out_names), done);
     t->nout = m;
     t->constrain = plugin_constrain;
-    if (groups) {
-      GFV_CALL_GOTO(st, gfv_calloc(&t->out_groups, m, sizeof(int)), done);
-      guard_enter(c, "gfv_plugin_output_groups");
-      rc = groups(c->state, t->out_groups);
-      guard_leave();
-      if (rc != 0)
-        GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "plugin %s: gfv_plugin_output_groups failed (returned %d)",
-                       c->path, rc);
-    }
   }
-  if (dnames) {
-    memset(tmp, 0, nmax * sizeof *tmp);
-    guard_enter(c, "gfv_plugin_dim_names");
-    rc = dnames(c->state, tmp);
+  if (m && groups) {
+    GFV_CALL_GOTO(st, gfv_calloc(&t->out_groups, m, sizeof(int)), done);
+    guard_enter(c, "gfv_plugin_output_groups");
+    int rc = groups(c->state, t->out_groups);
     guard_leave();
     if (rc != 0)
-      GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "plugin %s: gfv_plugin_dim_names failed (returned %d)",
+      GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "plugin %s: gfv_plugin_output_groups failed (returned %d)",
                      c->path, rc);
-    GFV_CALL_GOTO(st, copy_names(c, "gfv_plugin_dim_names", d, tmp, &t->dim_names), done);
   }
+  if (dnames) GFV_CALL_GOTO(st, hook_names(c, "gfv_plugin_dim_names", dnames, d, tmp, &t->dim_names), done);
 done:
   free(tmp);
   return st;

@@ -16,25 +16,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 plugins=$GFV_BUILD/plugins
 
-# check NAME DIR... - runs the Python program on stdin with the directories; PASS when it
-# exits 0, else FAIL with its last line (the assertion).
-check() {
-  local name=$1 msg status=0
-  shift
-  msg=$("$GFV_PYTHON" - "$@" 2>&1) || status=$?
-  if ((status == 0)); then
-    [[ -z $msg ]] || echo "$msg"
-    pass "$name"
-  else
-    fail "$name" "$(echo "$msg" | tail -n 1)"
-  fi
-}
-
 # ---- the ring with a cut: built-in names, lp__, lq__, the support, posterior.nc --------
 o=$(tmpdir)
 if gfv_mpirun 2 --target=plugin:"$plugins/ring.so" --plugin-arg=cut=0.5 --particles=6 --iters=150 \
   --out-samples=3000 --resample=psis --quiet --out="$o" >"$o.log" 2>&1; then
-  check ring-draws-lp-lq-support-netcdf "$o" <<'EOF'
+  py_check ring-draws-lp-lq-support-netcdf "$o" <<'EOF'
 import json, math, sys
 import numpy as np
 import xarray as xr
@@ -96,7 +82,7 @@ args=(--target=plugin:"$plugins/eight_schools.so" --plugin-arg=noncentered --par
 o1=$(tmpdir)
 o3=$(tmpdir)
 if gfv_mpirun 1 "${args[@]}" --out="$o1" >"$o1.log" 2>&1 && gfv_mpirun 3 "${args[@]}" --out="$o3" >"$o3.log" 2>&1; then
-  check plugin-named-outputs-1-and-3-ranks "$o1" "$o3" <<'EOF'
+  py_check plugin-named-outputs-1-and-3-ranks "$o1" "$o3" <<'EOF'
 import sys
 import numpy as np
 import pandas as pd
@@ -137,7 +123,7 @@ fi
 o=$(tmpdir)
 if gfv_mpirun 1 --target=gauss --dim=2 --particles=4 --iters=3 --init-scale=1 --init-var=3 \
   --out-samples=20000 --resample=psis --quiet --out="$o" >"$o.log" 2>&1; then
-  check psis-resampling-moves-towards-target "$o" <<'EOF'
+  py_check psis-resampling-moves-towards-target "$o" <<'EOF'
 import json, sys
 import numpy as np
 d = sys.argv[1]
@@ -156,7 +142,7 @@ fi
 # ---- --out-samples=0: the files are there, with no rows ----------------------------------
 o=$(tmpdir)
 if gfv_mpirun 1 --target=gmm4 --iters=20 --out-samples=0 --quiet --out="$o" >"$o.log" 2>&1; then
-  check no-draws "$o" <<'EOF'
+  py_check no-draws "$o" <<'EOF'
 import sys
 import xarray as xr
 d = sys.argv[1]

@@ -32,23 +32,11 @@ np.savetxt(f"{d}/reg_new.csv", np.array([[0.0, 0.0], [1.5, -1.0], [-2.0, 0.5]]),
 EOF
 printf 'age,bmi,dose\n1,2,3\n4,abc,6\n' >"$data/bad.csv"
 
-check() {
-  local name=$1 msg status=0
-  shift
-  msg=$("$GFV_PYTHON" - "$@" 2>&1) || status=$?
-  if ((status == 0)); then
-    [[ -z $msg ]] || echo "$msg"
-    pass "$name"
-  else
-    fail "$name" "$(echo "$msg" | tail -n 1)"
-  fi
-}
-
 # ---- logreg --------------------------------------------------------------------------------
 o=$(tmpdir)
 if gfv_mpirun 2 --target=logreg --data="$data/train.csv" --test-data="$data/test.csv" --predict="$data/new.csv" \
   --particles=3 --iters=200 --step=0.1 --init-scale=0 --init-var=0.1 --quiet --out="$o" >"$o.log" 2>&1; then
-  check logreg-names-data-predictions "$o" "$data" <<'EOF'
+  py_check logreg-names-data-predictions "$o" "$data" <<'EOF'
 import json, sys
 import numpy as np
 import pandas as pd
@@ -95,7 +83,7 @@ o=$(tmpdir)
 if gfv_mpirun 1 --target=bnn --data="$data/reg.csv" --split-seed=1 --hidden=4 --predict="$data/reg_new.csv" \
   --particles=2 --samples=20 --iters=300 --step=0.02 --init-scale=0.3 --init-var=0.01 --quiet \
   --out="$o" >"$o.log" 2>&1; then
-  check bnn-names-predictions "$o" "$data" <<'EOF'
+  py_check bnn-names-predictions "$o" "$data" <<'EOF'
 import json, sys
 import numpy as np
 import pandas as pd
