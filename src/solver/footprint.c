@@ -56,7 +56,7 @@
 #define H5_OVERHEAD 6144.0    /* HDF5 superblock, headers, attributes of mixture.h5 (2.4-4 kB) */
 #define CKPT_OVERHEAD 10240.0 /* the same for the checkpoint, with the configuration's JSON (7-8 kB) */
 #define SUMMARY_BYTES 8192.0  /* summary.json: 2.5 kB measured, more with a target's report */
-#define NC_OVERHEAD 131072.0  /* posterior.nc: the initial 64 kB image, headers per variable */
+#define NC_OVERHEAD 65536.0   /* posterior.nc: headers, and the image grows by 64 kB at a time */
 #define PREDICT_ROW 110.0     /* bytes per row of predictions.csv (a row number, 5 fields) */
 
 /* The sizes every estimate starts from, as doubles: no product can overflow. */
