@@ -20,6 +20,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
 #include "gflowvi/solver.h"
+#include "io/netcdf_dl.h"
 #include "solver/footprint.h"
 
 /* The directory part of path ("." when it has none). */
@@ -231,11 +232,19 @@ static int check_predict(const gfv_config *cfg, const gfv_target *t) {
   return GFV_OK;
 }
 
+/* Rank 0: the netCDF library that posterior.nc needs is there (loaded now, after MPI_Init:
+ * io/netcdf_dl.h). */
+static int check_outputs_lib(void) {
+  const gfv_netcdf *nc;
+  return gfv_netcdf_load(&nc);
+}
+
 int gfv_preflight(gfv_comm *comm, const gfv_config *cfg, const gfv_target *t) {
   int rank = gfv_comm_rank(comm);
   const char *skip = getenv(GFV_SKIP_RESOURCE_CHECKS);
   int check = !skip || !skip[0] || strcmp(skip, "0") == 0;
   int st = rank == 0 ? check_predict(cfg, t) : GFV_OK;
+  if (!st && rank == 0) st = check_outputs_lib();
   GFV_CALL(gfv_comm_agree(comm, st, NULL));
   st = rank == 0 ? check_paths(cfg) : GFV_OK;
   GFV_CALL(gfv_comm_agree(comm, st, NULL));

@@ -1,22 +1,21 @@
 /* posterior_nc.c - posterior.nc: the draws in ArviZ's InferenceData layout, for
  * arviz.from_netcdf (and xarray.open_dataset(path, group=...)).
  *
- * netCDF-4 (HDF5 underneath, through Debian's Open MPI build of netCDF, so that the process
- * holds one HDF5 library, the one of the checkpoints) written in memory (nc_create_mem)
+ * netCDF-4 (HDF5 underneath, through Debian's Open MPI build of netCDF, loaded at run time:
+ * io/netcdf_dl.h) written in memory (nc_create_mem)
  * and handed over as a file image, so it is renamed with the other outputs like
  * mixture.h5 and a failure leaves no file.  Groups "posterior" and "sample_stats", each
  * with dims chain (1) and draw (N) and their integer coordinates, as ArviZ writes them; a
  * quantity named with indices ("theta[1]".."theta[8]", "Sigma[1,1]".."Sigma[2,2]") is one
  * variable with one more dim per index, theta_dim_0 (0-based coordinates), as ArviZ makes
  * of Stan's output. */
-#include <netcdf.h>
-#include <netcdf_mem.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "gflowvi/error.h"
+#include "io/netcdf_dl.h"
 #include "solver/draws.h"
 
 /* ---- names to variables --------------------------------------------------------------- */
@@ -174,15 +173,17 @@ void gfv_nc_layout_free(gfv_nc_var *vars, size_t nvars) {
 
 /* ---- writing -------------------------------------------------------------------------- */
 
+static const gfv_netcdf *NC; /* set by gfv_posterior_nc_write */
+
 #define NC_TRY(expr)                                                                         \
   do {                                                                                       \
     int nc_rc_ = (expr);                                                                     \
     if (nc_rc_ != NC_NOERR)                                                                  \
-      GFV_ERROR(GFV_ERR_IO, "cannot write '%s': %s (%s)", path, nc_strerror(nc_rc_), #expr); \
+      GFV_ERROR(GFV_ERR_IO, "cannot write '%s': %s (%s)", path, NC->strerror_(nc_rc_), #expr); \
   } while (0)
 
 static int put_text(int id, int var, const char *name, const char *value, const char *path) {
-  NC_TRY(nc_put_att_text(id, var, name, strlen(value), value));
+  NC_TRY(NC->put_att_text(id, var, name, strlen(value), value));
   return GFV_OK;
 }
 
@@ -198,12 +199,12 @@ static int put_attrs(int id, const gfv_nc_meta *meta, const char *created, const
 /* An integer coordinate 0..n-1 over dim. */
 static int put_coord(int g, const char *name, int dim, size_t n, const char *path) {
   int var;
-  NC_TRY(nc_def_var(g, name, NC_INT64, 1, &dim, &var));
+  NC_TRY(NC->def_var(g, name, NC_INT64, 1, &dim, &var));
   if (n == 0) return GFV_OK;
   long long *c = NULL;
   GFV_CALL(gfv_calloc(&c, n, sizeof *c));
   for (size_t i = 0; i < n; i++) c[i] = (long long)i;
-  int rc = nc_put_var_longlong(g, var, c);
+  int rc = NC->put_var_longlong(g, var, c);
   free(c);
   NC_TRY(rc);
   return GFV_OK;
@@ -217,25 +218,25 @@ static int put_var(int g, const int *cd, const gfv_nc_var *x, const gfv_draws *d
   for (int k = 0; k < x->ndim; k++) {
     char dn[NC_MAX_NAME + 32];
     snprintf(dn, sizeof dn, "%.*s_dim_%d", NC_MAX_NAME - 12, x->name, k);
-    NC_TRY(nc_def_dim(g, dn, x->shape[k], &dims[2 + k]));
+    NC_TRY(NC->def_dim(g, dn, x->shape[k], &dims[2 + k]));
     GFV_CALL(put_coord(g, dn, dims[2 + k], x->shape[k], path));
   }
-  NC_TRY(nc_def_var(g, x->name, NC_DOUBLE, 2 + x->ndim, dims, &var));
+  NC_TRY(NC->def_var(g, x->name, NC_DOUBLE, 2 + x->ndim, dims, &var));
   if (x->group >= 0 && x->group <= 2) GFV_CALL(put_text(g, var, "kind", kinds[x->group], path));
   if (d->N == 0) return GFV_OK;
   for (size_t i = 0; i < d->N; i++)
     for (size_t e = 0; e < x->size; e++) buf[i * x->size + e] = d->v[i * d->cols + x->cols[e]];
-  NC_TRY(nc_put_var_double(g, var, buf));
+  NC_TRY(NC->put_var_double(g, var, buf));
   return GFV_OK;
 }
 
 /* A group with dims chain and draw and their coordinates; cd receives the two dim ids. */
 static int open_group(int nc, const char *name, size_t N, const gfv_nc_meta *meta, const char *created,
                       int *g, int *cd, const char *path) {
-  NC_TRY(nc_def_grp(nc, name, g));
-  NC_TRY(nc_def_dim(*g, "chain", 1, &cd[0]));
+  NC_TRY(NC->def_grp(nc, name, g));
+  NC_TRY(NC->def_dim(*g, "chain", 1, &cd[0]));
   /* N = 0 (--out-samples=0): a fixed dim cannot have length 0, an unlimited one can */
-  NC_TRY(nc_def_dim(*g, "draw", N ? N : NC_UNLIMITED, &cd[1]));
+  NC_TRY(NC->def_dim(*g, "draw", N ? N : NC_UNLIMITED, &cd[1]));
   GFV_CALL(put_coord(*g, "chain", cd[0], 1, path));
   GFV_CALL(put_coord(*g, "draw", cd[1], N, path));
   GFV_CALL(put_attrs(*g, meta, created, path));
@@ -267,23 +268,24 @@ int gfv_posterior_nc_write(const gfv_draws *d, const char *path, const gfv_nc_me
   size_t nvars = 0, most = 1;
   double *buf = NULL;
   int nc = -1, st = GFV_OK;
+  GFV_CALL(gfv_netcdf_load(&NC));
   GFV_CALL(gfv_nc_layout(d->m, d->names, d->groups, &vars, &nvars));
   for (size_t i = 0; i < nvars; i++) most = vars[i].size > most ? vars[i].size : most;
   GFV_CALL_GOTO(st, gfv_calloc(&buf, d->N * most + 1, sizeof(double)), done);
-  int rc = nc_create_mem(path, NC_NETCDF4, 1 << 16, &nc);
+  int rc = NC->create_mem(path, NC_NETCDF4, 1 << 16, &nc);
   if (rc != NC_NOERR)
-    GFV_ERROR_GOTO(st, done, GFV_ERR_IO, "cannot create '%s' in memory: %s", path, nc_strerror(rc));
+    GFV_ERROR_GOTO(st, done, GFV_ERR_IO, "cannot create '%s' in memory: %s", path, NC->strerror_(rc));
   GFV_CALL_GOTO(st, write_groups(nc, d, vars, nvars, meta, buf, path), done);
   NC_memio mem = {0};
-  rc = nc_close_memio(nc, &mem);
+  rc = NC->close_memio(nc, &mem);
   nc = -1;
   if (rc != NC_NOERR)
-    GFV_ERROR_GOTO(st, done, GFV_ERR_IO, "cannot write '%s': %s", path, nc_strerror(rc));
+    GFV_ERROR_GOTO(st, done, GFV_ERR_IO, "cannot write '%s': %s", path, NC->strerror_(rc));
   size_t written = fwrite(mem.memory, 1, mem.size, out);
   free(mem.memory);
   if (written != mem.size) GFV_ERROR_GOTO(st, done, GFV_ERR_IO, "cannot write '%s'", path);
 done:
-  if (nc >= 0) nc_abort(nc);
+  if (nc >= 0) NC->abort_(nc);
   free(buf);
   gfv_nc_layout_free(vars, nvars);
   return st;

@@ -69,14 +69,14 @@ static void test_layout(void) {
   gfv_nc_meta meta = {"test", "0"};
   CHECK(f && gfv_posterior_nc_write(&d, path, &meta, f) == GFV_OK, "write: %s", gfv_error_message());
   if (f) fclose(f);
-  int nc, g, var;
-  double got[3];
+  int nc = -1, g = -1, var = -1;
+  double got[3] = {0, 0, 0};
   size_t start[3] = {0, 0, 0}, count[3] = {1, 3, 1};
   CHECK(nc_open(path, NC_NOWRITE, &nc) == NC_NOERR, "nc_open");
   CHECK(nc_inq_grp_ncid(nc, "posterior", &g) == NC_NOERR && nc_inq_varid(g, "x[1]", &var) == NC_NOERR &&
             nc_inq_varid(g, "_ z", &var) == NC_NOERR && nc_inq_varid(g, "theta", &var) == NC_NOERR,
         "variables in the file");
-  CHECK(nc_get_vara_double(g, var, start, count, got) == NC_NOERR, "read theta[1]");
+  CHECK(var >= 0 && nc_get_vara_double(g, var, start, count, got) == NC_NOERR, "read theta[1]");
   for (int i = 0; i < 3; i++) CHECK_NEAR(got[i], (double)(i * (m + 2) + 2), 0, "theta[1] of draw i");
   nc_close(nc);
   remove(path);
