@@ -418,6 +418,10 @@ static int trajectory(gfv_comm *comm, gfv_target *target, const bench_opts *o, l
   cfg->iters = o->warmup + o->reps * o->block, cfg->seed = o->seed;
   cfg->init_scale = o->init_scale, cfg->init_var = o->init_var;
   cfg->eval_samples = o->eval_samples, cfg->progress_every = 0, cfg->quiet = 1;
+  /* The paper's plain steps: the NumPy baseline implements that flow, and the exact-step
+   * check recomputes one such step.  The trust region's own cost is a KL per component and
+   * step (O(K d^3)), measured apart (README, "When to trust a fit"). */
+  cfg->trust_region = 0;
   GFV_CALL(gfv_config_set(cfg, "family", o->family, NULL));
   GFV_CALL(gfv_solver_create(cfg, target, comm, out));
   gfv_solver *s = *out;
