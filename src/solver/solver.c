@@ -26,6 +26,9 @@
 const char *const gfv_phase_names[GFV_NPHASES] = {"sample", "target", "mixture", "comm",
                                                   "update", "eval",   "io"};
 
+/* The dimension up to which --trust-region is the bound itself; above, it scales with d. */
+#define GFV_TR_DIM 10.0
+
 /* How many "component put back" lines a run prints before it keeps count silently. */
 #define GFV_PUTBACK_SAY 5
 
@@ -160,7 +163,10 @@ static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *com
   GFV_CALL(gfv_convergence_create((size_t)cfg->conv_window, GFV_CONV_HOLD, s->conv_tol, &s->conv));
   s->conv_last_rel = NAN;
   s->eta = gfv_schedule_first_step(&s->sched);
-  for (size_t j = 0; j < s->kloc; j++) s->tr_eps[j] = cfg->trust_region, s->comp_scale[j] = 1.0;
+  /* A step's KL adds up over the coordinates it moves: the bound grows with d above 10
+   * dimensions, so that a component may move each coordinate as far in any dimension. */
+  s->tr_bound = cfg->trust_region * fmax(1.0, (double)s->d / GFV_TR_DIM);
+  for (size_t j = 0; j < s->kloc; j++) s->tr_eps[j] = s->tr_bound, s->comp_scale[j] = 1.0;
   return GFV_OK;
 }
 
@@ -591,7 +597,7 @@ enum { U_FAILS, U_STEP_SQ, U_PARAM_SQ, U_LIMITED, U_COUNT };
  * the particle stays where it was (counted in U_FAILS).  Without one (--trust-region=0),
  * any failure is reported in U_FAILS and the caller rejects the whole step. */
 static void update_particles(gfv_solver *s, const gfv_estimate *e, double eta, double *u, double *move) {
-  const double eps0 = s->cfg->trust_region;
+  const double eps0 = s->tr_bound;
   for (size_t j = 0; j < s->kloc; j++) {
     gfv_step_info info = {0, 0};
     double eta_j = eta * s->comp_scale[j], maha = 0.0;
@@ -651,7 +657,7 @@ static int particle_exploded(const gfv_solver *s, const gfv_estimate *old, const
  * Monte Carlo standard errors, so that the noise of a converged component does not shrink
  * its region step after step. */
 static void adapt_regions(gfv_solver *s, const gfv_estimate *old, const gfv_estimate *e) {
-  const double eps0 = s->cfg->trust_region;
+  const double eps0 = s->tr_bound;
   for (size_t j = 0; j < s->kloc; j++) {
     double se = sqrt((old->phivar[j] / (double)old->used[j]) + (e->phivar[j] / (double)e->used[j]));
     if (e->phi[j] - old->phi[j] > 2 * se) s->tr_eps[j] = fmax(1e-3 * eps0, 0.5 * s->tr_eps[j]);
@@ -782,7 +788,7 @@ static int iterate_tr(gfv_solver *s) {
       GFV_CALL(best_particle(s, e, &best, &broken));
       GFV_CALL(relocate(s, &s->prev, s->relocate_flags, best));
       for (size_t j = 0; j < s->kloc; j++)
-        if (s->relocate_flags[j]) s->comp_scale[j] = 0, s->tr_eps[j] = cfg->trust_region;
+        if (s->relocate_flags[j]) s->comp_scale[j] = 0, s->tr_eps[j] = s->tr_bound;
       s->relocated += (long)nout;
     }
     /* Said on stderr the first few times; the count goes to summary.json either way. */

@@ -69,6 +69,7 @@ struct gfv_solver {
   long iter;
   double eta;               /* the current step: --step, halved by each rejection */
   /* Per-component step control (--trust-region > 0; ALGORITHM section "step control"). */
+  double tr_bound;          /* --trust-region x max(1, d / 10): the largest bound */
   double *tr_eps;           /* kloc: each component's current KL bound */
   double *comp_scale;       /* kloc: step factor of each component within one iteration's retries */
   int *relocate_flags;      /* kloc: particles to restart next to the best one */
