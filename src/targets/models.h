@@ -9,7 +9,7 @@
  *
  * The test set is either --test-data (a second file with the same columns) or, with
  * --split-seed=S > 0, a random --test-fraction of the rows of --data (a permutation drawn
- * from an MT19937 stream seeded with S; the test set is the last
+ * from the stream (S, 0, GFV_PURPOSE_SPLIT) of rng/stream.h; the test set is the last
  * n - floor((1 - fraction) n) rows of the permuted order).  Giving both is an error.
  *
  * Standardisation statistics (mean, standard deviation with divisor n) come from the
