@@ -17,8 +17,9 @@ set -euo pipefail
 # Reliability checks (README, "Reliability"): clang and libclang-rt-14-dev (libFuzzer and
 # clang's sanitizer runtimes; only recommended by clang, so named here) for tests/fuzz,
 # valgrind for tests/mpi/test_valgrind.sh, procps (pgrep) for tests/mpi/test_faults.sh.
+# librandom123-dev: the Philox generator of the random streams (header-only, src/rng/stream.c).
 required=(openmpi-bin libopenmpi-dev libopenblas-dev liblapacke-dev libgsl-dev
-          libhdf5-openmpi-dev hdf5-tools
+          libhdf5-openmpi-dev hdf5-tools librandom123-dev
           python3 python3-numpy python3-matplotlib python3-h5py pkg-config
           python3-sklearn
           clang libclang-rt-14-dev valgrind procps)

@@ -4,7 +4,6 @@
  * Rank 0 writes every file to a temporary name first and renames them only when all of
  * them were written completely, summary.json last: a reader that finds summary.json finds
  * a complete set, and a failure leaves no partial file behind. */
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,7 @@
 #include "gflowvi/io.h"
 #include "io/h5file.h"
 #include "linalg/linalg.h"
-#include "rng/rng.h"
+#include "rng/stream.h"
 #include "solver/solver_impl.h"
 
 #define GFV_VERSION "0.1.0"
@@ -129,11 +128,10 @@ static int write_samples(gfv_solver *s, int restrict_, FILE *f) {
   /* Rejection stops being a way to draw when nearly every draw is rejected. */
   const size_t max_drawn = 1000 * N + 100000;
   double *w = NULL, *z = NULL, *lp = NULL;
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
   gfv_discrete *table = NULL;
   int st = GFV_OK;
-  GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
-  gsl_rng_set(rng, gfv_stream_seed((unsigned long)s->cfg->seed, s->K, 2));
+  /* Draw r (rejected or not) is row r of this stream (gfv_stream_mixture_row). */
+  const gfv_stream rows = gfv_stream_make(s->cur.seed, 0, GFV_PURPOSE_SAMPLES_CSV);
   GFV_CALL_GOTO(st, gfv_calloc(&w, s->K, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_SAMPLE_BLOCK * d, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, GFV_SAMPLE_BLOCK, sizeof(double)), done);
@@ -156,8 +154,8 @@ static int write_samples(gfv_solver *s, int restrict_, FILE *f) {
                      "mixture has almost no mass there", written, drawn);
     size_t c = N - written < GFV_SAMPLE_BLOCK ? N - written : GFV_SAMPLE_BLOCK;
     for (size_t i = 0; i < c; i++) {
-      size_t k = gfv_discrete_draw(table, rng);
-      gfv_particles_sample(&view, k, rng, 1, z + i * d);
+      size_t k = gfv_discrete_pick(table, gfv_stream_mixture_row(&rows, drawn + i, d, z + i * d));
+      gfv_particles_transform(&view, k, 1, z + i * d);
     }
     drawn += c;
     if (restrict_) GFV_CALL_GOTO(st, gfv_target_eval(s->target, c, z, lp, NULL, NULL), done);
@@ -170,7 +168,6 @@ static int write_samples(gfv_solver *s, int restrict_, FILE *f) {
   }
 done:
   gfv_discrete_free(table);
-  gsl_rng_free(rng);
   free(w), free(z), free(lp);
   return st;
 }
@@ -254,8 +251,8 @@ typedef struct {
 static int run_report(const gfv_solver *s, const fitted *m, target_report *r) {
   memset(r, 0, sizeof *r);
   if (!s->target->report) return GFV_OK;
-  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov,
-                            gfv_stream_seed((unsigned long)s->cfg->seed, s->K, 3), s->diag};
+  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov, (unsigned long)s->cur.seed,
+                            s->diag}; /* the report's stream: (seed, 0, GFV_PURPOSE_REPORT) */
   FILE *json = open_memstream(&r->json, &r->json_len), *text = open_memstream(&r->text, &r->text_len);
   if (!json || !text) {
     if (json) fclose(json);

@@ -201,8 +201,9 @@ static int best_particle(gfv_solver *s, const gfv_estimate *e, long *best, doubl
 
 /* Collective: restarts every local particle j with which[j] set one standard deviation away
  * from particle `best`: its mean a draw from that component with j's own stream (so the
- * result does not depend on the rank count), its covariance that component's.  p is the
- * state to change (cur at the start, prev during an iteration). */
+ * result does not depend on the rank count; GFV_PURPOSE_RELOCATE at the counter of the
+ * estimates that found it outside), its covariance that component's.  p is the state to
+ * change (cur at the start, prev during an iteration). */
 static int relocate(gfv_solver *s, gfv_particles *p, const int *which, long best) {
   const size_t d = s->d, ps = s->psize, b = (size_t)best;
   GFV_CALL(gfv_solver_gather_full(s));
@@ -212,7 +213,8 @@ static int relocate(gfv_solver *s, gfv_particles *p, const int *which, long best
     memcpy(p->L + j * ps, s->full_L + b * ps, ps * sizeof(double));
     gfv_particles view = s->cur; /* a draw from the best component with j's stream */
     view.mu = s->full_mu, view.L = s->full_L;
-    gfv_particles_sample(&view, b, s->cur.rng[j], 1, p->mu + j * d);
+    gfv_stream st = gfv_particles_stream(&s->cur, j, GFV_PURPOSE_RELOCATE);
+    gfv_particles_sample(&view, b, &st, s->draw_iter, s->draw_try, 1, p->mu + j * d);
   }
   gfv_particles_update_logc(p);
   return GFV_OK;
@@ -319,11 +321,16 @@ static int all_finite(size_t n, const double *x) {
   return 1;
 }
 
-/* Steps 1-2: this rank's samples and the target at them.  Returns the local status. */
+/* Steps 1-2: this rank's samples and the target at them.  Returns the local status.  The
+ * samples of particle k are the sequence (draw_iter, draw_try) of its stream: a retry of
+ * the iteration draws new ones, a restart at iteration t draws the same ones. */
 static int sample_and_model(gfv_solver *s, double *zloc) {
   double t0 = gfv_comm_wtime();
-  for (size_t j = 0; j < s->kloc; j++)
-    gfv_particles_sample(&s->cur, j, s->cur.rng[j], s->S, zloc + j * s->S * s->d);
+  for (size_t j = 0; j < s->kloc; j++) {
+    gfv_stream st = gfv_particles_stream(&s->cur, j, GFV_PURPOSE_SAMPLE);
+    gfv_particles_sample(&s->cur, j, &st, s->draw_iter, s->draw_try, s->S, zloc + j * s->S * s->d);
+  }
+  s->draw_try++;
   double t1 = gfv_comm_wtime();
   s->timers[GFV_PHASE_SAMPLE] += t1 - t0;
   int st = gfv_target_eval(s->target, s->nloc, zloc, s->logp, s->grad_l, s->hess_l);
@@ -809,6 +816,7 @@ static int iterate_tr(gfv_solver *s) {
 
 int gfv_solver_iterate(gfv_solver *s) {
   gfv_particles_copy_params(&s->prev, &s->cur);
+  s->draw_iter = (uint64_t)s->iter + 1, s->draw_try = 0;
   return s->cfg->trust_region > 0 ? iterate_tr(s) : iterate_global(s);
 }
 

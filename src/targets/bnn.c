@@ -28,13 +28,13 @@
  * sd_y^2 / gamma_m; test RMSE of the predictive mean (1/M) sum_m yhat_m(x), and the mean
  * test log-likelihood (1/T) sum_t log (1/M) sum_m N(y_t; yhat_m(x_t), sd_y^2 / gamma_m). */
 #include <cblas.h>
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
+#include "rng/stream.h"
 #include "targets/models.h"
 #include "targets/targets_impl.h"
 
@@ -159,18 +159,14 @@ static void bnn_begin_iteration(gfv_target *t, long iter, unsigned long seed) {
     c->full = 1, c->nb = c->N;
     return;
   }
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-  if (!rng) { /* cannot happen in practice; stay correct (full data) rather than fail */
-    c->full = 1, c->nb = c->N;
-    return;
-  }
-  gsl_rng_set(rng, gfv_mix_seed(seed, (unsigned long)iter, 0xB17CUL));
+  /* Step i from word i of the sequence (iter, 0) of the minibatch stream. */
+  const gfv_stream st = gfv_stream_make(seed, 0, GFV_PURPOSE_MINIBATCH);
   for (size_t i = 0; i < c->N; i++) c->perm[i] = i;
   for (size_t i = 0; i < c->B; i++) {
-    size_t j = i + (size_t)gsl_rng_uniform_int(rng, c->N - i), tmp = c->perm[i];
+    uint64_t w = gfv_stream_word(&st, (uint64_t)iter, 0, i);
+    size_t j = i + (size_t)gfv_below(w, c->N - i), tmp = c->perm[i];
     c->perm[i] = c->perm[j], c->perm[j] = tmp;
   }
-  gsl_rng_free(rng);
   for (size_t i = 0; i < c->B; i++) {
     memcpy(c->Xb + i * c->p, c->X + c->perm[i] * c->p, c->p * sizeof(double));
     c->yb[i] = c->y[c->perm[i]];

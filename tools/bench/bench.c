@@ -427,8 +427,7 @@ static int trajectory(gfv_comm *comm, gfv_target *target, const bench_opts *o, l
   gfv_solver *s = *out;
   if (r > 0) {
     cfg->seed = o->seed + 7919 * r;
-    for (size_t j = 0; j < s->kloc; j++)
-      gsl_rng_set(s->cur.rng[j], gfv_stream_seed((unsigned long)cfg->seed, s->k0 + j, 0));
+    s->cur.seed = s->prev.seed = (uint64_t)cfg->seed; /* the key of the particles' streams */
     int bad = 0;
     GFV_CALL(gfv_solver_estimate(s, &s->est_buf[s->cur_est], &bad));
     GFV_CHECK(!bad, GFV_ERR_NUMERIC, "replicate %ld: non-finite initial estimate", r);
