@@ -28,7 +28,7 @@ typedef struct gfv_target gfv_target;
 typedef struct {
   size_t K, d;
   const double *w, *mu, *cov; /* cov: K x d x d, or K x d variances when diag is set */
-  unsigned long seed; /* for any sampling the report does (posterior predictive) */
+  unsigned long seed; /* --seed, for any sampling the report does (posterior predictive) */
   int diag;           /* the diagonal family: cov holds variances */
 } gfv_fitted_mixture;
 

@@ -99,10 +99,11 @@ static const option options[] = {
     {.name = "trust-region", .type = OPT_DOUBLE, FIELD(trust_region), .def = "0.5",
      .bound = BOUND_GE, .lo = 0,
      .role = ROLE_RUN,
-     .help = "bound, in nats, on KL(new || old) of each component in one iteration: a step "
-             "that would move a component further is shortened for that component alone; the "
-             "bound adapts per component (halved when the component's objective got worse, "
-             "grown back when not); 0 = no bound (the paper's plain steps)"},
+     .help = "bound, in nats, on KL(new || old) of each component in one iteration (times d/10 "
+             "above 10 dimensions): a step that would move a component further is shortened for "
+             "that component alone; the bound adapts per component (halved when the "
+             "component's objective got worse, grown back when not); 0 = no bound (the paper's "
+             "plain steps)"},
     {.name = "iters", .type = OPT_LONG, FIELD(iters), .def = "1000", .bound = BOUND_GE, .lo = 0,
      .role = ROLE_RUN,
      .help = "maximum number of iterations"},

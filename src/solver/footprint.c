@@ -2,7 +2,8 @@
  *
  * Memory, per rank (8-byte doubles; d dimension, ps = d^2, or d for --family=diag; K
  * particles, kloc of them on this rank; S samples; n = K S; nloc = kloc S; H = 1 when the
- * estimator is hessian; rb = 5000 bytes of MT19937 state per stream; rows = iters + 1):
+ * estimator is hessian; rows = iters + 1; the random streams are counter-based and take no
+ * memory, rng/stream.h):
  *   kept from gfv_solver_create to the end (solver.c allocate(), particles.c):
  *     trace        48 rows
  *     mixture      8 n kloc (phase A) + the kernel workspace for (d, kloc, S)
@@ -10,11 +11,11 @@
  *                  + with several ranks, Open MPI's temporaries for the reduce-scatter
  *                  (twice its message) and the log-sum-exp all-reduce (n doubles)
  *     Hessians     8 H (nloc + S) d^2 (the targets' Hessians; one particle's, compacted)
- *     particles    two states (cur, prev) of 8 kloc (d + 2 ps + 2) and kloc streams, two
+ *     particles    two states (cur, prev) of 8 kloc (d + 2 ps + 2), two
  *                  estimates of 8 kloc (d + ps + 2), 8 H K ps, the flow and estimator work,
  *                  the trust region's 8 (4 kloc + d^2 + d + 3 S d) and 2 x 16 kloc flags
  *   plus the largest of these later phases:
- *     restart      every rank reads the whole checkpoint: K (8 (3 + 2d + 3ps) + rb), 48 rows
+ *     restart      every rank reads the whole checkpoint: 8 K (5 + 2d + 3ps), 48 rows
  *     checkpoint   own particles packed; rank 0: 4 copies of all K packed (gathered, as the
  *                  file's state, HDF5's in-memory file, its image) and 3 copies of the trace
  *     evaluation   the whole mixture 8 K (2 + d + 2 ps) on every rank, the gather's packs
@@ -39,7 +40,6 @@
  * always write one. */
 #include "solver/footprint.h"
 
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,7 +61,7 @@
 
 /* The sizes every estimate starts from, as doubles: no product can overflow. */
 typedef struct {
-  double d, ps, K, S, kloc, n, nloc, rows, rb, per_ck;
+  double d, ps, K, S, kloc, n, nloc, rows, per_ck;
   int diag, H, root;
 } shape;
 
@@ -80,8 +80,7 @@ static void get_shape(const gfv_config *cfg, const gfv_target *t, int ranks, int
   s->n = s->K * s->S;
   s->nloc = s->kloc * s->S;
   s->rows = (double)cfg->iters + 1;
-  s->rb = (double)gsl_rng_mt19937->size;
-  s->per_ck = 8 * (3 + 2 * s->d + 3 * s->ps) + s->rb; /* checkpoint.c doubles_per_particle */
+  s->per_ck = 8 * (5 + 2 * s->d + 3 * s->ps); /* checkpoint.c doubles_per_particle */
 }
 
 /* Adds to term the phase whose total is the largest. */
@@ -101,7 +100,7 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
   shape s;
   get_shape(cfg, t, ranks, rank, &s);
   const double d = s.d, ps = s.ps, K = s.K, n = s.n, nloc = s.nloc, kloc = s.kloc;
-  const double row = sizeof(gfv_trace_row), stream = sizeof(gsl_rng) + s.rb;
+  const double row = sizeof(gfv_trace_row);
   double *keep = out->term;
   memset(out, 0, sizeof *out);
   keep[GFV_MEM_TRACE] = s.rows * row;
@@ -114,7 +113,7 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
   /* and the trust region's compaction buffers for one particle's samples (solver.c) */
   keep[GFV_MEM_HESSIANS] = 8 * s.H * nloc * d * d + 8 * s.H * (double)cfg->samples * d * d;
   keep[GFV_MEM_PARTICLES] =
-      2 * (8 * kloc * (d + 2 * ps + 2) + kloc * stream) + 2 * 8 * kloc * (d + ps + 2) +
+      2 * 8 * kloc * (d + 2 * ps + 2) + 2 * 8 * kloc * (d + ps + 2) +
       8 * s.H * K * ps + 8 * (double)gfv_flow_work_size(t->dim) +
       8 * (double)gfv_estimator_work_size(t->dim, (size_t)cfg->samples) + 3 * 8 * (double)ranks +
       /* per-component step control: bounds, step factors, flags, final objectives, the

@@ -6,7 +6,6 @@
  * Rank 0 writes every file to a temporary name first and renames them only when all of
  * them were written completely, summary.json last: a reader that finds summary.json finds
  * a complete set, and a failure leaves no partial file behind. */
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +15,7 @@
 #include "gflowvi/io.h"
 #include "io/h5file.h"
 #include "linalg/linalg.h"
-#include "rng/rng.h"
+#include "rng/stream.h"
 #include "solver/draws.h"
 #include "solver/solver_impl.h"
 #include "targets/models.h"
@@ -200,17 +199,17 @@ typedef struct {
   size_t json_len, text_len;
 } target_report;
 
-/* The fitted mixture as the targets' hooks see it, drawing from stream (seed, K, stream). */
-static gfv_fitted_mixture fit_of(const gfv_solver *s, const fitted *m, unsigned stream) {
-  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov,
-                            gfv_stream_seed((unsigned long)s->cfg->seed, s->K, stream), s->diag};
+/* The fitted mixture as the targets' hooks see it; they draw from the streams (seed, 0,
+ * purpose) of its seed, the report GFV_PURPOSE_REPORT, --predict GFV_PURPOSE_PREDICT. */
+static gfv_fitted_mixture fit_of(const gfv_solver *s, const fitted *m) {
+  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov, (unsigned long)s->cur.seed, s->diag};
   return fit;
 }
 
 static int run_report(const gfv_solver *s, const fitted *m, target_report *r) {
   memset(r, 0, sizeof *r);
   if (!s->target->report) return GFV_OK;
-  gfv_fitted_mixture fit = fit_of(s, m, 3);
+  gfv_fitted_mixture fit = fit_of(s, m);
   FILE *json = open_memstream(&r->json, &r->json_len), *text = open_memstream(&r->text, &r->text_len);
   if (!json || !text) {
     if (json) fclose(json);
@@ -241,7 +240,7 @@ static int write_predictions(const gfv_solver *s, const fitted *m, FILE *f, size
   if (tab.cols != t->predict_cols)
     GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "--predict: %s has %zu columns, expected %zu",
                    s->cfg->predict, tab.cols, t->predict_cols);
-  gfv_fitted_mixture fit = fit_of(s, m, GFV_STREAM_PREDICT);
+  gfv_fitted_mixture fit = fit_of(s, m);
   GFV_CALL_GOTO(st, t->predict(t, &fit, tab.rows, tab.v, f), done);
   *rows = tab.rows;
 done:
@@ -384,8 +383,8 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
   }
   write_mixture(s, &m, gfv_ofile_stream(files[F_MIXTURE]));
   write_trace(s, gfv_ofile_stream(files[F_TRACE]));
-  GFV_CALL_GOTO(st, gfv_draws_make(s, gfv_ofile_stream(files[F_SAMPLES]), gfv_ofile_stream(files[F_DRAWS]),
-                                    &draws), fail);
+  GFV_CALL_GOTO(st, gfv_draws_make(s, res->outside > 0, gfv_ofile_stream(files[F_SAMPLES]),
+                                    gfv_ofile_stream(files[F_DRAWS]), &draws), fail);
   if (files[F_DENSITY]) GFV_CALL_GOTO(st, write_density(s, gfv_ofile_stream(files[F_DENSITY])), fail);
   GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[F_H5], path, sizeof path), fail);
   GFV_CALL_GOTO(st, write_mixture_h5(s, &m, res, path, gfv_ofile_stream(files[F_H5])), fail);
@@ -393,10 +392,8 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
   gfv_nc_meta meta = {s->cfg->target, GFV_VERSION};
   GFV_CALL_GOTO(st, gfv_posterior_nc_write(&draws, path, &meta, gfv_ofile_stream(files[F_NC])), fail);
   if (files[F_PSIS])
-    GFV_CALL_GOTO(st, gfv_draws_resample_psis(&draws,
-                                              gfv_stream_seed((unsigned long)s->cfg->seed, s->K, GFV_STREAM_RESAMPLE),
-                                              gfv_ofile_stream(files[F_PSIS]), &x.psis, &x.distinct),
-                  fail);
+    GFV_CALL_GOTO(st, gfv_draws_resample_psis(&draws, s->cur.seed, gfv_ofile_stream(files[F_PSIS]), &x.psis,
+                                              &x.distinct), fail);
   if (files[F_PREDICTIONS])
     GFV_CALL_GOTO(st, write_predictions(s, &m, gfv_ofile_stream(files[F_PREDICTIONS]), &x.predict_rows),
                   fail);

@@ -67,8 +67,13 @@ struct gfv_solver {
   gfv_trace_row *trace;
   size_t ntrace;
   long iter;
+  /* The counter of the next samples (rng/stream.h): the iteration whose estimate they are
+   * for (0: the initial one) and how many estimates it drew before (retries).  Both follow
+   * from iter, so a checkpoint needs no stream state. */
+  uint64_t draw_iter, draw_try;
   double eta;               /* the current step: --step, halved by each rejection */
   /* Per-component step control (--trust-region > 0; ALGORITHM section "step control"). */
+  double tr_bound;          /* --trust-region x max(1, d / 10): the largest bound */
   double *tr_eps;           /* kloc: each component's current KL bound */
   double *comp_scale;       /* kloc: step factor of each component within one iteration's retries */
   int *relocate_flags;      /* kloc: particles to restart next to the best one */

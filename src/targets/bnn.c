@@ -28,14 +28,13 @@
  * sd_y^2 / gamma_m; test RMSE of the predictive mean (1/M) sum_m yhat_m(x), and the mean
  * test log-likelihood (1/T) sum_t log (1/M) sum_m N(y_t; yhat_m(x_t), sd_y^2 / gamma_m). */
 #include <cblas.h>
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
-#include "rng/rng.h"
+#include "rng/stream.h"
 #include "targets/models.h"
 #include "targets/targets_impl.h"
 
@@ -163,18 +162,14 @@ static void bnn_begin_iteration(gfv_target *t, long iter, unsigned long seed) {
     c->full = 1, c->nb = c->N;
     return;
   }
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-  if (!rng) { /* cannot happen in practice; stay correct (full data) rather than fail */
-    c->full = 1, c->nb = c->N;
-    return;
-  }
-  gsl_rng_set(rng, gfv_mix_seed(seed, (unsigned long)iter, 0xB17CUL));
+  /* Step i from word i of the sequence (iter, 0) of the minibatch stream. */
+  const gfv_stream st = gfv_stream_make(seed, 0, GFV_PURPOSE_MINIBATCH);
   for (size_t i = 0; i < c->N; i++) c->perm[i] = i;
   for (size_t i = 0; i < c->B; i++) {
-    size_t j = i + (size_t)gsl_rng_uniform_int(rng, c->N - i), tmp = c->perm[i];
+    uint64_t w = gfv_stream_word(&st, (uint64_t)iter, 0, i);
+    size_t j = i + (size_t)gfv_below(w, c->N - i), tmp = c->perm[i];
     c->perm[i] = c->perm[j], c->perm[j] = tmp;
   }
-  gsl_rng_free(rng);
   for (size_t i = 0; i < c->B; i++) {
     memcpy(c->Xb + i * c->p, c->X + c->perm[i] * c->p, c->p * sizeof(double));
     c->yb[i] = c->y[c->perm[i]];
@@ -198,7 +193,7 @@ static int bnn_report(const gfv_target *t, const gfv_fitted_mixture *fit, FILE *
   GFV_CALL_GOTO(st, gfv_calloc(&F, M * T, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lik, M, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&pred, T, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_fit_draw(fit, M, Z), done);
+  GFV_CALL_GOTO(st, gfv_fit_draw(fit, GFV_PURPOSE_REPORT, M, Z), done);
   for (size_t m0 = 0; m0 < M; m0 += chunk) {
     size_t nc = M - m0 < chunk ? M - m0 : chunk;
     forward(c, T, c->Xt, nc, Z + m0 * D, Wp, A, F + m0 * T);
@@ -266,7 +261,10 @@ static int bnn_names(gfv_target *t) {
 }
 
 /* --predict: the response, noise included, over GFV_PREDICT_DRAWS draws of the mixture
- * (each with one noise draw), per row of raw inputs; rows in blocks to bound the scratch. */
+ * (each with one noise draw), per row of raw inputs; rows in blocks to bound the scratch.
+ * The noise of draw m is normal m of the sequence (0, 0) of the stream (seed, 0,
+ * GFV_PURPOSE_PREDICT_NOISE), the same at every row, as the mixture draws are: a row's
+ * summary depends on its inputs alone, not on its place in the file. */
 #define BNN_PREDICT_BLOCK 64
 static int bnn_predict(const gfv_target *t, const gfv_fitted_mixture *fit, size_t rows,
                        const double *X, FILE *csv) {
@@ -275,18 +273,18 @@ static int bnn_predict(const gfv_target *t, const gfv_fitted_mixture *fit, size_
   const size_t R = rows < BNN_PREDICT_BLOCK ? rows : BNN_PREDICT_BLOCK;
   size_t chunk = BNN_CHUNK_ELEMS / (R * H);
   chunk = chunk < 1 ? 1 : chunk > 64 ? 64 : chunk;
-  double *Z = NULL, *Wp = NULL, *A = NULL, *F = NULL, *Xs = NULL, *y = NULL;
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+  double *Z = NULL, *Wp = NULL, *A = NULL, *F = NULL, *Xs = NULL, *y = NULL, *eps = NULL;
+  const gfv_stream noise = gfv_stream_make(fit->seed, 0, GFV_PURPOSE_PREDICT_NOISE);
   int st = GFV_OK;
-  GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
-  gsl_rng_set(rng, gfv_mix_seed(fit->seed, 0, 0x9ED1C7UL)); /* the noise: not fit_draw's stream */
   GFV_CALL_GOTO(st, gfv_calloc(&Z, M * D, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&Wp, p * chunk * H, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&A, R * chunk * H, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&F, M * R, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&Xs, R * p, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&y, M, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_fit_draw(fit, M, Z), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&eps, M, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_fit_draw(fit, GFV_PURPOSE_PREDICT, M, Z), done);
+  gfv_stream_normals(&noise, 0, 0, M, eps);
   gfv_predict_header(csv);
   for (size_t r0 = 0; r0 < rows; r0 += R) {
     size_t nr = rows - r0 < R ? rows - r0 : R;
@@ -297,18 +295,14 @@ static int bnn_predict(const gfv_target *t, const gfv_fitted_mixture *fit, size_
       forward(c, nr, Xs, nc, Z + m0 * D, Wp, A, F + m0 * nr);
     }
     for (size_t r = 0; r < nr; r++) {
-      for (size_t m = 0; m < M; m++) {
-        double eps = 0;
-        gfv_rng_gaussian_fill(rng, 1, &eps);
-        y[m] = c->ymean + c->ysd * (F[m * nr + r] + exp(-0.5 * Z[m * D + D - 2]) * eps);
-      }
+      for (size_t m = 0; m < M; m++)
+        y[m] = c->ymean + c->ysd * (F[m * nr + r] + exp(-0.5 * Z[m * D + D - 2]) * eps[m]);
       fprintf(csv, "%zu", r0 + r + 1);
       gfv_predict_row(csv, M, y);
     }
   }
 done:
-  gsl_rng_free(rng);
-  free(Z), free(Wp), free(A), free(F), free(Xs), free(y);
+  free(Z), free(Wp), free(A), free(F), free(Xs), free(y), free(eps);
   return st;
 }
 

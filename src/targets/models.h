@@ -9,7 +9,7 @@
  *
  * The test set is either --test-data (a second file with the same columns) or, with
  * --split-seed=S > 0, a random --test-fraction of the rows of --data (a permutation drawn
- * from an MT19937 stream seeded with S; the test set is the last
+ * from the stream (S, 0, GFV_PURPOSE_SPLIT) of rng/stream.h; the test set is the last
  * n - floor((1 - fraction) n) rows of the permuted order).  Giving both is an error.
  *
  * Standardisation statistics (mean, standard deviation with divisor n) come from the
@@ -52,13 +52,11 @@ int gfv_data_load(const gfv_config *cfg, const char *model, gfv_std_mode default
                   int binary_labels, gfv_data *out);
 void gfv_data_free(gfv_data *d);
 
-/* n draws from the fitted mixture (n x d), from an MT19937 stream seeded with fit->seed:
- * component k with probability w_k, then mu_k + chol(cov_k) eps (fit->diag: mu_k +
- * sqrt(var_k) .* eps). */
-int gfv_fit_draw(const gfv_fitted_mixture *fit, size_t n, double *z);
-
-/* A 64-bit seed mixed from (seed, a, b) (splitmix64), e.g. (seed, iteration, purpose). */
-unsigned long gfv_mix_seed(unsigned long seed, unsigned long a, unsigned long b);
+/* n draws from the fitted mixture (n x d), row i from row i of the stream (fit->seed, 0,
+ * purpose) (gfv_stream_mixture_row; a report: GFV_PURPOSE_REPORT, --predict:
+ * GFV_PURPOSE_PREDICT): component k with probability w_k, then mu_k + chol(cov_k) eps
+ * (fit->diag: mu_k + sqrt(var_k) .* eps). */
+int gfv_fit_draw(const gfv_fitted_mixture *fit, unsigned purpose, size_t n, double *z);
 
 /* Writes the JSON members of the data description (summary.json "data"): "features" (the
  * feature names, or null without a header), "label", "standardize" and the statistics

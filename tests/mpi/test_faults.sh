@@ -88,7 +88,14 @@ kill_rank() {
   ranks=$(pgrep -P "$mpipid" | tr '\n' ' ')
   # shellcheck disable=SC2206
   started_pids+=($ranks)
-  pid=$(rank_pid "$mpipid" "$victim")
+  # A rank's /proc entry can be momentarily unreadable on a loaded machine: look again for
+  # a few seconds before calling it missing.
+  local try
+  for ((try = 0; try < 50; try++)); do
+    pid=$(rank_pid "$mpipid" "$victim")
+    [[ -z $pid ]] || break
+    sleep 0.1
+  done
   if [[ -z $pid ]]; then
     fail "$name" "rank $victim not found among mpirun's children ($ranks)"
     return
