@@ -14,14 +14,12 @@
  * so a large but correct model is not blamed for its floating point.  The Hessian's
  * column a is checked against the central difference of the gradient the same way. */
 #include <float.h>
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gflowvi/error.h"
-#include "rng/rng.h"
-#include "solver/draws.h"
+#include "rng/stream.h"
 #include "solver/solver_impl.h"
 
 #define CHECK_POINTS 8      /* points drawn from the initial mixture */
@@ -103,14 +101,15 @@ static int check_point(const gfv_target *t, check_work *w) {
   return GFV_OK;
 }
 
-/* Up to CHECK_POINTS draws of the mixture with a finite log density. */
-static int next_point(gfv_solver *s, gsl_rng *rng, const gfv_discrete *table, check_work *w,
+/* The next draw of the mixture with a finite log density: candidate t is row t of the
+ * stream (seed, 0, GFV_PURPOSE_CHECK) (gfv_stream_mixture_row). */
+static int next_point(gfv_solver *s, const gfv_stream *st, const gfv_discrete *table, check_work *w,
                       size_t *tries) {
   gfv_particles view = s->cur;
   view.mu = s->full_mu, view.L = s->full_L;
   while (*tries < CHECK_TRIES) {
-    (*tries)++;
-    gfv_particles_sample(&view, gfv_discrete_draw(table, rng), rng, 1, w->z);
+    size_t k = gfv_discrete_pick(table, gfv_stream_mixture_row(st, (*tries)++, s->d, w->z));
+    gfv_particles_transform(&view, k, 1, w->z);
     GFV_CALL(gfv_target_eval(s->target, 1, w->z, w->lp, NULL, NULL));
     if (isfinite(w->lp[0])) return GFV_OK;
   }
@@ -175,13 +174,11 @@ static int verdict(const gfv_solver *s, const check_work *w, size_t points, FILE
 static int check_rank0(gfv_solver *s, FILE *out) {
   gfv_target *t = s->target;
   check_work w = {0};
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
+  const gfv_stream points_stream = gfv_stream_make(s->cur.seed, 0, GFV_PURPOSE_CHECK);
   gfv_discrete *table = NULL;
   double *wt = NULL;
   size_t points = 0, tries = 0;
   int st = GFV_OK;
-  GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
-  gsl_rng_set(rng, gfv_stream_seed((unsigned long)s->cfg->seed, s->K, GFV_STREAM_CHECK));
   if (t->begin_iteration) t->begin_iteration(t, -1, (unsigned long)s->cfg->seed); /* all the data */
   GFV_CALL_GOTO(st, work_alloc(s->d, t->has_hessian, &w), done);
   GFV_CALL_GOTO(st, gfv_calloc(&wt, s->K, sizeof(double)), done);
@@ -192,7 +189,7 @@ static int check_rank0(gfv_solver *s, FILE *out) {
                "(--init=%s, --seed=%ld)\n",
           s->cfg->target, s->d, cbrt(DBL_EPSILON), CHECK_POINTS, s->cfg->init, s->cfg->seed);
   for (; points < CHECK_POINTS; points++) {
-    if (next_point(s, rng, table, &w, &tries)) {
+    if (next_point(s, &points_stream, table, &w, &tries)) {
       if (points) break;
       GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC,
                      "--check-target: none of %d draws of the initial mixture has a finite log "
@@ -203,7 +200,6 @@ static int check_rank0(gfv_solver *s, FILE *out) {
   }
   st = verdict(s, &w, points, out);
 done:
-  gsl_rng_free(rng);
   gfv_discrete_free(table);
   work_free(&w);
   free(wt);

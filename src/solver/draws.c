@@ -1,8 +1,9 @@
 /* draws.c - samples.csv and draws.csv: N independent draws from the fitted mixture (a
  * component by weight, then its Gaussian), the same rows in both files.  With a bounded
- * support, a draw where the target is -inf is dropped and drawn again, so the rows come
- * from the mixture restricted to the support, the distribution whose ELBO summary.json
- * reports, and no row lies outside the support.
+ * support (the final evaluation saw draws outside it), a draw where the target is -inf is
+ * dropped and the next one drawn, so the rows come from the mixture restricted to the
+ * support, the distribution whose ELBO summary.json reports, and no row lies outside the
+ * support.  Candidate r (rejected or not) is row r of its stream, computed on its own.
  *
  * draws.csv gives each draw as the model names it (target.h: out_names and constrain;
  * z[1]..z[d] for a target without names), then lp__ = l(z), the log target as gflowvi
@@ -11,14 +12,13 @@
  * weights up to a constant. */
 #include "solver/draws.h"
 
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
-#include "rng/rng.h"
+#include "rng/stream.h"
 
 #define GFV_SAMPLE_BLOCK 4096
 
@@ -101,9 +101,10 @@ static void work_free(block_work *b) {
   gfv_mix_work_free(b->mw);
 }
 
-/* Moves draw i of the block (z, outputs, lp, lq) to the front at position k, so the block's
- * accepted draws are contiguous. */
-static void keep_draw(block_work *b, size_t d, size_t i, size_t k) {
+/* Moves draw i of the block (z, lp, lq) to the front at position k, so the block's
+ * accepted draws are contiguous, and gives it the seed of candidate r's outputs. */
+static void keep_draw(block_work *b, size_t d, size_t i, size_t k, const gfv_stream *outs, uint64_t r) {
+  b->seeds[k] = (unsigned long)gfv_stream_word(outs, r, 0, 0);
   if (i == k) return;
   memmove(b->z + k * d, b->z + i * d, d * sizeof(double));
   b->lp[k] = b->lp[i], b->lq[k] = b->lq[i];
@@ -115,11 +116,7 @@ static int emit(gfv_solver *s, block_work *b, size_t c, size_t first, FILE *samp
                 gfv_draws *out) {
   const size_t d = s->d, m = out->m;
   const gfv_target *t = s->target;
-  if (t->constrain) {
-    for (size_t i = 0; i < c; i++)
-      b->seeds[i] = gfv_stream_seed((unsigned long)s->cfg->seed, first + i, GFV_STREAM_DRAW_RNG);
-    GFV_CALL(t->constrain(t, c, b->z, b->seeds, b->out));
-  }
+  if (t->constrain) GFV_CALL(t->constrain(t, c, b->z, b->seeds, b->out));
   for (size_t i = 0; i < c; i++) {
     double *r = out->v + (first + i) * out->cols;
     const double *o = t->constrain ? b->out + i * m : b->z + i * d;
@@ -134,17 +131,17 @@ static int emit(gfv_solver *s, block_work *b, size_t c, size_t first, FILE *samp
   return GFV_OK;
 }
 
-int gfv_draws_make(gfv_solver *s, FILE *samples, FILE *csv, gfv_draws *out) {
+int gfv_draws_make(gfv_solver *s, int restrict_, FILE *samples, FILE *csv, gfv_draws *out) {
   const size_t d = s->d, N = (size_t)s->cfg->out_samples;
   /* Rejection stops being a way to draw when nearly every draw is rejected. */
   const size_t max_drawn = 1000 * N + 100000;
   block_work b = {0};
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
   gfv_discrete *table = NULL;
   int st = GFV_OK;
+  /* Candidate r: row r of rows (gfv_stream_mixture_row), its outputs' seed from (r, 0) of outs. */
+  const gfv_stream rows = gfv_stream_make(s->cur.seed, 0, GFV_PURPOSE_SAMPLES_CSV);
+  const gfv_stream outs = gfv_stream_make(s->cur.seed, 0, GFV_PURPOSE_DRAWS);
   memset(out, 0, sizeof *out);
-  GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
-  gsl_rng_set(rng, gfv_stream_seed((unsigned long)s->cfg->seed, s->K, 2));
   GFV_CALL_GOTO(st, draws_names(s->target, out), done);
   GFV_CALL_GOTO(st, work_alloc(s, out->m, &b), done);
   GFV_CALL_GOTO(st, gfv_calloc(&out->v, N * out->cols + 1, sizeof(double)), done);
@@ -169,21 +166,20 @@ int gfv_draws_make(gfv_solver *s, FILE *samples, FILE *csv, gfv_draws *out) {
                      "mixture has almost no mass there", written, drawn);
     size_t c = N - written < GFV_SAMPLE_BLOCK ? N - written : GFV_SAMPLE_BLOCK, kept = 0;
     for (size_t i = 0; i < c; i++) {
-      size_t k = gfv_discrete_draw(table, rng);
-      gfv_particles_sample(&view, k, rng, 1, b.z + i * d);
+      size_t k = gfv_discrete_pick(table, gfv_stream_mixture_row(&rows, drawn + i, d, b.z + i * d));
+      gfv_particles_transform(&view, k, 1, b.z + i * d);
     }
-    drawn += c;
     GFV_CALL_GOTO(st, gfv_target_eval(s->target, c, b.z, b.lp, NULL, NULL), done);
     GFV_CALL_GOTO(st, gfv_mix_eval(&full, c, b.z, b.lq, NULL, NULL, b.mw), done);
     for (size_t i = 0; i < c; i++)
-      if (b.lp[i] != -INFINITY) keep_draw(&b, d, i, kept++);
+      if (!restrict_ || b.lp[i] != -INFINITY) keep_draw(&b, d, i, kept++, &outs, drawn + i);
+    drawn += c;
     GFV_CALL_GOTO(st, emit(s, &b, kept, written, samples, csv, out), done);
     written += kept;
   }
   out->N = N;
 done:
   gfv_discrete_free(table);
-  gsl_rng_free(rng);
   work_free(&b);
   if (st) gfv_draws_free(out);
   return st;

@@ -6,16 +6,11 @@
 #define GFLOWVI_DRAWS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "gflowvi/psis.h"
 #include "solver/solver_impl.h"
-
-/* Streams of gfv_stream_seed(seed, k, stream) for the outputs (0-3: particles.h, init.h). */
-#define GFV_STREAM_PREDICT 4  /* (seed, K): the draws behind predictions.csv */
-#define GFV_STREAM_RESAMPLE 5 /* (seed, K): the PSIS resampling of draws_psis.csv */
-#define GFV_STREAM_CHECK 6    /* (seed, K): the points of --check-target */
-#define GFV_STREAM_DRAW_RNG 7 /* (seed, i): the random outputs (generated quantities) of draw i */
 
 typedef struct {
   size_t N, m, cols;    /* rows; model outputs; cols = m + 2 (the outputs, lp__, lq__) */
@@ -25,10 +20,13 @@ typedef struct {
   size_t not_computed;  /* rows whose outputs the model could not compute (NaN) */
 } gfv_draws;
 
-/* --out-samples draws of the fitted mixture, each redrawn while the target is -inf there
- * (a bounded support): writes samples.csv (z) to samples and draws.csv to csv, and keeps
- * the rows of draws.csv in *out. */
-int gfv_draws_make(gfv_solver *s, FILE *samples, FILE *csv, gfv_draws *out);
+/* --out-samples draws of the fitted mixture: writes samples.csv (z) to samples and
+ * draws.csv to csv, and keeps the rows of draws.csv in *out.  Candidate r is row r of the
+ * stream (seed, 0, GFV_PURPOSE_SAMPLES_CSV) (gfv_stream_mixture_row); its model outputs
+ * get the seed word 0 of (r, 0) of (seed, 0, GFV_PURPOSE_DRAWS).  With restrict_ (a bounded
+ * support: the final evaluation saw draws outside it) a candidate where the target is -inf
+ * is dropped, and the next one takes its place. */
+int gfv_draws_make(gfv_solver *s, int restrict_, FILE *samples, FILE *csv, gfv_draws *out);
 void gfv_draws_free(gfv_draws *d);
 
 /* draws.csv's header line and one row (NaN written as NaN; names with a comma or a double
@@ -37,10 +35,10 @@ void gfv_draws_csv_header(const gfv_draws *d, FILE *f);
 void gfv_draws_csv_row(const gfv_draws *d, size_t i, FILE *f);
 
 /* draws_psis.csv: N draws with replacement, row i with probability proportional to its
- * Pareto-smoothed importance weight exp(lp__ - lq__) (psis.h), from an MT19937 stream
- * seeded with seed.  *res: the PSIS diagnostics of the weights; *distinct: the number of
- * different rows drawn. */
-int gfv_draws_resample_psis(const gfv_draws *d, unsigned long seed, FILE *f, gfv_psis_result *res,
+ * Pareto-smoothed importance weight exp(lp__ - lq__) (psis.h); row i of the file picks
+ * with word i of the sequence (0, 0) of the stream (seed, 0, GFV_PURPOSE_RESAMPLE).
+ * *res: the PSIS diagnostics of the weights; *distinct: the number of different rows. */
+int gfv_draws_resample_psis(const gfv_draws *d, uint64_t seed, FILE *f, gfv_psis_result *res,
                             size_t *distinct);
 
 /* posterior.nc, built in memory and written to out (the caller renames it with the other

@@ -5,22 +5,21 @@
  * largest weights by the expected order statistics of the fitted Pareto tail, which bounds
  * the variance that a few huge raw weights would bring.  With k-hat above 0.7 the resampled
  * draws are no better than the fit (summary.json says so). */
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gflowvi/error.h"
-#include "rng/rng.h"
+#include "rng/stream.h"
 #include "solver/draws.h"
 
-int gfv_draws_resample_psis(const gfv_draws *d, unsigned long seed, FILE *f, gfv_psis_result *res,
+int gfv_draws_resample_psis(const gfv_draws *d, uint64_t seed, FILE *f, gfv_psis_result *res,
                             size_t *distinct) {
   const size_t N = d->N;
   double *lr = NULL, *w = NULL;
   unsigned char *seen = NULL;
   gfv_discrete *table = NULL;
-  gsl_rng *rng = NULL;
+  const gfv_stream picks = gfv_stream_make(seed, 0, GFV_PURPOSE_RESAMPLE);
   int st = GFV_OK;
   memset(res, 0, sizeof *res);
   res->khat = NAN;
@@ -36,17 +35,13 @@ int gfv_draws_resample_psis(const gfv_draws *d, unsigned long seed, FILE *f, gfv
   for (size_t i = 0; i < N; i++) mx = fmax(mx, w[i]);
   for (size_t i = 0; i < N; i++) w[i] = exp(w[i] - mx);
   GFV_CALL_GOTO(st, gfv_discrete_alloc(N, w, &table), done);
-  rng = gsl_rng_alloc(gsl_rng_mt19937);
-  if (!rng) GFV_ERROR_GOTO(st, done, GFV_ERR_MEMORY, "cannot allocate a random stream");
-  gsl_rng_set(rng, seed);
   for (size_t i = 0; i < N; i++) {
-    size_t r = gfv_discrete_draw(table, rng);
+    size_t r = gfv_discrete_pick(table, gfv_u01(gfv_stream_word(&picks, 0, 0, i)));
     *distinct += !seen[r];
     seen[r] = 1;
     gfv_draws_csv_row(d, r, f);
   }
 done:
-  gsl_rng_free(rng);
   gfv_discrete_free(table);
   free(lr), free(w), free(seen);
   return st;

@@ -195,12 +195,12 @@ int gfv_data_load(const gfv_config *cfg, const char *model, gfv_std_mode default
   return st;
 }
 
-int gfv_fit_draw(const gfv_fitted_mixture *fit, size_t n, double *z) {
+int gfv_fit_draw(const gfv_fitted_mixture *fit, unsigned purpose, size_t n, double *z) {
   const size_t d = fit->d, dd = d * d, K = fit->K;
   int st = GFV_OK;
   double *L = NULL, *eps = NULL;
   gfv_discrete *pick = NULL;
-  const gfv_stream rows = gfv_stream_make(fit->seed, 0, GFV_PURPOSE_REPORT);
+  const gfv_stream rows = gfv_stream_make(fit->seed, 0, purpose);
   GFV_CALL_GOTO(st, gfv_calloc(&L, fit->diag ? K * d : K * dd, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&eps, d, sizeof(double)), done);
   for (size_t k = 0; k < K && fit->diag; k++)

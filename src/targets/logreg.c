@@ -27,6 +27,7 @@
 
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
+#include "rng/stream.h"
 #include "targets/models.h"
 #include "targets/targets_impl.h"
 
@@ -120,7 +121,7 @@ static int logreg_report(const gfv_target *t, const gfv_fitted_mixture *fit, FIL
   GFV_CALL_GOTO(st, gfv_calloc(&S, M, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lw, M, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&acc, M, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_fit_draw(fit, M, W), done);
+  GFV_CALL_GOTO(st, gfv_fit_draw(fit, GFV_PURPOSE_REPORT, M, W), done);
   double correct = 0, ll = 0;
   for (size_t r = 0; r < T; r++) {
     /* s_m = w_m . x_r for all draws at once; log p(y | x) = logmeanexp(-log(1 + e^{-+s})) */
@@ -199,7 +200,7 @@ static int logreg_predict(const gfv_target *t, const gfv_fitted_mixture *fit, si
   GFV_CALL_GOTO(st, gfv_calloc(&W, M * D, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&S, M, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&x, D, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_fit_draw(fit, M, W), done);
+  GFV_CALL_GOTO(st, gfv_fit_draw(fit, GFV_PURPOSE_PREDICT, M, W), done);
   gfv_predict_header(csv);
   for (size_t r = 0; r < rows; r++) {
     for (size_t a = 0; a < p; a++) x[a] = (X[r * p + a] - c->mean[a]) / c->sd[a];
