@@ -3,12 +3,15 @@
 # Debian's python3-xarray + python3-netcdf4, as ArviZ opens it) and draws_psis.csv.
 #  - built-in names z[1]..z[d]; samples.csv holds the same draws; lp__ is the target's log
 #    density and lq__ the mixture's (recomputed here from mixture.csv), to 1e-9;
-#  - a bounded support (the ring plugin cut below z_2 = 0.5): no draw outside it;
+#  - a bounded support (the ring plugin cut below z_2 = 0.5): no draw outside it; with
+#    --out-samples=1000 the rows are the first 1000 of the 3000 (each candidate draw is
+#    computed from its index alone, rejected ones included);
 #  - posterior.nc: groups, dims, coordinates, attributes, and the values of draws.csv;
 #  - a plugin's named outputs through the optional hooks (eight schools, non-centred):
 #    theta[j] = mu + tau eta_j, tau = exp(z_2), y_rep[j] - theta_j ~ N(0, sigma_j^2);
-#    theta in posterior.nc with dims (chain, draw, theta_dim_0); the same draws at 1 and 3
-#    ranks (to rounding);
+#    theta in posterior.nc with dims (chain, draw, theta_dim_0); the same draws and the
+#    same draws_psis.csv at 1 and 3 ranks (to rounding); with --out-samples=1000 the first
+#    1000 rows, y_rep included (its seed comes from the draw's index);
 #  - --resample=psis: every row of draws_psis.csv is a row of draws.csv, and on a fit
 #    stopped early the resampled mean is much closer to the target's mean than the fit's.
 set -euo pipefail
@@ -75,14 +78,28 @@ EOF
 else
   fail ring-draws-lp-lq-support-netcdf "exit status $?: $(_gfv_head "$o.log")"
 fi
+p=$(tmpdir)
+if gfv_mpirun 2 --target=plugin:"$plugins/ring.so" --plugin-arg=cut=0.5 --particles=6 --iters=150 \
+  --out-samples=1000 --quiet --out="$p" >"$p.log" 2>&1; then
+  py_check ring-draws-prefix "$o" "$p" <<'EOF'
+import sys
+a, b = (open(f"{d}/draws.csv").read().splitlines() for d in sys.argv[1:3])
+assert len(b) == 1001 and b == a[:1001], "--out-samples=1000 is not the first 1000 rows of 3000"
+EOF
+else
+  fail ring-draws-prefix "exit status $?: $(_gfv_head "$p.log")"
+fi
 
 # ---- a plugin's named outputs, at 1 and 3 ranks -----------------------------------------
 args=(--target=plugin:"$plugins/eight_schools.so" --plugin-arg=noncentered --particles=6
-  --iters=300 --out-samples=4000 --quiet)
+  --iters=300 --quiet)
 o1=$(tmpdir)
 o3=$(tmpdir)
-if gfv_mpirun 1 "${args[@]}" --out="$o1" >"$o1.log" 2>&1 && gfv_mpirun 3 "${args[@]}" --out="$o3" >"$o3.log" 2>&1; then
-  py_check plugin-named-outputs-1-and-3-ranks "$o1" "$o3" <<'EOF'
+p1=$(tmpdir)
+if gfv_mpirun 1 "${args[@]}" --out-samples=4000 --resample=psis --out="$o1" >"$o1.log" 2>&1 &&
+  gfv_mpirun 3 "${args[@]}" --out-samples=4000 --resample=psis --out="$o3" >"$o3.log" 2>&1 &&
+  gfv_mpirun 1 "${args[@]}" --out-samples=1000 --out="$p1" >"$p1.log" 2>&1; then
+  py_check plugin-named-outputs-1-and-3-ranks "$o1" "$o3" "$p1" <<'EOF'
 import sys
 import numpy as np
 import pandas as pd
@@ -112,9 +129,13 @@ assert kinds == ["parameter", "parameter", "transformed parameter", "generated q
 df3 = pd.read_csv(f"{d3}/draws.csv", float_precision="round_trip")
 assert list(df3.columns) == names and np.allclose(df.values, df3.values, rtol=1e-8, atol=1e-8), \
     np.abs(df.values - df3.values).max()
+ps1, ps3 = (np.loadtxt(f"{d}/draws_psis.csv", delimiter=",", skiprows=1) for d in (d1, d3))
+assert np.allclose(ps1, ps3, rtol=1e-8, atol=1e-8), "draws_psis.csv differs at 3 ranks"
+dp = pd.read_csv(f"{sys.argv[3]}/draws.csv", float_precision="round_trip")
+assert np.array_equal(dp.values, df.values[:1000]), "--out-samples=1000: not the first 1000 draws"
 EOF
 else
-  fail plugin-named-outputs-1-and-3-ranks "a run failed: $(_gfv_head "$o1.log") $(_gfv_head "$o3.log")"
+  fail plugin-named-outputs-1-and-3-ranks "a run failed: $(_gfv_head "$o1.log") $(_gfv_head "$o3.log") $(_gfv_head "$p1.log")"
 fi
 
 # ---- PSIS resampling corrects a poor fit towards the target --------------------------------

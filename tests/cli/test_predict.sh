@@ -6,6 +6,8 @@
 #  - --predict: predictions.csv against an independent Monte Carlo computation from
 #    mixture.csv and the data description (logreg: the probability; bnn: the response with
 #    its noise), within the Monte Carlo error of both;
+#  - bnn's predictions at 3 ranks, for the rows in another order and one row twice, are
+#    those of the 1-rank run to rounding: a row's summary depends on its inputs alone;
 #  - the held-out log predictive density has a positive Monte Carlo standard error;
 #  - a bad --predict file (missing, non-numeric, wrong column count, a target without
 #    predictions) stops the run before the fit (--iters=10^9 would never end) with one
@@ -29,6 +31,7 @@ X = r.normal(size=(90, 2))
 y = 10 + 3 * np.sin(X[:, 0]) - X[:, 1] + 0.3 * r.normal(size=90)
 np.savetxt(f"{d}/reg.csv", np.column_stack([X, y]), delimiter=",", header="u,v,y", comments="", fmt="%.10g")
 np.savetxt(f"{d}/reg_new.csv", np.array([[0.0, 0.0], [1.5, -1.0], [-2.0, 0.5]]), delimiter=",", fmt="%.10g")
+np.savetxt(f"{d}/reg_perm.csv", np.array([[-2.0, 0.5], [0.0, 0.0], [-2.0, 0.5], [1.5, -1.0]]), delimiter=",", fmt="%.10g")
 EOF
 printf 'age,bmi,dose\n1,2,3\n4,abc,6\n' >"$data/bad.csv"
 
@@ -80,9 +83,9 @@ fi
 
 # ---- bnn ---------------------------------------------------------------------------------
 o=$(tmpdir)
-if gfv_mpirun 1 --target=bnn --data="$data/reg.csv" --split-seed=1 --hidden=4 --predict="$data/reg_new.csv" \
-  --particles=2 --samples=20 --iters=300 --step=0.02 --init-scale=0.3 --init-var=0.01 --quiet \
-  --out="$o" >"$o.log" 2>&1; then
+bnn=(--target=bnn --data="$data/reg.csv" --split-seed=1 --hidden=4 --particles=3 --samples=20 --iters=300
+  --step=0.02 --init-scale=0.3 --init-var=0.01 --quiet)
+if gfv_mpirun 1 "${bnn[@]}" --predict="$data/reg_new.csv" --out="$o" >"$o.log" 2>&1; then
   py_check bnn-names-predictions "$o" "$data" <<'EOF'
 import json, sys
 import numpy as np
@@ -120,6 +123,19 @@ assert (P["q5"] < P["q50"]).all() and (P["q50"] < P["q95"]).all()
 EOF
 else
   fail bnn-names-predictions "exit status $?: $(_gfv_head "$o.log")"
+fi
+o3=$(tmpdir)
+if gfv_mpirun 3 "${bnn[@]}" --predict="$data/reg_perm.csv" --out="$o3" >"$o3.log" 2>&1; then
+  py_check bnn-predictions-3-ranks-any-row-order "$o" "$o3" <<'EOF'
+import sys
+import numpy as np
+import pandas as pd
+P1 = pd.read_csv(f"{sys.argv[1]}/predictions.csv").values[:, 1:]
+P3 = pd.read_csv(f"{sys.argv[2]}/predictions.csv").values[:, 1:]
+assert np.allclose(P3, P1[[2, 0, 2, 1]], rtol=1e-9, atol=1e-9), (P3, P1)
+EOF
+else
+  fail bnn-predictions-3-ranks-any-row-order "exit status $?: $(_gfv_head "$o3.log")"
 fi
 
 # ---- bad --predict files: before the fit, one line, no output ------------------------------
