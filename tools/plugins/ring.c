@@ -71,6 +71,8 @@ int gfv_plugin_init(int argc, const char *const *argv, void **state, char *err, 
     double pause = 0;
     if ((ok = parse(argv[i], "sleep", &pause)) == 1) { /* a slow set-up, for the signal tests */
       struct timespec ts = {(time_t)pause, (long)((pause - (double)(time_t)pause) * 1e9)};
+      fprintf(stderr, "ring: sleeping %g s in gfv_plugin_init\n", pause); /* the tests wait for it */
+      fflush(stderr);
       while (nanosleep(&ts, &ts) == -1 && errno == EINTR) continue; /* signals do not cut it */
       continue;
     }
