@@ -127,8 +127,9 @@ static int prolog(gfv_comm *comm, int argc, char **argv, gfv_config *cfg, gfv_ta
   st = gfv_target_create_from_config(cfg, target);
   GFV_CALL(gfv_comm_agree(comm, st, NULL));
   GFV_CALL(setup_stop(comm, "set-up (loading the target)"));
-  /* Output paths, disk space, memory limits; then the old outputs go (preflight.h). */
-  GFV_CALL(gfv_preflight(comm, cfg, *target));
+  /* Output paths, disk space, memory limits; then the old outputs go (preflight.h).  A
+   * --check-target run writes nothing. */
+  if (!cfg->check_target) GFV_CALL(gfv_preflight(comm, cfg, *target));
   return GFV_OK;
 }
 
@@ -140,6 +141,11 @@ static int run(gfv_comm *comm, int argc, char **argv) {
   int help = 0, st, rank = gfv_comm_rank(comm);
   GFV_CALL_GOTO(st, prolog(comm, argc, argv, &cfg, &target, &help), done);
   if (help) goto done;
+  if (cfg.check_target) { /* the derivatives against finite differences, no fit */
+    st = gfv_solver_create(&cfg, target, comm, &solver);
+    if (!st) st = gfv_solver_check_target(solver, stdout);
+    goto done;
+  }
   if (rank == 0 && !cfg.quiet) banner(&cfg, target, gfv_comm_size(comm));
   st = gfv_solver_create(&cfg, target, comm, &solver);
   if (st == GFV_STOPPED && rank == 0) /* stopped inside the initialisation: no state yet */

@@ -39,7 +39,12 @@ enum {
   GFV_PURPOSE_SPLIT = 7,      /* index 0, seed --split-seed: the train/test split; (0, 0) */
   GFV_PURPOSE_INIT_START = 8, /* index s: start s of the mode search; (0, 0) */
   GFV_PURPOSE_INIT_DRAWS = 9, /* index 0: the mode search's ELBO draws; (0, 0) */
-  GFV_PURPOSE_INIT_SPLIT = 10 /* index m: the jitter of split component m (--init=FILE) */
+  GFV_PURPOSE_INIT_SPLIT = 10, /* index m: the jitter of split component m (--init=FILE) */
+  GFV_PURPOSE_DRAWS = 11,     /* index 0: the seed of candidate r's model outputs; (r, 0) word 0 */
+  GFV_PURPOSE_RESAMPLE = 12,  /* index 0: draws_psis.csv; row i from word i of (0, 0) */
+  GFV_PURPOSE_PREDICT = 13,   /* index 0: predictions.csv's mixture draws; as SAMPLES_CSV */
+  GFV_PURPOSE_PREDICT_NOISE = 14, /* index 0: a prediction's noise; draw m: normal m of (0, 0) */
+  GFV_PURPOSE_CHECK = 15      /* index 0: --check-target's points; as SAMPLES_CSV */
 };
 
 /* A stream: the Philox key and the purpose word of its counters.  A value, 24 bytes. */

@@ -23,7 +23,11 @@
  *                  of --eval-samples=N; rank 0 gathers all K M for PSIS (32 bytes each:
  *                  the ratios, the smoothed copy, the sort's (value, index) pairs)
  *     outputs      rank 0: weights and covariances 8 K (1 + ps), mixture.h5 twice in
- *                  memory, density.csv's grid and workspace for 2-D targets
+ *                  memory, density.csv's grid and workspace for 2-D targets; the draws
+ *                  (draws.h): N = --out-samples rows of m + 2 values (m outputs), kept for
+ *                  posterior.nc, whose in-memory image and one variable's buffer take about
+ *                  as much again, the PSIS weights (17 N), a block of 4096 draws' scratch
+ *                  and the kernel workspace for (d, K, 1)
  * malloc's own bookkeeping (16 bytes a block) and the targets' buffers (allocated when the
  * target is created, before the check, so part of what the process already uses) are
  * not counted; tests/unit/test_resources.c holds the persistent part to 5% of what a
@@ -39,6 +43,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "flows/flow.h"
 #include "gflowvi/mixture.h"
@@ -51,6 +56,8 @@
 #define H5_OVERHEAD 6144.0    /* HDF5 superblock, headers, attributes of mixture.h5 (2.4-4 kB) */
 #define CKPT_OVERHEAD 10240.0 /* the same for the checkpoint, with the configuration's JSON (7-8 kB) */
 #define SUMMARY_BYTES 8192.0  /* summary.json: 2.5 kB measured, more with a target's report */
+#define NC_OVERHEAD 65536.0   /* posterior.nc: headers, and the image grows by 64 kB at a time */
+#define PREDICT_ROW 110.0     /* bytes per row of predictions.csv (a row number, 5 fields) */
 
 /* The sizes every estimate starts from, as doubles: no product can overflow. */
 typedef struct {
@@ -134,6 +141,12 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
       phase[OUTPUTS][GFV_MEM_PARTICLES] +=
           8.0 * 4 * GFV_GRID * GFV_GRID + gfv_mix_work_bytes(2, (size_t)K, 1, s.diag);
   }
+  if (s.root) {
+    const double N = (double)cfg->out_samples, m = (double)(t->nout ? t->nout : t->dim);
+    phase[OUTPUTS][GFV_MEM_DRAWS] = 3 * 8 * N * (m + 2) + NC_OVERHEAD + 17 * N +
+                                    8 * 4096 * (d + m + 3) +
+                                    gfv_mix_work_bytes(t->dim, (size_t)K, 1, s.diag);
+  }
   add_largest((const double(*)[GFV_MEM_NTERMS])phase, NPHASES, keep);
   for (int i = 0; i < GFV_MEM_NTERMS; i++) out->peak += keep[i];
 }
@@ -148,7 +161,8 @@ int gfv_mem_dominant(const gfv_mem_estimate *e) {
 const char *gfv_mem_term_what(int term) {
   static const char *const what[GFV_MEM_NTERMS] = {
       "the trace", "the K^2 S mixture terms", "the K S d sample buffers",
-      "the target's Hessians at the samples", "the particles", "the final evaluation"};
+      "the target's Hessians at the samples", "the particles", "the final evaluation",
+      "the draws of draws.csv and posterior.nc"};
   return term >= 0 && term < GFV_MEM_NTERMS ? what[term] : "";
 }
 
@@ -161,6 +175,7 @@ void gfv_mem_term_options(const gfv_config *cfg, int term, char *buf, size_t siz
     break;
   case GFV_MEM_HESSIANS: snprintf(buf, size, "--samples=%ld", cfg->samples); break;
   case GFV_MEM_EVAL: snprintf(buf, size, "--eval-samples=%ld", cfg->eval_samples); break;
+  case GFV_MEM_DRAWS: snprintf(buf, size, "--out-samples=%ld", cfg->out_samples); break;
   default: snprintf(buf, size, "--particles=%ld", cfg->particles); break;
   }
 }
@@ -191,6 +206,16 @@ void gfv_disk_estimate_files(const gfv_config *cfg, const gfv_target *t, gfv_dis
   if (t->dim == 2)
     add_file(out, dir, names[F_DENSITY], (double)GFV_GRID * GFV_GRID * DENSITY_ROW, out_opt, -1);
   add_file(out, dir, names[F_H5], 8 * s.K * fields + H5_OVERHEAD, "--particles", s.K);
+  /* the draws: m outputs, lp__ and lq__ per row (draws.h) */
+  const double N = (double)cfg->out_samples, cols = (double)(t->nout ? t->nout : t->dim) + 2;
+  add_file(out, dir, names[F_DRAWS], N * cols * CSV_FIELD + cols * 12, "--out-samples", N);
+  add_file(out, dir, names[F_NC], 8 * N * (cols + 2) + NC_OVERHEAD + cols * 1024, "--out-samples", N);
+  if (!strcmp(cfg->resample, "psis"))
+    add_file(out, dir, names[F_PSIS], N * cols * CSV_FIELD + cols * 12, "--out-samples", N);
+  struct stat sb;
+  if (cfg->predict[0] && t->predict_cols && stat(cfg->predict, &sb) == 0) /* >= 2 bytes a field */
+    add_file(out, dir, names[F_PREDICTIONS], (double)sb.st_size / (2.0 * (double)t->predict_cols) * PREDICT_ROW,
+             "--predict", -1);
   add_file(out, dir, names[F_SUMMARY], SUMMARY_BYTES, out_opt, -1);
   /* The checkpoint: K packed particles and the trace (checkpoint.c). */
   const double parts = s.K * s.per_ck, trace = s.rows * 48;

@@ -114,7 +114,8 @@ int gfv_input_checksums(const gfv_config *cfg, gfv_input_sums sums);
  * stored (that restart keeps the command line's options and the older checks). */
 int gfv_checkpoint_read_config(const char *path, char **text, gfv_input_sums sums);
 /* The files of the output directory (src/solver/outputs.c), by index. */
-enum { F_MIXTURE, F_TRACE, F_SAMPLES, F_DENSITY, F_H5, F_SUMMARY, F_COUNT };
+enum { F_MIXTURE, F_TRACE, F_SAMPLES, F_DENSITY, F_H5, F_DRAWS, F_NC, F_PSIS, F_PREDICTIONS,
+       F_SUMMARY, F_COUNT };
 extern const char *const gfv_output_file_names[F_COUNT];
 /* The checkpoint's name inside --out when --checkpoint is not given. */
 #define GFV_CHECKPOINT_NAME "checkpoint.h5"

@@ -16,6 +16,8 @@ void gfv_data_free(gfv_data *d) {
   if (!d) return;
   free(d->train.X), free(d->train.y), free(d->test.X), free(d->test.y);
   free(d->mean), free(d->sd);
+  gfv_names_free(d->names, d->train.p);
+  free(d->label_name);
   memset(d, 0, sizeof *d);
 }
 
@@ -131,6 +133,20 @@ done:
   return st;
 }
 
+/* The header's names: the features in file order, and the label's. */
+static int keep_names(const gfv_table *t, gfv_data *d) {
+  GFV_CALL(gfv_names_alloc(t->cols - 1, &d->names));
+  for (size_t c = 0, a = 0; c < t->cols; c++) {
+    if (c != d->label_col) {
+      GFV_CALL(gfv_names_set(d->names, a++, "%s", t->header[c]));
+      continue;
+    }
+    char **label = &d->label_name;
+    GFV_CALL(gfv_names_set(label, 0, "%s", t->header[c]));
+  }
+  return GFV_OK;
+}
+
 static int load(const gfv_config *cfg, const char *model, gfv_std_mode default_mode,
                 int binary_labels, gfv_data *d) {
   GFV_CHECK(cfg->data[0], GFV_ERR_USAGE, "--target=%s needs its training data: --data=FILE (CSV)",
@@ -159,6 +175,7 @@ static int load(const gfv_config *cfg, const char *model, gfv_std_mode default_m
     if (cfg->test_data[0]) GFV_CALL_GOTO(st, load_test_file(cfg, binary_labels, d), done);
     else d->test.p = t.cols - 1;
   }
+  if (t.has_header) GFV_CALL_GOTO(st, keep_names(&t, d), done);
   GFV_CALL_GOTO(st, gfv_calloc(&d->mean, t.cols - 1, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&d->sd, t.cols - 1, sizeof(double)), done);
   standardize(d);
@@ -178,12 +195,12 @@ int gfv_data_load(const gfv_config *cfg, const char *model, gfv_std_mode default
   return st;
 }
 
-int gfv_fit_draw(const gfv_fitted_mixture *fit, size_t n, double *z) {
+int gfv_fit_draw(const gfv_fitted_mixture *fit, unsigned purpose, size_t n, double *z) {
   const size_t d = fit->d, dd = d * d, K = fit->K;
   int st = GFV_OK;
   double *L = NULL, *eps = NULL;
   gfv_discrete *pick = NULL;
-  const gfv_stream rows = gfv_stream_make(fit->seed, 0, GFV_PURPOSE_REPORT);
+  const gfv_stream rows = gfv_stream_make(fit->seed, 0, purpose);
   GFV_CALL_GOTO(st, gfv_calloc(&L, fit->diag ? K * d : K * dd, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&eps, d, sizeof(double)), done);
   for (size_t k = 0; k < K && fit->diag; k++)

@@ -158,7 +158,8 @@ static void test_below(void) {
 static const unsigned purposes[] = {
     GFV_PURPOSE_SAMPLE,    GFV_PURPOSE_EVAL,      GFV_PURPOSE_SAMPLES_CSV, GFV_PURPOSE_REPORT,
     GFV_PURPOSE_INIT,      GFV_PURPOSE_RELOCATE,  GFV_PURPOSE_MINIBATCH,   GFV_PURPOSE_SPLIT,
-    GFV_PURPOSE_INIT_START, GFV_PURPOSE_INIT_DRAWS, GFV_PURPOSE_INIT_SPLIT};
+    GFV_PURPOSE_INIT_START, GFV_PURPOSE_INIT_DRAWS, GFV_PURPOSE_INIT_SPLIT, GFV_PURPOSE_DRAWS,
+    GFV_PURPOSE_RESAMPLE,  GFV_PURPOSE_PREDICT,   GFV_PURPOSE_PREDICT_NOISE, GFV_PURPOSE_CHECK};
 #define NPURPOSES (sizeof purposes / sizeof purposes[0])
 
 static int cmp_u64(const void *a, const void *b) {
@@ -186,7 +187,7 @@ static void test_key_map_injective(void) {
 
 /* The first variate of each of 2^20 particles (the first sample of the initial estimate):
  * no two are equal.  And the first word of every purpose's stream for 2^16 particles:
- * all different (a collision among 7 10^5 64-bit words has probability 1.5e-8). */
+ * all different (a collision among 1.05 10^6 64-bit words has probability 3e-8). */
 static void test_first_draws_distinct(void) {
   enum { K = 1 << 20, KP = 1 << 16 };
   double *z = malloc(K * sizeof(double));
