@@ -74,6 +74,41 @@ gfv_mpirun() {
   "$GFV_ROOT/tools/mpirun.sh" "$np" "$GFV_BIN" "$@"
 }
 
+# expect_refused NAME STATUS FRAGMENT ARGS... - runs gflowvi with ARGS at 1 and 3 ranks
+# (a run that is not refused stops after 60 s) and passes NAME-np1 / NAME-np3 when each
+# exits with STATUS, stderr holds FRAGMENT and exactly one "gflowvi: error:" line, and the
+# --out folder that ARGS name (give one) holds no file.  GFV_REFUSED_BEFORE_OUT=1 also
+# requires that the folder was not created at all (the check came before the preflight).
+expect_refused() {
+  local name=$1 status=$2 frag=$3
+  shift 3
+  local np out="" arg err code lines
+  for arg in "$@"; do
+    [[ $arg == --out=* ]] && out=${arg#--out=}
+  done
+  for np in 1 3; do
+    err=$GFV_TMP/$name.$np.err
+    rm -rf "${out:?expect_refused needs --out=DIR}"
+    code=0
+    timeout 60 "$GFV_ROOT/tools/mpirun.sh" "$np" "$GFV_BIN" "$@" >/dev/null 2>"$err" </dev/null ||
+      code=$?
+    lines=$(grep -c '^gflowvi: error:' "$err" || true)
+    if ((code != status)); then
+      fail "$name-np$np" "exit status $code, expected $status: $(_gfv_head "$err")"
+    elif ! grep -qF -- "$frag" "$err"; then
+      fail "$name-np$np" "stderr lacks '$frag': $(_gfv_head "$err")"
+    elif ((lines != 1)); then
+      fail "$name-np$np" "$lines error lines, expected exactly one"
+    elif [[ ${GFV_REFUSED_BEFORE_OUT:-0} == 1 && -e $out ]]; then
+      fail "$name-np$np" "--out was created: the check came after the preflight"
+    elif [[ -e $out && -n $(ls -A "$out") ]]; then
+      fail "$name-np$np" "output left behind: $(ls -A "$out" | tr '\n' ' ')"
+    else
+      pass "$name-np$np"
+    fi
+  done
+}
+
 # expect_fail NAME EXPECTED_STATUS MESSAGE_FRAGMENT CMD... - runs CMD and passes when it
 # exits with EXPECTED_STATUS and its stderr contains MESSAGE_FRAGMENT (plain text, not a
 # pattern).  On failure shows the status and the start of stderr.

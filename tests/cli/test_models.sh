@@ -93,32 +93,11 @@ fi
 
 # ---- bad input --------------------------------------------------------------------
 
+# Each bad input at 1 and 3 ranks: its status, one error line, no output (tests/lib.sh).
 case_() {
   local name=$1 status=$2 frag=$3
   shift 3
-  local np out err code lines
-  for np in 1 3; do
-    out=$(tmpdir)/out
-    err=$GFV_TMP/$name.$np.err
-    code=0
-    if ((np == 1)); then
-      "$GFV_BIN" --iters=3 --particles=3 --out="$out" "$@" >/dev/null 2>"$err" </dev/null || code=$?
-    else
-      gfv_mpirun "$np" --iters=3 --particles=3 --out="$out" "$@" >/dev/null 2>"$err" </dev/null || code=$?
-    fi
-    lines=$(grep -c '^gflowvi: error:' "$err" || true)
-    if ((code != status)); then
-      fail "$name-np$np" "exit status $code, expected $status: $(_gfv_head "$err")"
-    elif ! grep -qF -- "$frag" "$err"; then
-      fail "$name-np$np" "stderr lacks '$frag': $(_gfv_head "$err")"
-    elif ((lines != 1)); then
-      fail "$name-np$np" "$lines error lines, expected exactly one"
-    elif [[ -e $out && -n $(ls -A "$out") ]]; then
-      fail "$name-np$np" "output left behind: $(ls -A "$out" | tr '\n' ' ')"
-    else
-      pass "$name-np$np"
-    fi
-  done
+  expect_refused "$name" "$status" "$frag" --iters=3 --particles=3 --out="$(tmpdir)/out" "$@"
 }
 
 case_ logreg-no-data 2 "--target=logreg needs its training data: --data=FILE" --target=logreg
