@@ -117,6 +117,7 @@ static int allocate(gfv_solver *s) {
   /* The trace is preallocated (48 bytes per iteration).  The prolog compares it with the
    * memory limits (src/cli/preflight.c); should the allocation still fail, say why. */
   const size_t rows = (size_t)s->cfg->iters + 1;
+  s->trace_cap = rows;
   if (gfv_calloc(&s->trace, rows, sizeof *s->trace)) {
     char all[32];
     gfv_format_bytes((double)rows * (double)sizeof *s->trace, all, sizeof all);
@@ -814,7 +815,20 @@ static int iterate_tr(gfv_solver *s) {
             s->iter + 1, why, cfg->max_retries);
 }
 
+/* A program driving the library may iterate past --iters (gfv_solver_run never does): the
+ * trace then doubles, here, before the step, so that record() cannot fail.  The same on
+ * every rank, so the status is collective. */
+static int trace_reserve(gfv_solver *s) {
+  if (s->ntrace < s->trace_cap) return GFV_OK;
+  size_t cap = 2 * s->trace_cap;
+  gfv_trace_row *t = realloc(s->trace, cap * sizeof *t);
+  GFV_CHECK(t != NULL, GFV_ERR_MEMORY, "cannot grow the trace to %zu iterations", cap);
+  s->trace = t, s->trace_cap = cap;
+  return GFV_OK;
+}
+
 int gfv_solver_iterate(gfv_solver *s) {
+  GFV_CALL(trace_reserve(s));
   gfv_particles_copy_params(&s->prev, &s->cur);
   s->draw_iter = (uint64_t)s->iter + 1, s->draw_try = 0;
   return s->cfg->trust_region > 0 ? iterate_tr(s) : iterate_global(s);

@@ -65,7 +65,7 @@ struct gfv_solver {
   gfv_mix_work *mw;
 
   gfv_trace_row *trace;
-  size_t ntrace;
+  size_t ntrace, trace_cap; /* rows used, rows allocated (--iters + 1 unless grown) */
   long iter;
   /* The counter of the next samples (rng/stream.h): the iteration whose estimate they are
    * for (0: the initial one) and how many estimates it drew before (retries).  Both follow
