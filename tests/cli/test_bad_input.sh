@@ -8,7 +8,7 @@
 #   - the documented exit status (on every rank: mpirun passes it on),
 #   - the fragment on stderr, in exactly one "gflowvi: error:" line,
 #   - no output file at all (the --out directory absent or empty).
-# A hang (a rank left behind in a collective) would hit run_all.sh's timeout.  Rows run
+# A hang (a rank left behind in a collective) fails its row after 300 s.  Rows run
 # GFV_CATALOGUE_JOBS at a time (default 4): most of a failed mpirun's time is its pause.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -144,14 +144,19 @@ run_case() {
   local out err code=0 lines label=$name-np$np
   out=$(tmpdir)/out
   err=$GFV_TMP/$label.err
+  # Each run gets its own limit (a row takes about a second; 300 s is far beyond any load),
+  # so a hang is reported under its row's name instead of as the whole script's timeout.
   if ((np == 1)); then
-    "$GFV_BIN" --iters=3 --out="$out" "$@" >/dev/null 2>"$err" </dev/null || code=$?
+    timeout -k 10 300 "$GFV_BIN" --iters=3 --out="$out" "$@" >/dev/null 2>"$err" </dev/null || code=$?
   else
-    gfv_mpirun "$np" --iters=3 --out="$out" "$@" >/dev/null 2>"$err" </dev/null || code=$?
+    timeout -k 10 300 "$GFV_ROOT/tools/mpirun.sh" "$np" "$GFV_BIN" --iters=3 --out="$out" "$@" \
+      >/dev/null 2>"$err" </dev/null || code=$?
   fi
   lines=$(grep -c '^gflowvi: error:' "$err" || true)
   {
-    if ((code != status)); then
+    if ((code == 124 || code == 137)); then
+      echo "FAIL $label: hung: no exit within 300 s: $(_gfv_head "$err")"
+    elif ((code != status)); then
       echo "FAIL $label: exit status $code, expected $status: $(_gfv_head "$err")"
     elif ! grep '^gflowvi: error:' "$err" | grep -qF -- "$frag"; then
       echo "FAIL $label: no error line with '$frag': $(_gfv_head "$err")"
