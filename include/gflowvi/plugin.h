@@ -80,8 +80,10 @@ void gfv_plugin_destroy(void *state);
  * change: a plugin without them loads and runs as before, and gflowvi names the outputs
  * z[1], ..., z[d] and writes z unchanged).  gflowvi uses gfv_plugin_num_outputs,
  * gfv_plugin_output_names and gfv_plugin_write_array only when all three are defined.
- * Names are those the user wrote, with 1-based indices in brackets, row-major over the
- * indices, as Stan and posteriordb spell them: "mu", "theta[1]", "Sigma[2,1]". */
+ * Names are those the user wrote, with 1-based indices in brackets, as Stan and posteriordb
+ * spell them: "mu", "theta[1]", "Sigma[2,1]"; the order is the plugin's own (a Stan model's
+ * is Stan's: parameters, transformed parameters, generated quantities, each in declaration
+ * order).  Draws written with these names are compared by name, never by position. */
 
 /* The number m of output values per draw (>= 1). */
 size_t gfv_plugin_num_outputs(void *state);
