@@ -147,5 +147,16 @@ $(BUILD)/bin/calibrate: tools/bench/calibrate.c $(BUILD)/libgflowvi.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
 
+# Stan models (--target=stan:MODEL.stan; README, "Stan models"): the Stan compiler (stanc
+# 2.21 from Debian's r-cran-stanheaders) and the plugin shim, built once into the model
+# cache by tools/stan/gflowvi-stan (nothing to do when they are there).  Not part of `all`:
+# it needs r-cran-stanheaders and a few CPU-minutes; tools/check.sh runs it.  STAN_JOBS
+# compilations at a time (about 1 GB each).
+.PHONY: stan
+STAN_JOBS ?= 1
+stan:
+	GFV_STAN_JOBS=$(STAN_JOBS) tools/stan/gflowvi-stan stanc
+	tools/stan/gflowvi-stan shim
+
 clean:
 	rm -rf $(BUILD)

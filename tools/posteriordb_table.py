@@ -1,0 +1,149 @@
+#!/usr/bin/python3
+"""posteriordb_table.py - fits posteriordb posteriors with gflowvi --target=stan and scores
+the fits against posteriordb's reference draws (README, "Stan models: --target=stan").
+
+    tools/posteriordb_table.py [--posteriordb DIR] [--np N] [--only NAME] [--json FILE]
+                               [--keep DIR] [-- GFLOWVI OPTIONS...]
+
+For each posterior folder of DIR (default /work/shared/posteriordb; each holds model.stan,
+data.json.zip and reference_draws.json.zip): runs gflowvi on N ranks (default 1) with the
+options given after `--` (default: none, gflowvi's defaults), maps the fit's samples.csv
+(draws of the unconstrained z) through the model's write_array (the plugin hook
+gfv_plugin_write_array, loaded with ctypes: tools/stan/gfv_plugin.py) to Stan's named
+parameters, and compares, for every named parameter of the reference draws,
+    mean error  |mean_q - mean_ref| / sd_ref      and      sd ratio  sd_q / sd_ref.
+Prints a Markdown table (worst and median over the parameters of each posterior) and, with
+--json, writes every figure to FILE.  Exit status 1 when a fit fails.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools", "stan"))
+from gfv_plugin import Plugin  # noqa: E402
+
+TOOL = os.path.join(ROOT, "tools", "stan", "gflowvi-stan")
+
+
+def read_zip_json(path):
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        if len(names) != 1:
+            raise SystemExit("%s: expected one member, found %d" % (path, len(names)))
+        return json.loads(z.read(names[0]))
+
+
+def reference(path):
+    """{name: draws} over all chains."""
+    chains = read_zip_json(path)
+    out = {}
+    for ch in chains:
+        for k, v in ch.items():
+            out.setdefault(k, []).extend(v)
+    return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+
+
+def fit(pdir, work, args):
+    name = os.path.basename(pdir.rstrip("/"))
+    data = os.path.join(work, name + ".data.json")
+    with open(data, "w") as f:
+        json.dump(read_zip_json(os.path.join(pdir, "data.json.zip")), f)
+    model = os.path.join(pdir, "model.stan")
+    out = os.path.join(work, name)
+    cmd = [os.path.join(ROOT, "tools", "mpirun.sh"), str(args.np), args.gflowvi,
+           "--target=stan:" + model, "--data=" + data, "--out=" + out, "--quiet"] + args.opts
+    # The model's compilation (once, then cached) is timed apart from the fit.
+    t0 = time.time()
+    r = subprocess.run([TOOL, "build", "--quiet", model], capture_output=True, text=True)
+    build_s = time.time() - t0
+    if r.returncode != 0:
+        return {"posterior": name, "error": r.stderr.strip()}
+    so = r.stdout.strip()
+    t0 = time.time()
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    fit_s = time.time() - t0
+    if r.returncode not in (0, 12):
+        return {"posterior": name, "error": "gflowvi exit %d: %s" % (r.returncode, r.stderr.strip()[-500:])}
+    with open(os.path.join(out, "summary.json")) as f:
+        summary = json.load(f)
+    z = np.loadtxt(os.path.join(out, "samples.csv"), delimiter=",", skiprows=1, ndmin=2)
+    p = Plugin(so, ["data=" + data])
+    names = p.output_names()
+    draws = p.write_array(z, seed=summary.get("seed", 1) * 1000003)
+    p.close()
+    ref = reference(os.path.join(pdir, "reference_draws.json.zip"))
+    rows = []
+    for k, v in ref.items():
+        if k not in names:
+            return {"posterior": name, "error": "reference parameter %s is not an output of the model" % k}
+        q = draws[:, names.index(k)]
+        q = q[np.isfinite(q)]
+        sd = v.std(ddof=1)
+        rows.append({"name": k, "mean_ref": float(v.mean()), "sd_ref": float(sd),
+                     "mean_q": float(q.mean()), "sd_q": float(q.std(ddof=1)),
+                     "mean_err": float(abs(q.mean() - v.mean()) / sd),
+                     "sd_ratio": float(q.std(ddof=1) / sd)})
+    errs = np.array([r_["mean_err"] for r_ in rows])
+    ratios = np.array([r_["sd_ratio"] for r_ in rows])
+    return {"posterior": name, "dim": summary["dim"], "parameters": len(rows),
+            "elbo": summary["elbo"], "elbo_se": summary["elbo_se"], "khat": summary["khat"],
+            "log_evidence": summary["log_evidence"], "reliable": summary["reliable"],
+            "fit_seconds": fit_s, "build_seconds": build_s,
+            "mean_err_max": float(errs.max()), "mean_err_median": float(np.median(errs)),
+            "sd_ratio_min": float(ratios.min()), "sd_ratio_max": float(ratios.max()),
+            "sd_ratio_median": float(np.median(ratios)), "per_parameter": rows,
+            "options": " ".join(args.opts) or "(defaults)"}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--posteriordb", default="/work/shared/posteriordb")
+    ap.add_argument("--gflowvi", default=os.path.join(ROOT, "build", "bin", "gflowvi"))
+    ap.add_argument("--np", type=int, default=1)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--json", default="")
+    ap.add_argument("--keep", default="", help="keep the fits' output folders here")
+    ap.add_argument("opts", nargs="*", help="gflowvi options (after --)")
+    args = ap.parse_args()
+    dirs = sorted(os.path.join(args.posteriordb, d) for d in os.listdir(args.posteriordb)
+                  if os.path.isfile(os.path.join(args.posteriordb, d, "model.stan")))
+    if args.only:
+        dirs = [d for d in dirs if args.only in os.path.basename(d)]
+    if not dirs:
+        raise SystemExit("no posterior folders (with model.stan) in %s" % args.posteriordb)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.keep or tmp
+        os.makedirs(work, exist_ok=True)
+        for d in dirs:
+            results.append(fit(d, work, args))
+    print("| posterior | d | params | max mean err | median mean err | sd ratio min / median / max "
+          "| ELBO | k-hat | fit s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    bad = 0
+    for r in results:
+        if "error" in r:
+            bad += 1
+            print("| %s | fit failed: %s |" % (r["posterior"], r["error"]))
+            continue
+        print("| %s | %d | %d | %.3f | %.3f | %.2f / %.2f / %.2f | %.2f +- %.2f | %.2f | %.1f |" %
+              (r["posterior"], r["dim"], r["parameters"], r["mean_err_max"], r["mean_err_median"],
+               r["sd_ratio_min"], r["sd_ratio_median"], r["sd_ratio_max"], r["elbo"], r["elbo_se"],
+               r["khat"], r["fit_seconds"]))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
