@@ -4,9 +4,11 @@ the fits against posteriordb's reference draws (README, "Stan models: --target=s
 
     tools/posteriordb_table.py [--posteriordb DIR] [--np N] [--only NAME] [--json FILE]
                                [--keep DIR] [-- GFLOWVI OPTIONS...]
+    tools/posteriordb_table.py --extract POSTERIORDB_DIR tests/stan/posteriordb
 
-For each posterior folder of DIR (default /work/shared/posteriordb; each holds model.stan,
-data.json.zip and reference_draws.json.zip): runs gflowvi on N ranks (default 1) with the
+For each posterior folder of DIR (default tests/stan/posteriordb, the repository's copy;
+each holds model.stan, data.json.zip, and reference_draws.json.zip as posteriordb ships
+it or the reference draws' means and standard deviations, reference_moments.json): runs gflowvi on N ranks (default 1) with the
 options given after `--` (default: none, gflowvi's defaults), maps the fit's samples.csv
 (draws of the unconstrained z) through the model's write_array (the plugin hook
 gfv_plugin_write_array, loaded with ctypes: tools/stan/gfv_plugin.py) to Stan's named
@@ -19,6 +21,7 @@ Prints a Markdown table (worst and median over the parameters of each posterior)
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,14 +45,35 @@ def read_zip_json(path):
         return json.loads(z.read(names[0]))
 
 
-def reference(path):
-    """{name: draws} over all chains."""
-    chains = read_zip_json(path)
+def reference(pdir):
+    """{name: (mean, sd)} of the reference draws: from reference_draws.json.zip (all chains)
+    where the folder has it, else from reference_moments.json (the repository's copy,
+    tests/stan/posteriordb/, written by --extract)."""
+    path = os.path.join(pdir, "reference_draws.json.zip")
+    if not os.path.isfile(path):
+        with open(os.path.join(pdir, "reference_moments.json")) as f:
+            return {k: (v["mean"], v["sd"]) for k, v in json.load(f).items()}
     out = {}
-    for ch in chains:
+    for ch in read_zip_json(path):
         for k, v in ch.items():
             out.setdefault(k, []).extend(v)
-    return {k: np.asarray(v, dtype=float) for k, v in out.items()}
+    return {k: (float(np.mean(v)), float(np.std(v, ddof=1))) for k, v in out.items()}
+
+
+def extract(src, dest):
+    """The repository's copy of the posteriordb folders in src: model.stan and data.json.zip
+    unchanged, and each parameter's mean and standard deviation over the 10,000 reference
+    draws (reference_moments.json) instead of the draws themselves."""
+    for d in sorted(os.listdir(src)):
+        if not os.path.isfile(os.path.join(src, d, "model.stan")):
+            continue
+        os.makedirs(os.path.join(dest, d), exist_ok=True)
+        for f in ("model.stan", "data.json.zip", "posterior.json"):
+            shutil.copyfile(os.path.join(src, d, f), os.path.join(dest, d, f))
+        mom = reference(os.path.join(src, d))
+        with open(os.path.join(dest, d, "reference_moments.json"), "w") as f:
+            json.dump({k: {"mean": m, "sd": s} for k, (m, s) in mom.items()}, f, indent=1)
+            f.write("\n")
 
 
 def fit(pdir, work, args):
@@ -80,17 +104,16 @@ def fit(pdir, work, args):
     names = p.output_names()
     draws = p.write_array(z, seed=summary.get("seed", 1) * 1000003)
     p.close()
-    ref = reference(os.path.join(pdir, "reference_draws.json.zip"))
+    ref = reference(pdir)
     rows = []
-    for k, v in ref.items():
+    for k, (mean, sd) in ref.items():
         if k not in names:
             return {"posterior": name, "error": "reference parameter %s is not an output of the model" % k}
         q = draws[:, names.index(k)]
         q = q[np.isfinite(q)]
-        sd = v.std(ddof=1)
-        rows.append({"name": k, "mean_ref": float(v.mean()), "sd_ref": float(sd),
+        rows.append({"name": k, "mean_ref": mean, "sd_ref": sd,
                      "mean_q": float(q.mean()), "sd_q": float(q.std(ddof=1)),
-                     "mean_err": float(abs(q.mean() - v.mean()) / sd),
+                     "mean_err": float(abs(q.mean() - mean) / sd),
                      "sd_ratio": float(q.std(ddof=1) / sd)})
     errs = np.array([r_["mean_err"] for r_ in rows])
     ratios = np.array([r_["sd_ratio"] for r_ in rows])
@@ -106,7 +129,11 @@ def fit(pdir, work, args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    ap.add_argument("--posteriordb", default="/work/shared/posteriordb")
+    ap.add_argument("--posteriordb", default=os.path.join(ROOT, "tests", "stan", "posteriordb"),
+                    help="folder of posterior folders (default: the repository's copy; "
+                         "posteriordb's own folders, with reference_draws.json.zip, work too)")
+    ap.add_argument("--extract", nargs=2, metavar=("SRC", "DEST"),
+                    help="write the repository's copy of SRC's posteriors to DEST and stop")
     ap.add_argument("--gflowvi", default=os.path.join(ROOT, "build", "bin", "gflowvi"))
     ap.add_argument("--np", type=int, default=1)
     ap.add_argument("--only", default="")
@@ -114,6 +141,9 @@ def main():
     ap.add_argument("--keep", default="", help="keep the fits' output folders here")
     ap.add_argument("opts", nargs="*", help="gflowvi options (after --)")
     args = ap.parse_args()
+    if args.extract:
+        extract(*args.extract)
+        return 0
     dirs = sorted(os.path.join(args.posteriordb, d) for d in os.listdir(args.posteriordb)
                   if os.path.isfile(os.path.join(args.posteriordb, d, "model.stan")))
     if args.only:

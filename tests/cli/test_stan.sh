@@ -9,7 +9,9 @@
 #    tools/plugins/eight_schools.c at random points (tests/stan/check_plugin.py): log
 #    density with the log-Jacobian of tau = exp(u) (Stan's Cauchy(0, 5) prior on tau > 0 is
 #    not truncated, so the difference is exactly -log 2), gradients, the difference
-#    Hessian, and the named outputs (names, groups, write_array's values);
+#    Hessian, and the named outputs (names, groups, write_array's values); fits with the
+#    default (stein) estimator and with --estimator=hessian (the difference Hessian) reach
+#    the exact log Z within 0.1 nats;
 #  - errors: a model that does not compile (stanc's message with file:line:column), a data
 #    variable missing, an int given as a real, malformed JSON, no data file, no --data, a
 #    missing model, --plugin-arg: each one line, exit status 3 (2 for the usage error),
@@ -67,6 +69,29 @@ else
   fail eight-schools-check "check_plugin.py failed"
 fi
 
+# ---- eight schools fitted: the stein estimator by default, the difference Hessian on
+# request; the exact log Z is -31.311 (tools/plugins/eight_schools_logz.py) minus log 2 ---
+logz=$("$GFV_PYTHON" -c "import math, sys; print(float(sys.argv[1]) - math.log(2))" \
+  "$("$GFV_PYTHON" "$GFV_ROOT/tools/plugins/eight_schools_logz.py" schools)")
+for est in auto hessian; do
+  o=$work/es-$est
+  if gfv_mpirun 2 --target=stan:"$es_model" --data="$work/es.json" --estimator=$est --iters=300 \
+    --eval-samples=20000 --out-samples=100 --quiet --out="$o" >"$o.log" 2>&1; then
+    used=$(json_get "$o/summary.json" estimator)
+    elbo=$(json_get "$o/summary.json" elbo)
+    want=stein
+    [[ $est == hessian ]] && want=hessian
+    echo "# eight schools, --estimator=$est ($used): ELBO $elbo, log Z $logz"
+    if [[ $used == "$want" ]] && awk -v e="$elbo" -v z="$logz" 'BEGIN { exit !(z - e < 0.1 && z - e > -0.01) }'; then
+      pass "eight-schools-fit-$est"
+    else
+      fail "eight-schools-fit-$est" "estimator $used, ELBO $elbo, log Z $logz"
+    fi
+  else
+    fail "eight-schools-fit-$est" "$(tail -n 3 "$o.log" | tr '\n' ' ')"
+  fi
+done
+
 # ---- errors: one line, status 3, nothing written --------------------------------------
 # expect_clean NAME STATUS FRAGMENT NP ARGS... - the run fails with STATUS, its stderr has
 # FRAGMENT on exactly one "error:" line, and --out holds nothing.
@@ -112,9 +137,9 @@ expect_clean no-data-option 3 "give --data=FILE.json" 1 --target=stan:"$es_model
 expect_clean no-model 3 "no such file" 1 --target=stan:"$work/nope.stan" --data="$work/es.json"
 expect_clean plugin-arg 2 "--plugin-arg is for" 1 --target=stan:"$es_model" --data="$work/es.json" --plugin-arg=x
 
-# The program without mpirun: the whole of stderr is the one line.
+# The program without mpirun, --quiet (no progress line): the whole of stderr is the one line.
 status=0
-"$GFV_BIN" --target=stan:"$bad" --out="$work/direct" >/dev/null 2>"$work/direct.err" || status=$?
+"$GFV_BIN" --target=stan:"$bad" --quiet --out="$work/direct" >/dev/null 2>"$work/direct.err" || status=$?
 if ((status == 3)) && (($(wc -l <"$work/direct.err") == 1)); then
   pass bad-model-one-line
 else

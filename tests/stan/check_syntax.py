@@ -2,7 +2,7 @@
 syntax into Stan 2.21's (run by tests/cli/test_stan_syntax.sh; prints PASS/FAIL lines).
 
 Crafted cases with their exact expected text; then every posteriordb model in
-$GFV_POSTERIORDB (default /work/shared/posteriordb): no `array[` declaration left, the line
+$GFV_POSTERIORDB (default tests/stan/posteriordb): no `array[` declaration left, the line
 count kept, the rewrite idempotent, and -- with STANC, the path of the built stanc -- stanc
 rejects the original and accepts the rewrite."""
 
@@ -80,7 +80,7 @@ def stanc_ok(stanc, text, tmp):
 
 
 stanc = sys.argv[1] if len(sys.argv) > 1 else ""
-pdb = os.environ.get("GFV_POSTERIORDB", "/work/shared/posteriordb")
+pdb = os.environ.get("GFV_POSTERIORDB", os.path.join(os.path.dirname(os.path.abspath(__file__)), "posteriordb"))
 models = sorted(glob.glob(os.path.join(pdb, "*", "model.stan")))
 check("posteriordb_models_found", len(models) >= 4, "%d model.stan in %s" % (len(models), pdb))
 with tempfile.TemporaryDirectory() as tmp:

@@ -10,7 +10,7 @@
 # reuse them; test_stan_cache.sh works in caches of its own.
 
 STAN_TOOL=$GFV_ROOT/tools/stan/gflowvi-stan
-PDB=${GFV_POSTERIORDB:-/work/shared/posteriordb}
+PDB=${GFV_POSTERIORDB:-$GFV_ROOT/tests/stan/posteriordb}
 
 stan_setup() {
   local err=$GFV_TMP/stanc.err
