@@ -9,10 +9,10 @@ the fits against posteriordb's reference draws (README, "Stan models: --target=s
 For each posterior folder of DIR (default tests/stan/posteriordb, the repository's copy;
 each holds model.stan, data.json.zip, and reference_draws.json.zip as posteriordb ships
 it or the reference draws' means and standard deviations, reference_moments.json): runs gflowvi on N ranks (default 1) with the
-options given after `--` (default: none, gflowvi's defaults), maps the fit's samples.csv
-(draws of the unconstrained z) through the model's write_array (the plugin hook
-gfv_plugin_write_array, loaded with ctypes: tools/stan/gfv_plugin.py) to Stan's named
-parameters, and compares, for every named parameter of the reference draws,
+options given after `--` (default: none, gflowvi's defaults), reads the fit's draws.csv
+(the draws mapped to Stan's named, constrained parameters by the model's write_array, as
+gflowvi writes them for every Stan fit), and compares, for every named parameter of the
+reference draws,
     mean error  |mean_q - mean_ref| / sd_ref      and      sd ratio  sd_q / sd_ref.
 Prints a Markdown table (worst and median over the parameters of each posterior) and, with
 --json, writes every figure to FILE.  Exit status 1 when a fit fails.
@@ -29,10 +29,9 @@ import time
 import zipfile
 
 import numpy as np
+import pandas as pd
 
 ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "tools", "stan"))
-from gfv_plugin import Plugin  # noqa: E402
 
 TOOL = os.path.join(ROOT, "tools", "stan", "gflowvi-stan")
 
@@ -91,7 +90,6 @@ def fit(pdir, work, args):
     build_s = time.time() - t0
     if r.returncode != 0:
         return {"posterior": name, "error": r.stderr.strip()}
-    so = r.stdout.strip()
     t0 = time.time()
     r = subprocess.run(cmd, capture_output=True, text=True)
     fit_s = time.time() - t0
@@ -99,17 +97,13 @@ def fit(pdir, work, args):
         return {"posterior": name, "error": "gflowvi exit %d: %s" % (r.returncode, r.stderr.strip()[-500:])}
     with open(os.path.join(out, "summary.json")) as f:
         summary = json.load(f)
-    z = np.loadtxt(os.path.join(out, "samples.csv"), delimiter=",", skiprows=1, ndmin=2)
-    p = Plugin(so, ["data=" + data])
-    names = p.output_names()
-    draws = p.write_array(z, seed=summary.get("seed", 1) * 1000003)
-    p.close()
+    draws = pd.read_csv(os.path.join(out, "draws.csv"), float_precision="round_trip")
     ref = reference(pdir)
     rows = []
     for k, (mean, sd) in ref.items():
-        if k not in names:
-            return {"posterior": name, "error": "reference parameter %s is not an output of the model" % k}
-        q = draws[:, names.index(k)]
+        if k not in draws.columns:
+            return {"posterior": name, "error": "reference parameter %s is not in draws.csv" % k}
+        q = draws[k].values
         q = q[np.isfinite(q)]
         rows.append({"name": k, "mean_ref": mean, "sd_ref": sd,
                      "mean_q": float(q.mean()), "sd_q": float(q.std(ddof=1)),
@@ -139,11 +133,19 @@ def main():
     ap.add_argument("--only", default="")
     ap.add_argument("--json", default="")
     ap.add_argument("--keep", default="", help="keep the fits' output folders here")
+    ap.add_argument("--params", default="",
+                    help="also write every named parameter's scores as Markdown to this file")
+    ap.add_argument("--from-json", default="",
+                    help="print the tables of an earlier run's --json FILE (no fitting)")
     ap.add_argument("opts", nargs="*", help="gflowvi options (after --)")
     args = ap.parse_args()
     if args.extract:
         extract(*args.extract)
         return 0
+    if args.from_json:
+        with open(args.from_json) as f:
+            results = json.load(f)
+        return report(results, args)
     dirs = sorted(os.path.join(args.posteriordb, d) for d in os.listdir(args.posteriordb)
                   if os.path.isfile(os.path.join(args.posteriordb, d, "model.stan")))
     if args.only:
@@ -156,6 +158,23 @@ def main():
         os.makedirs(work, exist_ok=True)
         for d in dirs:
             results.append(fit(d, work, args))
+    return report(results, args)
+
+
+def per_parameter(results):
+    """Markdown: one row per named parameter of every posterior."""
+    lines = ["| posterior | parameter | ref mean | ref sd | mean | sd | mean err | sd ratio |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        for p in r.get("per_parameter", []):
+            lines.append("| %s | `%s` | %.4g | %.4g | %.4g | %.4g | %.3f | %.3f |" %
+                         (r["posterior"], p["name"], p["mean_ref"], p["sd_ref"], p["mean_q"],
+                          p["sd_q"], p["mean_err"], p["sd_ratio"]))
+    return "\n".join(lines) + "\n"
+
+
+def report(results, args):
+    """Prints the summary table (worst and median per posterior); writes --json, --params."""
     print("| posterior | d | params | max mean err | median mean err | sd ratio min / median / max "
           "| ELBO | k-hat | fit s |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -169,9 +188,12 @@ def main():
               (r["posterior"], r["dim"], r["parameters"], r["mean_err_max"], r["mean_err_median"],
                r["sd_ratio_min"], r["sd_ratio_median"], r["sd_ratio_max"], r["elbo"], r["elbo_se"],
                r["khat"], r["fit_seconds"]))
-    if args.json:
+    if args.json and not args.from_json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
+    if args.params:
+        with open(args.params, "w") as f:
+            f.write(per_parameter(results))
     return 1 if bad else 0
 
 

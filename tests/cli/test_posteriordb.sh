@@ -16,6 +16,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$GFV_ROOT/tests/stan/lib_stan.sh"
+stan_skip_under_sanitizers "minutes of fits whose accuracy the plain stage has checked"
 stan_setup
 
 if [[ ! -d $PDB ]]; then

@@ -14,6 +14,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$GFV_ROOT/tests/stan/lib_stan.sh"
+stan_skip_under_sanitizers "it compiles a changed model, and the cache is not memory code of gflowvi"
 stan_setup
 
 work=$(tmpdir)

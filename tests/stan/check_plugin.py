@@ -1,6 +1,6 @@
 """check_plugin.py STAN_SO DATA.json CLOSED_FORM_SO - posteriordb's non-centred eight schools,
 compiled by tools/stan/gflowvi-stan, against the closed form of tools/plugins/eight_schools.c
-(`noncentered`), through the plugin ABI (tools/stan/gfv_plugin.py).  Prints PASS/FAIL lines.
+(`noncentered`), through the plugin ABI (tests/stan/gfv_plugin.py).  Prints PASS/FAIL lines.
 
 Coordinates: Stan z = (eta_1..eta_8, mu, u), the closed form (mu, u, eta_1..eta_8), u = log tau.
 Both densities carry every constant and the log-Jacobian u of tau = exp(u); Stan's
@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "stan"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from gfv_plugin import Plugin, PluginError  # noqa: E402
 
 passed = failed = 0

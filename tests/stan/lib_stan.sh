@@ -25,6 +25,19 @@ stan_setup() {
   export STANC STAN_TOOL
 }
 
+# stan_skip_under_sanitizers WHY - in the suite's sanitizer stage (tests/sanitizers/run.sh,
+# which exports GFV_SAN_REPORTS), prints a SKIP line and ends the script.  For the Stan tests
+# whose subject is not memory safety of gflowvi's own code (the compilation cache, the
+# accuracy of long fits): under ASan they would only recompile models (30 CPU-s each) and
+# repeat minutes of fits that the plain stage has just run.  test_stan.sh and
+# test_stan_outputs.sh do run there: they load cached models into the instrumented program.
+stan_skip_under_sanitizers() {
+  if [[ -n ${GFV_SAN_REPORTS:-} ]]; then
+    echo "SKIP $(basename "$0" .sh): not in the sanitizer stage ($1)"
+    finish
+  fi
+}
+
 # unzip_json ZIP OUT - the single member of a posteriordb .json.zip, written to OUT.
 unzip_json() {
   "$GFV_PYTHON" - "$1" "$2" <<'EOF'

@@ -1,7 +1,8 @@
 """gfv_plugin.py - a gflowvi plugin (include/gflowvi/plugin.h) loaded into Python with ctypes:
 the log density and gradient at points, and the optional named outputs (a Stan model's
-constrained parameters, transformed parameters and generated quantities).  Used by the
-tests and by tools/posteriordb_table.py; needs NumPy (/usr/bin/python3).
+constrained parameters, transformed parameters and generated quantities), to test a
+compiled Stan model's hooks one by one at chosen points (tests/stan/check_plugin.py).  A fit's
+named draws come from gflowvi itself (draws.csv, posterior.nc), not from here.  Needs NumPy.
 
     p = Plugin("model.so", ["data=data.json"])
     logp, grad = p.logdensity(z)           # z: n x d
