@@ -38,6 +38,10 @@ ifeq ($(SAN),1)
 export OMPI_CC := clang
 override CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
                    -DGFV_SANITIZE
+# libstdc++ loaded at start-up: ASan resolves its __cxa_throw interceptor once, at start, and a
+# C program has no libstdc++ then; a Stan model (C++, dlopen'd) that throws -- as it does for
+# every bad data file, caught inside the model -- would stop at ASan's CHECK(real___cxa_throw).
+LDLIBS += -Wl,--no-as-needed -lstdc++ -Wl,--as-needed
 endif
 # FUZZ=1 (set by `make fuzz`): mpicc runs clang, with libFuzzer's coverage instrumentation;
 # tests/fuzz/*.c then link against libFuzzer's main instead of tests/fuzz/replay_main.c.
@@ -154,6 +158,17 @@ calibrate: $(BUILD)/bin/calibrate
 $(BUILD)/bin/calibrate: tools/bench/calibrate.c $(BUILD)/libgflowvi.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
+
+# Stan models (--target=stan:MODEL.stan; README, "Stan models"): the Stan compiler (stanc
+# 2.21 from Debian's r-cran-stanheaders) and the plugin shim, built once into the model
+# cache by tools/stan/gflowvi-stan (nothing to do when they are there).  Not part of `all`:
+# it needs r-cran-stanheaders and a few CPU-minutes; tools/check.sh runs it.  STAN_JOBS
+# compilations at a time (about 1 GB each).
+.PHONY: stan
+STAN_JOBS ?= 1
+stan:
+	GFV_STAN_JOBS=$(STAN_JOBS) tools/stan/gflowvi-stan stanc
+	tools/stan/gflowvi-stan shim
 
 clean:
 	rm -rf $(BUILD)

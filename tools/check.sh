@@ -17,6 +17,9 @@ bash tools/install-deps.sh
 # -j2: parallel enough to help on small CI boxes without oversubscribing them.
 # WERROR=1: a compiler warning fails CI.
 make -j2 WERROR=1 all
+# The Stan compiler and plugin shim for --target=stan (once per machine: they are cached,
+# like the models the tests compile, in ~/.cache/gflowvi/stan; both suite stages use them).
+make stan STAN_JOBS=2
 
 # Three stages (README, "Reliability"), each run even when an earlier one failed; each
 # ends with its own "N passed, N failed", and the last line adds them up:

@@ -17,14 +17,19 @@ set -euo pipefail
 # Reliability checks (README, "Reliability"): clang and libclang-rt-14-dev (libFuzzer and
 # clang's sanitizer runtimes; only recommended by clang, so named here) for tests/fuzz,
 # valgrind for tests/mpi/test_valgrind.sh, procps (pgrep) for tests/mpi/test_faults.sh.
+# Stan models (--target=stan): r-cran-stanheaders (Stan 2.21's headers, its library and
+# the sources of the stanc compiler), r-cran-rcppeigen (the Eigen 3.3 it needs), and the
+# TBB and Boost headers it includes; tools/stan/gflowvi-stan builds with them (no R needed).
 # netCDF-4 for posterior.nc (ArviZ reads netCDF-4 groups): the Open MPI build, which links
 # the same HDF5 as ours; python3-xarray and python3-netcdf4 read it in the tests as ArviZ does.
+# python3-pandas reads draws.csv in the tests and tools/posteriordb_table.py (xarray needs it too).
 # librandom123-dev: the Philox generator of the random streams (header-only, src/rng/stream.c).
 required=(openmpi-bin libopenmpi-dev libopenblas-dev liblapacke-dev libgsl-dev
-          libhdf5-openmpi-dev hdf5-tools librandom123-dev libnetcdf-mpi-dev python3-xarray python3-netcdf4
+          libhdf5-openmpi-dev hdf5-tools librandom123-dev libnetcdf-mpi-dev python3-xarray python3-netcdf4 python3-pandas
           python3 python3-numpy python3-matplotlib python3-h5py pkg-config
           python3-sklearn
-          clang libclang-rt-14-dev valgrind procps)
+          clang libclang-rt-14-dev valgrind procps
+          r-cran-stanheaders r-cran-rcppeigen libtbb-dev libboost-dev)
 
 # True when dpkg knows the package as fully installed.  dpkg-query fails for a package it
 # has never heard of, which just means "not installed" here, not an error.

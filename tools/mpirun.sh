@@ -31,9 +31,10 @@ export OMPI_MCA_btl_vader_single_copy_mechanism="${OMPI_MCA_btl_vader_single_cop
 # thread per core in every rank oversubscribes the machine badly.  Overridable.
 export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 
-# Sanitizer options (tests/sanitizers/env.sh) go to every rank, wherever it starts.
+# Sanitizer options (tests/sanitizers/env.sh) and the Stan model cache's location go to
+# every rank, wherever it starts.
 pass_env=()
-for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS; do
+for v in ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS GFV_STAN_CACHE GFV_STAN_TOOL; do
   [[ -z ${!v:-} ]] || pass_env+=(-x "$v")
 done
 

@@ -11,7 +11,8 @@
  *   logreg     Bayesian logistic regression on --data      (src/targets/logreg.c)
  *   bnn        Bayesian neural-network regression on --data (src/targets/bnn.c)
  *   plugin:F   a user's model in the shared object F        (include/gflowvi/plugin.h)
- * The last three need the configuration: gfv_target_create_from_config.
+ *   stan:F     a Stan program F, compiled into a plugin       (src/targets/stan.c)
+ * The last four need the configuration: gfv_target_create_from_config.
  * A target returns non-finite values rather than failing; the caller checks them. */
 #ifndef GFLOWVI_TARGET_H
 #define GFLOWVI_TARGET_H
@@ -95,6 +96,12 @@ int gfv_target_create(const char *spec, long dim, gfv_target **out);
 /* Creates the target of a run: cfg->target and cfg->dim, plus whatever other options the
  * target reads (data files, priors, plugin arguments).  Not collective. */
 int gfv_target_create_from_config(const gfv_config *cfg, gfv_target **out);
+
+/* Work a target needs done once, by one process, before every rank creates it (a Stan
+ * model compiled into its cached plugin); nothing for the other targets.  The program
+ * calls it on rank 0 and agrees on the status before gfv_target_create_from_config, so a
+ * model that does not compile is reported once.  Not collective. */
+int gfv_target_prepare(const gfv_config *cfg);
 
 /* Calls t->eval. */
 int gfv_target_eval(const gfv_target *t, size_t n, const double *z, double *logp, double *grad,

@@ -124,6 +124,8 @@ static int prolog(gfv_comm *comm, int argc, char **argv, gfv_config *cfg, gfv_ta
    * the target, which comes from them. */
   GFV_CALL(gfv_restart_configure(comm, cfg));
   GFV_CALL(setup_stop(comm, "set-up (options)"));
+  /* Rank 0 compiles a Stan model while the others wait here (src/targets/stan.c). */
+  GFV_CALL(gfv_comm_agree(comm, rank == 0 ? gfv_target_prepare(cfg) : GFV_OK, NULL));
   st = gfv_target_create_from_config(cfg, target);
   GFV_CALL(gfv_comm_agree(comm, st, NULL));
   GFV_CALL(setup_stop(comm, "set-up (loading the target)"));

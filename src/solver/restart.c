@@ -30,6 +30,7 @@ static const char *input_file(const gfv_config *cfg, int i, const char **option,
   *option = "target", *value = cfg->target;
   if (strncmp(cfg->target, "gmm:", 4) == 0) return cfg->target + 4;
   if (strncmp(cfg->target, "plugin:", 7) == 0) return cfg->target + 7;
+  if (strncmp(cfg->target, "stan:", 5) == 0) return cfg->target + 5;
   return "";
 }
 

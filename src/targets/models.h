@@ -84,6 +84,15 @@ double gfv_log1pexp(double x);
 int gfv_target_logreg_create(const gfv_config *cfg, gfv_target **out);
 int gfv_target_bnn_create(const gfv_config *cfg, gfv_target **out);
 int gfv_target_plugin_create(const char *path, const gfv_config *cfg, gfv_target **out);
+/* The same with the arguments of gfv_plugin_init given (argv[argc] == NULL) and, when label
+ * is not NULL, label naming the plugin in its messages (a failed init: "LABEL: message"). */
+int gfv_target_plugin_create_args(const char *path, const char *label, int argc,
+                                  const char *const *argv, gfv_target **out);
+
+/* stan:MODEL.stan (src/targets/stan.c): prepare compiles the model (rank 0, once), create
+ * finds the compiled model (building it if needed) and loads it as a plugin. */
+int gfv_target_stan_prepare(const gfv_config *cfg);
+int gfv_target_stan_create(const char *model, const gfv_config *cfg, gfv_target **out);
 
 /* Test access to the logistic-regression design: the N x D matrix (intercept included as
  * the last column) and the labels; GFV_ERR_INTERNAL for another target. */

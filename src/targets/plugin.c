@@ -204,23 +204,21 @@ static int open_plugin(plugin_ctx *c, const char *path) {
   return GFV_OK;
 }
 
-static int init_plugin(plugin_ctx *c, const gfv_config *cfg) {
+/* label (may be NULL) replaces "plugin PATH" in the message of a failed init. */
+static int init_plugin(plugin_ctx *c, int argc, const char *const *argv, const char *label) {
   gfv_plugin_init_fn init = (gfv_plugin_init_fn)symbol(c, "gfv_plugin_init");
   if (init) {
-    char buf[GFV_PATH_MAX];
-    const char *argv[PLUGIN_ARGS_MAX + 1];
-    int argc = 0;
-    GFV_CALL(split_args(cfg ? cfg->plugin_arg : "", buf, sizeof buf, argv, &argc));
-    argv[argc] = NULL;
     char err[512] = "";
     guard_enter(c, "its initialisation (gfv_plugin_init)");
     int rc = init(argc, argv, &c->state, err, sizeof err);
     guard_leave();
     err[sizeof err - 1] = '\0';
+    if (rc != 0 && label)
+      GFV_ERROR(GFV_ERR_INPUT, "%s: %s", label, err[0] ? err : "cannot load it (no message)");
     GFV_CHECK(rc == 0, GFV_ERR_INPUT, "plugin %s: gfv_plugin_init failed: %s", c->path,
               err[0] ? err : "(no message)");
   } else {
-    GFV_CHECK(!cfg || !cfg->plugin_arg[0], GFV_ERR_USAGE,
+    GFV_CHECK(argc == 0, GFV_ERR_USAGE,
               "--plugin-arg given, but plugin %s has no gfv_plugin_init to take it", c->path);
   }
   c->inited = 1;
@@ -299,13 +297,26 @@ done:
 }
 
 int gfv_target_plugin_create(const char *path, const gfv_config *cfg, gfv_target **out) {
+  char buf[GFV_PATH_MAX];
+  const char *argv[PLUGIN_ARGS_MAX + 1];
+  int argc = 0;
+  *out = NULL;
+  GFV_CALL(split_args(cfg ? cfg->plugin_arg : "", buf, sizeof buf, argv, &argc));
+  argv[argc] = NULL;
+  GFV_CALL(gfv_target_plugin_create_args(path, NULL, argc, argv, out));
+  return GFV_OK;
+}
+
+int gfv_target_plugin_create_args(const char *path, const char *label, int argc,
+                                  const char *const *argv, gfv_target **out) {
   *out = NULL;
   gfv_target *t = NULL;
   plugin_ctx *c = NULL;
   int st = GFV_OK;
   GFV_CALL(gfv_calloc(&c, 1, sizeof *c));
   GFV_CALL_GOTO(st, open_plugin(c, path), fail);
-  GFV_CALL_GOTO(st, init_plugin(c, cfg), fail);
+  if (label) snprintf(c->path, sizeof c->path, "%s", label);
+  GFV_CALL_GOTO(st, init_plugin(c, argc, argv, label), fail);
   guard_enter(c, "gfv_plugin_dim");
   size_t d = c->dim(c->state);
   guard_leave();

@@ -52,6 +52,10 @@ static int create_model(const char *spec, const gfv_config *cfg, gfv_target **t,
     else GFV_CALL(gfv_target_bnn_create(cfg, t));
   } else if (strncmp(spec, "plugin:", 7) == 0) {
     GFV_CALL(gfv_target_plugin_create(spec + 7, cfg, t));
+  } else if (strncmp(spec, "stan:", 5) == 0) {
+    GFV_CHECK(cfg, GFV_ERR_USAGE, "target %s reads --data from the configuration; create it "
+              "with gfv_target_create_from_config", spec);
+    GFV_CALL(gfv_target_stan_create(spec + 5, cfg, t));
   } else {
     *handled = 0;
   }
@@ -66,7 +70,7 @@ static int create(const char *spec, long dim, const gfv_config *cfg, gfv_target 
   int handled = 0;
   GFV_CALL(create_model(spec, cfg, &t, &handled));
   if (handled) {
-    /* logreg, bnn or plugin:FILE, made above */
+    /* logreg, bnn, plugin:FILE or stan:FILE, made above */
   } else if (strcmp(spec, "gauss") == 0) {
     GFV_CALL(free_dim(spec, dim, GAUSS_DEFAULT_DIM, 1, &d));
     GFV_CALL(gfv_target_gauss_create(d, &t));
@@ -83,7 +87,7 @@ static int create(const char *spec, long dim, const gfv_config *cfg, gfv_target 
   } else {
     GFV_ERROR(GFV_ERR_USAGE,
               "unknown target '%s' (choose gauss, gmm4, gmm:FILE, banana, funnel, logreg, bnn, "
-              "plugin:FILE.so)", spec);
+              "plugin:FILE.so, stan:FILE.stan)", spec);
   }
   int st = check_fixed_dim(spec, t, dim);
   if (st) {
@@ -91,6 +95,11 @@ static int create(const char *spec, long dim, const gfv_config *cfg, gfv_target 
     GFV_CALL(st);
   }
   *out = t;
+  return GFV_OK;
+}
+
+int gfv_target_prepare(const gfv_config *cfg) {
+  if (strncmp(cfg->target, "stan:", 5) == 0) GFV_CALL(gfv_target_stan_prepare(cfg));
   return GFV_OK;
 }
 
@@ -131,5 +140,6 @@ const char *gfv_target_list_help(void) {
          "  funnel     Neal's funnel, --dim (default 10): z_0 ~ N(0, 3^2), z_i | z_0 ~ N(0, exp(z_0)) for i >= 1\n"
          "  logreg     Bayesian logistic regression on --data (0/1 labels), prior N(0, prior_scale^2 I), intercept last\n"
          "  bnn        Bayesian neural-network regression on --data, one ReLU layer of --hidden units\n"
-         "  plugin:F   your own model: a shared object F implementing include/gflowvi/plugin.h\n";
+         "  plugin:F   your own model: a shared object F implementing include/gflowvi/plugin.h\n"
+         "  stan:F     a Stan program F (data: --data=FILE.json), compiled once into a cached plugin\n";
 }

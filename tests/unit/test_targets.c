@@ -339,9 +339,9 @@ static void test_properties(void) {
   const char *help = gfv_target_list_help();
   int lines = 0;
   for (const char *p = help; *p; p++) lines += *p == '\n';
-  CHECK(lines == 8 && strstr(help, "gauss") && strstr(help, "gmm4") && strstr(help, "gmm:FILE") &&
+  CHECK(lines == 9 && strstr(help, "gauss") && strstr(help, "gmm4") && strstr(help, "gmm:FILE") &&
             strstr(help, "banana") && strstr(help, "funnel") && strstr(help, "logreg") &&
-            strstr(help, "bnn") && strstr(help, "plugin:"),
+            strstr(help, "bnn") && strstr(help, "plugin:") && strstr(help, "stan:"),
         "help text:\n%s", help);
   gfv_target_free(NULL);
 }
@@ -359,7 +359,7 @@ static void expect_fail(const char *spec, long dim, int code, const char *want) 
 
 static void test_registry_errors(void) {
   char path[512], spec[600];
-  expect_fail("gaus", 0, GFV_ERR_USAGE, "unknown target 'gaus' (choose gauss, gmm4, gmm:FILE, banana, funnel, logreg, bnn, plugin:FILE.so)");
+  expect_fail("gaus", 0, GFV_ERR_USAGE, "unknown target 'gaus' (choose gauss, gmm4, gmm:FILE, banana, funnel, logreg, bnn, plugin:FILE.so, stan:FILE.stan)");
   expect_fail("gmm", 0, GFV_ERR_USAGE, "unknown target 'gmm'");
   expect_fail("gmm:", 0, GFV_ERR_USAGE, "needs a file name");
   expect_fail("gmm4", 5, GFV_ERR_USAGE, "target gmm4 has dimension 2, but --dim=5 was given");
