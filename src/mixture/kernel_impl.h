@@ -44,6 +44,14 @@ extern const gfv_mix_plan gfv_mixd_plan; /* the diagonal family's (kernel_diag.c
 int gfv_mix_work_make(const gfv_mix_plan *plan, size_t d, size_t k, size_t group,
                       gfv_mix_work **out);
 
+/* Phase A's quadratic-feature form (kernel.c): the coefficients of components j0 .. j0+k-1
+ * of m, shifted by center, into W (mq x k, row-major, mq = d(d+1)/2 + d + 1; bm and mtmp:
+ * d numbers of scratch each), and one point's features [vech(y y^T), y, 1], y = z - center,
+ * into F (mq). */
+void gfv_mix_quad_coefs(const gfv_mix_view *m, size_t j0, size_t k, const double *center, double *W,
+                        double *bm, double *mtmp);
+void gfv_mix_quad_row(size_t d, const double *z, const double *center, double *F);
+
 int gfv_mixd_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *A, double *lse,
                        gfv_mix_work *w);
 int gfv_mixd_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const double *A,

@@ -6,8 +6,8 @@
  *   ELBO = -sum_k w_k mean_k(log q_rho - l),   se^2 = sum_k w_k^2 var_k / M,
  * which is unbiased for E_q[l - log q_rho] and never worse than drawing the components at
  * random.  For this phase the parameters (K (2 d^2 + d + 1) numbers) are all-gathered and
- * every rank evaluates the whole mixture at its own samples: one collective instead of
- * moving N d sample coordinates. */
+ * every rank evaluates the whole mixture at its own samples, as the params layout does in
+ * every iteration (gfv_solver_gather_params): instead of moving N d sample coordinates. */
 #include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
@@ -18,47 +18,47 @@
 #include "gflowvi/psis.h"
 #include "solver/solver_impl.h"
 
-int gfv_solver_gather_full(gfv_solver *s) {
-  const size_t d = s->d, ps = s->psize, per = 1 + d + 2 * ps, K = s->K;
-  int st = GFV_OK;
-  double *pack = NULL, *all = NULL;
-  size_t *counts = NULL, *displs = NULL;
+int gfv_solver_alloc_full(gfv_solver *s, int with_L) {
+  const size_t K = s->K;
   if (!s->full_mu) {
     GFV_ALLOC(s->full_logw, K);
-    GFV_ALLOC(s->full_mu, K * d);
-    GFV_ALLOC(s->full_P, K * ps);
-    GFV_ALLOC(s->full_L, K * ps);
+    GFV_ALLOC(s->full_mu, K * s->d);
+    GFV_ALLOC(s->full_P, K * s->psize);
     GFV_ALLOC(s->full_logc, K);
   }
-  GFV_CALL_GOTO(st, gfv_calloc(&pack, s->kloc * per, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&all, K * per, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&counts, (size_t)s->size, sizeof(size_t)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&displs, (size_t)s->size, sizeof(size_t)), done);
-  for (size_t j = 0; j < s->kloc; j++) {
-    double *p = pack + j * per;
-    p[0] = s->cur.logw[j];
-    memcpy(p + 1, s->cur.mu + j * d, d * sizeof(double));
-    memcpy(p + 1 + d, s->cur.P + j * ps, ps * sizeof(double));
-    memcpy(p + 1 + d + ps, s->cur.L + j * ps, ps * sizeof(double));
-  }
+  if (with_L && !s->full_L) GFV_ALLOC(s->full_L, K * s->psize);
+  return GFV_OK;
+}
+
+/* Collective: every rank's rows (`row` numbers per local particle, at local) into full, in
+ * particle order; this rank's rows are copied to their place and gathered in place. */
+static int gather_rows(gfv_solver *s, const double *local, double *full, size_t row) {
   for (int r = 0; r < s->size; r++) {
     size_t k0, kl;
-    gfv_block_range(K, s->size, r, &k0, &kl);
-    counts[r] = kl * per, displs[r] = k0 * per;
+    gfv_block_range(s->K, s->size, r, &k0, &kl);
+    s->g_counts[r] = kl * row, s->g_displs[r] = k0 * row;
   }
-  GFV_CALL_GOTO(st, gfv_comm_allgatherv(s->comm, pack, s->kloc * per, all, counts, displs), done);
-  for (size_t k = 0; k < K; k++) {
-    const double *p = all + k * per;
-    s->full_logw[k] = p[0];
-    memcpy(s->full_mu + k * d, p + 1, d * sizeof(double));
-    memcpy(s->full_P + k * ps, p + 1 + d, ps * sizeof(double));
-    memcpy(s->full_L + k * ps, p + 1 + d + ps, ps * sizeof(double));
-  }
+  memcpy(full + s->k0 * row, local, s->kloc * row * sizeof(double));
+  return gfv_comm_allgatherv(s->comm, full + s->k0 * row, s->kloc * row, full, s->g_counts,
+                             s->g_displs);
+}
+
+int gfv_solver_gather_params(gfv_solver *s) {
+  GFV_CALL(gather_rows(s, s->cur.mu, s->full_mu, s->d));
+  GFV_CALL(gather_rows(s, s->cur.P, s->full_P, s->psize));
+  return gather_rows(s, s->cur.logc, s->full_logc, 1);
+}
+
+int gfv_solver_gather_full(gfv_solver *s) {
+  const size_t d = s->d, K = s->K;
+  GFV_CALL(gfv_comm_agree(s->comm, gfv_solver_alloc_full(s, 1), NULL));
+  GFV_CALL(gather_rows(s, s->cur.logw, s->full_logw, 1));
+  GFV_CALL(gather_rows(s, s->cur.mu, s->full_mu, d));
+  GFV_CALL(gather_rows(s, s->cur.P, s->full_P, s->psize));
+  GFV_CALL(gather_rows(s, s->cur.L, s->full_L, s->psize));
   if (s->diag) gfv_mix_log_const_diag(d, K, s->full_logw, s->full_P, s->full_logc);
   else gfv_mix_log_const(d, K, s->full_logw, s->full_L, s->full_logc);
-done:
-  free(pack), free(all), free(counts), free(displs);
-  return st;
+  return GFV_OK;
 }
 
 int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
