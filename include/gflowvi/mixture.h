@@ -80,8 +80,9 @@ int gfv_mix_fused_alloc(size_t d, size_t K, size_t group, int diag, size_t budge
 void gfv_mix_fused_free(gfv_mix_fused *f);
 /* The bytes gfv_mix_fused_alloc allocates (for src/solver/footprint.c). */
 double gfv_mix_fused_bytes(size_t d, size_t K, size_t group, int diag, size_t budget);
-/* Components per block of the workspace: K unless it works in two passes. */
-size_t gfv_mix_fused_block(const gfv_mix_fused *f);
+/* The workspace's blocks: points per block, components per block (K unless it works in two
+ * passes) and groups whose -sum r P part may wait for one DGEMM. */
+void gfv_mix_fused_shape(const gfv_mix_fused *f, size_t *points, size_t *comps, size_t *pending);
 int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
                         double *logq, double *gbar, double *H, gfv_mix_fused *f);
 

@@ -47,9 +47,10 @@ struct gfv_mix_fused {
   double *cw;       /* cwcap x kb: sum of r_ij over each group */
   double *F, *W;    /* two passes: c x mq features, mq x kb coefficients */
   double *bm, *mtmp; /* d each: scratch of gfv_mix_quad_coefs */
+  double *wx;       /* GFV_MIX_SIMD_ROWS x d: scratch of gfv_mix_simd_grad_terms */
 };
 
-enum { NB = 11 };
+enum { NB = 12 };
 
 static void layout(gfv_mix_fused *f, size_t d, size_t K, size_t group, size_t budget, size_t *n) {
   const size_t per = (d + 1) * sizeof(double); /* per (point, component): gradient, a_ij */
@@ -71,13 +72,13 @@ static void layout(gfv_mix_fused *f, size_t d, size_t K, size_t group, size_t bu
   f->cwcap = f->two_pass || cap < touched ? touched : cap;
   const size_t tp = (size_t)f->two_pass, c = f->c, kb = f->kb;
   const size_t counts[NB] = {d,      c * d,  K * d,       c * kb * d, c * kb, c,
-                             f->cwcap * kb, tp * c * f->mq, tp * f->mq * kb, d, d};
+                             f->cwcap * kb, tp * c * f->mq, tp * f->mq * kb, d, d, GFV_MIX_SIMD_ROWS * d};
   memcpy(n, counts, sizeof counts);
 }
 
 static void buffers(gfv_mix_fused *f, double ***b) {
-  double **p[NB] = {&f->center, &f->y, &f->b, &f->buf, &f->A, &f->lse, &f->cw,
-                    &f->F,      &f->W, &f->bm, &f->mtmp};
+  double **p[NB] = {&f->center, &f->y, &f->b,  &f->buf,  &f->A,  &f->lse,
+                    &f->cw,     &f->F, &f->W, &f->bm, &f->mtmp, &f->wx};
   memcpy(b, p, sizeof p);
 }
 
@@ -115,7 +116,11 @@ double gfv_mix_fused_bytes(size_t d, size_t K, size_t group, int diag, size_t bu
   return bytes;
 }
 
-size_t gfv_mix_fused_block(const gfv_mix_fused *f) { return f->diag ? f->K : f->kb; }
+void gfv_mix_fused_shape(const gfv_mix_fused *f, size_t *points, size_t *comps, size_t *pending) {
+  *points = f->diag ? f->dw->chunk : f->c;
+  *comps = f->diag ? f->K : f->kb;
+  *pending = f->diag ? 0 : f->cwcap;
+}
 
 void gfv_mix_fused_free(gfv_mix_fused *f) {
   if (!f) return;
@@ -133,6 +138,12 @@ static void log_terms(const gfv_mix_view *m, size_t j0, size_t kb, size_t c, con
   const size_t d = m->d;
   cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c, (int)(kb * d), (int)d, 1.0, f->y,
               (int)d, m->P + j0 * d * d, (int)d, 0.0, f->buf, (int)(kb * d));
+  if (gfv_mix_simd()) {
+    for (size_t i = 0; i < c; i++)
+      gfv_mix_simd_log_terms(d, kb, f->buf + i * kb * d, f->b + j0 * d, m->mu + j0 * d, z + i * d,
+                             m->logc + j0, f->A + i * kb);
+    return;
+  }
   for (size_t i = 0; i < c; i++) {
     const double *zi = z + i * d;
     for (size_t j = 0; j < kb; j++) {
@@ -185,6 +196,16 @@ static void grad_terms(const gfv_mix_view *m, size_t j0, size_t kb, size_t i0, s
     size_t rows = g_last - p->pend0 + 1;
     memset(f->cw + p->npend * kb, 0, (rows - p->npend) * kb * sizeof(double));
     p->npend = rows;
+  }
+  if (gfv_mix_simd()) { /* per group's part of the block: gradients, r sums, Gram matrix */
+    for (size_t s0 = i0; s0 < i0 + c;) {
+      size_t g = s0 / group, s1 = (g + 1) * group < i0 + c ? (g + 1) * group : i0 + c;
+      gfv_mix_simd_grad_terms(d, kb, s1 - s0, f->buf + (s0 - i0) * kb * d, f->A + (s0 - i0) * kb,
+                              gbar + s0 * d, H ? f->cw + (g - p->pend0) * kb : NULL,
+                              H ? H + g * dd : NULL, f->wx);
+      s0 = s1;
+    }
+    return;
   }
   for (size_t i = 0; i < c; i++) {
     const double *Ai = f->A + i * kb;

@@ -9,6 +9,7 @@
 #include "gflowvi/mixture.h"
 #include "harness.h"
 #include "linalg/linalg.h"
+#include "mixture/kernel_impl.h"
 
 typedef struct {
   size_t d, k;
@@ -309,14 +310,22 @@ static void check_fused(size_t d, size_t k, size_t n, size_t group, int diag, si
   free_mixture(&m);
 }
 
+/* Both forms of the passes: AVX2 (kernel_simd.c; where the CPU has it) and plain C. */
 static void test_fused_kernel_matches_phases(void) {
-  check_fused(3, 40, 300, 5, 0, 0, "one pass");
-  check_fused(3, 40, 300, 5, 0, 8000, "two passes, blocks of 4 components");
-  check_fused(3, 40, 300, 5, 0, 100, "two passes, one component at a time");
-  check_fused(3, 40, 300, 100, 0, 40000, "groups split between blocks");
-  check_fused(3, 40, 300, 100, 0, 100, "two passes, groups split between blocks");
-  check_fused(5, 7, 60, 4, 0, 0, "d = 5, K = 7");
-  check_fused(6, 9, 120, 4, 1, 0, "diagonal family");
+  for (int simd = 1; simd >= 0; simd--) {
+    gfv_mix_simd_set(simd);
+    if (simd && !gfv_mix_simd()) continue;
+    check_fused(3, 40, 300, 5, 0, 0, "one pass");
+    check_fused(32, 30, 64, 8, 0, 0, "d = 32: whole tiles");
+    check_fused(11, 13, 36, 3, 0, 0, "d = 11: partial tiles");
+    check_fused(3, 40, 300, 5, 0, 8000, "two passes, blocks of 4 components");
+    check_fused(3, 40, 300, 5, 0, 100, "two passes, one component at a time");
+    check_fused(3, 40, 300, 100, 0, 40000, "groups split between blocks");
+    check_fused(3, 40, 300, 100, 0, 100, "two passes, groups split between blocks");
+    check_fused(5, 7, 60, 4, 0, 0, "d = 5, K = 7");
+    check_fused(6, 9, 120, 4, 1, 0, "diagonal family");
+  }
+  gfv_mix_simd_set(1);
 }
 
 /* Its workspace follows the budget: O(K d + budget) bytes, whatever the number of points
@@ -329,10 +338,13 @@ static void test_fused_workspace_is_bounded(void) {
   CHECK(b2 < 8.0 * 256 * 32 + 3.0 * budget, "K = 256, d = 32: %.0f bytes", b2);
   gfv_mix_fused *f;
   CHECK(gfv_mix_fused_alloc(16, 65536, 1, 0, budget, &f) == 0, "alloc");
-  CHECK(gfv_mix_fused_block(f) < 65536, "K = 65536 must take blocks of components");
+  size_t c, kb, cw;
+  gfv_mix_fused_shape(f, &c, &kb, &cw);
+  CHECK(kb < 65536, "K = 65536 must take blocks of components");
   gfv_mix_fused_free(f);
   CHECK(gfv_mix_fused_alloc(32, 256, 8, 0, budget, &f) == 0, "alloc");
-  CHECK(gfv_mix_fused_block(f) == 256, "K = 256, d = 32 fits one pass");
+  gfv_mix_fused_shape(f, &c, &kb, &cw);
+  CHECK(kb == 256 && c >= 16 && c % 8 == 0, "K = 256, d = 32 fits one pass (%zu points)", c);
   gfv_mix_fused_free(f);
 }
 
