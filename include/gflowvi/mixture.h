@@ -65,7 +65,9 @@ int gfv_mix_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const d
  * For every point i it writes logq[i] = log q(z_i) and gbar (n x d) = grad log q(z_i) and,
  * when H is not NULL, per group g of `group` consecutive points the sums
  *   H_g = sum_{i in g} sum_j r_ij (g_j(z_i) g_j(z_i)^T - P_j)   (n/group x d x d, full
- * symmetric; diag: n/group x d diagonals).  gbar and H are overwritten.  A point with
+ * symmetric; diag: n/group x d diagonals).  gbar and H are overwritten; with gbar NULL (and
+ * so H NULL) only log q is computed (by the quadratic-feature DGEMM alone in the two-pass
+ * form: the final evaluation of a large mixture).  A point with
  * skip[i] set (skip may be NULL) is left out: logq[i] = +inf, and it adds nothing to gbar
  * and H, as the samples layout leaves out a point its owner marked.
  * The workspace holds blocks of points and of components sized to about `budget` bytes

@@ -276,13 +276,14 @@ static int fused_diag(const gfv_mix_view *m, size_t n, const double *z, const un
                       double *logq, double *gbar, double *H, gfv_mix_fused *f) {
   gfv_mix_work *w = f->dw;
   const size_t d = m->d, group = f->group;
-  memset(gbar, 0, n * d * sizeof(double));
+  if (gbar) memset(gbar, 0, n * d * sizeof(double));
   if (H) memset(H, 0, n / group * d * sizeof(double));
   for (size_t i0 = 0; i0 < n; i0 += w->chunk) {
     size_t c = n - i0 < w->chunk ? n - i0 : w->chunk;
     GFV_CALL(gfv_mixd_log_terms(m, c, z + i0 * d, w->A_eval, logq + i0, w));
     for (size_t i = 0; skip && i < c; i++)
       if (skip[i0 + i]) logq[i0 + i] = INFINITY; /* no responsibility anywhere (phase B) */
+    if (!gbar) continue;
     GFV_CALL(gfv_mixd_grad_terms(m, c, z + i0 * d, w->A_eval, logq + i0, group, gbar + i0 * d,
                                  H ? H + i0 / group * d : NULL, w));
   }
@@ -292,11 +293,11 @@ static int fused_diag(const gfv_mix_view *m, size_t n, const double *z, const un
 int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
                         double *logq, double *gbar, double *H, gfv_mix_fused *f) {
   const size_t d = m->d, K = m->k, dd = d * d, group = f->group;
-  GFV_CHECK(d == f->d && K <= f->K && K >= 1 && !m->diag == !f->diag && n % group == 0,
+  GFV_CHECK(d == f->d && K <= f->K && K >= 1 && !m->diag == !f->diag && n % group == 0 && (gbar || !H),
             GFV_ERR_INTERNAL, "fused kernel: workspace (d=%zu K<=%zu group %zu) used with d=%zu K=%zu n=%zu",
             f->d, f->K, group, d, K, n);
   if (f->diag) return fused_diag(m, n, z, skip, logq, gbar, H, f);
-  memset(gbar, 0, n * d * sizeof(double));
+  if (gbar) memset(gbar, 0, n * d * sizeof(double));
   if (H) memset(H, 0, n / group * dd * sizeof(double));
   for (size_t t = 0; t < d; t++) {
     double s = 0.0;
@@ -319,10 +320,10 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
     if (!two) {
       log_terms(m, 0, K, c, zb, f);
       single_pass_lse(c, K, sk, f);
-      grad_terms(m, 0, K, i0, c, gbar, H, &p, f);
+      if (gbar) grad_terms(m, 0, K, i0, c, gbar, H, &p, f);
     } else {
       blocked_lse(m, c, zb, f);
-      for (size_t j0 = 0; j0 < K; j0 += f->kb) {
+      for (size_t j0 = 0; gbar && j0 < K; j0 += f->kb) {
         size_t kb = K - j0 < f->kb ? K - j0 : f->kb;
         log_terms(m, j0, kb, c, zb, f);
         responsibilities(c, kb, sk, f);

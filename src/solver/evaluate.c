@@ -74,6 +74,7 @@ int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
  * mean) and the broken values (NaN or +inf, which fail the evaluation).  lr receives the M log importance ratios
  * l - log q + log(K w_j): the stratified draws reweighted to iid draws from q (psis.h). */
 static int particle_stats(gfv_solver *s, size_t j, size_t M, gsl_rng *rng, gfv_mix_work *w,
+                          gfv_mix_fused *f,
                           double *z, double *lq, double *lp, double *mean, double *var,
                           size_t *nonfinite, size_t *outside, double *lr) {
   const double lr_shift = log((double)s->K) + s->cur.logw[j];
@@ -86,7 +87,8 @@ static int particle_stats(gfv_solver *s, size_t j, size_t M, gsl_rng *rng, gfv_m
     if (gfv_interrupt_signal()) return GFV_STOPPED;
     size_t c = M - i0 < GFV_EVAL_BLOCK ? M - i0 : GFV_EVAL_BLOCK;
     gfv_particles_sample(&s->cur, j, rng, c, z);
-    GFV_CALL(gfv_mix_eval(&full, c, z, lq, NULL, NULL, w));
+    if (f) GFV_CALL(gfv_mix_fused_terms(&full, c, z, NULL, lq, NULL, NULL, f));
+    else GFV_CALL(gfv_mix_eval(&full, c, z, lq, NULL, NULL, w));
     GFV_CALL(gfv_target_eval(s->target, c, z, lp, NULL, NULL));
     for (size_t i = 0; i < c; i++) {
       double h = lq[i] - lp[i];
@@ -115,12 +117,18 @@ static int particle_stats(gfv_solver *s, size_t j, size_t M, gsl_rng *rng, gfv_m
 static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   int st = GFV_OK;
   gfv_mix_work *w = NULL;
+  gfv_mix_fused *f = NULL;
   double *z = NULL, *lq = NULL, *lp = NULL;
   gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
   size_t nonfinite = 0, outside = 0;
   GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
-  GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &w)
-                           : gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
+  /* The params layout evaluates log q as its iterations do, with the fused kernel (whose
+   * blocks of components keep a large mixture fast); the samples layout as it always did. */
+  if (s->layout == GFV_LAYOUT_PARAMS)
+    GFV_CALL_GOTO(st, gfv_mix_fused_alloc(s->d, s->K, 1, s->diag, GFV_MIX_FUSED_BUDGET, &f), done);
+  else
+    GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &w)
+                             : gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
   GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_EVAL_BLOCK * s->d, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lq, GFV_EVAL_BLOCK, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, GFV_EVAL_BLOCK, sizeof(double)), done);
@@ -128,7 +136,7 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
     gsl_rng_set(rng, gfv_stream_seed((unsigned long)s->cfg->seed, s->k0 + j, 1));
     double mean, var, wj = exp(s->cur.logw[j]);
     size_t out0 = outside;
-    GFV_CALL_GOTO(st, particle_stats(s, j, M, rng, w, z, lq, lp, &mean, &var, &nonfinite, &outside,
+    GFV_CALL_GOTO(st, particle_stats(s, j, M, rng, w, f, z, lq, lp, &mean, &var, &nonfinite, &outside,
                                          lr + j * M),
                   done);
     /* The component's mass inside the support, P_j(S), weighs its restricted mean (see
@@ -145,6 +153,7 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
 done:
   gsl_rng_free(rng);
   gfv_mix_work_free(w);
+  gfv_mix_fused_free(f);
   free(z), free(lq), free(lp);
   return st;
 }

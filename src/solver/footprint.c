@@ -26,7 +26,8 @@
  *     checkpoint   own particles packed; rank 0: 4 copies of all K packed (gathered, as the
  *                  file's state, HDF5's in-memory file, its image) and 3 copies of the trace
  *     evaluation   the whole mixture 8 K (2 + d + 2 ps) on every rank (params layout: its L,
- *                  8 K ps, the rest is kept), the kernel workspace for (d, K, 1); 8 kloc M
+ *                  8 K ps, the rest is kept), the kernel workspace for (d, K, 1) (params
+ *                  layout: the fused kernel's); 8 kloc M
  *                  log ratios, M = ceil(N/K) of --eval-samples=N; rank 0 gathers all K M for
  *                  PSIS (32 bytes each: the ratios, the smoothed copy, the sort's (value,
  *                  index) pairs)
@@ -144,7 +145,9 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
   /* The whole mixture (gfv_solver_gather_full): only L is new in the params layout. */
   const double full = s.params ? 8 * K * ps : 8 * K * (2 + d + 2 * ps);
   const double M = ceil((double)cfg->eval_samples / K);
-  const double work = gfv_mix_work_bytes(t->dim, (size_t)K, 1, s.diag) + 8 * GFV_EVAL_BLOCK * (d + 2);
+  const double work = (s.params ? gfv_mix_fused_bytes(t->dim, (size_t)K, 1, s.diag, GFV_MIX_FUSED_BUDGET)
+                                : gfv_mix_work_bytes(t->dim, (size_t)K, 1, s.diag)) +
+                      8 * GFV_EVAL_BLOCK * (d + 2);
   phase[EVALUATION][GFV_MEM_PARTICLES] = full + work;
   phase[EVALUATION][GFV_MEM_EVAL] = 8 * kloc * M + s.root * 32 * K * M;
   phase[OUTPUTS][GFV_MEM_PARTICLES] = full;

@@ -3,10 +3,13 @@
  * One iteration, per rank (section 8):
  *   1. draw the S samples of each local particle from its own stream;
  *   2. evaluate the target at them;
- *   3. all-gather the samples of all particles (n = K S points);
- *   4. phase A: this rank's components at all points, a log-sum-exp all-reduce -> log q_rho;
- *   5. phase B: this rank's share of grad log q_rho and of the Hessian sums at all points,
- *      summed over ranks and delivered to the owners with one reduce-scatter;
+ *   3-5. the mixture terms at this rank's samples, by the layout (--layout, layout.c):
+ *      samples: all-gather the samples of all particles (n = K S points); phase A: this
+ *        rank's components at all points, a log-sum-exp all-reduce -> log q_rho; phase B:
+ *        this rank's share of grad log q_rho and of the Hessian sums at all points, summed
+ *        over ranks and delivered to the owners with one reduce-scatter;
+ *      params: all-gather every particle's parameters; the whole mixture at this rank's
+ *        own samples in one pass (kernel_fused.c), which leaves nothing to exchange;
  *   6. the estimators and the update of each local particle; one small all-reduce for the
  *      ELBO, the step norm and the failure flags.
  * A step that makes a precision indefinite or the ELBO non-finite is rejected on every
