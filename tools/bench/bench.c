@@ -327,8 +327,8 @@ static int warm_up(gfv_solver *s, long warmup, const char *dump, int rank) {
     double elbo0 = 0;
     if (dump && last) { /* the samples of the current estimate drive the next update */
       GFV_CALL_GOTO(st, gather_state(s, &before), done);
-      GFV_CHECK(s->size == 1 || s->layout == GFV_LAYOUT_SAMPLES, GFV_ERR_USAGE,
-                "--dump: one rank, or the samples layout (it writes every sample)");
+      if (s->size > 1 && s->layout == GFV_LAYOUT_PARAMS)
+        GFV_ERROR_GOTO(st, done, GFV_ERR_USAGE, "--dump: one rank, or the samples layout (it writes every sample)");
       GFV_CALL_GOTO(st, gfv_calloc(&z, n * d, sizeof(double)), done);
       memcpy(z, s->zall, n * d * sizeof(double));
       elbo0 = gfv_solver_elbo(s, NULL);
