@@ -17,8 +17,11 @@ set -euo pipefail
 # Reliability checks (README, "Reliability"): clang and libclang-rt-14-dev (libFuzzer and
 # clang's sanitizer runtimes; only recommended by clang, so named here) for tests/fuzz,
 # valgrind for tests/mpi/test_valgrind.sh, procps (pgrep) for tests/mpi/test_faults.sh.
+# netCDF-4 for posterior.nc (ArviZ reads netCDF-4 groups): the Open MPI build, which links
+# the same HDF5 as ours; python3-xarray and python3-netcdf4 read it in the tests as ArviZ does.
+# librandom123-dev: the Philox generator of the random streams (header-only, src/rng/stream.c).
 required=(openmpi-bin libopenmpi-dev libopenblas-dev liblapacke-dev libgsl-dev
-          libhdf5-openmpi-dev hdf5-tools
+          libhdf5-openmpi-dev hdf5-tools librandom123-dev libnetcdf-mpi-dev python3-xarray python3-netcdf4
           python3 python3-numpy python3-matplotlib python3-h5py pkg-config
           python3-sklearn
           clang libclang-rt-14-dev valgrind procps)

@@ -185,21 +185,23 @@ static double heap_bytes(void) {
 static void test_estimate_matches_allocation(void) {
   static const struct {
     const char *target, *family, *estimator, *layout;
-    long dim, particles, samples, iters;
+    long dim, particles, samples, iters, out_samples;
     int dominant;
   } cases[] = {
-      {"gauss", "full", "auto", "auto", 3, 20, 10, 2000000, GFV_MEM_TRACE},
+      {"gauss", "full", "auto", "auto", 3, 20, 10, 2000000, 10000, GFV_MEM_TRACE},
       /* n x kloc = 320 MB of phase-A terms: held in ranges of 268 MB (GFV_SAMPLES_A_BUDGET) */
-      {"gmm4", "full", "auto", "samples", 0, 2000, 10, 10, GFV_MEM_MIXTURE},
-      {"gmm4", "full", "auto", "samples", 0, 1000, 10, 10, GFV_MEM_MIXTURE},
+      {"gmm4", "full", "auto", "samples", 0, 2000, 10, 10, 10000, GFV_MEM_MIXTURE},
+      {"gmm4", "full", "auto", "samples", 0, 1000, 10, 10, 10000, GFV_MEM_MIXTURE},
       /* the same in the params layout: no K^2 S term, the particles dominate */
-      {"gmm4", "full", "auto", "params", 0, 2000, 10, 10, GFV_MEM_PARTICLES},
-      {"gauss", "full", "hessian", "params", 60, 20, 400, 10, GFV_MEM_HESSIANS},
-      {"gauss", "full", "hessian", "samples", 60, 20, 400, 10, GFV_MEM_HESSIANS},
-      {"funnel", "diag", "stein", "samples", 500, 40, 100, 10, GFV_MEM_SAMPLES},
-      {"funnel", "diag", "stein", "params", 500, 40, 100, 10, GFV_MEM_SAMPLES},
-      {"gauss", "full", "stein", "params", 40, 1500, 1, 10, GFV_MEM_PARTICLES},
-      {"gauss", "full", "stein", "samples", 40, 1500, 1, 10, GFV_MEM_PARTICLES},
+      {"gmm4", "full", "auto", "params", 0, 2000, 10, 10, 10000, GFV_MEM_PARTICLES},
+      {"gauss", "full", "hessian", "params", 60, 20, 400, 10, 10000, GFV_MEM_HESSIANS},
+      {"gauss", "full", "hessian", "samples", 60, 20, 400, 10, 10000, GFV_MEM_HESSIANS},
+      {"funnel", "diag", "stein", "samples", 500, 40, 100, 10, 1000, GFV_MEM_SAMPLES},
+      /* (draws.csv's 4096-row scratch at d = 500 nearly matches the params layout's samples) */
+      {"funnel", "diag", "stein", "params", 500, 40, 100, 10, 100, GFV_MEM_SAMPLES},
+      {"gauss", "full", "stein", "params", 40, 1500, 1, 10, 10000, GFV_MEM_PARTICLES},
+      {"gauss", "full", "stein", "samples", 40, 1500, 1, 10, 10000, GFV_MEM_PARTICLES},
+      {"gauss", "diag", "stein", "auto", 100, 4, 10, 10, 1000000, GFV_MEM_DRAWS},
   };
   gfv_comm *comm = NULL;
   gfv_comm_self(&comm);
@@ -212,6 +214,7 @@ static void test_estimate_matches_allocation(void) {
     snprintf(cfg.layout, sizeof cfg.layout, "%s", cases[i].layout);
     cfg.dim = cases[i].dim, cfg.particles = cases[i].particles, cfg.samples = cases[i].samples;
     cfg.iters = cases[i].iters, cfg.quiet = 1, cfg.init_scale = 0.1;
+    cfg.out_samples = cases[i].out_samples;
     gfv_target *t = NULL;
     gfv_solver *s = NULL;
     if (gfv_target_create_from_config(&cfg, &t)) {
