@@ -6,8 +6,8 @@
  *   ELBO = -sum_k w_k mean_k(log q_rho - l),   se^2 = sum_k w_k^2 var_k / M,
  * which is unbiased for E_q[l - log q_rho] and never worse than drawing the components at
  * random.  For this phase the parameters (K (2 d^2 + d + 1) numbers) are all-gathered and
- * every rank evaluates the whole mixture at its own samples: one collective instead of
- * moving N d sample coordinates. */
+ * every rank evaluates the whole mixture at its own samples, as the params layout does in
+ * every iteration (gfv_solver_gather_params): instead of moving N d sample coordinates. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,47 +17,47 @@
 #include "gflowvi/psis.h"
 #include "solver/solver_impl.h"
 
-int gfv_solver_gather_full(gfv_solver *s) {
-  const size_t d = s->d, ps = s->psize, per = 1 + d + 2 * ps, K = s->K;
-  int st = GFV_OK;
-  double *pack = NULL, *all = NULL;
-  size_t *counts = NULL, *displs = NULL;
+int gfv_solver_alloc_full(gfv_solver *s, int with_L) {
+  const size_t K = s->K;
   if (!s->full_mu) {
     GFV_ALLOC(s->full_logw, K);
-    GFV_ALLOC(s->full_mu, K * d);
-    GFV_ALLOC(s->full_P, K * ps);
-    GFV_ALLOC(s->full_L, K * ps);
+    GFV_ALLOC(s->full_mu, K * s->d);
+    GFV_ALLOC(s->full_P, K * s->psize);
     GFV_ALLOC(s->full_logc, K);
   }
-  GFV_CALL_GOTO(st, gfv_calloc(&pack, s->kloc * per, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&all, K * per, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&counts, (size_t)s->size, sizeof(size_t)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&displs, (size_t)s->size, sizeof(size_t)), done);
-  for (size_t j = 0; j < s->kloc; j++) {
-    double *p = pack + j * per;
-    p[0] = s->cur.logw[j];
-    memcpy(p + 1, s->cur.mu + j * d, d * sizeof(double));
-    memcpy(p + 1 + d, s->cur.P + j * ps, ps * sizeof(double));
-    memcpy(p + 1 + d + ps, s->cur.L + j * ps, ps * sizeof(double));
-  }
+  if (with_L && !s->full_L) GFV_ALLOC(s->full_L, K * s->psize);
+  return GFV_OK;
+}
+
+/* Collective: every rank's rows (`row` numbers per local particle, at local) into full, in
+ * particle order; this rank's rows are copied to their place and gathered in place. */
+static int gather_rows(gfv_solver *s, const double *local, double *full, size_t row) {
   for (int r = 0; r < s->size; r++) {
     size_t k0, kl;
-    gfv_block_range(K, s->size, r, &k0, &kl);
-    counts[r] = kl * per, displs[r] = k0 * per;
+    gfv_block_range(s->K, s->size, r, &k0, &kl);
+    s->g_counts[r] = kl * row, s->g_displs[r] = k0 * row;
   }
-  GFV_CALL_GOTO(st, gfv_comm_allgatherv(s->comm, pack, s->kloc * per, all, counts, displs), done);
-  for (size_t k = 0; k < K; k++) {
-    const double *p = all + k * per;
-    s->full_logw[k] = p[0];
-    memcpy(s->full_mu + k * d, p + 1, d * sizeof(double));
-    memcpy(s->full_P + k * ps, p + 1 + d, ps * sizeof(double));
-    memcpy(s->full_L + k * ps, p + 1 + d + ps, ps * sizeof(double));
-  }
+  memcpy(full + s->k0 * row, local, s->kloc * row * sizeof(double));
+  return gfv_comm_allgatherv(s->comm, full + s->k0 * row, s->kloc * row, full, s->g_counts,
+                             s->g_displs);
+}
+
+int gfv_solver_gather_params(gfv_solver *s) {
+  GFV_CALL(gather_rows(s, s->cur.mu, s->full_mu, s->d));
+  GFV_CALL(gather_rows(s, s->cur.P, s->full_P, s->psize));
+  return gather_rows(s, s->cur.logc, s->full_logc, 1);
+}
+
+int gfv_solver_gather_full(gfv_solver *s) {
+  const size_t d = s->d, K = s->K;
+  GFV_CALL(gfv_comm_agree(s->comm, gfv_solver_alloc_full(s, 1), NULL));
+  GFV_CALL(gather_rows(s, s->cur.logw, s->full_logw, 1));
+  GFV_CALL(gather_rows(s, s->cur.mu, s->full_mu, d));
+  GFV_CALL(gather_rows(s, s->cur.P, s->full_P, s->psize));
+  GFV_CALL(gather_rows(s, s->cur.L, s->full_L, s->psize));
   if (s->diag) gfv_mix_log_const_diag(d, K, s->full_logw, s->full_P, s->full_logc);
   else gfv_mix_log_const(d, K, s->full_logw, s->full_L, s->full_logc);
-done:
-  free(pack), free(all), free(counts), free(displs);
-  return st;
+  return GFV_OK;
 }
 
 int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
@@ -68,80 +68,131 @@ int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
   return GFV_OK;
 }
 
-/* Mean and variance of h = log q - l over M fresh samples of local particle j; counts
- * the samples outside the target's support (l = -inf: a zero density, left out of the
- * mean) and the broken values (NaN or +inf, which fail the evaluation).  lr receives the M log importance ratios
- * l - log q + log(K w_j): the stratified draws reweighted to iid draws from q (psis.h). */
-static int particle_stats(gfv_solver *s, size_t j, size_t M, gfv_mix_work *w,
-                          double *z, double *lq, double *lp, double *mean, double *var,
-                          size_t *nonfinite, size_t *outside, double *lr) {
-  const double lr_shift = log((double)s->K) + s->cur.logw[j];
+/* Running sums of h = log q - l over one particle's samples, shifted by the first value,
+ * which keeps the variance accurate when |h| >> sd(h). */
+typedef struct {
+  double shift, sum, sumsq;
+  size_t count;
+} h_sums;
+
+/* Adds c samples (log q, l) to a: the samples outside the target's support (l = -inf: a
+ * zero density, left out of the mean) and the broken values (NaN or +inf, which fail the
+ * evaluation) are counted instead; lr receives the c log importance ratios l - log q +
+ * lr_shift. */
+static void add_samples(h_sums *a, size_t c, const double *lq, const double *lp, double lr_shift,
+                        double *lr, size_t *nonfinite, size_t *outside) {
+  for (size_t i = 0; i < c; i++) {
+    double h = lq[i] - lp[i];
+    lr[i] = -h + lr_shift;
+    if (lp[i] == -INFINITY && isfinite(lq[i])) {
+      (*outside)++; /* importance ratio 0: exactly right for the evidence estimate */
+      continue;
+    }
+    if (!isfinite(h)) {
+      (*nonfinite)++;
+      continue;
+    }
+    if (isnan(a->shift)) a->shift = h;
+    a->sum += h - a->shift;
+    a->sumsq += (h - a->shift) * (h - a->shift);
+    a->count++;
+  }
+}
+
+static void finish_sums(const h_sums *a, double *mean, double *var) {
+  double m = a->count ? a->sum / (double)a->count : 0.0;
+  double v = a->count > 1 ? (a->sumsq - (double)a->count * m * m) / (double)(a->count - 1) : 0.0;
+  *mean = m + (a->count ? a->shift : 0.0);
+  *var = v < 0 ? 0.0 : v;
+}
+
+/* log q of the whole mixture at c points: the params layout's fused kernel, or the samples
+ * kernel's evaluation. */
+static int mixture_logq(gfv_solver *s, gfv_mix_work *w, gfv_mix_fused *f, size_t c,
+                        const double *z, double *lq) {
   gfv_mix_view full = {s->d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->diag};
-  /* Sums shifted by the first value keep the variance accurate when |h| >> sd(h). */
-  double shift = NAN, sum = 0, sumsq = 0;
-  size_t count = 0;
-  /* The particle's evaluation stream, one sequence (0, block number) per block. */
-  const gfv_stream st = gfv_particles_stream(&s->cur, j, GFV_PURPOSE_EVAL);
+  if (f) return gfv_mix_fused_terms(&full, c, z, NULL, lq, NULL, NULL, f);
+  return gfv_mix_eval(&full, c, z, lq, NULL, NULL, w);
+}
+
+/* Mean and variance of h = log q - l over nb local particles' M fresh samples each, from
+ * particle j0 on; lr receives their M log importance ratios each, l - log q + log(K w_j):
+ * the stratified draws reweighted to iid draws from q (psis.h).  Each particle's draws come
+ * from its evaluation stream, one sequence (0, block number) per block of GFV_EVAL_BLOCK;
+ * when M is below that, the draws of several particles (nb M <= GFV_EVAL_BLOCK) share one
+ * call of the kernel, whose per-call set-up is O(K d^2) (a call per particle would cost
+ * O(K^2 d^2) in set-ups alone: minutes at K = 65,536). */
+static int particles_stats(gfv_solver *s, size_t j0, size_t nb, size_t M, gfv_mix_work *w,
+                           gfv_mix_fused *f, double *z, double *lq, double *lp, double *mean,
+                           double *var, size_t *nonfinite, size_t *outside, size_t *out_of,
+                           double *lr) {
+  const size_t d = s->d;
+  h_sums a[64]; /* nb <= 64 (evaluate_local) */
+  for (size_t b = 0; b < nb; b++) a[b] = (h_sums){NAN, 0, 0, 0};
   for (size_t i0 = 0; i0 < M; i0 += GFV_EVAL_BLOCK) {
     /* A safe point: a stop asked for now is honoured within one block. */
     if (gfv_interrupt_signal()) return GFV_STOPPED;
     size_t c = M - i0 < GFV_EVAL_BLOCK ? M - i0 : GFV_EVAL_BLOCK;
-    gfv_particles_sample(&s->cur, j, &st, 0, i0 / GFV_EVAL_BLOCK, c, z);
-    GFV_CALL(gfv_mix_eval(&full, c, z, lq, NULL, NULL, w));
-    GFV_CALL(gfv_target_eval(s->target, c, z, lp, NULL, NULL));
-    for (size_t i = 0; i < c; i++) {
-      double h = lq[i] - lp[i];
-      lr[i0 + i] = -h + lr_shift;
-      if (lp[i] == -INFINITY && isfinite(lq[i])) {
-        (*outside)++; /* importance ratio 0: exactly right for the evidence estimate */
-        continue;
-      }
-      if (!isfinite(h)) {
-        (*nonfinite)++;
-        continue;
-      }
-      if (isnan(shift)) shift = h;
-      sum += h - shift;
-      sumsq += (h - shift) * (h - shift);
-      count++;
+    for (size_t b = 0; b < nb; b++) {
+      const gfv_stream st = gfv_particles_stream(&s->cur, j0 + b, GFV_PURPOSE_EVAL);
+      gfv_particles_sample(&s->cur, j0 + b, &st, 0, i0 / GFV_EVAL_BLOCK, c, z + b * c * d);
+    }
+    GFV_CALL(mixture_logq(s, w, f, nb * c, z, lq));
+    GFV_CALL(gfv_target_eval(s->target, nb * c, z, lp, NULL, NULL));
+    for (size_t b = 0; b < nb; b++) {
+      const double lr_shift = log((double)s->K) + s->cur.logw[j0 + b];
+      size_t o0 = *outside;
+      add_samples(&a[b], c, lq + b * c, lp + b * c, lr_shift, lr + b * M + i0, nonfinite, outside);
+      out_of[b] += *outside - o0;
     }
   }
-  double m = count ? sum / (double)count : 0.0;
-  double v = count > 1 ? (sumsq - (double)count * m * m) / (double)(count - 1) : 0.0;
-  *mean = m + (count ? shift : 0.0);
-  *var = v < 0 ? 0.0 : v;
+  for (size_t b = 0; b < nb; b++) finish_sums(&a[b], mean + b, var + b);
   return GFV_OK;
 }
 
 static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   int st = GFV_OK;
   gfv_mix_work *w = NULL;
+  gfv_mix_fused *f = NULL;
   double *z = NULL, *lq = NULL, *lp = NULL;
   size_t nonfinite = 0, outside = 0;
-  GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &w)
-                           : gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
+  /* Particles per call of the kernel (at most 64, so that the per-particle sums stay small). */
+  const size_t per = M < GFV_EVAL_BLOCK ? (GFV_EVAL_BLOCK / M < 64 ? GFV_EVAL_BLOCK / M : 64) : 1;
+  /* The params layout evaluates log q as its iterations do, with the fused kernel (whose
+   * blocks of components keep a large mixture fast); the samples layout as it always did. */
+  if (s->layout == GFV_LAYOUT_PARAMS)
+    GFV_CALL_GOTO(st, gfv_mix_fused_alloc(s->d, s->K, 1, s->diag, GFV_MIX_FUSED_BUDGET, &f), done);
+  else
+    GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &w)
+                             : gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
   GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_EVAL_BLOCK * s->d, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lq, GFV_EVAL_BLOCK, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, GFV_EVAL_BLOCK, sizeof(double)), done);
-  for (size_t j = 0; j < s->kloc; j++) {
-    double mean, var, wj = exp(s->cur.logw[j]);
-    size_t out0 = outside;
-    GFV_CALL_GOTO(st, particle_stats(s, j, M, w, z, lq, lp, &mean, &var, &nonfinite, &outside,
-                                         lr + j * M),
+  for (size_t j0 = 0; j0 < s->kloc; j0 += per) {
+    const size_t nb = s->kloc - j0 < per ? s->kloc - j0 : per;
+    double mean[64], var[64];
+    size_t out_of[64] = {0};
+    GFV_CALL_GOTO(st, particles_stats(s, j0, nb, M, w, f, z, lq, lp, mean, var, &nonfinite,
+                                      &outside, out_of, lr + j0 * M),
                   done);
-    /* The component's mass inside the support, P_j(S), weighs its restricted mean (see
-     * gfv_solver_evaluate); 1 exactly when no draw fell outside. */
-    size_t inside = M - (outside - out0);
-    double wi = inside == M ? wj : wj * (double)inside / (double)M;
-    s->eval_phi[j] = mean;
-    sums[0] += wi * mean;
-    sums[1] += inside ? wi * wi * var / (double)inside : 0.0;
-    sums[4] += wi;
+    for (size_t b = 0; b < nb; b++) {
+      const size_t j = j0 + b;
+      double wj = exp(s->cur.logw[j]);
+      /* The component's mass inside the support, P_j(S), weighs its restricted mean (see
+       * gfv_solver_evaluate); 1 exactly when no draw fell outside. */
+      size_t inside = M - out_of[b];
+      double wi = inside == M ? wj : wj * (double)inside / (double)M;
+      s->eval_phi[j] = mean[b];
+      sums[0] += wi * mean[b];
+      sums[1] += inside ? wi * wi * var[b] / (double)inside : 0.0;
+      sums[4] += wi;
+    }
   }
   sums[2] += (double)nonfinite;
   sums[3] += (double)outside;
 done:
   gfv_mix_work_free(w);
+  gfv_mix_fused_free(f);
   free(z), free(lq), free(lp);
   return st;
 }

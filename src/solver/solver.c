@@ -3,10 +3,13 @@
  * One iteration, per rank (section 8):
  *   1. draw the S samples of each local particle from its own stream;
  *   2. evaluate the target at them;
- *   3. all-gather the samples of all particles (n = K S points);
- *   4. phase A: this rank's components at all points, a log-sum-exp all-reduce -> log q_rho;
- *   5. phase B: this rank's share of grad log q_rho and of the Hessian sums at all points,
- *      summed over ranks and delivered to the owners with one reduce-scatter;
+ *   3-5. the mixture terms at this rank's samples, by the layout (--layout, layout.c):
+ *      samples: all-gather the samples of all particles (n = K S points); phase A: this
+ *        rank's components at all points, a log-sum-exp all-reduce -> log q_rho; phase B:
+ *        this rank's share of grad log q_rho and of the Hessian sums at all points, summed
+ *        over ranks and delivered to the owners with one reduce-scatter;
+ *      params: all-gather every particle's parameters; the whole mixture at this rank's
+ *        own samples in one pass (kernel_fused.c), which leaves nothing to exchange;
  *   6. the estimators and the update of each local particle; one small all-reduce for the
  *      ELBO, the step norm and the failure flags.
  * A step that makes a precision indefinite or the ELBO non-finite is rejected on every
@@ -84,6 +87,8 @@ static int allocate(gfv_solver *s) {
   GFV_ALLOC(s->z_counts, P);
   GFV_ALLOC(s->z_displs, P);
   GFV_ALLOC(s->rs_counts, P);
+  GFV_ALLOC(s->g_counts, P);
+  GFV_ALLOC(s->g_displs, P);
   for (int r = 0; r < s->size; r++) {
     size_t k0, kl;
     gfv_block_range(s->K, s->size, r, &k0, &kl);
@@ -91,16 +96,31 @@ static int allocate(gfv_solver *s) {
     s->z_displs[r] = k0 * s->S * d;
     s->rs_counts[r] = kl * s->S * d + (s->est->needs_hessian ? kl * ps : 0);
   }
-  GFV_ALLOC(s->zall, s->n * d);
   GFV_ALLOC(s->logp, s->nloc);
   GFV_ALLOC(s->grad_l, s->nloc * d);
   if (s->est->needs_hessian) GFV_ALLOC(s->hess_l, s->nloc * dd);
-  GFV_ALLOC(s->A, s->n * s->kloc);
-  GFV_ALLOC(s->logq, s->n);
-  GFV_ALLOC(s->gbar_all, s->n * d);
-  if (s->est->needs_hessian) GFV_ALLOC(s->H_all, s->K * ps);
-  GFV_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
   GFV_ALLOC(s->recv, s->rs_counts[s->rank]);
+  if (s->layout == GFV_LAYOUT_PARAMS) {
+    /* Only this rank's samples, and the whole mixture's parameters (K (d + ps + 2)). */
+    GFV_ALLOC(s->zall, s->nloc * d);
+    GFV_ALLOC(s->logq, s->nloc);
+    GFV_ALLOC(s->skip, s->nloc);
+    s->zloc = s->zall, s->logq_loc = s->logq;
+    GFV_CALL(gfv_solver_alloc_full(s, 0));
+    GFV_CALL(gfv_mix_fused_alloc(d, s->K, s->S, s->diag, GFV_MIX_FUSED_BUDGET, &s->mf));
+  } else {
+    GFV_ALLOC(s->zall, s->n * d);
+    s->a_rows = gfv_samples_a_rows(s->n, s->kloc, s->S);
+    GFV_ALLOC(s->A, s->a_rows * s->kloc);
+    if (s->a_rows < s->n) GFV_ALLOC(s->lse_tmp, s->a_rows);
+    GFV_ALLOC(s->logq, s->n);
+    GFV_ALLOC(s->gbar_all, s->n * d);
+    if (s->est->needs_hessian) GFV_ALLOC(s->H_all, s->K * ps);
+    GFV_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
+    s->zloc = s->zall + s->k0 * s->S * d, s->logq_loc = s->logq + s->k0 * s->S;
+    if (s->diag) GFV_CALL(gfv_mix_work_alloc_diag(d, s->kloc, s->S, &s->mw));
+    else GFV_CALL(gfv_mix_work_alloc(d, s->kloc, s->S, &s->mw));
+  }
   GFV_ALLOC(s->flow_work, gfv_flow_work_size(d));
   GFV_ALLOC(s->tr_eps, s->kloc);
   GFV_ALLOC(s->eval_phi, s->kloc);
@@ -112,8 +132,6 @@ static int allocate(gfv_solver *s) {
   GFV_ALLOC(s->cgb, s->S * d);
   if (s->est->needs_hessian) GFV_ALLOC(s->chl, s->S * dd);
   GFV_ALLOC(s->est_work, gfv_estimator_work_size(d, s->S));
-  if (s->diag) GFV_CALL(gfv_mix_work_alloc_diag(d, s->kloc, s->S, &s->mw));
-  else GFV_CALL(gfv_mix_work_alloc(d, s->kloc, s->S, &s->mw));
   /* The trace is preallocated (48 bytes per iteration).  The prolog compares it with the
    * memory limits (src/cli/preflight.c); should the allocation still fail, say why. */
   const size_t rows = (size_t)s->cfg->iters + 1;
@@ -150,6 +168,8 @@ static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *com
   gfv_block_range(s->K, s->size, s->rank, &s->k0, &s->kloc);
   s->n = s->K * s->S, s->nloc = s->kloc * s->S;
   GFV_CALL(resolve_methods(s));
+  s->layout = gfv_layout_choose(cfg->layout, s->K, s->S, s->d, s->diag, s->est->needs_hessian,
+                                s->size);
   /* The inputs as they are at the start, for the checkpoints (a restart compares them). */
   if (s->rank == 0) GFV_CALL(gfv_input_checksums(cfg, s->input_sums));
   GFV_CALL(allocate(s));
@@ -204,19 +224,44 @@ static int best_particle(gfv_solver *s, const gfv_estimate *e, long *best, doubl
  * from particle `best`: its mean a draw from that component with j's own stream (so the
  * result does not depend on the rank count; GFV_PURPOSE_RELOCATE at the counter of the
  * estimates that found it outside), its covariance that component's.  p is the state to
- * change (cur at the start, prev during an iteration). */
+ * change (cur at the start, prev during an iteration).  Only that one component moves: its
+ * owner broadcasts (mu, P, L) of the state the draws use (cur), so no rank gathers the
+ * whole mixture here. */
 static int relocate(gfv_solver *s, gfv_particles *p, const int *which, long best) {
   const size_t d = s->d, ps = s->psize, b = (size_t)best;
-  GFV_CALL(gfv_solver_gather_full(s));
+  int owner = 0;
+  for (int r = 0; r < s->size; r++) {
+    size_t k0, kl;
+    gfv_block_range(s->K, s->size, r, &k0, &kl);
+    if (b >= k0 && b < k0 + kl) owner = r;
+  }
+  double *buf = NULL;
+  int st = gfv_comm_agree(s->comm, gfv_calloc(&buf, d + 2 * ps, sizeof(double)), NULL);
+  if (st) {
+    free(buf);
+    return st;
+  }
+  if (s->rank == owner) {
+    const size_t jb = b - s->k0;
+    memcpy(buf, s->cur.mu + jb * d, d * sizeof(double));
+    memcpy(buf + d, s->cur.P + jb * ps, ps * sizeof(double));
+    memcpy(buf + d + ps, s->cur.L + jb * ps, ps * sizeof(double));
+  }
+  st = gfv_comm_bcast(s->comm, buf, (d + 2 * ps) * sizeof(double), owner);
+  if (st) {
+    free(buf);
+    return st;
+  }
   for (size_t j = 0; j < s->kloc; j++) {
     if (!which[j]) continue;
-    memcpy(p->P + j * ps, s->full_P + b * ps, ps * sizeof(double));
-    memcpy(p->L + j * ps, s->full_L + b * ps, ps * sizeof(double));
+    memcpy(p->P + j * ps, buf + d, ps * sizeof(double));
+    memcpy(p->L + j * ps, buf + d + ps, ps * sizeof(double));
     gfv_particles view = s->cur; /* a draw from the best component with j's stream */
-    view.mu = s->full_mu, view.L = s->full_L;
-    gfv_stream st = gfv_particles_stream(&s->cur, j, GFV_PURPOSE_RELOCATE);
-    gfv_particles_sample(&view, b, &st, s->draw_iter, s->draw_try, 1, p->mu + j * d);
+    view.mu = buf, view.L = buf + d + ps;
+    gfv_stream str = gfv_particles_stream(&s->cur, j, GFV_PURPOSE_RELOCATE);
+    gfv_particles_sample(&view, 0, &str, s->draw_iter, s->draw_try, 1, p->mu + j * d);
   }
+  free(buf);
   gfv_particles_update_logc(p);
   return GFV_OK;
 }
@@ -302,7 +347,9 @@ void gfv_solver_free(gfv_solver *s) {
   gfv_particles_free(&s->cur);
   gfv_particles_free(&s->prev);
   for (int i = 0; i < 2; i++) free_estimate(&s->est_buf[i]);
-  free(s->z_counts), free(s->z_displs), free(s->rs_counts);
+  free(s->z_counts), free(s->z_displs), free(s->rs_counts), free(s->g_counts), free(s->g_displs);
+  free(s->skip), free(s->lse_tmp);
+  gfv_mix_fused_free(s->mf);
   free(s->zall), free(s->logp), free(s->grad_l), free(s->hess_l);
   free(s->A), free(s->logq), free(s->gbar_all), free(s->H_all), free(s->send), free(s->recv);
   free(s->flow_work), free(s->est_work), free(s->trace);
@@ -348,26 +395,43 @@ static int usable(const gfv_solver *s, size_t i) {
          (!s->hess_l || all_finite(d * d, s->hess_l + i * d * d));
 }
 
-/* Steps 3-5: the mixture terms at this rank's samples, in s->recv. */
-static int mixture_terms(gfv_solver *s, double *zloc) {
-  const size_t d = s->d, ps = s->psize;
+size_t gfv_samples_a_rows(size_t n, size_t kloc, size_t S) {
+  if (8.0 * (double)n * (double)kloc <= GFV_SAMPLES_A_BUDGET) return n;
+  size_t rows = (size_t)(GFV_SAMPLES_A_BUDGET / (8.0 * (double)kloc)) / S * S;
+  return rows < S ? S : rows;
+}
+
+/* Steps 3-5, samples layout: the mixture terms at this rank's samples, in s->recv.  Phase A
+ * runs over ranges of a_rows points (all n at once unless n x kloc numbers exceed
+ * GFV_SAMPLES_A_BUDGET); with several ranges, phase B recomputes each range's terms, with
+ * the same calls, so that no n x kloc array exists. */
+static int mixture_terms_samples(gfv_solver *s) {
+  const size_t d = s->d, ps = s->psize, rows = s->a_rows;
   gfv_comm *c = s->comm;
   double t0 = gfv_comm_wtime();
-  GFV_CALL(gfv_comm_allgatherv(c, zloc, s->nloc * d, s->zall, s->z_counts, s->z_displs));
+  GFV_CALL(gfv_comm_allgatherv(c, s->zloc, s->nloc * d, s->zall, s->z_counts, s->z_displs));
   double t1 = gfv_comm_wtime();
   gfv_mix_view v = gfv_particles_view(&s->cur);
-  GFV_CALL(gfv_mix_log_terms(&v, s->n, s->zall, s->A, s->logq, s->mw));
+  for (size_t i0 = 0; i0 < s->n; i0 += rows)
+    GFV_CALL(gfv_mix_log_terms(&v, s->n - i0 < rows ? s->n - i0 : rows, s->zall + i0 * d, s->A,
+                               s->logq + i0, s->mw));
   /* A sample the estimates cannot use gets log q = +inf from its owner: the log-sum-exp
    * all-reduce spreads that to every rank, and phase B gives a point with non-finite log q
    * no responsibility, so it drops out of the gradient and Hessian sums everywhere. */
   for (size_t i = 0; i < s->nloc; i++)
-    if (!usable(s, i)) s->logq[s->k0 * s->S + i] = INFINITY;
+    if (!usable(s, i)) s->logq_loc[i] = INFINITY;
   double t2 = gfv_comm_wtime();
   GFV_CALL(gfv_comm_allreduce_logsumexp(c, s->logq, s->n));
   double t3 = gfv_comm_wtime();
   memset(s->gbar_all, 0, s->n * d * sizeof(double));
   if (s->H_all) memset(s->H_all, 0, s->K * ps * sizeof(double));
-  GFV_CALL(gfv_mix_grad_terms(&v, s->n, s->zall, s->A, s->logq, s->S, s->gbar_all, s->H_all, s->mw));
+  for (size_t i0 = 0; i0 < s->n; i0 += rows) {
+    size_t m = s->n - i0 < rows ? s->n - i0 : rows;
+    if (rows < s->n) GFV_CALL(gfv_mix_log_terms(&v, m, s->zall + i0 * d, s->A, s->lse_tmp, s->mw));
+    GFV_CALL(gfv_mix_grad_terms(&v, m, s->zall + i0 * d, s->A, s->logq + i0, s->S,
+                                s->gbar_all + i0 * d, s->H_all ? s->H_all + i0 / s->S * ps : NULL,
+                                s->mw));
+  }
   /* Pack by destination rank: its points' gradient sums, then its particles' Hessian sums. */
   double *p = s->send;
   for (int r = 0; r < s->size; r++) {
@@ -388,6 +452,24 @@ static int mixture_terms(gfv_solver *s, double *zloc) {
   return GFV_OK;
 }
 
+/* Steps 3-5, params layout: every particle's parameters are all-gathered and this rank
+ * evaluates the whole mixture at its own samples (the fused kernel), which gives log q, the
+ * gradient sums and its particles' Hessian sums with no further communication.  A sample
+ * the estimates cannot use is left out by its owner, the only rank that sees it. */
+static int mixture_terms_params(gfv_solver *s) {
+  const size_t d = s->d;
+  double t0 = gfv_comm_wtime();
+  GFV_CALL(gfv_solver_gather_params(s));
+  double t1 = gfv_comm_wtime();
+  for (size_t i = 0; i < s->nloc; i++) s->skip[i] = !usable(s, i);
+  gfv_mix_view v = {d, s->K, s->full_mu, s->full_P, NULL, s->full_logc, s->diag};
+  GFV_CALL(gfv_mix_fused_terms(&v, s->nloc, s->zloc, s->skip, s->logq, s->recv,
+                               s->est->needs_hessian ? s->recv + s->nloc * d : NULL, s->mf));
+  s->timers[GFV_PHASE_COMM] += t1 - t0;
+  s->timers[GFV_PHASE_MIXTURE] += gfv_comm_wtime() - t1;
+  return GFV_OK;
+}
+
 /* The samples of local particle j as an estimator sees them.  Samples outside the support
  * are left out (the estimates become expectations under q_j restricted to the support), by
  * copying the others to the front of the compaction buffers. */
@@ -402,7 +484,7 @@ static gfv_particle_samples particle_samples(gfv_solver *s, size_t j, const doub
                               s->grad_l + j * S * d,
                               s->hess_l ? s->hess_l + j * S * dd : NULL,
                               gbar,
-                              s->H_all ? s->recv + s->nloc * d + j * s->psize : NULL};
+                              s->est->needs_hessian ? s->recv + s->nloc * d + j * s->psize : NULL};
   if (used == S) return smp;
   size_t u = 0;
   for (size_t i = 0; i < S; i++) {
@@ -461,7 +543,7 @@ static void support_barrier(gfv_solver *s, const gfv_particle_samples *smp, doub
 static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e) {
   const size_t d = s->d, ps = s->psize, S = s->S;
   for (size_t j = 0; j < s->kloc; j++) {
-    const double *lq = s->logq + (s->k0 + j) * S, *lp = s->logp + j * S;
+    const double *lq = s->logq_loc + j * S, *lp = s->logp + j * S;
     size_t used = 0;
     int broken = 0; /* NaN or +inf from the target, or non-finite derivatives */
     for (size_t i = 0; i < S; i++) {
@@ -497,10 +579,10 @@ static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e) 
 int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad) {
   if (s->target->begin_iteration)
     s->target->begin_iteration(s->target, s->iter, (unsigned long)s->cfg->seed);
-  double *zloc = s->zall + s->k0 * s->S * s->d; /* sampled in place, gathered in place */
+  double *zloc = s->zloc; /* sampled in place (and in the samples layout gathered in place) */
   int st = sample_and_model(s, zloc);
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
-  GFV_CALL(mixture_terms(s, zloc));
+  GFV_CALL(s->layout == GFV_LAYOUT_PARAMS ? mixture_terms_params(s) : mixture_terms_samples(s));
   double t0 = gfv_comm_wtime();
   local_estimates(s, zloc, e);
   /* Fused into the one small all-reduce: the unusable particles, the samples outside the
