@@ -123,6 +123,12 @@ static int prolog(gfv_comm *comm, int argc, char **argv, gfv_config *cfg, gfv_ta
   /* A restart continues the checkpoint's run with its options, unless given here; before
    * the target, which comes from them. */
   GFV_CALL(gfv_restart_configure(comm, cfg));
+  /* A Stan model's coordinates are Stan's unconstrained parameters, where N(0, 3^2 I) says
+   * nothing about where the posterior is: from that start, posteriors far from the origin
+   * (posteriordb's kidiq, diamonds) end stranded, status 11.  So Stan models start at the
+   * mode unless --init is given (README, "Fit a Stan model"); the echo shows the choice. */
+  if (!cfg->restart[0] && !gfv_config_given(cfg, "init") && strncmp(cfg->target, "stan:", 5) == 0)
+    snprintf(cfg->init, sizeof cfg->init, "mode");
   GFV_CALL(setup_stop(comm, "set-up (options)"));
   /* Rank 0 compiles a Stan model while the others wait here (src/targets/stan.c). */
   GFV_CALL(gfv_comm_agree(comm, rank == 0 ? gfv_target_prepare(cfg) : GFV_OK, NULL));

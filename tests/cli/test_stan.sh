@@ -41,7 +41,8 @@ with open(sys.argv[1] + "/lr.csv", "w") as f:
 json.dump({"N": N, "P": P, "X": X.tolist(), "y": y.tolist(), "s": 10.0},
           open(sys.argv[1] + "/lr.json", "w"))
 EOF
-common=(--estimator=stein --particles=4 --samples=10 --iters=150 --seed=3 --eval-samples=20000
+# --init=prior for both: a Stan model would otherwise start at the mode, logreg does not.
+common=(--init=prior --estimator=stein --particles=4 --samples=10 --iters=150 --seed=3 --eval-samples=20000
         --out-samples=100 --progress-every=0)
 gfv_mpirun 1 --target=logreg --data="$work/lr.csv" --standardize=none "${common[@]}" \
   --out="$work/lr-builtin" >"$work/lr-builtin.log" 2>&1 || fail logreg-builtin-runs "$(tail -n 3 "$work/lr-builtin.log")"
