@@ -165,7 +165,7 @@ static const option options[] = {
              "mode = around the best Gaussian found by L-BFGS from --init-starts starts "
              "(Pathfinder-style ELBO choice), means spread by init_scale of its standard "
              "deviations, covariances init_var times it; FILE = warm start from a mixture.csv "
-             "of an earlier fit (any K, full or diag)"},
+             "of an earlier fit (any K, full or diag); default prior, mode for stan: targets"},
     {.name = "init-starts", .type = OPT_LONG, FIELD(init_starts), .def = "4", .bound = BOUND_GE,
      .role = ROLE_INIT,
      .lo = 1, .help = "--init=mode: L-BFGS starts drawn from N(0, init_scale^2 I), shared out "
