@@ -10,9 +10,11 @@
  * moving N d sample coordinates. */
 #include <gsl/gsl_rng.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/sim.h"
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
 #include "gflowvi/psis.h"
@@ -21,19 +23,26 @@
 int gfv_solver_gather_full(gfv_solver *s) {
   const size_t d = s->d, ps = s->psize, per = 1 + d + 2 * ps, K = s->K;
   int st = GFV_OK;
-  double *pack = NULL, *all = NULL;
+  double *all = NULL;
   size_t *counts = NULL, *displs = NULL;
+  /* One copy for all ranks in a timing-only simulated run (src/comm/sim.h). */
   if (!s->full_mu) {
-    GFV_ALLOC(s->full_logw, K);
-    GFV_ALLOC(s->full_mu, K * d);
-    GFV_ALLOC(s->full_P, K * ps);
-    GFV_ALLOC(s->full_L, K * ps);
-    GFV_ALLOC(s->full_logc, K);
+    GFV_SIM_ALLOC(s->full_logw, K);
+    GFV_SIM_ALLOC(s->full_mu, K * d);
+    GFV_SIM_ALLOC(s->full_P, K * ps);
+    GFV_SIM_ALLOC(s->full_L, K * ps);
+    GFV_SIM_ALLOC(s->full_logc, K);
   }
-  GFV_CALL_GOTO(st, gfv_calloc(&pack, s->kloc * per, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&all, K * per, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_sim_alloc_at(&all, K * per, __FILE__, __LINE__), done);
   GFV_CALL_GOTO(st, gfv_calloc(&counts, (size_t)s->size, sizeof(size_t)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&displs, (size_t)s->size, sizeof(size_t)), done);
+  for (int r = 0; r < s->size; r++) {
+    size_t k0, kl;
+    gfv_block_range(K, s->size, r, &k0, &kl);
+    counts[r] = kl * per, displs[r] = k0 * per;
+  }
+  /* Packed in place and gathered in place (so a shared `all` holds every block too). */
+  double *pack = all + displs[s->rank];
   for (size_t j = 0; j < s->kloc; j++) {
     double *p = pack + j * per;
     p[0] = s->cur.logw[j];
@@ -41,12 +50,9 @@ int gfv_solver_gather_full(gfv_solver *s) {
     memcpy(p + 1 + d, s->cur.P + j * ps, ps * sizeof(double));
     memcpy(p + 1 + d + ps, s->cur.L + j * ps, ps * sizeof(double));
   }
-  for (int r = 0; r < s->size; r++) {
-    size_t k0, kl;
-    gfv_block_range(K, s->size, r, &k0, &kl);
-    counts[r] = kl * per, displs[r] = k0 * per;
-  }
   GFV_CALL_GOTO(st, gfv_comm_allgatherv(s->comm, pack, s->kloc * per, all, counts, displs), done);
+  /* A timing-only simulated run (sim.h) needs the mixture only where rank 0 writes it. */
+  if (gfv_sim_sampling() > 0 && s->rank != 0) goto done;
   for (size_t k = 0; k < K; k++) {
     const double *p = all + k * per;
     s->full_logw[k] = p[0];
@@ -57,7 +63,7 @@ int gfv_solver_gather_full(gfv_solver *s) {
   if (s->diag) gfv_mix_log_const_diag(d, K, s->full_logw, s->full_P, s->full_logc);
   else gfv_mix_log_const(d, K, s->full_logw, s->full_L, s->full_logc);
 done:
-  free(pack), free(all), free(counts), free(displs);
+  free(all), free(counts), free(displs);
   return st;
 }
 
@@ -183,6 +189,18 @@ done:
 int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res) {
   double t0 = gfv_comm_wtime();
   memset(res, 0, sizeof *res);
+  /* A timing-only simulated run (src/comm/sim.h) has no fit to evaluate: its summary keeps
+   * the timers, the figures are null and the verdict says why. */
+  if (gfv_sim_sampling() > 0) {
+    res->elbo = res->elbo_se = res->kl = res->kl_se = NAN;
+    res->khat = res->log_evidence = res->log_evidence_se = res->ess = res->outside = NAN;
+    res->nwarnings = 1, res->reliable = 0, res->warning_severe[0] = 1;
+    snprintf(res->warnings[0], GFV_WARNING_LEN,
+             "timing-only simulated run (%s=%d): the mixture terms were sampled, so there is no "
+             "fit to evaluate; only the timers mean anything",
+             GFV_SMPI_SAMPLE, gfv_sim_sampling());
+    return GFV_OK;
+  }
   /* The final figures use all the data: iteration -1 tells a minibatching model so. */
   if (s->target->begin_iteration)
     s->target->begin_iteration(s->target, -1, (unsigned long)s->cfg->seed);

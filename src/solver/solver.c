@@ -20,7 +20,9 @@
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
 #include "linalg/linalg.h"
+#include "comm/sim.h"
 #include "solver/init.h"
+#include "solver/phases.h"
 #include "solver/solver_impl.h"
 
 const char *const gfv_phase_names[GFV_NPHASES] = {"sample", "target", "mixture", "comm",
@@ -88,15 +90,15 @@ static int allocate(gfv_solver *s) {
     s->z_displs[r] = k0 * s->S * d;
     s->rs_counts[r] = kl * s->S * d + (s->est->needs_hessian ? kl * ps : 0);
   }
-  GFV_ALLOC(s->zall, s->n * d);
+  GFV_SIM_ALLOC(s->zall, s->n * d);
   GFV_ALLOC(s->logp, s->nloc);
   GFV_ALLOC(s->grad_l, s->nloc * d);
   if (s->est->needs_hessian) GFV_ALLOC(s->hess_l, s->nloc * dd);
-  GFV_ALLOC(s->A, s->n * s->kloc);
+  GFV_SIM_ALLOC(s->A, s->n * s->kloc);
   GFV_ALLOC(s->logq, s->n);
-  GFV_ALLOC(s->gbar_all, s->n * d);
-  if (s->est->needs_hessian) GFV_ALLOC(s->H_all, s->K * ps);
-  GFV_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
+  GFV_SIM_ALLOC(s->gbar_all, s->n * d);
+  if (s->est->needs_hessian) GFV_SIM_ALLOC(s->H_all, s->K * ps);
+  GFV_SIM_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
   GFV_ALLOC(s->recv, s->rs_counts[s->rank]);
   GFV_ALLOC(s->flow_work, gfv_flow_work_size(d));
   GFV_ALLOC(s->tr_eps, s->kloc);
@@ -138,6 +140,11 @@ static void record(gfv_solver *s, const gfv_estimate *e, double step_norm, doubl
 static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *comm, gfv_solver *s) {
   s->cfg = cfg, s->target = target, s->comm = comm;
   s->rank = gfv_comm_rank(comm), s->size = gfv_comm_size(comm);
+  GFV_CALL(gfv_sim_check());
+  if (s->rank == 0 && gfv_sim_sampling() > 0)
+    fprintf(stderr, "gflowvi: warning: timing-only simulated run (%s=%d): the mixture terms are "
+            "sampled, so the fit's numbers mean nothing; only the timers do\n",
+            GFV_SMPI_SAMPLE, gfv_sim_sampling());
   s->d = target->dim, s->K = (size_t)cfg->particles, s->S = (size_t)cfg->samples;
   GFV_CHECK(s->K >= (size_t)s->size, GFV_ERR_USAGE,
             "--particles=%zu is smaller than the number of ranks (%d): every rank needs at least "
@@ -336,13 +343,13 @@ static int usable(const gfv_solver *s, size_t i) {
 
 /* Steps 3-5: the mixture terms at this rank's samples, in s->recv. */
 static int mixture_terms(gfv_solver *s, double *zloc) {
-  const size_t d = s->d, ps = s->psize;
+  const size_t d = s->d;
   gfv_comm *c = s->comm;
   double t0 = gfv_comm_wtime();
   GFV_CALL(gfv_comm_allgatherv(c, zloc, s->nloc * d, s->zall, s->z_counts, s->z_displs));
   double t1 = gfv_comm_wtime();
   gfv_mix_view v = gfv_particles_view(&s->cur);
-  GFV_CALL(gfv_mix_log_terms(&v, s->n, s->zall, s->A, s->logq, s->mw));
+  GFV_CALL(gfv_solver_phase_a(s, &v));
   /* A sample the estimates cannot use gets log q = +inf from its owner: the log-sum-exp
    * all-reduce spreads that to every rank, and phase B gives a point with non-finite log q
    * no responsibility, so it drops out of the gradient and Hessian sums everywhere. */
@@ -351,23 +358,12 @@ static int mixture_terms(gfv_solver *s, double *zloc) {
   double t2 = gfv_comm_wtime();
   GFV_CALL(gfv_comm_allreduce_logsumexp(c, s->logq, s->n));
   double t3 = gfv_comm_wtime();
-  memset(s->gbar_all, 0, s->n * d * sizeof(double));
-  if (s->H_all) memset(s->H_all, 0, s->K * ps * sizeof(double));
-  GFV_CALL(gfv_mix_grad_terms(&v, s->n, s->zall, s->A, s->logq, s->S, s->gbar_all, s->H_all, s->mw));
-  /* Pack by destination rank: its points' gradient sums, then its particles' Hessian sums. */
-  double *p = s->send;
-  for (int r = 0; r < s->size; r++) {
-    size_t k0, kl;
-    gfv_block_range(s->K, s->size, r, &k0, &kl);
-    memcpy(p, s->gbar_all + k0 * s->S * d, kl * s->S * d * sizeof(double));
-    p += kl * s->S * d;
-    if (s->H_all) {
-      memcpy(p, s->H_all + k0 * ps, kl * ps * sizeof(double));
-      p += kl * ps;
-    }
-  }
+  /* The sums, packed by destination rank: its points' gradient sums, then its particles'
+   * Hessian sums (phases.c). */
+  GFV_CALL(gfv_solver_phase_b(s, &v));
   double t4 = gfv_comm_wtime();
   GFV_CALL(gfv_comm_reduce_scatter_sum(c, s->send, s->recv, s->rs_counts));
+  gfv_solver_phases_neutral(s); /* timing-only simulated runs (src/comm/sim.h) */
   double t5 = gfv_comm_wtime();
   s->timers[GFV_PHASE_COMM] += (t1 - t0) + (t3 - t2) + (t5 - t4);
   s->timers[GFV_PHASE_MIXTURE] += (t2 - t1) + (t4 - t3);
