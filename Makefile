@@ -162,7 +162,7 @@ SMPI_BUILD ?= build-smpi
 .PHONY: smpi
 smpi:
 	$(MAKE) SMPI=1 BUILD=$(SMPI_BUILD) CC=smpicc HDF5_INC="$(shell pkg-config --cflags hdf5-serial)" \
-	  HDF5_LIB="$(shell pkg-config --libs hdf5-serial)" $(SMPI_BUILD)/bin/gflowvi
+	  HDF5_LIB="$(shell pkg-config --libs hdf5-serial)" $(SMPI_BUILD)/bin/gflowvi $(SMPI_BUILD)/bin/calibrate
 
 clean:
 	rm -rf $(BUILD)

@@ -17,6 +17,8 @@ bash tools/install-deps.sh
 # -j2: parallel enough to help on small CI boxes without oversubscribing them.
 # WERROR=1: a compiler warning fails CI.
 make -j2 WERROR=1 all
+# The simulated cluster's build, once per run (build-smpi/; tests/mpi/test_smpi.sh uses it).
+make -j2 WERROR=1 smpi
 
 # Three stages (README, "Reliability"), each run even when an earlier one failed; each
 # ends with its own "N passed, N failed", and the last line adds them up:

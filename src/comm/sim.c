@@ -3,6 +3,7 @@
  * in the build of `make smpi` with SimGrid's smpicc; everywhere else these are plain. */
 #include "comm/sim.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +40,10 @@ int gfv_sim_check(void) {
   return GFV_OK;
 }
 
+/* Shared blocks up to this many doubles (2 GB) are touched in advance: one copy of each
+ * is what this machine holds for the whole simulated cluster. */
+#define PREFAULT_MAX ((size_t)1 << 28)
+
 int gfv_sim_alloc_at(double **p, size_t n, const char *file, int line) {
   if (gfv_sim_sampling() == 0) return gfv_calloc(p, n, sizeof(double));
   *p = NULL;
@@ -54,22 +59,40 @@ int gfv_sim_alloc_at(double **p, size_t n, const char *file, int line) {
    * smpi_bench_begin this rank runs alone. */
   smpi_bench_end();
   unsigned char resident = 0;
-  if (mincore(*p, 1, &resident) == 0 && !(resident & 1)) memset(*p, 0, n * sizeof(double));
+  if (n <= PREFAULT_MAX && mincore(*p, 1, &resident) == 0 && !(resident & 1))
+    memset(*p, 0, n * sizeof(double));
   smpi_bench_begin();
   return GFV_OK;
 }
 
-/* The sampled loops this rank has met (tags), for the warm-up below. */
-enum { MAX_LOOPS = 16 };
-static const char *loops_seen[MAX_LOOPS];
+/* Blocks benchmarked so far per sampled loop, over all ranks, in one table that every rank
+ * maps (a shared block: zero when created), so that a rank can tell whether SMPI will
+ * benchmark its next blocks: SMPI_SAMPLE_GLOBAL does while fewer than GFV_SMPI_SAMPLE
+ * have run.  No rank yields between reading and updating it (nothing here calls MPI). */
+enum { MAX_LOOPS = 16, TAG_CHARS = 48 };
+typedef struct {
+  char tag[TAG_CHARS];
+  long benched;
+} loop_count;
+static loop_count *loop_counts;          /* this rank's mapping of the shared table */
+static const char *loops_warm[MAX_LOOPS]; /* the loops this rank has warmed up */
 
-static int first_meeting(const char *tag) {
+static loop_count *count_of(const char *tag) {
+  if (!loop_counts) loop_counts = smpi_shared_malloc(MAX_LOOPS * sizeof *loop_counts, __FILE__, __LINE__);
+  for (int i = 0; loop_counts && i < MAX_LOOPS; i++) {
+    if (!loop_counts[i].tag[0]) snprintf(loop_counts[i].tag, TAG_CHARS, "%s", tag);
+    if (strncmp(loop_counts[i].tag, tag, TAG_CHARS - 1) == 0) return &loop_counts[i];
+  }
+  return NULL;
+}
+
+static int first_warm_up(const char *tag) {
   for (int i = 0; i < MAX_LOOPS; i++) {
-    if (!loops_seen[i]) {
-      loops_seen[i] = tag;
+    if (!loops_warm[i]) {
+      loops_warm[i] = tag;
       return 1;
     }
-    if (strcmp(loops_seen[i], tag) == 0) return 0;
+    if (strcmp(loops_warm[i], tag) == 0) return 0;
   }
   return 0;
 }
@@ -82,21 +105,25 @@ int gfv_sim_blocks(const char *tag, size_t nblocks, gfv_sim_block_fn fn, void *c
     return GFV_OK;
   }
   /* The blocks SMPI benchmarks stand for the run's steady state, so they must not pay for
-   * first touches: the first time a rank meets a sampled loop it runs block 0 once, off
-   * the clock, which warms OpenBLAS's buffers, the kernel's workspace and the caches (one
-   * block per loop and rank of host time; no simulated time). */
-  if (nblocks > 0 && first_meeting(tag)) {
+   * first touches: a rank about to benchmark a loop for the first time runs its block 0
+   * once, off the clock, which warms OpenBLAS's buffers, the kernel's workspace and the
+   * caches (host time only; the ranks that never benchmark never touch their workspace). */
+  loop_count *count = count_of(tag);
+  if (nblocks > 0 && count && count->benched < iters && first_warm_up(tag)) {
     smpi_bench_end();
     st = fn(ctx, 0);
     smpi_bench_begin();
     if (st) return st;
   }
+  long ran = 0;
   /* A fixed number of benchmarked blocks (threshold < 0).  The body must neither return
    * nor break: SMPI's bookkeeping runs in the loop's condition. */
   SMPI_SAMPLE_GLOBAL_TAG(size_t b = 0, b < nblocks, b++, iters, -1.0, tag) {
     int r = fn(ctx, b);
     if (r && !st) st = r;
+    ran++;
   }
+  if (count) count->benched += ran;
   return st;
 }
 

@@ -50,9 +50,15 @@ int gfv_solver_gather_full(gfv_solver *s) {
     memcpy(p + 1 + d, s->cur.P + j * ps, ps * sizeof(double));
     memcpy(p + 1 + d + ps, s->cur.L + j * ps, ps * sizeof(double));
   }
-  GFV_CALL_GOTO(st, gfv_comm_allgatherv(s->comm, pack, s->kloc * per, all, counts, displs), done);
-  /* A timing-only simulated run (sim.h) needs the mixture only where rank 0 writes it. */
-  if (gfv_sim_sampling() > 0 && s->rank != 0) goto done;
+  if (gfv_sim_sampling() > 0) {
+    /* A timing-only simulated run (sim.h): `all` is one block that every rank shares, so
+     * every block is in place once all ranks have packed theirs, which any collective
+     * ensures; only rank 0, which writes the outputs, unpacks. */
+    GFV_CALL_GOTO(st, gfv_comm_agree(s->comm, GFV_OK, NULL), done);
+    if (s->rank != 0) goto done;
+  } else {
+    GFV_CALL_GOTO(st, gfv_comm_allgatherv(s->comm, pack, s->kloc * per, all, counts, displs), done);
+  }
   for (size_t k = 0; k < K; k++) {
     const double *p = all + k * per;
     s->full_logw[k] = p[0];
