@@ -18,7 +18,12 @@ endif
 # overridable (`make smpi` links the serial build, which SMPI can load).
 HDF5_INC ?= -I/usr/include/hdf5/openmpi
 HDF5_LIB ?= -lhdf5_openmpi
-override CFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(HDF5_INC) $(WARN)
+# netCDF-4 for posterior.nc (ArviZ reads netCDF-4 groups): Debian's Open MPI build
+# (libnetcdf-mpi-dev), which uses the same HDF5 as ours; its headers are under its prefix.
+# gflowvi loads the library at run time (src/io/netcdf_dl.h says why); only the test that
+# reads posterior.nc back links it.
+NETCDF_INC := -I$(shell pkg-config --variable=prefix netcdf-mpi 2>/dev/null)/include
+override CFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(HDF5_INC) $(NETCDF_INC) $(WARN)
 # GSL with OpenBLAS's CBLAS, never GSL's slow reference CBLAS (-lgslcblas).
 LDLIBS   := $(HDF5_LIB) -lgsl -llapacke -lopenblas -lm -ldl
 
@@ -79,6 +84,7 @@ $(BUILD)/bin/gflowvi: $(BUILD)/obj/src/cli/main.o $(BUILD)/libgflowvi.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
+$(BUILD)/tests/test_draws: LDLIBS += -lnetcdf_mpi
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/libgflowvi.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $< $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
@@ -92,9 +98,10 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_MAIN) $(BUILD)/libgflow
 # The example plugin (tools/plugins/ring.c, ABI in include/gflowvi/plugin.h) as a shared
 # object, and the broken builds of it that the tests load: another ABI version, a missing
 # required function, no Hessian, exit(0) in gfv_plugin_init or in a constructor, abort() in
-# gfv_plugin_init.  A plugin needs nothing but this rule: -fPIC -shared.
+# gfv_plugin_init, a wrong gradient (for --check-target).  A plugin needs nothing but this
+# rule: -fPIC -shared.
 PLUGINS  := $(addprefix $(BUILD)/plugins/,ring.so ring_badabi.so ring_nosym.so ring_nohess.so \
-              ring_exitinit.so ring_exitctor.so ring_abortinit.so)
+              ring_exitinit.so ring_exitctor.so ring_abortinit.so ring_badgrad.so)
 MODEL_PLUGINS := $(addprefix $(BUILD)/plugins/,eight_schools.so eight_schools_nohess.so)
 plugins: $(PLUGINS) $(MODEL_PLUGINS)
 $(BUILD)/plugins/ring.so:        PLUGIN_DEFS :=
@@ -104,6 +111,7 @@ $(BUILD)/plugins/ring_nohess.so: PLUGIN_DEFS := -DRING_NO_HESSIAN
 $(BUILD)/plugins/ring_exitinit.so: PLUGIN_DEFS := -DRING_EXIT_IN_INIT
 $(BUILD)/plugins/ring_exitctor.so: PLUGIN_DEFS := -DRING_EXIT_IN_CONSTRUCTOR
 $(BUILD)/plugins/ring_abortinit.so: PLUGIN_DEFS := -DRING_ABORT_IN_INIT
+$(BUILD)/plugins/ring_badgrad.so: PLUGIN_DEFS := -DRING_WRONG_GRADIENT
 $(PLUGINS): tools/plugins/ring.c include/gflowvi/plugin.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared $(PLUGIN_DEFS) $< -o $@ -lm

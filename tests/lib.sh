@@ -106,6 +106,21 @@ expect_ok() {
   fi
 }
 
+# py_check NAME ARGS... - runs the Python program on stdin (the system Python) with ARGS;
+# passes when it exits 0 (printing what it printed), else fails with its last line (an
+# assertion's message).
+py_check() {
+  local name=$1 msg status=0
+  shift
+  msg=$("$GFV_PYTHON" - "$@" 2>&1) || status=$?
+  if ((status == 0)); then
+    [[ -z $msg ]] || echo "$msg"
+    pass "$name"
+  else
+    fail "$name" "$(echo "$msg" | tail -n 1)"
+  fi
+}
+
 # The start of a file on one line, so a FAIL message stays a single line; drops the
 # "-----" rulers of mpirun's banners so the program's own message shows.
 _gfv_head() {

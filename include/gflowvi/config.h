@@ -63,6 +63,9 @@ typedef struct {
   char plugin_arg[GFV_PATH_MAX]; /* plugin: comma-separated arguments for gfv_plugin_init */
   int quiet;                   /* suppress the configuration echo and progress lines */
   int strict;                  /* an unreliable fit exits with status 12 (GFV_UNRELIABLE) */
+  char resample[GFV_NAME_MAX]; /* none | psis: also write draws_psis.csv */
+  char predict[GFV_PATH_MAX];  /* logreg, bnn: feature rows to predict ("" = none) */
+  int check_target;            /* compare the target's derivatives with finite differences */
   /* Not an option: given[i] is 1 when the option of table row i was set on the command line
    * or in the --config file (or by gfv_config_set), 0 when it holds its default.  A restart
    * takes the checkpoint's value for every option not given.  See gfv_config_given. */

@@ -38,6 +38,8 @@ typedef struct {
   size_t rows, cols;
   double *v;            /* rows x cols, row-major */
   int has_header;       /* the first line was a header (not numeric) */
+  char **header;        /* with has_header: the cols column names (trimmed, a pair of
+                           surrounding double quotes removed), NULL-terminated; else NULL */
 } gfv_table;
 
 /* Reads a CSV of numbers: comma-separated (spaces around fields allowed), one optional

@@ -70,6 +70,49 @@ int gfv_plugin_normalized(void *state);
 /* Releases the state; called once per rank at the end. */
 void gfv_plugin_destroy(void *state);
 
+/* ---- optional: named outputs on the model's own scale ------------------------------
+ *
+ * A model whose coordinates z are not what its user reads -- a Stan model, fitted on the
+ * unconstrained scale (log sigma, the logit of a probability, ...) -- defines these so that
+ * gflowvi can write each draw of the fit as the model's named quantities: the constrained
+ * parameters, then any derived quantities (Stan: transformed parameters, then generated
+ * quantities).  All four are optional and independent of the rules above (no ABI version
+ * change: a plugin without them loads and runs as before, and gflowvi names the outputs
+ * z[1], ..., z[d] and writes z unchanged).  gflowvi uses gfv_plugin_num_outputs,
+ * gfv_plugin_output_names and gfv_plugin_write_array only when all three are defined.
+ * Names are those the user wrote, with 1-based indices in brackets, as Stan and posteriordb
+ * spell them: "mu", "theta[1]", "Sigma[2,1]"; the order is the plugin's own (a Stan model's
+ * is Stan's: parameters, transformed parameters, generated quantities, each in declaration
+ * order).  Draws written with these names are compared by name, never by position. */
+
+/* The number m of output values per draw (>= 1). */
+size_t gfv_plugin_num_outputs(void *state);
+
+/* Stores in names[j] (0 <= j < m) a pointer to the name of output j: a NUL-terminated
+ * string owned by the plugin, valid until gfv_plugin_destroy.  Returns 0 on success. */
+int gfv_plugin_output_names(void *state, const char **names);
+
+/* Maps one point z (d values, the plugin's coordinates) to its m outputs out[0..m-1].
+ * seed is the seed of this draw's random numbers (Stan: the generated quantities'
+ * RNG); the outputs depend on (z, seed) alone, so gflowvi passes a seed derived from
+ * (--seed, draw index) and the draws do not depend on the rank count.  Where the model
+ * cannot compute its outputs at z (a rejection in generated quantities, a derived value
+ * that violates its declared constraint) the plugin writes NaN into every out[j] and
+ * returns 0; any other non-zero return stops the run (exit status 3), as for
+ * gfv_plugin_logdensity. */
+int gfv_plugin_write_array(void *state, const double *z, double *out, unsigned long seed);
+
+/* Stores in group[j] (0 <= j < m) what output j is: 0 a parameter, 1 a quantity derived
+ * deterministically from the parameters (Stan: transformed parameters), 2 a quantity that
+ * may be random given the parameters (Stan: generated quantities, e.g. a posterior
+ * predictive draw).  Absent: every output is a parameter.  Returns 0 on success. */
+int gfv_plugin_output_groups(void *state, int *group);
+
+/* Stores in names[a] (0 <= a < d) the name of coordinate a of z, as for
+ * gfv_plugin_output_names (Stan: its unconstrained parameter names, so "tau" for
+ * log(tau)).  Absent: z[1], ..., z[d].  Returns 0 on success. */
+int gfv_plugin_dim_names(void *state, const char **names);
+
 /* The loader's function types. */
 typedef int (*gfv_plugin_abi_version_fn)(void);
 typedef size_t (*gfv_plugin_dim_fn)(void *);
@@ -78,6 +121,11 @@ typedef int (*gfv_plugin_init_fn)(int, const char *const *, void **, char *, siz
 typedef int (*gfv_plugin_hessian_fn)(void *, size_t, size_t, const double *, double *);
 typedef int (*gfv_plugin_normalized_fn)(void *);
 typedef void (*gfv_plugin_destroy_fn)(void *);
+typedef size_t (*gfv_plugin_num_outputs_fn)(void *);
+typedef int (*gfv_plugin_output_names_fn)(void *, const char **);
+typedef int (*gfv_plugin_write_array_fn)(void *, const double *, double *, unsigned long);
+typedef int (*gfv_plugin_output_groups_fn)(void *, int *);
+typedef int (*gfv_plugin_dim_names_fn)(void *, const char **);
 
 #ifdef __cplusplus
 }

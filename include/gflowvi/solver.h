@@ -10,6 +10,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "gflowvi/comm.h"
 #include "gflowvi/config.h"
@@ -63,6 +64,11 @@ int gfv_solver_run(gfv_solver *s);
 int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res);
 /* Collective: rank 0 writes the output directory; every rank gets the outcome. */
 int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res);
+
+/* Collective (--check-target): rank 0 compares the target's gradient (and Hessian) with
+ * central finite differences at points drawn from the initial mixture and prints a table
+ * and a verdict to out; GFV_ERR_NUMERIC on every rank when they disagree. */
+int gfv_solver_check_target(gfv_solver *s, FILE *out);
 
 /* Checkpoints (HDF5, see src/solver/checkpoint.c).  gfv_solver_checkpoint is collective
  * (rank 0 writes).  A run started with cfg->restart set continues from that file. */

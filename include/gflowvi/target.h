@@ -28,7 +28,7 @@ typedef struct gfv_target gfv_target;
 typedef struct {
   size_t K, d;
   const double *w, *mu, *cov; /* cov: K x d x d, or K x d variances when diag is set */
-  unsigned long seed; /* for any sampling the report does (posterior predictive) */
+  unsigned long seed; /* --seed, for any sampling the report does (posterior predictive) */
   int diag;           /* the diagonal family: cov holds variances */
 } gfv_fitted_mixture;
 
@@ -58,7 +58,34 @@ struct gfv_target {
    * separated, no braces, no trailing comma) to json and human-readable lines to text,
    * e.g. held-out accuracy and log-likelihood.  Returns a status. */
   int (*report)(const gfv_target *t, const gfv_fitted_mixture *fit, FILE *json, FILE *text);
+  /* Optional: the model's own names for draws.csv and posterior.nc (src/solver/draws.c).
+   * out_names[j] (j < nout) names output j as a user reads it, 1-based indices in brackets
+   * ("mu", "theta[1]", "Sigma[2,1]"); constrain maps n points z (n x d) to their outputs
+   * (n x nout), seeds[i] seeding point i's random quantities (plugin.h,
+   * gfv_plugin_write_array).  out_groups[j]: 0 parameter, 1 transformed parameter, 2
+   * generated quantity (NULL: all 0).  dim_names (d names of z's coordinates) may be NULL.
+   * nout = 0: the outputs are z itself, named z[1]..z[d].  The arrays belong to t. */
+  size_t nout;
+  char **out_names, **dim_names;
+  int *out_groups;
+  int (*constrain)(const gfv_target *t, size_t n, const double *z, const unsigned long *seeds,
+                   double *out);
+  /* Optional (logreg, bnn): --predict.  predict_cols features per row; writes the rows'
+   * predictive summaries as CSV (header included) from draws of fit. */
+  size_t predict_cols;
+  int (*predict)(const gfv_target *t, const gfv_fitted_mixture *fit, size_t rows, const double *X,
+                 FILE *csv);
+  /* Optional: JSON members about the data (feature names, standardisation) for the
+   * "data" object of summary.json, in the report's format. */
+  int (*describe)(const gfv_target *t, FILE *json);
 };
+
+/* For targets: names[i] = a copy of the printf-style text, for an array of n names made
+ * by gfv_names_alloc (all NULL); freed with gfv_names_free (NULL allowed).  Not collective. */
+int gfv_names_alloc(size_t n, char ***names);
+int gfv_names_set(char **names, size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void gfv_names_free(char **names, size_t n);
 
 /* Creates the target named by spec ("gauss", "gmm:path.csv", ...).  dim is the --dim
  * option: 0 asks for the target's default; a fixed-dimension target (gmm4, banana,

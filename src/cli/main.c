@@ -4,6 +4,7 @@
  * the same status (see README, "Exit status"). */
 #include <cblas.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,19 @@ static void report(const gfv_config *cfg, const gfv_eval_result *res, long iters
   fflush(stdout);
 }
 
+/* A phase of the epilog begins: one line on stdout from rank 0 (a user waiting on a long
+ * evaluation, or a test waiting to signal it, sees where the run is). */
+static void announce(int rank, const gfv_config *cfg, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void announce(int rank, const gfv_config *cfg, const char *fmt, ...) {
+  if (rank != 0 || cfg->quiet) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vprintf(fmt, ap);
+  va_end(ap);
+  fflush(stdout);
+}
+
 /* The diagnostics' warnings go to stderr whatever --quiet says: a doubtful fit must be
  * impossible to miss (they are in summary.json too). */
 static void warn_verdict(const gfv_config *cfg, const gfv_eval_result *res) {
@@ -113,8 +127,9 @@ static int prolog(gfv_comm *comm, int argc, char **argv, gfv_config *cfg, gfv_ta
   st = gfv_target_create_from_config(cfg, target);
   GFV_CALL(gfv_comm_agree(comm, st, NULL));
   GFV_CALL(setup_stop(comm, "set-up (loading the target)"));
-  /* Output paths, disk space, memory limits; then the old outputs go (preflight.h). */
-  GFV_CALL(gfv_preflight(comm, cfg, *target));
+  /* Output paths, disk space, memory limits; then the old outputs go (preflight.h).  A
+   * --check-target run writes nothing. */
+  if (!cfg->check_target) GFV_CALL(gfv_preflight(comm, cfg, *target));
   return GFV_OK;
 }
 
@@ -126,6 +141,11 @@ static int run(gfv_comm *comm, int argc, char **argv) {
   int help = 0, st, rank = gfv_comm_rank(comm);
   GFV_CALL_GOTO(st, prolog(comm, argc, argv, &cfg, &target, &help), done);
   if (help) goto done;
+  if (cfg.check_target) { /* the derivatives against finite differences, no fit */
+    st = gfv_solver_create(&cfg, target, comm, &solver);
+    if (!st) st = gfv_solver_check_target(solver, stdout);
+    goto done;
+  }
   if (rank == 0 && !cfg.quiet) banner(&cfg, target, gfv_comm_size(comm));
   st = gfv_solver_create(&cfg, target, comm, &solver);
   if (st == GFV_STOPPED && rank == 0) /* stopped inside the initialisation: no state yet */
@@ -141,17 +161,11 @@ static int run(gfv_comm *comm, int argc, char **argv) {
   }
   st = gfv_solver_run(solver);
   if (st) goto done; /* GFV_STOPPED after a checkpoint, or an agreed error */
-  if (rank == 0 && !cfg.quiet) {
-    printf("final evaluation: %ld fresh samples of the mixture\n", cfg.eval_samples);
-    fflush(stdout);
-  }
+  announce(rank, &cfg, "final evaluation: %ld fresh samples of the mixture\n", cfg.eval_samples);
   st = gfv_solver_evaluate(solver, &res);
   if (st == GFV_STOPPED) st = gfv_solver_stop(solver, "the final evaluation");
   if (st) goto done;
-  if (rank == 0 && !cfg.quiet) {
-    printf("writing the outputs to %s/\n", cfg.out);
-    fflush(stdout);
-  }
+  announce(rank, &cfg, "writing the outputs to %s/\n", cfg.out);
   st = gfv_solver_write_outputs(solver, &res);
   if (st == GFV_STOPPED) st = gfv_solver_stop(solver, "output writing");
   if (st) goto done;

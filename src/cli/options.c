@@ -51,6 +51,7 @@ static const char *const update_choices[] = {"retraction", "plain", NULL};
 static const char *const family_choices[] = {"full", "diag", NULL};
 static const char *const schedule_choices[] = {"constant", "decay", "adaptive", NULL};
 static const char *const standardize_choices[] = {"auto", "scale", "center-scale", "none", NULL};
+static const char *const resample_choices[] = {"none", "psis", NULL};
 
 static const option options[] = {
     {.name = "config", .type = OPT_STRING, FIELD(config), .metavar = "FILE", .def = "",
@@ -98,10 +99,11 @@ static const option options[] = {
     {.name = "trust-region", .type = OPT_DOUBLE, FIELD(trust_region), .def = "0.5",
      .bound = BOUND_GE, .lo = 0,
      .role = ROLE_RUN,
-     .help = "bound, in nats, on KL(new || old) of each component in one iteration: a step "
-             "that would move a component further is shortened for that component alone; the "
-             "bound adapts per component (halved when the component's objective got worse, "
-             "grown back when not); 0 = no bound (the paper's plain steps)"},
+     .help = "bound, in nats, on KL(new || old) of each component in one iteration (times d/10 "
+             "above 10 dimensions): a step that would move a component further is shortened for "
+             "that component alone; the bound adapts per component (halved when the "
+             "component's objective got worse, grown back when not); 0 = no bound (the paper's "
+             "plain steps)"},
     {.name = "iters", .type = OPT_LONG, FIELD(iters), .def = "1000", .bound = BOUND_GE, .lo = 0,
      .role = ROLE_RUN,
      .help = "maximum number of iterations"},
@@ -164,7 +166,7 @@ static const option options[] = {
      .help = "output directory (created if needed)"},
     {.name = "out-samples", .type = OPT_LONG, FIELD(out_samples), .def = "10000",
      .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 0, .help = "rows of samples.csv, drawn from the fitted mixture"},
+     .bound = BOUND_GE, .lo = 0, .help = "rows of samples.csv and draws.csv, drawn from the fitted mixture"},
     {.name = "eval-samples", .type = OPT_LONG, FIELD(eval_samples), .def = "100000",
      .role = ROLE_RUN,
      .bound = BOUND_GE, .lo = 1, .help = "fresh samples for the final ELBO and KL estimates"},
@@ -236,6 +238,19 @@ static const option options[] = {
      .role = ROLE_PROBLEM,
      .help = "--target=plugin:FILE.so: comma-separated strings handed to the plugin's "
              "gfv_plugin_init"},
+    {.name = "resample", .type = OPT_CHOICE, FIELD(resample), .def = "none",
+     .choices = resample_choices, .role = ROLE_RUN,
+     .help = "psis = also write draws_psis.csv: the draws of draws.csv resampled with "
+             "replacement by their Pareto-smoothed importance weights p/q"},
+    {.name = "predict", .type = OPT_STRING, FIELD(predict), .metavar = "FILE", .def = "",
+     .role = ROLE_RUN,
+     .help = "logreg, bnn: a CSV of feature rows (the columns of --data without the label); "
+             "writes predictions.csv with each row's predictive mean, sd and 5/50/95% quantiles"},
+    {.name = "check-target", .type = OPT_BOOL, FIELD(check_target), .def = "false",
+     .role = ROLE_RUN,
+     .help = "fit nothing: compare the target's gradient (and Hessian) with central finite "
+             "differences at points drawn from the initial mixture; exit 0 when they agree, "
+             "4 when not"},
     {.name = "quiet", .type = OPT_BOOL, FIELD(quiet), .def = "false",
      .role = ROLE_RUN,
      .help = "suppress the configuration echo and the progress lines"},
@@ -772,6 +787,10 @@ static const char help_outputs[] =
     "  mixture.csv    weight, mean and covariance of every component\n"
     "  trace.csv      ELBO, its standard error, step norm and step size per iteration\n"
     "  samples.csv    --out-samples draws from the fitted mixture\n"
+    "  draws.csv      the same draws as the model's named quantities, with lp__ and lq__\n"
+    "  posterior.nc   the draws for ArviZ (netCDF-4 groups posterior and sample_stats)\n"
+    "  draws_psis.csv --resample=psis: the draws resampled by their PSIS weights\n"
+    "  predictions.csv --predict: predictive mean, sd and quantiles per row\n"
     "  density.csv    target and mixture log densities on a grid (2-D targets only)\n"
     "\n"
     "Exit status: 0 ok, 2 usage, 3 input, 4 numerical, 5 output, 6 mpi, 7 memory, 8 internal\n";

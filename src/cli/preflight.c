@@ -20,6 +20,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
 #include "gflowvi/solver.h"
+#include "io/netcdf_dl.h"
 #include "solver/footprint.h"
 
 /* The directory part of path ("." when it has none). */
@@ -67,6 +68,7 @@ static size_t run_inputs(const gfv_config *cfg, const char **in, char *ck, size_
   const char *colon = strchr(cfg->target, ':'); /* gmm:FILE, plugin:FILE */
   size_t n = 0;
   in[n++] = cfg->config, in[n++] = cfg->restart, in[n++] = cfg->data, in[n++] = cfg->test_data;
+  in[n++] = cfg->predict;
   if (colon) in[n++] = colon + 1;
   in[n++] = gfv_checkpoint_path(cfg, ck, cksize);
   return n;
@@ -207,11 +209,44 @@ static int clean_outputs(const gfv_config *cfg) {
   return GFV_OK;
 }
 
+/* (0) Rank 0: the --predict file is read now, so that a bad one stops the run before the
+ * fit rather than after it: readable, numeric, one column per feature of the model. */
+static int check_predict(const gfv_config *cfg, const gfv_target *t) {
+  if (!cfg->predict[0]) return GFV_OK;
+  GFV_CHECK(t->predict, GFV_ERR_USAGE,
+            "--predict=%s: --target=%s makes no predictions (only logreg and bnn do)", cfg->predict,
+            cfg->target);
+  gfv_table tab;
+  int st = gfv_table_read_csv(cfg->predict, &tab);
+  if (st) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", gfv_error_message());
+    return gfv_error_set(st, __FILE__, __LINE__, __func__, "--predict: %s", msg);
+  }
+  size_t cols = tab.cols;
+  gfv_table_free(&tab);
+  GFV_CHECK(cols == t->predict_cols, GFV_ERR_INPUT,
+            "--predict: %s has %zu column%s, but the model takes %zu features (the columns of "
+            "--data=%s without the label)",
+            cfg->predict, cols, cols == 1 ? "" : "s", t->predict_cols, cfg->data);
+  return GFV_OK;
+}
+
+/* Rank 0: the netCDF library that posterior.nc needs is there (loaded now, after MPI_Init:
+ * io/netcdf_dl.h). */
+static int check_outputs_lib(void) {
+  const gfv_netcdf *nc;
+  return gfv_netcdf_load(&nc);
+}
+
 int gfv_preflight(gfv_comm *comm, const gfv_config *cfg, const gfv_target *t) {
   int rank = gfv_comm_rank(comm);
   const char *skip = getenv(GFV_SKIP_RESOURCE_CHECKS);
   int check = !skip || !skip[0] || strcmp(skip, "0") == 0;
-  int st = rank == 0 ? check_paths(cfg) : GFV_OK;
+  int st = rank == 0 ? check_predict(cfg, t) : GFV_OK;
+  if (!st && rank == 0) st = check_outputs_lib();
+  GFV_CALL(gfv_comm_agree(comm, st, NULL));
+  st = rank == 0 ? check_paths(cfg) : GFV_OK;
   GFV_CALL(gfv_comm_agree(comm, st, NULL));
   if (check) { /* memory first: it is the first limit the run would hit */
     GFV_CALL(check_memory(comm, cfg, t));

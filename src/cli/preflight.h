@@ -23,7 +23,8 @@
 #define GFV_BLAS_VM_MARGIN (144.0 * 1048576)
 #define GFV_RSS_MARGIN (32.0 * 1048576)
 
-/* Collective.  Checks the output paths (status 5), the free space (5) and the memory
+/* Collective.  Checks the --predict file (status 3; 2 for a target without predictions),
+ * the output paths (status 5), the free space (5) and the memory
  * limits (7), with one line naming the option that dominates; then rank 0 removes the
  * previous run's outputs from --out (gfv_outputs_clean) and says so unless --quiet.
  * Every rank returns the same status. */

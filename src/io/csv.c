@@ -72,6 +72,22 @@ static int any_number(const csv_reader *r) {
   return 0;
 }
 
+/* The header's fields as t->header: copies, without a pair of surrounding quotes. */
+static int keep_header(const csv_reader *r, gfv_table *t) {
+  GFV_CALL(gfv_calloc(&t->header, r->nfield + 1, sizeof(char *)));
+  for (size_t j = 0; j < r->nfield; j++) {
+    const char *f = r->field[j];
+    size_t n = strlen(f);
+    if (n >= 2 && f[0] == '"' && f[n - 1] == '"') f++, n -= 2;
+    char *c = malloc(n + 1);
+    GFV_CHECK(c, GFV_ERR_MEMORY, "%s: out of memory reading the header", r->path);
+    memcpy(c, f, n);
+    c[n] = '\0';
+    t->header[j] = c;
+  }
+  return GFV_OK;
+}
+
 /* Appends the current fields as a data row of t, growing t->v by doubling. */
 static int append_row(csv_reader *r, long lineno, gfv_table *t, size_t *cap) {
   if (t->rows == 0 && t->cols == 0) t->cols = r->nfield;
@@ -124,6 +140,7 @@ static int read_lines(FILE *fp, csv_reader *r, gfv_table *t) {
       if (!any_number(r)) {
         t->has_header = 1;
         header_fields = r->nfield;
+        GFV_CALL_GOTO(st, keep_header(r, t), done);
         continue;
       }
     }
@@ -162,6 +179,8 @@ int gfv_table_read_csv(const char *path, gfv_table *t) {
 
 void gfv_table_free(gfv_table *t) {
   if (!t) return;
+  for (size_t j = 0; t->header && t->header[j]; j++) free(t->header[j]);
+  free(t->header);
   free(t->v);
   memset(t, 0, sizeof *t);
 }

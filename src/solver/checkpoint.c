@@ -1,19 +1,21 @@
 /* checkpoint.c - saving and restoring a run (HDF5).
  *
  * A checkpoint holds everything needed to continue exactly: the iteration, every
- * particle's parameters and weight, every particle's random-stream state, the Monte Carlo
- * estimates at the current particles (the next update consumes them), the step-size
- * state, the trace so far, the resolved configuration, and an FNV-1a checksum over all of
- * it.  Restarting at the same rank count therefore reproduces the uninterrupted run bit
- * for bit; at another rank count the particles are re-sharded and the run agrees to the
- * usual rank-count tolerance, since every particle carries its own stream.
+ * particle's parameters and weight, the Monte Carlo estimates at the current particles
+ * (the next update consumes them), the step-size state, the trace so far, the resolved
+ * configuration, and an FNV-1a checksum over all of it.  The random streams have no state
+ * to save: they are counter-based (rng/stream.h), and the draws of iteration t follow from
+ * (seed, particle index, t) alone.  Restarting at the same rank count therefore reproduces
+ * the uninterrupted run bit for bit; at another rank count the particles are re-sharded
+ * and the run agrees to the usual rank-count tolerance, since every particle keys its own
+ * streams.
  *
  * Layout (h5dump / h5py / R's hdf5r read it directly):
  *   /logw (K), /mu (K, d), /precision (K, d, d), /precision_chol (K, d, d)  [(K, d) for --family=diag],
  *   /grad_estimate (K, d), /hessian_estimate (K, d, d), /phi (K), /phi_var (K),
  *   /trust_region (K: each component's KL bound), /samples_in_support (K),
- *   /rng_state (K, bytes), /trace (rows, 6: iteration, elbo, elbo_se, step_norm,
- *   step_size, seconds); attributes: format, target, flow, estimator, update, rng_type, family,
+ *   /trace (rows, 6: iteration, elbo, elbo_se, step_norm, step_size, seconds); attributes:
+ *   format, target, flow, estimator, update, rng_type (the streams' generator), family,
  *   config (JSON), checksum, and the scalars listed in scalar_names below; for restarts
  *   (restart.c) config_text (the options as a config file), data_checksum and
  *   target_file_checksum (the input files' contents) and config_text_checksum over those.
@@ -23,7 +25,6 @@
  * rank 0 reads the configuration first (gfv_checkpoint_read_config, before the target
  * exists); then every rank reads the (small) file, verifies the checksum and keeps its
  * own block. */
-#include <gsl/gsl_rng.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -34,17 +35,20 @@
 #include "io/h5file.h"
 #include "solver/solver_impl.h"
 
-#define GFV_CKPT_FORMAT "gflowvi-checkpoint 2"
+/* 3: counter-based streams, no stream state (2 held GSL MT19937 states). */
+#define GFV_CKPT_FORMAT "gflowvi-checkpoint 3"
+/* The generator and the normals the iteration counter refers to. */
+#define GFV_CKPT_RNG "philox4x64-10/box-muller"
 
 enum {
   SC_ITERATION, SC_ETA, SC_STEP, SC_REJECTED, SC_RUN_SECONDS, SC_CONVERGED, SC_PHIBAR, SC_ELBO,
-  SC_ELBO_SE, SC_NTRACE, SC_PARTICLES, SC_SAMPLES, SC_DIM, SC_SEED, SC_RNG_BYTES, SC_LAST_REL,
+  SC_ELBO_SE, SC_NTRACE, SC_PARTICLES, SC_SAMPLES, SC_DIM, SC_SEED, SC_LAST_REL,
   SC_TR_LIMITED, SC_MAX_MOVE, SC_MAX_MOVE_ITER, SC_OUTSIDE, SC_COUNT
 };
 static const char *const scalar_names[SC_COUNT] = {
     "iteration", "eta",       "step",      "rejected", "run_seconds", "converged",
     "phibar",    "elbo",      "elbo_se",   "ntrace",   "particles",   "samples",
-    "dim",       "seed",      "rng_state_bytes",       "last_relative_step",
+    "dim",       "seed",      "last_relative_step",
     "trust_region_limited",   "max_move",  "max_move_iteration", "outside_fraction"};
 
 enum { S_TARGET, S_FLOW, S_ESTIMATOR, S_UPDATE, S_RNG, S_FAMILY, S_COUNT };
@@ -53,18 +57,17 @@ static const char *const string_names[S_COUNT] = {"target",   "flow",     "estim
 
 /* Every particle, in global order, as stored in the file. */
 typedef struct {
-  size_t K, d, ps, rbytes, ntrace; /* ps: numbers per precision (d * d, or d for diag) */
+  size_t K, d, ps, ntrace; /* ps: numbers per precision (d * d, or d for diag) */
   double *logw, *mu, *P, *L, *gh, *G, *phi, *phivar, *tr_eps, *used, *trace;
-  unsigned char *rng;
   double scalars[SC_COUNT];
   char strings[S_COUNT][GFV_PATH_MAX];
 } full_state;
 
 static size_t doubles_per_particle(size_t d, size_t ps) { return 5 + 2 * d + 3 * ps; }
 
-static int state_alloc(full_state *f, size_t K, size_t d, size_t ps, size_t rbytes, size_t ntrace) {
+static int state_alloc(full_state *f, size_t K, size_t d, size_t ps, size_t ntrace) {
   const size_t dd = ps;
-  f->K = K, f->d = d, f->ps = ps, f->rbytes = rbytes, f->ntrace = ntrace;
+  f->K = K, f->d = d, f->ps = ps, f->ntrace = ntrace;
   GFV_ALLOC(f->logw, K);
   GFV_ALLOC(f->mu, K * d);
   GFV_ALLOC(f->P, K * dd);
@@ -76,13 +79,12 @@ static int state_alloc(full_state *f, size_t K, size_t d, size_t ps, size_t rbyt
   GFV_ALLOC(f->tr_eps, K);
   GFV_ALLOC(f->used, K);
   GFV_ALLOC(f->trace, ntrace * 6);
-  GFV_ALLOC(f->rng, K * rbytes);
   return GFV_OK;
 }
 
 static void state_free(full_state *f) {
   free(f->logw), free(f->mu), free(f->P), free(f->L), free(f->gh), free(f->G), free(f->phi);
-  free(f->phivar), free(f->tr_eps), free(f->used), free(f->trace), free(f->rng);
+  free(f->phivar), free(f->tr_eps), free(f->used), free(f->trace);
 }
 
 /* The checksum covers every number and name the restart uses, in a fixed order. */
@@ -95,15 +97,15 @@ static uint64_t checksum(const full_state *f) {
   } parts[] = {{f->logw, K * 8},      {f->mu, K * d * 8},  {f->P, K * dd * 8},  {f->L, K * dd * 8},
                {f->gh, K * d * 8},    {f->G, K * dd * 8},  {f->phi, K * 8},     {f->phivar, K * 8},
                {f->tr_eps, K * 8},    {f->used, K * 8},
-               {f->rng, K * f->rbytes}, {f->trace, f->ntrace * 6 * 8}, {f->scalars, sizeof f->scalars}};
+               {f->trace, f->ntrace * 6 * 8}, {f->scalars, sizeof f->scalars}};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) h = gfv_fnv1a(h, parts[i].p, parts[i].bytes);
   for (int i = 0; i < S_COUNT; i++) h = gfv_fnv1a(h, f->strings[i], strlen(f->strings[i]));
   return h;
 }
 
-/* Packs this rank's particles: doubles, then the stream state, per particle. */
-static void pack_local(const gfv_solver *s, size_t rbytes, unsigned char *buf) {
-  const size_t d = s->d, dd = s->psize, per = doubles_per_particle(d, dd) * sizeof(double) + rbytes;
+/* Packs this rank's particles, doubles_per_particle each. */
+static void pack_local(const gfv_solver *s, unsigned char *buf) {
+  const size_t d = s->d, dd = s->psize, per = doubles_per_particle(d, dd) * sizeof(double);
   const gfv_estimate *e = &s->est_buf[s->cur_est];
   for (size_t j = 0; j < s->kloc; j++) {
     unsigned char *p = buf + j * per;
@@ -118,12 +120,11 @@ static void pack_local(const gfv_solver *s, size_t rbytes, unsigned char *buf) {
     x[2 + 2 * d + 3 * dd] = e->phivar[j];
     x[3 + 2 * d + 3 * dd] = s->tr_eps[j];
     x[4 + 2 * d + 3 * dd] = (double)e->used[j];
-    memcpy(p + doubles_per_particle(d, dd) * sizeof(double), gsl_rng_state(s->cur.rng[j]), rbytes);
   }
 }
 
 static void unpack_all(const unsigned char *buf, full_state *f) {
-  const size_t d = f->d, dd = f->ps, per = doubles_per_particle(d, dd) * sizeof(double) + f->rbytes;
+  const size_t d = f->d, dd = f->ps, per = doubles_per_particle(d, dd) * sizeof(double);
   for (size_t k = 0; k < f->K; k++) {
     const unsigned char *p = buf + k * per;
     const double *v = (const double *)(const void *)p;
@@ -137,7 +138,6 @@ static void unpack_all(const unsigned char *buf, full_state *f) {
     f->phivar[k] = v[2 + 2 * d + 3 * dd];
     f->tr_eps[k] = v[3 + 2 * d + 3 * dd];
     f->used[k] = v[4 + 2 * d + 3 * dd];
-    memcpy(f->rng + k * f->rbytes, p + doubles_per_particle(d, dd) * sizeof(double), f->rbytes);
   }
 }
 
@@ -149,14 +149,14 @@ static void fill_header(const gfv_solver *s, full_state *f) {
   sc[SC_CONVERGED] = s->converged, sc[SC_PHIBAR] = e->phibar, sc[SC_ELBO] = e->elbo;
   sc[SC_ELBO_SE] = e->elbo_se, sc[SC_NTRACE] = (double)s->ntrace, sc[SC_PARTICLES] = (double)s->K;
   sc[SC_SAMPLES] = (double)s->S, sc[SC_DIM] = (double)s->d, sc[SC_SEED] = (double)s->cfg->seed;
-  sc[SC_RNG_BYTES] = (double)f->rbytes, sc[SC_LAST_REL] = s->last_rel_step;
+  sc[SC_LAST_REL] = s->last_rel_step;
   sc[SC_TR_LIMITED] = (double)s->tr_limited, sc[SC_MAX_MOVE] = s->max_move;
   sc[SC_MAX_MOVE_ITER] = (double)s->max_move_iter, sc[SC_OUTSIDE] = e->outside;
   snprintf(f->strings[S_TARGET], GFV_PATH_MAX, "%s", s->cfg->target);
   snprintf(f->strings[S_FLOW], GFV_PATH_MAX, "%s", s->flow->name);
   snprintf(f->strings[S_ESTIMATOR], GFV_PATH_MAX, "%s", s->est->name);
   snprintf(f->strings[S_UPDATE], GFV_PATH_MAX, "%s", s->cfg->update);
-  snprintf(f->strings[S_RNG], GFV_PATH_MAX, "%s", gsl_rng_name(s->cur.rng[0]));
+  snprintf(f->strings[S_RNG], GFV_PATH_MAX, "%s", GFV_CKPT_RNG);
   snprintf(f->strings[S_FAMILY], GFV_PATH_MAX, "%s", s->diag ? "diag" : "full");
   for (size_t i = 0; i < s->ntrace; i++) {
     const gfv_trace_row *t = &s->trace[i];
@@ -208,7 +208,6 @@ static int write_file(gfv_solver *s, const full_state *f, const char *path) {
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "phi_var", 1, k1, f->phivar), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "trust_region", 1, k1, f->tr_eps), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "samples_in_support", 1, k1, f->used), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_bytes(&h, "rng_state", K, f->rbytes, f->rng), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "trace", 2, tr, f->trace), fail);
   GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "format", GFV_CKPT_FORMAT), fail);
   for (int i = 0; i < S_COUNT; i++)
@@ -245,8 +244,7 @@ const char *gfv_solver_checkpoint_path(const gfv_solver *s, char *buf, size_t si
 
 int gfv_solver_checkpoint(gfv_solver *s, const char *path) {
   double t0 = gfv_comm_wtime();
-  const size_t rbytes = gsl_rng_size(s->cur.rng[0]);
-  const size_t per = doubles_per_particle(s->d, s->psize) * sizeof(double) + rbytes;
+  const size_t per = doubles_per_particle(s->d, s->psize) * sizeof(double);
   unsigned char *mine = NULL, *all = NULL;
   size_t *counts = NULL, *displs = NULL;
   full_state f = {0};
@@ -263,11 +261,11 @@ done:
       gfv_block_range(s->K, s->size, r, &k0, &kl);
       counts[r] = kl * per, displs[r] = k0 * per;
     }
-    pack_local(s, rbytes, mine);
+    pack_local(s, mine);
     st = gfv_comm_gatherv_bytes(s->comm, mine, s->kloc * per, all, counts, displs, 0);
   }
   if (!st && s->rank == 0) {
-    st = state_alloc(&f, s->K, s->d, s->psize, rbytes, s->ntrace);
+    st = state_alloc(&f, s->K, s->d, s->psize, s->ntrace);
     if (!st) {
       unpack_all(all, &f);
       fill_header(s, &f);
@@ -290,6 +288,10 @@ static int check_format(gfv_h5 *h, const char *path) {
   GFV_CHECK(H5Aexists(h->id, "format") > 0, GFV_ERR_INPUT,
             "'%s' is not a gflowvi checkpoint (HDF5, but no format)", path);
   GFV_CALL(gfv_h5_read_attr_string(h, "format", fmt, sizeof fmt));
+  GFV_CHECK(strcmp(fmt, "gflowvi-checkpoint 2") != 0, GFV_ERR_INPUT,
+            "checkpoint '%s' was written by an earlier gflowvi (format '%s', MT19937 streams) and "
+            "cannot be continued with this version's streams; start the run again",
+            path, fmt);
   GFV_CHECK(strcmp(fmt, GFV_CKPT_FORMAT) == 0, GFV_ERR_INPUT,
             "'%s' is not a gflowvi checkpoint (format '%s')", path, fmt);
   return GFV_OK;
@@ -317,8 +319,7 @@ done:
 }
 
 /* Reads the whole checkpoint into f, checking format, shapes and checksum. */
-static int read_file(const char *path, const gfv_config *cfg, size_t d, size_t ps, size_t rbytes,
-                     full_state *f) {
+static int read_file(const char *path, const gfv_config *cfg, size_t d, size_t ps, full_state *f) {
   gfv_h5 h;
   char sum[32], want[32];
   int st = GFV_OK;
@@ -341,13 +342,13 @@ static int read_file(const char *path, const gfv_config *cfg, size_t d, size_t p
   if (strcmp(f->strings[S_FAMILY], cfg->family) != 0)
     GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' is for --family=%s, not %s", path,
                    f->strings[S_FAMILY], cfg->family);
-  if (sc[SC_RNG_BYTES] != (double)rbytes || strcmp(f->strings[S_RNG], "mt19937") != 0)
+  if (strcmp(f->strings[S_RNG], GFV_CKPT_RNG) != 0)
     GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s': unsupported random stream '%s'", path,
                    f->strings[S_RNG]);
   if (!(sc[SC_NTRACE] >= 1 && sc[SC_NTRACE] == sc[SC_ITERATION] + 1))
     GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' is corrupted (trace of %.0f rows)", path,
                    sc[SC_NTRACE]);
-  GFV_CALL_GOTO(st, state_alloc(f, (size_t)cfg->particles, d, ps, rbytes, (size_t)sc[SC_NTRACE]), done);
+  GFV_CALL_GOTO(st, state_alloc(f, (size_t)cfg->particles, d, ps, (size_t)sc[SC_NTRACE]), done);
   const size_t K = f->K, kd[2] = {K, d}, kdd[3] = {K, d, d}, k1[1] = {K}, tr[2] = {f->ntrace, 6};
   const int prank = ps == d * d ? 3 : 2;
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "logw", 1, k1, f->logw), done);
@@ -360,7 +361,6 @@ static int read_file(const char *path, const gfv_config *cfg, size_t d, size_t p
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "phi_var", 1, k1, f->phivar), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "trust_region", 1, k1, f->tr_eps), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "samples_in_support", 1, k1, f->used), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_bytes(&h, "rng_state", K, rbytes, f->rng), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "trace", 2, tr, f->trace), done);
   GFV_CALL_GOTO(st, gfv_h5_read_attr_string(&h, "checksum", sum, sizeof sum), done);
   snprintf(want, sizeof want, "%016" PRIx64, checksum(f));
@@ -392,7 +392,6 @@ static int install(gfv_solver *s, const full_state *f) {
     s->tr_eps[j] = f->tr_eps[k];
     e->used[j] = (size_t)f->used[k];
     e->bad[j] = 0;
-    memcpy(gsl_rng_state(s->cur.rng[j]), f->rng + k * f->rbytes, f->rbytes);
   }
   gfv_particles_update_logc(&s->cur);
   e->phibar = sc[SC_PHIBAR], e->elbo = sc[SC_ELBO], e->elbo_se = sc[SC_ELBO_SE];
@@ -417,8 +416,7 @@ static int install(gfv_solver *s, const full_state *f) {
 
 int gfv_solver_restore(gfv_solver *s, const char *path) {
   full_state f = {0};
-  size_t rbytes = gsl_rng_size(s->cur.rng[0]);
-  int st = read_file(path, s->cfg, s->d, s->psize, rbytes, &f);
+  int st = read_file(path, s->cfg, s->d, s->psize, &f);
   if (!st) st = install(s, &f);
   state_free(&f);
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));

@@ -8,7 +8,6 @@
  * random.  For this phase the parameters (K (2 d^2 + d + 1) numbers) are all-gathered and
  * every rank evaluates the whole mixture at its own samples: one collective instead of
  * moving N d sample coordinates. */
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,7 +84,7 @@ int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
  * the samples outside the target's support (l = -inf: a zero density, left out of the
  * mean) and the broken values (NaN or +inf, which fail the evaluation).  lr receives the M log importance ratios
  * l - log q + log(K w_j): the stratified draws reweighted to iid draws from q (psis.h). */
-static int particle_stats(gfv_solver *s, size_t j, size_t M, gsl_rng *rng, gfv_mix_work *w,
+static int particle_stats(gfv_solver *s, size_t j, size_t M, gfv_mix_work *w,
                           double *z, double *lq, double *lp, double *mean, double *var,
                           size_t *nonfinite, size_t *outside, double *lr) {
   const double lr_shift = log((double)s->K) + s->cur.logw[j];
@@ -93,11 +92,13 @@ static int particle_stats(gfv_solver *s, size_t j, size_t M, gsl_rng *rng, gfv_m
   /* Sums shifted by the first value keep the variance accurate when |h| >> sd(h). */
   double shift = NAN, sum = 0, sumsq = 0;
   size_t count = 0;
+  /* The particle's evaluation stream, one sequence (0, block number) per block. */
+  const gfv_stream st = gfv_particles_stream(&s->cur, j, GFV_PURPOSE_EVAL);
   for (size_t i0 = 0; i0 < M; i0 += GFV_EVAL_BLOCK) {
     /* A safe point: a stop asked for now is honoured within one block. */
     if (gfv_interrupt_signal()) return GFV_STOPPED;
     size_t c = M - i0 < GFV_EVAL_BLOCK ? M - i0 : GFV_EVAL_BLOCK;
-    gfv_particles_sample(&s->cur, j, rng, c, z);
+    gfv_particles_sample(&s->cur, j, &st, 0, i0 / GFV_EVAL_BLOCK, c, z);
     GFV_CALL(gfv_mix_eval(&full, c, z, lq, NULL, NULL, w));
     GFV_CALL(gfv_target_eval(s->target, c, z, lp, NULL, NULL));
     for (size_t i = 0; i < c; i++) {
@@ -128,19 +129,16 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   int st = GFV_OK;
   gfv_mix_work *w = NULL;
   double *z = NULL, *lq = NULL, *lp = NULL;
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
   size_t nonfinite = 0, outside = 0;
-  GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
   GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &w)
                            : gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
   GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_EVAL_BLOCK * s->d, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lq, GFV_EVAL_BLOCK, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, GFV_EVAL_BLOCK, sizeof(double)), done);
   for (size_t j = 0; j < s->kloc; j++) {
-    gsl_rng_set(rng, gfv_stream_seed((unsigned long)s->cfg->seed, s->k0 + j, 1));
     double mean, var, wj = exp(s->cur.logw[j]);
     size_t out0 = outside;
-    GFV_CALL_GOTO(st, particle_stats(s, j, M, rng, w, z, lq, lp, &mean, &var, &nonfinite, &outside,
+    GFV_CALL_GOTO(st, particle_stats(s, j, M, w, z, lq, lp, &mean, &var, &nonfinite, &outside,
                                          lr + j * M),
                   done);
     /* The component's mass inside the support, P_j(S), weighs its restricted mean (see
@@ -155,7 +153,6 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   sums[2] += (double)nonfinite;
   sums[3] += (double)outside;
 done:
-  gsl_rng_free(rng);
   gfv_mix_work_free(w);
   free(z), free(lq), free(lp);
   return st;

@@ -2,7 +2,8 @@
  *
  * Memory, per rank (8-byte doubles; d dimension, ps = d^2, or d for --family=diag; K
  * particles, kloc of them on this rank; S samples; n = K S; nloc = kloc S; H = 1 when the
- * estimator is hessian; rb = 5000 bytes of MT19937 state per stream; rows = iters + 1):
+ * estimator is hessian; rows = iters + 1; the random streams are counter-based and take no
+ * memory, rng/stream.h):
  *   kept from gfv_solver_create to the end (solver.c allocate(), particles.c):
  *     trace        48 rows
  *     mixture      8 n kloc (phase A) + the kernel workspace for (d, kloc, S)
@@ -10,11 +11,11 @@
  *                  + with several ranks, Open MPI's temporaries for the reduce-scatter
  *                  (twice its message) and the log-sum-exp all-reduce (n doubles)
  *     Hessians     8 H (nloc + S) d^2 (the targets' Hessians; one particle's, compacted)
- *     particles    two states (cur, prev) of 8 kloc (d + 2 ps + 2) and kloc streams, two
+ *     particles    two states (cur, prev) of 8 kloc (d + 2 ps + 2), two
  *                  estimates of 8 kloc (d + ps + 2), 8 H K ps, the flow and estimator work,
  *                  the trust region's 8 (4 kloc + d^2 + d + 3 S d) and 2 x 16 kloc flags
  *   plus the largest of these later phases:
- *     restart      every rank reads the whole checkpoint: K (8 (3 + 2d + 3ps) + rb), 48 rows
+ *     restart      every rank reads the whole checkpoint: 8 K (5 + 2d + 3ps), 48 rows
  *     checkpoint   own particles packed; rank 0: 4 copies of all K packed (gathered, as the
  *                  file's state, HDF5's in-memory file, its image) and 3 copies of the trace
  *     evaluation   the whole mixture 8 K (2 + d + 2 ps) on every rank, the gather's packs
@@ -22,7 +23,11 @@
  *                  of --eval-samples=N; rank 0 gathers all K M for PSIS (32 bytes each:
  *                  the ratios, the smoothed copy, the sort's (value, index) pairs)
  *     outputs      rank 0: weights and covariances 8 K (1 + ps), mixture.h5 twice in
- *                  memory, density.csv's grid and workspace for 2-D targets
+ *                  memory, density.csv's grid and workspace for 2-D targets; the draws
+ *                  (draws.h): N = --out-samples rows of m + 2 values (m outputs), kept for
+ *                  posterior.nc, whose in-memory image and one variable's buffer take about
+ *                  as much again, the PSIS weights (17 N), a block of 4096 draws' scratch
+ *                  and the kernel workspace for (d, K, 1)
  * malloc's own bookkeeping (16 bytes a block) and the targets' buffers (allocated when the
  * target is created, before the check, so part of what the process already uses) are
  * not counted; tests/unit/test_resources.c holds the persistent part to 5% of what a
@@ -35,10 +40,10 @@
  * always write one. */
 #include "solver/footprint.h"
 
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "flows/flow.h"
 #include "gflowvi/mixture.h"
@@ -51,10 +56,12 @@
 #define H5_OVERHEAD 6144.0    /* HDF5 superblock, headers, attributes of mixture.h5 (2.4-4 kB) */
 #define CKPT_OVERHEAD 10240.0 /* the same for the checkpoint, with the configuration's JSON (7-8 kB) */
 #define SUMMARY_BYTES 8192.0  /* summary.json: 2.5 kB measured, more with a target's report */
+#define NC_OVERHEAD 65536.0   /* posterior.nc: headers, and the image grows by 64 kB at a time */
+#define PREDICT_ROW 110.0     /* bytes per row of predictions.csv (a row number, 5 fields) */
 
 /* The sizes every estimate starts from, as doubles: no product can overflow. */
 typedef struct {
-  double d, ps, K, S, kloc, n, nloc, rows, rb, per_ck;
+  double d, ps, K, S, kloc, n, nloc, rows, per_ck;
   int diag, H, root;
 } shape;
 
@@ -73,8 +80,7 @@ static void get_shape(const gfv_config *cfg, const gfv_target *t, int ranks, int
   s->n = s->K * s->S;
   s->nloc = s->kloc * s->S;
   s->rows = (double)cfg->iters + 1;
-  s->rb = (double)gsl_rng_mt19937->size;
-  s->per_ck = 8 * (3 + 2 * s->d + 3 * s->ps) + s->rb; /* checkpoint.c doubles_per_particle */
+  s->per_ck = 8 * (5 + 2 * s->d + 3 * s->ps); /* checkpoint.c doubles_per_particle */
 }
 
 /* Adds to term the phase whose total is the largest. */
@@ -94,7 +100,7 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
   shape s;
   get_shape(cfg, t, ranks, rank, &s);
   const double d = s.d, ps = s.ps, K = s.K, n = s.n, nloc = s.nloc, kloc = s.kloc;
-  const double row = sizeof(gfv_trace_row), stream = sizeof(gsl_rng) + s.rb;
+  const double row = sizeof(gfv_trace_row);
   double *keep = out->term;
   memset(out, 0, sizeof *out);
   keep[GFV_MEM_TRACE] = s.rows * row;
@@ -107,7 +113,7 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
   /* and the trust region's compaction buffers for one particle's samples (solver.c) */
   keep[GFV_MEM_HESSIANS] = 8 * s.H * nloc * d * d + 8 * s.H * (double)cfg->samples * d * d;
   keep[GFV_MEM_PARTICLES] =
-      2 * (8 * kloc * (d + 2 * ps + 2) + kloc * stream) + 2 * 8 * kloc * (d + ps + 2) +
+      2 * 8 * kloc * (d + 2 * ps + 2) + 2 * 8 * kloc * (d + ps + 2) +
       8 * s.H * K * ps + 8 * (double)gfv_flow_work_size(t->dim) +
       8 * (double)gfv_estimator_work_size(t->dim, (size_t)cfg->samples) + 3 * 8 * (double)ranks +
       /* per-component step control: bounds, step factors, flags, final objectives, the
@@ -135,6 +141,12 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
       phase[OUTPUTS][GFV_MEM_PARTICLES] +=
           8.0 * 4 * GFV_GRID * GFV_GRID + gfv_mix_work_bytes(2, (size_t)K, 1, s.diag);
   }
+  if (s.root) {
+    const double N = (double)cfg->out_samples, m = (double)(t->nout ? t->nout : t->dim);
+    phase[OUTPUTS][GFV_MEM_DRAWS] = 3 * 8 * N * (m + 2) + NC_OVERHEAD + 17 * N +
+                                    8 * 4096 * (d + m + 3) +
+                                    gfv_mix_work_bytes(t->dim, (size_t)K, 1, s.diag);
+  }
   add_largest((const double(*)[GFV_MEM_NTERMS])phase, NPHASES, keep);
   for (int i = 0; i < GFV_MEM_NTERMS; i++) out->peak += keep[i];
 }
@@ -149,7 +161,8 @@ int gfv_mem_dominant(const gfv_mem_estimate *e) {
 const char *gfv_mem_term_what(int term) {
   static const char *const what[GFV_MEM_NTERMS] = {
       "the trace", "the K^2 S mixture terms", "the K S d sample buffers",
-      "the target's Hessians at the samples", "the particles", "the final evaluation"};
+      "the target's Hessians at the samples", "the particles", "the final evaluation",
+      "the draws of draws.csv and posterior.nc"};
   return term >= 0 && term < GFV_MEM_NTERMS ? what[term] : "";
 }
 
@@ -162,6 +175,7 @@ void gfv_mem_term_options(const gfv_config *cfg, int term, char *buf, size_t siz
     break;
   case GFV_MEM_HESSIANS: snprintf(buf, size, "--samples=%ld", cfg->samples); break;
   case GFV_MEM_EVAL: snprintf(buf, size, "--eval-samples=%ld", cfg->eval_samples); break;
+  case GFV_MEM_DRAWS: snprintf(buf, size, "--out-samples=%ld", cfg->out_samples); break;
   default: snprintf(buf, size, "--particles=%ld", cfg->particles); break;
   }
 }
@@ -192,6 +206,16 @@ void gfv_disk_estimate_files(const gfv_config *cfg, const gfv_target *t, gfv_dis
   if (t->dim == 2)
     add_file(out, dir, names[F_DENSITY], (double)GFV_GRID * GFV_GRID * DENSITY_ROW, out_opt, -1);
   add_file(out, dir, names[F_H5], 8 * s.K * fields + H5_OVERHEAD, "--particles", s.K);
+  /* the draws: m outputs, lp__ and lq__ per row (draws.h) */
+  const double N = (double)cfg->out_samples, cols = (double)(t->nout ? t->nout : t->dim) + 2;
+  add_file(out, dir, names[F_DRAWS], N * cols * CSV_FIELD + cols * 12, "--out-samples", N);
+  add_file(out, dir, names[F_NC], 8 * N * (cols + 2) + NC_OVERHEAD + cols * 1024, "--out-samples", N);
+  if (!strcmp(cfg->resample, "psis"))
+    add_file(out, dir, names[F_PSIS], N * cols * CSV_FIELD + cols * 12, "--out-samples", N);
+  struct stat sb;
+  if (cfg->predict[0] && t->predict_cols && stat(cfg->predict, &sb) == 0) /* >= 2 bytes a field */
+    add_file(out, dir, names[F_PREDICTIONS], (double)sb.st_size / (2.0 * (double)t->predict_cols) * PREDICT_ROW,
+             "--predict", -1);
   add_file(out, dir, names[F_SUMMARY], SUMMARY_BYTES, out_opt, -1);
   /* The checkpoint: K packed particles and the trace (checkpoint.c). */
   const double parts = s.K * s.per_ck, trace = s.rows * 48;

@@ -23,6 +23,7 @@ enum {
   GFV_MEM_HESSIANS,  /* the target's d x d Hessians at this rank's samples: --samples */
   GFV_MEM_PARTICLES, /* parameters, streams, estimates, the whole mixture, outputs: --particles */
   GFV_MEM_EVAL,      /* the final evaluation's log ratios (all of them on rank 0): --eval-samples */
+  GFV_MEM_DRAWS,     /* rank 0: the rows of draws.csv and posterior.nc's image: --out-samples */
   GFV_MEM_NTERMS
 };
 
@@ -49,7 +50,7 @@ typedef struct {
   double bytes;
 } gfv_disk_file;
 
-#define GFV_DISK_FILES 8
+#define GFV_DISK_FILES 16
 typedef struct {
   size_t n;
   gfv_disk_file file[GFV_DISK_FILES]; /* the outputs in --out, then the checkpoint */

@@ -23,7 +23,7 @@
 
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
-#include "rng/rng.h"
+#include "rng/stream.h"
 #include "solver/init.h"
 #include "solver/solver_impl.h"
 
@@ -139,7 +139,8 @@ static int place(gfv_solver *s, const double *res, const kept_set *k) {
       have = g;
     }
     double *mu = p->mu + j * d, *Pj = p->P + j * p->psize, *Lj = p->L + j * p->psize;
-    gfv_rng_gaussian_fill(p->rng[j], d, eps);
+    gfv_stream rs = gfv_particles_stream(p, j, GFV_PURPOSE_INIT); /* as for --init=prior */
+    gfv_stream_normals(&rs, 0, 0, d, eps);
     cblas_dtrmv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, (int)d, Lc, (int)d, eps, 1);
     for (size_t a = 0; a < d; a++) mu[a] = m[a] + scale * eps[a];
     if (p->diag) {

@@ -8,7 +8,7 @@
  *          (init.c)
  *   FILE   a mixture.csv of an earlier fit, any K, either family (init_file.c)
  *
- * Everything here that draws random numbers does so from streams seeded by (seed, index),
+ * Everything here that draws random numbers does so from streams keyed by (seed, index),
  * never by rank, so every rank builds the same initial mixture whatever the rank count. */
 #ifndef GFLOWVI_INIT_H
 #define GFLOWVI_INIT_H
@@ -19,10 +19,10 @@
 #include "gflowvi/solver.h"
 #include "gflowvi/target.h"
 
-/* Streams of gfv_stream_seed (0, 1 sample/evaluate the particles; 2, 3 the outputs). */
-#define GFV_STREAM_INIT_START 8 /* (seed, s): start s of the mode search */
-#define GFV_STREAM_INIT_DRAWS 9 /* (seed, 0): the ELBO draws, shared by every path */
-#define GFV_STREAM_INIT_SPLIT 10 /* (seed, k): the jitter of split component k (FILE) */
+/* Their streams (rng/stream.h): GFV_PURPOSE_INIT (seed, k): particle k's mean, prior or
+ * mode; GFV_PURPOSE_INIT_START (seed, s): start s of the mode search; GFV_PURPOSE_INIT_DRAWS
+ * (seed, 0): the ELBO draws, shared by every path; GFV_PURPOSE_INIT_SPLIT (seed, k): the
+ * jitter of split component k (FILE). */
 
 /* Collective: fills s->cur as cfg->init says (not called on --restart).  Failures are
  * agreed over the ranks. */

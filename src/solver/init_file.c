@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "gflowvi/error.h"
-#include "rng/rng.h"
+#include "rng/stream.h"
 #include "solver/init.h"
 #include "solver/solver_impl.h"
 #include "targets/targets_impl.h"
@@ -70,11 +70,6 @@ static int split_heaviest(const gfv_mixture_file *f, size_t K, unsigned long see
   const size_t d = f->d;
   double *delta = NULL;
   GFV_CALL(gfv_calloc(&delta, d, sizeof(double)));
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-  if (!rng) {
-    free(delta);
-    GFV_ERROR(GFV_ERR_MEMORY, "cannot allocate a random stream");
-  }
   for (size_t i = 0; i < f->k; i++) {
     c->src[i] = i, c->w[i] = exp(f->logw[i]);
     memcpy(c->mu + i * d, f->mu + i * d, d * sizeof(double));
@@ -84,8 +79,8 @@ static int split_heaviest(const gfv_mixture_file *f, size_t K, unsigned long see
     for (size_t i = 1; i < m; i++)
       if (c->w[i] > c->w[h]) h = i;
     const size_t s = c->src[h];
-    gsl_rng_set(rng, gfv_stream_seed(seed, m, GFV_STREAM_INIT_SPLIT));
-    gfv_rng_gaussian_fill(rng, d, delta);
+    const gfv_stream st = gfv_stream_make(seed, m, GFV_PURPOSE_INIT_SPLIT);
+    gfv_stream_normals(&st, 0, 0, d, delta);
     if (f->diag) { /* L = diag(sqrt(var)) */
       for (size_t a = 0; a < d; a++) delta[a] *= sqrt(f->cov[s * d + a]);
     } else { /* L^T-solve with the precision's factor: covariance (L_P L_P^T)^-1 */
@@ -99,7 +94,6 @@ static int split_heaviest(const gfv_mixture_file *f, size_t K, unsigned long see
     c->w[h] *= 0.5;
     c->w[m] = c->w[h], c->src[m] = s;
   }
-  gsl_rng_free(rng);
   free(delta);
   return GFV_OK;
 }

@@ -19,11 +19,16 @@
  * search makes no more progress, or in a funnel neck: when l has risen above its value at
  * the best Gaussian's centre by more than (d + 4 sqrt(2d)) / 2 -- the spread of l over the
  * typical set of a Gaussian that fits, a chi^2_d / 2 spread -- while two ELBO estimates
- * since have not improved on the best.  A proper density can rise like that only on a set
- * of vanishing volume, which no Gaussian of a better ELBO covers.
+ * since have not improved on the best, and the path is not closing in on a mode (the
+ * gradient's norm in the whitened coordinates, the Newton decrement, is above 1: a path
+ * within about one Laplace standard deviation of a mode is climbing its last nats, as on
+ * the non-centred eight schools from a start at log tau = -3, whose first step overshoots
+ * to log tau = 6 and whose Gaussians there score worse than the start's; on the centred
+ * model's necks the decrement stays near 3).  A proper density can rise like that only on
+ * a set of vanishing volume, which no Gaussian of a better ELBO covers.
  *
  * Every ELBO uses the same standard-normal draws (common random numbers, stream
- * GFV_STREAM_INIT_DRAWS), so iterates and paths are compared on the same noise.  The
+ * GFV_PURPOSE_INIT_DRAWS), so iterates and paths are compared on the same noise.  The
  * Hessians, Laplace covariances and ELBOs are in init_laplace.c (GSL's multimin header and
  * OpenBLAS's cblas.h cannot meet in one file). */
 #include <gsl/gsl_errno.h>
@@ -34,7 +39,7 @@
 
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
-#include "rng/rng.h"
+#include "rng/stream.h"
 #include "solver/init.h"
 #include "solver/particles.h"
 
@@ -169,11 +174,8 @@ static int run_path(mode_work *w, gsl_multimin_fdfminimizer *m, size_t s, double
   res[GFV_MODE_ELBO] = -INFINITY, res[GFV_MODE_LOGP] = NAN, res[GFV_MODE_ITERS] = 0;
   res[GFV_MODE_END] = GFV_PATH_FAILED, res[GFV_MODE_BEST_ITER] = -1, res[GFV_MODE_END_LOGP] = NAN;
   w->evals = 0;
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-  GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
-  gsl_rng_set(rng, gfv_stream_seed(o->seed, s, GFV_STREAM_INIT_START));
-  gfv_rng_gaussian_fill(rng, d, w->xcur);
-  gsl_rng_free(rng);
+  const gfv_stream st = gfv_stream_make(o->seed, s, GFV_PURPOSE_INIT_START);
+  gfv_stream_normals(&st, 0, 0, d, w->xcur);
   for (size_t a = 0; a < d; a++) w->xcur[a] *= o->scale;
   memcpy(end_x, w->xcur, d * sizeof(double));
 
@@ -203,7 +205,7 @@ static int run_path(mode_work *w, gsl_multimin_fdfminimizer *m, size_t s, double
     if (!end) {
       if (gn <= INIT_GTOL) end = GFV_PATH_CONVERGED;
       else if (t >= o->max_iter) end = GFV_PATH_MAXITER;
-      else if (isfinite(best) && l - l_best > growth && since_best >= 2) end = GFV_PATH_NECK;
+      else if (isfinite(best) && l - l_best > growth && since_best >= 2 && gn > 1.0) end = GFV_PATH_NECK;
     }
     if (t == next_eval || end) {
       double e;
@@ -275,11 +277,8 @@ static int work_alloc(const gfv_target *t, const gfv_mode_opts *o, mode_work *w)
   w->gtmp = gsl_vector_alloc(d);
   w->y0 = gsl_vector_alloc(d);
   GFV_CHECK(w->gtmp && w->y0, GFV_ERR_MEMORY, "cannot allocate a vector of %zu numbers", d);
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-  GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
-  gsl_rng_set(rng, gfv_stream_seed(o->seed, 0, GFV_STREAM_INIT_DRAWS));
-  gfv_rng_gaussian_fill(rng, M * d, w->eps);
-  gsl_rng_free(rng);
+  const gfv_stream st = gfv_stream_make(o->seed, 0, GFV_PURPOSE_INIT_DRAWS);
+  gfv_stream_normals(&st, 0, 0, M * d, w->eps);
   return GFV_OK;
 }
 

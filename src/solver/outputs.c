@@ -1,10 +1,11 @@
-/* outputs.c - the output directory: summary.json, mixture.csv, trace.csv, samples.csv and,
- * for 2-D targets, density.csv (the target and the mixture on a grid, for plots).
+/* outputs.c - the output directory: summary.json, mixture.csv, trace.csv, mixture.h5, the
+ * draws (samples.csv, draws.csv, posterior.nc, with --resample=psis draws_psis.csv: see
+ * draws.h), with --predict predictions.csv and, for 2-D targets, density.csv (the target
+ * and the mixture on a grid, for plots).
  *
  * Rank 0 writes every file to a temporary name first and renames them only when all of
  * them were written completely, summary.json last: a reader that finds summary.json finds
  * a complete set, and a failure leaves no partial file behind. */
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,15 @@
 #include "gflowvi/io.h"
 #include "io/h5file.h"
 #include "linalg/linalg.h"
-#include "rng/rng.h"
+#include "rng/stream.h"
+#include "solver/draws.h"
 #include "solver/solver_impl.h"
+#include "targets/models.h"
 
 #define GFV_VERSION "0.1.0"
-const char *const gfv_output_file_names[F_COUNT] = {"mixture.csv", "trace.csv",  "samples.csv",
-                                                    "density.csv", "mixture.h5", "summary.json"};
+const char *const gfv_output_file_names[F_COUNT] = {
+    "mixture.csv", "trace.csv",      "samples.csv",     "density.csv", "mixture.h5",
+    "draws.csv",   "posterior.nc",   "draws_psis.csv",  "predictions.csv", "summary.json"};
 
 /* Timer statistics over ranks: min, max, mean of each phase, and of bytes per iteration. */
 typedef struct {
@@ -119,62 +123,6 @@ static void write_trace(const gfv_solver *s, FILE *f) {
   }
 }
 
-/* N independent draws from the mixture: a component by weight, then its Gaussian.  With a
- * bounded support (restrict: the final evaluation saw draws outside it) the draws where the
- * target is -inf are dropped and drawn again, so that the rows come from the mixture
- * restricted to the support, the distribution whose ELBO summary.json reports. */
-#define GFV_SAMPLE_BLOCK 4096
-static int write_samples(gfv_solver *s, int restrict_, FILE *f) {
-  const size_t d = s->d, N = (size_t)s->cfg->out_samples;
-  /* Rejection stops being a way to draw when nearly every draw is rejected. */
-  const size_t max_drawn = 1000 * N + 100000;
-  double *w = NULL, *z = NULL, *lp = NULL;
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-  gfv_discrete *table = NULL;
-  int st = GFV_OK;
-  GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
-  gsl_rng_set(rng, gfv_stream_seed((unsigned long)s->cfg->seed, s->K, 2));
-  GFV_CALL_GOTO(st, gfv_calloc(&w, s->K, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_SAMPLE_BLOCK * d, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&lp, GFV_SAMPLE_BLOCK, sizeof(double)), done);
-  for (size_t k = 0; k < s->K; k++) w[k] = exp(s->full_logw[k]);
-  GFV_CALL_GOTO(st, gfv_discrete_alloc(s->K, w, &table), done);
-  gfv_particles view = s->cur; /* borrow the sampler with the whole mixture's arrays */
-  view.mu = s->full_mu, view.L = s->full_L;
-  fprintf(f, "z_1");
-  for (size_t t = 1; t < d; t++) fprintf(f, ",z_%zu", t + 1);
-  fprintf(f, "\n");
-  for (size_t written = 0, drawn = 0; written < N;) {
-    /* A safe point every block: a stop asked for now abandons the (temporary) files. */
-    if (gfv_interrupt_signal()) {
-      st = GFV_STOPPED;
-      goto done;
-    }
-    if (drawn > max_drawn)
-      GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC,
-                     "samples.csv: only %zu of %zu draws fell inside the target's support; the "
-                     "mixture has almost no mass there", written, drawn);
-    size_t c = N - written < GFV_SAMPLE_BLOCK ? N - written : GFV_SAMPLE_BLOCK;
-    for (size_t i = 0; i < c; i++) {
-      size_t k = gfv_discrete_draw(table, rng);
-      gfv_particles_sample(&view, k, rng, 1, z + i * d);
-    }
-    drawn += c;
-    if (restrict_) GFV_CALL_GOTO(st, gfv_target_eval(s->target, c, z, lp, NULL, NULL), done);
-    for (size_t i = 0; i < c; i++) {
-      if (restrict_ && lp[i] == -INFINITY) continue;
-      for (size_t t = 0; t < d; t++) fprintf(f, t ? ",%.17g" : "%.17g", z[i * d + t]);
-      fprintf(f, "\n");
-      written++;
-    }
-  }
-done:
-  gfv_discrete_free(table);
-  gsl_rng_free(rng);
-  free(w), free(z), free(lp);
-  return st;
-}
-
 /* The plotting window: the target's own box, else the means +- 4 standard deviations. */
 static void plot_box(const gfv_solver *s, double box[4]) {
   if (s->target->has_box) {
@@ -251,11 +199,17 @@ typedef struct {
   size_t json_len, text_len;
 } target_report;
 
+/* The fitted mixture as the targets' hooks see it; they draw from the streams (seed, 0,
+ * purpose) of its seed, the report GFV_PURPOSE_REPORT, --predict GFV_PURPOSE_PREDICT. */
+static gfv_fitted_mixture fit_of(const gfv_solver *s, const fitted *m) {
+  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov, (unsigned long)s->cur.seed, s->diag};
+  return fit;
+}
+
 static int run_report(const gfv_solver *s, const fitted *m, target_report *r) {
   memset(r, 0, sizeof *r);
   if (!s->target->report) return GFV_OK;
-  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov,
-                            gfv_stream_seed((unsigned long)s->cfg->seed, s->K, 3), s->diag};
+  gfv_fitted_mixture fit = fit_of(s, m);
   FILE *json = open_memstream(&r->json, &r->json_len), *text = open_memstream(&r->text, &r->text_len);
   if (!json || !text) {
     if (json) fclose(json);
@@ -269,8 +223,52 @@ static int run_report(const gfv_solver *s, const fitted *m, target_report *r) {
   return GFV_OK;
 }
 
+/* What the draw files and the predictions add to summary.json. */
+typedef struct {
+  const gfv_draws *draws;
+  int resampled;
+  gfv_psis_result psis;
+  size_t distinct, predict_rows;
+} extras;
+
+/* predictions.csv: the --predict rows (checked before the fit; read again here). */
+static int write_predictions(const gfv_solver *s, const fitted *m, FILE *f, size_t *rows) {
+  const gfv_target *t = s->target;
+  gfv_table tab;
+  GFV_CALL(gfv_table_read_csv(s->cfg->predict, &tab));
+  int st = GFV_OK;
+  if (tab.cols != t->predict_cols)
+    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "--predict: %s has %zu columns, expected %zu",
+                   s->cfg->predict, tab.cols, t->predict_cols);
+  gfv_fitted_mixture fit = fit_of(s, m);
+  GFV_CALL_GOTO(st, t->predict(t, &fit, tab.rows, tab.v, f), done);
+  *rows = tab.rows;
+done:
+  gfv_table_free(&tab);
+  return st;
+}
+
+static void write_extras(const gfv_solver *s, const extras *x, FILE *f) {
+  const gfv_draws *d = x->draws;
+  fprintf(f, "  \"draws\": {\"rows\": %zu, \"outputs\": %zu, \"outputs_not_computed\": %zu},\n",
+          d->N, d->m, d->not_computed);
+  if (x->resampled) {
+    fprintf(f, "  \"resample\": {\"method\": \"psis\", \"rows\": %zu, \"distinct_rows\": %zu, \"khat\": ",
+            d->N, x->distinct);
+    gfv_json_number(f, x->psis.khat);
+    fprintf(f, ", \"ess\": ");
+    gfv_json_number(f, x->psis.ess);
+    fprintf(f, ", \"reliable\": %s},\n", x->psis.khat <= 0.7 ? "true" : "false");
+  }
+  if (s->cfg->predict[0]) {
+    fprintf(f, "  \"predictions\": {\"file\": ");
+    gfv_json_string(f, s->cfg->predict);
+    fprintf(f, ", \"rows\": %zu, \"draws\": %d},\n", x->predict_rows, GFV_PREDICT_DRAWS);
+  }
+}
+
 static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_stats *rs,
-                          const target_report *rep, FILE *f) {
+                          const target_report *rep, const extras *x, const char *data, FILE *f) {
   const gfv_config *cfg = s->cfg;
   double se, iter_elbo = gfv_solver_elbo(s, &se);
   fprintf(f, "{\n");
@@ -343,6 +341,8 @@ static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_
     fprintf(f, "}%s\n", i < GFV_NPHASES ? "," : "");
   }
   fprintf(f, "  },\n");
+  write_extras(s, x, f);
+  if (data) fprintf(f, "  \"data\": {\n%s\n  },\n", data);
   if (rep->json && rep->json_len) fprintf(f, "  \"report\": {\n%s\n  },\n", rep->json);
   fprintf(f, "  \"config\": {\n");
   gfv_config_print_json(f, cfg, 4);
@@ -360,22 +360,44 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
   char path[GFV_PATH_MAX + 64];
   target_report rep = {0};
   fitted m = {0};
+  gfv_draws draws = {0};
+  extras x = {.draws = &draws, .resampled = strcmp(s->cfg->resample, "psis") == 0};
+  char *data = NULL;
+  size_t data_len = 0;
   int st = GFV_OK;
   GFV_CALL(gfv_mkdir_p(s->cfg->out));
   GFV_CALL_GOTO(st, fitted_compute(s, &m), fail);
   GFV_CALL_GOTO(st, run_report(s, &m, &rep), fail);
+  if (s->target->describe) {
+    FILE *df = open_memstream(&data, &data_len);
+    if (!df) GFV_ERROR_GOTO(st, fail, GFV_ERR_MEMORY, "cannot allocate the data description");
+    st = s->target->describe(s->target, df);
+    fclose(df);
+    GFV_CALL_GOTO(st, st, fail);
+  }
   for (int i = 0; i < F_COUNT; i++) {
     if (i == F_DENSITY && s->d != 2) continue;
+    if ((i == F_PSIS && !x.resampled) || (i == F_PREDICTIONS && !s->cfg->predict[0])) continue;
     GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[i], path, sizeof path), fail);
     GFV_CALL_GOTO(st, gfv_ofile_open(path, &files[i]), fail);
   }
   write_mixture(s, &m, gfv_ofile_stream(files[F_MIXTURE]));
   write_trace(s, gfv_ofile_stream(files[F_TRACE]));
-  GFV_CALL_GOTO(st, write_samples(s, res->outside > 0, gfv_ofile_stream(files[F_SAMPLES])), fail);
+  GFV_CALL_GOTO(st, gfv_draws_make(s, res->outside > 0, gfv_ofile_stream(files[F_SAMPLES]),
+                                    gfv_ofile_stream(files[F_DRAWS]), &draws), fail);
   if (files[F_DENSITY]) GFV_CALL_GOTO(st, write_density(s, gfv_ofile_stream(files[F_DENSITY])), fail);
   GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[F_H5], path, sizeof path), fail);
   GFV_CALL_GOTO(st, write_mixture_h5(s, &m, res, path, gfv_ofile_stream(files[F_H5])), fail);
-  write_summary(s, res, rs, &rep, gfv_ofile_stream(files[F_SUMMARY]));
+  GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[F_NC], path, sizeof path), fail);
+  gfv_nc_meta meta = {s->cfg->target, GFV_VERSION};
+  GFV_CALL_GOTO(st, gfv_posterior_nc_write(&draws, path, &meta, gfv_ofile_stream(files[F_NC])), fail);
+  if (files[F_PSIS])
+    GFV_CALL_GOTO(st, gfv_draws_resample_psis(&draws, s->cur.seed, gfv_ofile_stream(files[F_PSIS]), &x.psis,
+                                              &x.distinct), fail);
+  if (files[F_PREDICTIONS])
+    GFV_CALL_GOTO(st, write_predictions(s, &m, gfv_ofile_stream(files[F_PREDICTIONS]), &x.predict_rows),
+                  fail);
+  write_summary(s, res, rs, &rep, &x, data, gfv_ofile_stream(files[F_SUMMARY]));
   /* Every file complete on disk (a full disk shows here) before the first rename, so a
    * failure leaves no file at all; then the renames, summary.json last. */
   for (int i = 0; i < F_COUNT; i++)
@@ -389,7 +411,8 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
   if (rep.text && rep.text_len && !s->cfg->quiet) fputs(rep.text, stdout);
 fail:
   for (int i = 0; i < F_COUNT; i++) gfv_ofile_abort(files[i]);
-  free(rep.json), free(rep.text), free(m.w), free(m.cov);
+  free(rep.json), free(rep.text), free(m.w), free(m.cov), free(data);
+  gfv_draws_free(&draws);
   return st;
 }
 

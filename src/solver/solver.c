@@ -28,6 +28,9 @@
 const char *const gfv_phase_names[GFV_NPHASES] = {"sample", "target", "mixture", "comm",
                                                   "update", "eval",   "io"};
 
+/* The dimension up to which --trust-region is the bound itself; above, it scales with d. */
+#define GFV_TR_DIM 10.0
+
 /* How many "component put back" lines a run prints before it keeps count silently. */
 #define GFV_PUTBACK_SAY 5
 
@@ -167,7 +170,10 @@ static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *com
   GFV_CALL(gfv_convergence_create((size_t)cfg->conv_window, GFV_CONV_HOLD, s->conv_tol, &s->conv));
   s->conv_last_rel = NAN;
   s->eta = gfv_schedule_first_step(&s->sched);
-  for (size_t j = 0; j < s->kloc; j++) s->tr_eps[j] = cfg->trust_region, s->comp_scale[j] = 1.0;
+  /* A step's KL adds up over the coordinates it moves: the bound grows with d above 10
+   * dimensions, so that a component may move each coordinate as far in any dimension. */
+  s->tr_bound = cfg->trust_region * fmax(1.0, (double)s->d / GFV_TR_DIM);
+  for (size_t j = 0; j < s->kloc; j++) s->tr_eps[j] = s->tr_bound, s->comp_scale[j] = 1.0;
   return GFV_OK;
 }
 
@@ -202,8 +208,9 @@ static int best_particle(gfv_solver *s, const gfv_estimate *e, long *best, doubl
 
 /* Collective: restarts every local particle j with which[j] set one standard deviation away
  * from particle `best`: its mean a draw from that component with j's own stream (so the
- * result does not depend on the rank count), its covariance that component's.  p is the
- * state to change (cur at the start, prev during an iteration). */
+ * result does not depend on the rank count; GFV_PURPOSE_RELOCATE at the counter of the
+ * estimates that found it outside), its covariance that component's.  p is the state to
+ * change (cur at the start, prev during an iteration). */
 static int relocate(gfv_solver *s, gfv_particles *p, const int *which, long best) {
   const size_t d = s->d, ps = s->psize, b = (size_t)best;
   GFV_CALL(gfv_solver_gather_full(s));
@@ -213,7 +220,8 @@ static int relocate(gfv_solver *s, gfv_particles *p, const int *which, long best
     memcpy(p->L + j * ps, s->full_L + b * ps, ps * sizeof(double));
     gfv_particles view = s->cur; /* a draw from the best component with j's stream */
     view.mu = s->full_mu, view.L = s->full_L;
-    gfv_particles_sample(&view, b, s->cur.rng[j], 1, p->mu + j * d);
+    gfv_stream st = gfv_particles_stream(&s->cur, j, GFV_PURPOSE_RELOCATE);
+    gfv_particles_sample(&view, b, &st, s->draw_iter, s->draw_try, 1, p->mu + j * d);
   }
   gfv_particles_update_logc(p);
   return GFV_OK;
@@ -320,11 +328,16 @@ static int all_finite(size_t n, const double *x) {
   return 1;
 }
 
-/* Steps 1-2: this rank's samples and the target at them.  Returns the local status. */
+/* Steps 1-2: this rank's samples and the target at them.  Returns the local status.  The
+ * samples of particle k are the sequence (draw_iter, draw_try) of its stream: a retry of
+ * the iteration draws new ones, a restart at iteration t draws the same ones. */
 static int sample_and_model(gfv_solver *s, double *zloc) {
   double t0 = gfv_comm_wtime();
-  for (size_t j = 0; j < s->kloc; j++)
-    gfv_particles_sample(&s->cur, j, s->cur.rng[j], s->S, zloc + j * s->S * s->d);
+  for (size_t j = 0; j < s->kloc; j++) {
+    gfv_stream st = gfv_particles_stream(&s->cur, j, GFV_PURPOSE_SAMPLE);
+    gfv_particles_sample(&s->cur, j, &st, s->draw_iter, s->draw_try, s->S, zloc + j * s->S * s->d);
+  }
+  s->draw_try++;
   double t1 = gfv_comm_wtime();
   s->timers[GFV_PHASE_SAMPLE] += t1 - t0;
   int st = gfv_target_eval(s->target, s->nloc, zloc, s->logp, s->grad_l, s->hess_l);
@@ -587,7 +600,7 @@ enum { U_FAILS, U_STEP_SQ, U_PARAM_SQ, U_LIMITED, U_COUNT };
  * the particle stays where it was (counted in U_FAILS).  Without one (--trust-region=0),
  * any failure is reported in U_FAILS and the caller rejects the whole step. */
 static void update_particles(gfv_solver *s, const gfv_estimate *e, double eta, double *u, double *move) {
-  const double eps0 = s->cfg->trust_region;
+  const double eps0 = s->tr_bound;
   for (size_t j = 0; j < s->kloc; j++) {
     gfv_step_info info = {0, 0};
     double eta_j = eta * s->comp_scale[j], maha = 0.0;
@@ -647,7 +660,7 @@ static int particle_exploded(const gfv_solver *s, const gfv_estimate *old, const
  * Monte Carlo standard errors, so that the noise of a converged component does not shrink
  * its region step after step. */
 static void adapt_regions(gfv_solver *s, const gfv_estimate *old, const gfv_estimate *e) {
-  const double eps0 = s->cfg->trust_region;
+  const double eps0 = s->tr_bound;
   for (size_t j = 0; j < s->kloc; j++) {
     double se = sqrt((old->phivar[j] / (double)old->used[j]) + (e->phivar[j] / (double)e->used[j]));
     if (e->phi[j] - old->phi[j] > 2 * se) s->tr_eps[j] = fmax(1e-3 * eps0, 0.5 * s->tr_eps[j]);
@@ -778,7 +791,7 @@ static int iterate_tr(gfv_solver *s) {
       GFV_CALL(best_particle(s, e, &best, &broken));
       GFV_CALL(relocate(s, &s->prev, s->relocate_flags, best));
       for (size_t j = 0; j < s->kloc; j++)
-        if (s->relocate_flags[j]) s->comp_scale[j] = 0, s->tr_eps[j] = cfg->trust_region;
+        if (s->relocate_flags[j]) s->comp_scale[j] = 0, s->tr_eps[j] = s->tr_bound;
       s->relocated += (long)nout;
     }
     /* Said on stderr the first few times; the count goes to summary.json either way. */
@@ -799,6 +812,7 @@ static int iterate_tr(gfv_solver *s) {
 
 int gfv_solver_iterate(gfv_solver *s) {
   gfv_particles_copy_params(&s->prev, &s->cur);
+  s->draw_iter = (uint64_t)s->iter + 1, s->draw_try = 0;
   return s->cfg->trust_region > 0 ? iterate_tr(s) : iterate_global(s);
 }
 

@@ -67,8 +67,13 @@ struct gfv_solver {
   gfv_trace_row *trace;
   size_t ntrace;
   long iter;
+  /* The counter of the next samples (rng/stream.h): the iteration whose estimate they are
+   * for (0: the initial one) and how many estimates it drew before (retries).  Both follow
+   * from iter, so a checkpoint needs no stream state. */
+  uint64_t draw_iter, draw_try;
   double eta;               /* the current step: --step, halved by each rejection */
   /* Per-component step control (--trust-region > 0; ALGORITHM section "step control"). */
+  double tr_bound;          /* --trust-region x max(1, d / 10): the largest bound */
   double *tr_eps;           /* kloc: each component's current KL bound */
   double *comp_scale;       /* kloc: step factor of each component within one iteration's retries */
   int *relocate_flags;      /* kloc: particles to restart next to the best one */
@@ -109,7 +114,8 @@ int gfv_input_checksums(const gfv_config *cfg, gfv_input_sums sums);
  * stored (that restart keeps the command line's options and the older checks). */
 int gfv_checkpoint_read_config(const char *path, char **text, gfv_input_sums sums);
 /* The files of the output directory (src/solver/outputs.c), by index. */
-enum { F_MIXTURE, F_TRACE, F_SAMPLES, F_DENSITY, F_H5, F_SUMMARY, F_COUNT };
+enum { F_MIXTURE, F_TRACE, F_SAMPLES, F_DENSITY, F_H5, F_DRAWS, F_NC, F_PSIS, F_PREDICTIONS,
+       F_SUMMARY, F_COUNT };
 extern const char *const gfv_output_file_names[F_COUNT];
 /* The checkpoint's name inside --out when --checkpoint is not given. */
 #define GFV_CHECKPOINT_NAME "checkpoint.h5"

@@ -28,13 +28,13 @@
  * sd_y^2 / gamma_m; test RMSE of the predictive mean (1/M) sum_m yhat_m(x), and the mean
  * test log-likelihood (1/T) sum_t log (1/M) sum_m N(y_t; yhat_m(x_t), sd_y^2 / gamma_m). */
 #include <cblas.h>
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
+#include "rng/stream.h"
 #include "targets/models.h"
 #include "targets/targets_impl.h"
 
@@ -58,6 +58,8 @@ typedef struct {
   size_t chunk;               /* points per block */
   double *Wp, *A, *dA, *G1, *F; /* p x cH, N x cH, N x cH, p x cH, c x N */
   double prior_const;         /* 2 (a0 log b0 - lgamma(a0)) */
+  double *mean, *sd;          /* p: the inputs' standardisation x' = (x - mean) / sd */
+  char *describe;             /* the data description (gfv_data_describe), as JSON members */
 } bnn_ctx;
 
 static void bnn_destroy(void *p) {
@@ -65,6 +67,7 @@ static void bnn_destroy(void *p) {
   if (!c) return;
   free(c->X), free(c->y), free(c->Xt), free(c->yt), free(c->perm), free(c->Xb), free(c->yb);
   free(c->Wp), free(c->A), free(c->dA), free(c->G1), free(c->F);
+  free(c->mean), free(c->sd), free(c->describe);
   free(c);
 }
 
@@ -159,18 +162,14 @@ static void bnn_begin_iteration(gfv_target *t, long iter, unsigned long seed) {
     c->full = 1, c->nb = c->N;
     return;
   }
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-  if (!rng) { /* cannot happen in practice; stay correct (full data) rather than fail */
-    c->full = 1, c->nb = c->N;
-    return;
-  }
-  gsl_rng_set(rng, gfv_mix_seed(seed, (unsigned long)iter, 0xB17CUL));
+  /* Step i from word i of the sequence (iter, 0) of the minibatch stream. */
+  const gfv_stream st = gfv_stream_make(seed, 0, GFV_PURPOSE_MINIBATCH);
   for (size_t i = 0; i < c->N; i++) c->perm[i] = i;
   for (size_t i = 0; i < c->B; i++) {
-    size_t j = i + (size_t)gsl_rng_uniform_int(rng, c->N - i), tmp = c->perm[i];
+    uint64_t w = gfv_stream_word(&st, (uint64_t)iter, 0, i);
+    size_t j = i + (size_t)gfv_below(w, c->N - i), tmp = c->perm[i];
     c->perm[i] = c->perm[j], c->perm[j] = tmp;
   }
-  gsl_rng_free(rng);
   for (size_t i = 0; i < c->B; i++) {
     memcpy(c->Xb + i * c->p, c->X + c->perm[i] * c->p, c->p * sizeof(double));
     c->yb[i] = c->y[c->perm[i]];
@@ -185,15 +184,16 @@ static int bnn_report(const gfv_target *t, const gfv_fitted_mixture *fit, FILE *
   GFV_CHECK(fit->d == D, GFV_ERR_INTERNAL, "report: mixture of dimension %zu, target %zu", fit->d, D);
   size_t chunk = BNN_CHUNK_ELEMS / (T * H);
   chunk = chunk < 1 ? 1 : chunk > 64 ? 64 : chunk;
-  double *Z = NULL, *Wp = NULL, *A = NULL, *F = NULL, *lik = NULL, *pred = NULL;
+  double *Z = NULL, *Wp = NULL, *A = NULL, *F = NULL, *lik = NULL, *pred = NULL, *acc = NULL;
   int st = GFV_OK;
+  GFV_CALL_GOTO(st, gfv_calloc(&acc, M, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&Z, M * D, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&Wp, p * chunk * H, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&A, T * chunk * H, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&F, M * T, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lik, M, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&pred, T, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_fit_draw(fit, M, Z), done);
+  GFV_CALL_GOTO(st, gfv_fit_draw(fit, GFV_PURPOSE_REPORT, M, Z), done);
   for (size_t m0 = 0; m0 < M; m0 += chunk) {
     size_t nc = M - m0 < chunk ? M - m0 : chunk;
     forward(c, T, c->Xt, nc, Z + m0 * D, Wp, A, F + m0 * T);
@@ -209,16 +209,128 @@ static int bnn_report(const gfv_target *t, const gfv_fitted_mixture *fit, FILE *
     }
     pred[r] = mean / (double)M;
     sse += (pred[r] - c->yt[r]) * (pred[r] - c->yt[r]);
-    ll += gfv_logsumexp(M, lik, 1) - log((double)M);
+    ll += gfv_lpd_add(M, lik, T, acc);
   }
-  double rmse = sqrt(sse / (double)T), mll = ll / (double)T;
+  double rmse = sqrt(sse / (double)T), mll = ll / (double)T, se = gfv_lpd_mcse(M, acc);
   fprintf(json, "    \"test_rows\": %zu,\n    \"predictive_draws\": %zu,\n", T, M);
-  fprintf(json, "    \"test_rmse\": %.17g,\n    \"test_log_likelihood\": %.17g", rmse, mll);
-  fprintf(text, "test set: %zu rows, RMSE %.4f, log-likelihood %.4f per row "
-                "(posterior predictive over %zu mixture draws, original scale)\n", T, rmse, mll, M);
+  fprintf(json, "    \"test_rmse\": %.17g,\n    \"test_log_likelihood\": %.17g,\n", rmse, mll);
+  fprintf(json, "    \"test_log_likelihood_mcse\": %.17g", se);
+  fprintf(text, "test set: %zu rows, RMSE %.4f, log-likelihood %.4f +- %.4f per row "
+                "(posterior predictive over %zu mixture draws, original scale)\n", T, rmse, mll, se, M);
 done:
-  free(Z), free(Wp), free(A), free(F), free(lik), free(pred);
+  free(Z), free(Wp), free(A), free(F), free(lik), free(pred), free(acc);
   return st;
+}
+
+/* draws.csv: z as it is, then the noise standard deviation on the response's scale. */
+static int bnn_constrain(const gfv_target *t, size_t n, const double *z, const unsigned long *seeds,
+                         double *out) {
+  (void)seeds;
+  const bnn_ctx *c = t->ctx;
+  for (size_t i = 0; i < n; i++) {
+    double *o = out + i * t->nout;
+    memcpy(o, z + i * c->D, c->D * sizeof(double));
+    o[c->D] = c->ysd * exp(-0.5 * z[i * c->D + c->D - 2]);
+  }
+  return GFV_OK;
+}
+
+/* W1[a,h] (input a, unit h, row-major as in z), b1[h], w2[h], b2, log_gamma, log_lambda;
+ * then noise_sd, a transformed parameter. */
+static int bnn_names(gfv_target *t) {
+  const bnn_ctx *c = t->ctx;
+  const size_t p = c->p, H = c->H, D = c->D;
+  t->nout = D + 1;
+  GFV_CALL(gfv_names_alloc(t->nout, &t->out_names));
+  GFV_CALL(gfv_names_alloc(D, &t->dim_names));
+  GFV_CALL(gfv_calloc(&t->out_groups, t->nout, sizeof(int)));
+  char **nm = t->out_names;
+  for (size_t a = 0; a < p; a++)
+    for (size_t h = 0; h < H; h++) GFV_CALL(gfv_names_set(nm, a * H + h, "W1[%zu,%zu]", a + 1, h + 1));
+  for (size_t h = 0; h < H; h++) {
+    GFV_CALL(gfv_names_set(nm, p * H + h, "b1[%zu]", h + 1));
+    GFV_CALL(gfv_names_set(nm, p * H + H + h, "w2[%zu]", h + 1));
+  }
+  GFV_CALL(gfv_names_set(nm, D - 3, "b2"));
+  GFV_CALL(gfv_names_set(nm, D - 2, "log_gamma"));
+  GFV_CALL(gfv_names_set(nm, D - 1, "log_lambda"));
+  GFV_CALL(gfv_names_set(nm, D, "noise_sd"));
+  t->out_groups[D] = 1;
+  for (size_t a = 0; a < D; a++) GFV_CALL(gfv_names_set(t->dim_names, a, "%s", nm[a]));
+  return GFV_OK;
+}
+
+/* --predict: the response, noise included, over GFV_PREDICT_DRAWS draws of the mixture
+ * (each with one noise draw), per row of raw inputs; rows in blocks to bound the scratch.
+ * The noise of draw m is normal m of the sequence (0, 0) of the stream (seed, 0,
+ * GFV_PURPOSE_PREDICT_NOISE), the same at every row, as the mixture draws are: a row's
+ * summary depends on its inputs alone, not on its place in the file. */
+#define BNN_PREDICT_BLOCK 64
+static int bnn_predict(const gfv_target *t, const gfv_fitted_mixture *fit, size_t rows,
+                       const double *X, FILE *csv) {
+  const bnn_ctx *c = t->ctx;
+  const size_t M = GFV_PREDICT_DRAWS, H = c->H, D = c->D, p = c->p;
+  const size_t R = rows < BNN_PREDICT_BLOCK ? rows : BNN_PREDICT_BLOCK;
+  size_t chunk = BNN_CHUNK_ELEMS / (R * H);
+  chunk = chunk < 1 ? 1 : chunk > 64 ? 64 : chunk;
+  double *Z = NULL, *Wp = NULL, *A = NULL, *F = NULL, *Xs = NULL, *y = NULL, *eps = NULL;
+  const gfv_stream noise = gfv_stream_make(fit->seed, 0, GFV_PURPOSE_PREDICT_NOISE);
+  int st = GFV_OK;
+  GFV_CALL_GOTO(st, gfv_calloc(&Z, M * D, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&Wp, p * chunk * H, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&A, R * chunk * H, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&F, M * R, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&Xs, R * p, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&y, M, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&eps, M, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_fit_draw(fit, GFV_PURPOSE_PREDICT, M, Z), done);
+  gfv_stream_normals(&noise, 0, 0, M, eps);
+  gfv_predict_header(csv);
+  for (size_t r0 = 0; r0 < rows; r0 += R) {
+    size_t nr = rows - r0 < R ? rows - r0 : R;
+    for (size_t r = 0; r < nr; r++)
+      for (size_t a = 0; a < p; a++) Xs[r * p + a] = (X[(r0 + r) * p + a] - c->mean[a]) / c->sd[a];
+    for (size_t m0 = 0; m0 < M; m0 += chunk) {
+      size_t nc = M - m0 < chunk ? M - m0 : chunk;
+      forward(c, nr, Xs, nc, Z + m0 * D, Wp, A, F + m0 * nr);
+    }
+    for (size_t r = 0; r < nr; r++) {
+      for (size_t m = 0; m < M; m++)
+        y[m] = c->ymean + c->ysd * (F[m * nr + r] + exp(-0.5 * Z[m * D + D - 2]) * eps[m]);
+      fprintf(csv, "%zu", r0 + r + 1);
+      gfv_predict_row(csv, M, y);
+    }
+  }
+done:
+  free(Z), free(Wp), free(A), free(F), free(Xs), free(y), free(eps);
+  return st;
+}
+
+static int bnn_describe(const gfv_target *t, FILE *json) {
+  const bnn_ctx *c = t->ctx;
+  fputs(c->describe, json);
+  fprintf(json, ",\n    \"response_mean\": %.17g,\n    \"response_scale\": %.17g", c->ymean, c->ysd);
+  return GFV_OK;
+}
+
+/* What the outputs, the predictions and summary.json's "data" need from the data set. */
+static int keep_data(gfv_target *t, const gfv_data *data) {
+  bnn_ctx *c = t->ctx;
+  GFV_ALLOC(c->mean, c->p);
+  GFV_ALLOC(c->sd, c->p);
+  memcpy(c->mean, data->mean, c->p * sizeof(double));
+  memcpy(c->sd, data->sd, c->p * sizeof(double));
+  size_t len = 0;
+  FILE *f = open_memstream(&c->describe, &len);
+  GFV_CHECK(f, GFV_ERR_MEMORY, "cannot allocate the data description");
+  gfv_data_describe(data, f);
+  GFV_CHECK(fclose(f) == 0, GFV_ERR_MEMORY, "cannot allocate the data description");
+  GFV_CALL(bnn_names(t));
+  t->constrain = bnn_constrain;
+  t->predict = bnn_predict;
+  t->predict_cols = c->p;
+  t->describe = bnn_describe;
+  return GFV_OK;
 }
 
 static int setup(bnn_ctx *c, const gfv_config *cfg, gfv_data *data) {
@@ -273,6 +385,7 @@ int gfv_target_bnn_create(const gfv_config *cfg, gfv_target **out) {
   GFV_CALL_GOTO(st, gfv_calloc(&c, 1, sizeof *c), fail);
   t->ctx = c;
   GFV_CALL_GOTO(st, setup(c, cfg, &data), fail);
+  GFV_CALL_GOTO(st, keep_data(t, &data), fail);
   gfv_data_free(&data);
   *out = t;
   return GFV_OK;

@@ -1,6 +1,5 @@
 /* data.c - data sets of the logreg and bnn targets, and the helpers their reports share
  * (see models.h for the conventions). */
-#include <gsl/gsl_rng.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,21 +7,8 @@
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
 #include "linalg/linalg.h"
-#include "rng/rng.h"
+#include "rng/stream.h"
 #include "targets/models.h"
-
-unsigned long gfv_mix_seed(unsigned long seed, unsigned long a, unsigned long b) {
-  unsigned long x = seed;
-  unsigned long parts[2] = {a, b};
-  for (int i = 0; i < 2; i++) {
-    x ^= parts[i] + 0x9E3779B97F4A7C15UL + (x << 6) + (x >> 2);
-    x += 0x9E3779B97F4A7C15UL; /* splitmix64 finaliser */
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9UL;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBUL;
-    x ^= x >> 31;
-  }
-  return x;
-}
 
 double gfv_log1pexp(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 
@@ -30,6 +16,8 @@ void gfv_data_free(gfv_data *d) {
   if (!d) return;
   free(d->train.X), free(d->train.y), free(d->test.X), free(d->test.y);
   free(d->mean), free(d->sd);
+  gfv_names_free(d->names, d->train.p);
+  free(d->label_name);
   memset(d, 0, sizeof *d);
 }
 
@@ -113,18 +101,13 @@ static int split(const gfv_config *cfg, const gfv_table *t, const char *model, g
             cfg->data, n, cfg->test_fraction, ntrain, ntest, model);
   size_t *perm = NULL;
   GFV_ALLOC(perm, n);
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-  if (!rng) {
-    free(perm);
-    GFV_ERROR(GFV_ERR_MEMORY, "cannot allocate a random stream");
-  }
-  gsl_rng_set(rng, (unsigned long)cfg->split_seed);
+  /* Fisher-Yates, step i from word i of the split's stream */
+  const gfv_stream rs = gfv_stream_make((uint64_t)cfg->split_seed, 0, GFV_PURPOSE_SPLIT);
   for (size_t i = 0; i < n; i++) perm[i] = i;
-  for (size_t i = n - 1; i > 0; i--) { /* Fisher-Yates */
-    size_t j = (size_t)gsl_rng_uniform_int(rng, i + 1), tmp = perm[i];
+  for (size_t i = n - 1; i > 0; i--) {
+    size_t j = (size_t)gfv_below(gfv_stream_word(&rs, 0, 0, i), i + 1), tmp = perm[i];
     perm[i] = perm[j], perm[j] = tmp;
   }
-  gsl_rng_free(rng);
   int st = GFV_OK;
   GFV_CALL_GOTO(st, alloc_part(&d->train, ntrain, p), done);
   GFV_CALL_GOTO(st, alloc_part(&d->test, ntest, p), done);
@@ -148,6 +131,20 @@ static int load_test_file(const gfv_config *cfg, int binary_labels, gfv_data *d)
 done:
   gfv_table_free(&t);
   return st;
+}
+
+/* The header's names: the features in file order, and the label's. */
+static int keep_names(const gfv_table *t, gfv_data *d) {
+  GFV_CALL(gfv_names_alloc(t->cols - 1, &d->names));
+  for (size_t c = 0, a = 0; c < t->cols; c++) {
+    if (c != d->label_col) {
+      GFV_CALL(gfv_names_set(d->names, a++, "%s", t->header[c]));
+      continue;
+    }
+    char **label = &d->label_name;
+    GFV_CALL(gfv_names_set(label, 0, "%s", t->header[c]));
+  }
+  return GFV_OK;
 }
 
 static int load(const gfv_config *cfg, const char *model, gfv_std_mode default_mode,
@@ -178,6 +175,7 @@ static int load(const gfv_config *cfg, const char *model, gfv_std_mode default_m
     if (cfg->test_data[0]) GFV_CALL_GOTO(st, load_test_file(cfg, binary_labels, d), done);
     else d->test.p = t.cols - 1;
   }
+  if (t.has_header) GFV_CALL_GOTO(st, keep_names(&t, d), done);
   GFV_CALL_GOTO(st, gfv_calloc(&d->mean, t.cols - 1, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&d->sd, t.cols - 1, sizeof(double)), done);
   standardize(d);
@@ -197,14 +195,12 @@ int gfv_data_load(const gfv_config *cfg, const char *model, gfv_std_mode default
   return st;
 }
 
-int gfv_fit_draw(const gfv_fitted_mixture *fit, size_t n, double *z) {
+int gfv_fit_draw(const gfv_fitted_mixture *fit, unsigned purpose, size_t n, double *z) {
   const size_t d = fit->d, dd = d * d, K = fit->K;
   int st = GFV_OK;
   double *L = NULL, *eps = NULL;
   gfv_discrete *pick = NULL;
-  gsl_rng *rng = gsl_rng_alloc(gsl_rng_mt19937);
-  GFV_CHECK(rng, GFV_ERR_MEMORY, "cannot allocate a random stream");
-  gsl_rng_set(rng, fit->seed);
+  const gfv_stream rows = gfv_stream_make(fit->seed, 0, purpose);
   GFV_CALL_GOTO(st, gfv_calloc(&L, fit->diag ? K * d : K * dd, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&eps, d, sizeof(double)), done);
   for (size_t k = 0; k < K && fit->diag; k++)
@@ -222,9 +218,8 @@ int gfv_fit_draw(const gfv_fitted_mixture *fit, size_t n, double *z) {
   }
   GFV_CALL_GOTO(st, gfv_discrete_alloc(K, fit->w, &pick), done);
   for (size_t i = 0; i < n; i++) {
-    size_t k = K > 1 ? gfv_discrete_draw(pick, rng) : 0;
+    size_t k = gfv_discrete_pick(pick, gfv_stream_mixture_row(&rows, i, d, eps));
     const double *mu = fit->mu + k * d;
-    gfv_rng_gaussian_fill(rng, d, eps);
     double *zi = z + i * d;
     if (fit->diag) {
       for (size_t a = 0; a < d; a++) zi[a] = mu[a] + L[k * d + a] * eps[a];
@@ -238,7 +233,6 @@ int gfv_fit_draw(const gfv_fitted_mixture *fit, size_t n, double *z) {
     }
   }
 done:
-  gsl_rng_free(rng);
   gfv_discrete_free(pick);
   free(L), free(eps);
   return st;

@@ -27,6 +27,7 @@
 
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
+#include "rng/stream.h"
 #include "targets/models.h"
 #include "targets/targets_impl.h"
 
@@ -35,6 +36,10 @@
 
 typedef struct {
   size_t N, D, T;           /* training rows, dimension, test rows */
+  size_t p;                 /* features (D = p + 1 with the intercept) */
+  int intercept, scaled;    /* --intercept; --standardize changed the features */
+  double *mean, *sd;        /* p: the standardisation x' = (x - mean) / sd */
+  char *describe;           /* the data description (gfv_data_describe), as JSON members */
   double *X, *y;            /* N x D (intercept last), N */
   double *Xt, *yt;          /* T x D, T: the test set */
   double prec, logc;        /* 1/s^2, -D/2 log(2 pi s^2) */
@@ -46,6 +51,7 @@ static void logreg_destroy(void *p) {
   logreg_ctx *c = p;
   if (!c) return;
   free(c->X), free(c->y), free(c->Xt), free(c->yt), free(c->S), free(c->R), free(c->Xw);
+  free(c->mean), free(c->sd), free(c->describe);
   free(c);
 }
 
@@ -109,12 +115,13 @@ static int logreg_report(const gfv_target *t, const gfv_fitted_mixture *fit, FIL
   const size_t D = c->D, T = c->T, M = LOGREG_DRAWS;
   if (T == 0) return GFV_OK;
   GFV_CHECK(fit->d == D, GFV_ERR_INTERNAL, "report: mixture of dimension %zu, target %zu", fit->d, D);
-  double *W = NULL, *S = NULL, *lw = NULL;
+  double *W = NULL, *S = NULL, *lw = NULL, *acc = NULL;
   int st = GFV_OK;
   GFV_CALL_GOTO(st, gfv_calloc(&W, M * D, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&S, M, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lw, M, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_fit_draw(fit, M, W), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&acc, M, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_fit_draw(fit, GFV_PURPOSE_REPORT, M, W), done);
   double correct = 0, ll = 0;
   for (size_t r = 0; r < T; r++) {
     /* s_m = w_m . x_r for all draws at once; log p(y | x) = logmeanexp(-log(1 + e^{-+s})) */
@@ -122,19 +129,118 @@ static int logreg_report(const gfv_target *t, const gfv_fitted_mixture *fit, FIL
                 0.0, S, 1);
     const double sign = c->yt[r] == 1.0 ? 1.0 : -1.0;
     for (size_t m = 0; m < M; m++) lw[m] = -gfv_log1pexp(-sign * S[m]);
-    double lp = gfv_logsumexp(M, lw, 1) - log((double)M); /* log p(y_r | x_r) */
+    double lp = gfv_lpd_add(M, lw, T, acc); /* log p(y_r | x_r) */
     ll += lp;
     /* the rule predicts 1 when p(y = 1 | x) > 1/2 */
     correct += c->yt[r] == 1.0 ? lp > log(0.5) : lp >= log(0.5);
   }
-  double acc = correct / (double)T, mll = ll / (double)T;
+  double accuracy = correct / (double)T, mll = ll / (double)T;
   fprintf(json, "    \"test_rows\": %zu,\n    \"predictive_draws\": %zu,\n", T, M);
-  fprintf(json, "    \"test_accuracy\": %.17g,\n    \"test_log_predictive\": %.17g", acc, mll);
-  fprintf(text, "test set: %zu rows, accuracy %.4f, log predictive likelihood %.4f per row "
-                "(posterior predictive over %zu mixture draws)\n", T, acc, mll, M);
+  double se = gfv_lpd_mcse(M, acc);
+  fprintf(json, "    \"test_accuracy\": %.17g,\n    \"test_log_predictive\": %.17g,\n", accuracy,
+          mll);
+  fprintf(json, "    \"test_log_predictive_mcse\": %.17g", se);
+  fprintf(text, "test set: %zu rows, accuracy %.4f, log predictive likelihood %.4f +- %.4f per row "
+                "(posterior predictive over %zu mixture draws)\n", T, accuracy, mll, se, M);
 done:
-  free(W), free(S), free(lw);
+  free(W), free(S), free(lw), free(acc);
   return st;
+}
+
+/* draws.csv: the coefficients as fitted (on the standardised features), then, when
+ * --standardize changed the features, the same linear predictor on the original scale:
+ * x' . w + b = sum_a (w_a / sd_a) x_a + (b - sum_a w_a mean_a / sd_a). */
+static int logreg_constrain(const gfv_target *t, size_t n, const double *z, const unsigned long *seeds,
+                            double *out) {
+  (void)seeds;
+  const logreg_ctx *c = t->ctx;
+  const size_t D = c->D, p = c->p;
+  for (size_t i = 0; i < n; i++) {
+    const double *w = z + i * D;
+    double *o = out + i * t->nout;
+    memcpy(o, w, D * sizeof(double));
+    if (!c->scaled) continue;
+    double b = c->intercept ? w[p] : 0.0;
+    for (size_t a = 0; a < p; a++) {
+      o[D + a] = w[a] / c->sd[a];
+      b -= w[a] * c->mean[a] / c->sd[a];
+    }
+    o[D + p] = b;
+  }
+  return GFV_OK;
+}
+
+/* The header's feature names, else beta[1..p]; "intercept" last. */
+static int logreg_names(gfv_target *t, const gfv_data *data) {
+  const logreg_ctx *c = t->ctx;
+  const size_t p = c->p, D = c->D;
+  t->nout = D + (c->scaled ? p + 1 : 0);
+  GFV_CALL(gfv_names_alloc(t->nout, &t->out_names));
+  GFV_CALL(gfv_names_alloc(D, &t->dim_names));
+  for (size_t a = 0; a < p; a++) {
+    if (data->names) GFV_CALL(gfv_names_set(t->out_names, a, "%s", data->names[a]));
+    else GFV_CALL(gfv_names_set(t->out_names, a, "beta[%zu]", a + 1));
+    if (!c->scaled) continue;
+    if (data->names) GFV_CALL(gfv_names_set(t->out_names, D + a, "%s_original", data->names[a]));
+    else GFV_CALL(gfv_names_set(t->out_names, D + a, "beta_original[%zu]", a + 1));
+  }
+  if (c->intercept) GFV_CALL(gfv_names_set(t->out_names, p, "intercept"));
+  if (c->scaled) GFV_CALL(gfv_names_set(t->out_names, D + p, "intercept_original"));
+  for (size_t a = 0; a < D; a++) GFV_CALL(gfv_names_set(t->dim_names, a, "%s", t->out_names[a]));
+  return GFV_OK;
+}
+
+/* --predict: p(y = 1 | x) over GFV_PREDICT_DRAWS draws, per row of raw features. */
+static int logreg_predict(const gfv_target *t, const gfv_fitted_mixture *fit, size_t rows,
+                          const double *X, FILE *csv) {
+  const logreg_ctx *c = t->ctx;
+  const size_t D = c->D, p = c->p, M = GFV_PREDICT_DRAWS;
+  double *W = NULL, *S = NULL, *x = NULL;
+  int st = GFV_OK;
+  GFV_CALL_GOTO(st, gfv_calloc(&W, M * D, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&S, M, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&x, D, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_fit_draw(fit, GFV_PURPOSE_PREDICT, M, W), done);
+  gfv_predict_header(csv);
+  for (size_t r = 0; r < rows; r++) {
+    for (size_t a = 0; a < p; a++) x[a] = (X[r * p + a] - c->mean[a]) / c->sd[a];
+    if (D > p) x[p] = 1.0;
+    cblas_dgemv(CblasRowMajor, CblasNoTrans, (int)M, (int)D, 1.0, W, (int)D, x, 1, 0.0, S, 1);
+    for (size_t m = 0; m < M; m++) S[m] = sigmoid(S[m]);
+    fprintf(csv, "%zu", r + 1);
+    gfv_predict_row(csv, M, S);
+  }
+done:
+  free(W), free(S), free(x);
+  return st;
+}
+
+static int logreg_describe(const gfv_target *t, FILE *json) {
+  const logreg_ctx *c = t->ctx;
+  fputs(c->describe, json);
+  return GFV_OK;
+}
+
+/* What the outputs, the predictions and summary.json's "data" need from the data set. */
+static int keep_data(gfv_target *t, const gfv_data *data) {
+  logreg_ctx *c = t->ctx;
+  c->p = data->train.p, c->intercept = c->D > c->p;
+  GFV_ALLOC(c->mean, c->p);
+  GFV_ALLOC(c->sd, c->p);
+  memcpy(c->mean, data->mean, c->p * sizeof(double));
+  memcpy(c->sd, data->sd, c->p * sizeof(double));
+  c->scaled = data->mode != GFV_STD_NONE;
+  size_t len = 0;
+  FILE *f = open_memstream(&c->describe, &len);
+  GFV_CHECK(f, GFV_ERR_MEMORY, "cannot allocate the data description");
+  gfv_data_describe(data, f);
+  GFV_CHECK(fclose(f) == 0, GFV_ERR_MEMORY, "cannot allocate the data description");
+  GFV_CALL(logreg_names(t, data));
+  t->constrain = logreg_constrain;
+  t->predict = logreg_predict;
+  t->predict_cols = c->p;
+  t->describe = logreg_describe;
+  return GFV_OK;
 }
 
 /* X (n x p) -> n x D with the intercept column last when D = p + 1. */
@@ -183,6 +289,7 @@ int gfv_target_logreg_create(const gfv_config *cfg, gfv_target **out) {
   GFV_CALL_GOTO(st, gfv_calloc(&c, 1, sizeof *c), fail);
   t->ctx = c;
   GFV_CALL_GOTO(st, setup(c, cfg, &data), fail);
+  GFV_CALL_GOTO(st, keep_data(t, &data), fail);
   gfv_data_free(&data);
   *out = t;
   return GFV_OK;

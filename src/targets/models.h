@@ -9,7 +9,7 @@
  *
  * The test set is either --test-data (a second file with the same columns) or, with
  * --split-seed=S > 0, a random --test-fraction of the rows of --data (a permutation drawn
- * from an MT19937 stream seeded with S; the test set is the last
+ * from the stream (S, 0, GFV_PURPOSE_SPLIT) of rng/stream.h; the test set is the last
  * n - floor((1 - fraction) n) rows of the permuted order).  Giving both is an error.
  *
  * Standardisation statistics (mean, standard deviation with divisor n) come from the
@@ -20,6 +20,7 @@
 #define GFLOWVI_MODELS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "gflowvi/config.h"
 #include "gflowvi/target.h"
@@ -38,6 +39,8 @@ typedef struct {
   gfv_std_mode mode;
   size_t label_col;         /* 0-based column of the label in the file */
   size_t file_cols;         /* columns in the file */
+  char **names;             /* p feature names from --data's header line, or NULL */
+  char *label_name;         /* the label column's name, or NULL */
 } gfv_data;
 
 /* Reads cfg->data (and cfg->test_data or the --split-seed split) for the target `model`
@@ -49,13 +52,30 @@ int gfv_data_load(const gfv_config *cfg, const char *model, gfv_std_mode default
                   int binary_labels, gfv_data *out);
 void gfv_data_free(gfv_data *d);
 
-/* n draws from the fitted mixture (n x d), from an MT19937 stream seeded with fit->seed:
- * component k with probability w_k, then mu_k + chol(cov_k) eps (fit->diag: mu_k +
- * sqrt(var_k) .* eps). */
-int gfv_fit_draw(const gfv_fitted_mixture *fit, size_t n, double *z);
+/* n draws from the fitted mixture (n x d), row i from row i of the stream (fit->seed, 0,
+ * purpose) (gfv_stream_mixture_row; a report: GFV_PURPOSE_REPORT, --predict:
+ * GFV_PURPOSE_PREDICT): component k with probability w_k, then mu_k + chol(cov_k) eps
+ * (fit->diag: mu_k + sqrt(var_k) .* eps). */
+int gfv_fit_draw(const gfv_fitted_mixture *fit, unsigned purpose, size_t n, double *z);
 
-/* A 64-bit seed mixed from (seed, a, b) (splitmix64), e.g. (seed, iteration, purpose). */
-unsigned long gfv_mix_seed(unsigned long seed, unsigned long a, unsigned long b);
+/* Writes the JSON members of the data description (summary.json "data"): "features" (the
+ * feature names, or null without a header), "label", "standardize" and the statistics
+ * applied, x' = (x - mean) / scale, per feature ("mean", "scale"). */
+void gfv_data_describe(const gfv_data *d, FILE *json);
+
+/* --predict: the predictive summary of M values v (sorted in place): mean, sd (divisor M),
+ * and the 5%, 50%, 95% quantiles (linear interpolation between order statistics, numpy's
+ * and R's default), written as ",mean,sd,q5,q50,q95" to csv.  The header of such a file. */
+void gfv_predict_row(FILE *csv, size_t M, double *v);
+#define GFV_PREDICT_DRAWS 4000 /* mixture draws behind each row of predictions.csv */
+void gfv_predict_header(FILE *csv);
+/* The held-out log predictive density and its Monte Carlo standard error by the delta
+ * method over the M shared draws: with L[r][m] the likelihood of test row r under draw m,
+ * lpd = (1/T) sum_r log mean_m L[r][m], and g_m = (1/T) sum_r L[r][m] / mean_m L[r][m],
+ * se = sd_m(g) / sqrt(M).  Feed each row's M log likelihoods with gfv_lpd_add (acc holds
+ * M doubles, zeroed), then gfv_lpd_mcse. */
+double gfv_lpd_add(size_t M, const double *loglik, size_t T, double *acc);
+double gfv_lpd_mcse(size_t M, const double *acc);
 
 /* log(1 + exp(x)) without overflow or loss of precision. */
 double gfv_log1pexp(double x);

@@ -44,6 +44,7 @@ typedef struct {
   gfv_plugin_logdensity_fn logdensity;
   gfv_plugin_hessian_fn hessian;
   gfv_plugin_destroy_fn destroy;
+  gfv_plugin_write_array_fn write_array; /* the optional output hooks (plugin_outputs) */
   int inited, warned;
   double *gscratch;  /* grad buffer when the caller passes none */
   size_t gcap;       /* points it holds */
@@ -226,6 +227,77 @@ static int init_plugin(plugin_ctx *c, const gfv_config *cfg) {
   return GFV_OK;
 }
 
+/* ---- the optional output hooks: names and the constraining transform ---------------- */
+
+static int plugin_constrain(const gfv_target *t, size_t n, const double *z, const unsigned long *seeds,
+                            double *out) {
+  plugin_ctx *c = t->ctx;
+  for (size_t i = 0; i < n; i++) {
+    guard_enter(c, "gfv_plugin_write_array");
+    int rc = c->write_array(c->state, z + i * t->dim, out + i * t->nout, seeds[i]);
+    guard_leave();
+    GFV_CHECK(rc == 0, GFV_ERR_INPUT, "plugin %s: gfv_plugin_write_array failed (returned %d)",
+              c->path, rc);
+  }
+  return GFV_OK;
+}
+
+/* Calls a names hook (gfv_plugin_output_names or gfv_plugin_dim_names) into tmp and copies
+ * its n names into *dst; a failure, or a NULL or empty name, is refused. */
+static int hook_names(plugin_ctx *c, const char *fn, gfv_plugin_output_names_fn hook, size_t n,
+                      const char **tmp, char ***dst) {
+  memset(tmp, 0, n * sizeof *tmp);
+  guard_enter(c, fn);
+  int rc = hook(c->state, tmp);
+  guard_leave();
+  GFV_CHECK(rc == 0, GFV_ERR_INPUT, "plugin %s: %s failed (returned %d)", c->path, fn, rc);
+  GFV_CALL(gfv_names_alloc(n, dst));
+  for (size_t j = 0; j < n; j++) {
+    GFV_CHECK(tmp[j] && tmp[j][0], GFV_ERR_INPUT, "plugin %s: %s gave no name for entry %zu",
+              c->path, fn, j + 1);
+    GFV_CALL(gfv_names_set(*dst, j, "%s", tmp[j]));
+  }
+  return GFV_OK;
+}
+
+/* Used only when all of num_outputs, output_names and write_array are defined (plugin.h);
+ * output_groups and dim_names are optional on their own. */
+static int plugin_outputs(gfv_target *t, plugin_ctx *c) {
+  gfv_plugin_num_outputs_fn num = (gfv_plugin_num_outputs_fn)symbol(c, "gfv_plugin_num_outputs");
+  gfv_plugin_output_names_fn names = (gfv_plugin_output_names_fn)symbol(c, "gfv_plugin_output_names");
+  gfv_plugin_output_groups_fn groups = (gfv_plugin_output_groups_fn)symbol(c, "gfv_plugin_output_groups");
+  gfv_plugin_dim_names_fn dnames = (gfv_plugin_dim_names_fn)symbol(c, "gfv_plugin_dim_names");
+  c->write_array = (gfv_plugin_write_array_fn)symbol(c, "gfv_plugin_write_array");
+  size_t d = t->dim, m = 0;
+  const char **tmp = NULL;
+  int st = GFV_OK;
+  if (num && names && c->write_array) {
+    guard_enter(c, "gfv_plugin_num_outputs");
+    m = num(c->state);
+    guard_leave();
+    GFV_CHECK(m >= 1, GFV_ERR_INPUT, "plugin %s: gfv_plugin_num_outputs returned 0", c->path);
+  }
+  GFV_CALL(gfv_calloc(&tmp, m > d ? m : d, sizeof *tmp));
+  if (m) {
+    GFV_CALL_GOTO(st, hook_names(c, "gfv_plugin_output_names", names, m, tmp, &t->out_names), done);
+    t->nout = m;
+    t->constrain = plugin_constrain;
+  }
+  if (m && groups) {
+    GFV_CALL_GOTO(st, gfv_calloc(&t->out_groups, m, sizeof(int)), done);
+    guard_enter(c, "gfv_plugin_output_groups");
+    int rc = groups(c->state, t->out_groups);
+    guard_leave();
+    if (rc != 0)
+      GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "plugin %s: gfv_plugin_output_groups failed (returned %d)",
+                     c->path, rc);
+  }
+  if (dnames) GFV_CALL_GOTO(st, hook_names(c, "gfv_plugin_dim_names", dnames, d, tmp, &t->dim_names), done);
+done:
+  free(tmp);
+  return st;
+}
+
 int gfv_target_plugin_create(const char *path, const gfv_config *cfg, gfv_target **out) {
   *out = NULL;
   gfv_target *t = NULL;
@@ -250,6 +322,7 @@ int gfv_target_plugin_create(const char *path, const gfv_config *cfg, gfv_target
   guard_enter(pc, "gfv_plugin_normalized");
   t->normalized = norm ? norm(pc->state) != 0 : 0;
   guard_leave();
+  GFV_CALL_GOTO(st, plugin_outputs(t, pc), fail);
   *out = t;
   return GFV_OK;
 fail:

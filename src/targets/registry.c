@@ -115,6 +115,9 @@ int gfv_target_eval(const gfv_target *t, size_t n, const double *z, double *logp
 void gfv_target_free(gfv_target *t) {
   if (!t) return;
   if (t->destroy) t->destroy(t->ctx);
+  gfv_names_free(t->out_names, t->nout);
+  gfv_names_free(t->dim_names, t->dim);
+  free(t->out_groups);
   free(t);
 }
 

@@ -2,6 +2,8 @@
 # test_checkpoint.sh - checkpoint and restart (HDF5):
 #  - a run stopped by its checkpoint-every schedule and restarted on the same rank count
 #    ends bitwise identical to the uninterrupted run; on another rank count within 1e-9;
+#    the checkpoint holds no random-stream state (format 3: counter-based streams), and a
+#    format-2 checkpoint (MT19937 states) is refused;
 #  - SIGUSR1 (what Slurm sends before a time limit) checkpoints, exits with status 10,
 #    and the restart completes the same run bitwise;
 #  - kill -9 during frequent checkpoint writes never leaves a checkpoint that fails to
@@ -33,6 +35,16 @@ if [[ $(h5dump -a iteration "$ck" 2>/dev/null | grep -o '(0): [0-9]*' || true) =
 else
   fail checkpoint-written-with-iteration "no iteration 120 in $ck"
 fi
+# No stream state: the counter-based streams (src/rng/stream.h) follow from the iteration.
+if "$GFV_PYTHON" - "$ck" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r") as f:
+    ok = ("rng_state" not in f and f.attrs["format"] == b"gflowvi-checkpoint 3"
+          and f.attrs["rng_type"] == b"philox4x64-10/box-muller" and "rng_state_bytes" not in f.attrs)
+sys.exit(0 if ok else 1)
+PY
+then pass checkpoint-holds-no-stream-state
+else fail checkpoint-holds-no-stream-state "rng_state present, or format / rng_type not the counter-based streams' in $ck"; fi
 same=$(tmpdir)
 gfv_mpirun 2 "${common[@]}" --restart="$ck" --out="$same" >/dev/null 2>&1
 if cmp -s "$ref/mixture.csv" "$same/mixture.csv"; then pass restart-same-ranks-bitwise
@@ -132,6 +144,15 @@ expect_fail refuse-other-particles 2 "--particles=9 (checkpoint: 8)" "$GFV_BIN" 
 expect_fail refuse-missing 3 "cannot open checkpoint" "$GFV_BIN" "${common[@]}" --restart="$bad/none.h5" --out="$bad/o5"
 expect_fail refuse-not-checkpoint 3 "not a gflowvi checkpoint" "$GFV_BIN" "${common[@]}" --restart="$ref/mixture.h5" --out="$bad/o6"
 expect_fail refuse-iters-below 2 "below the checkpoint's iteration 120" "$GFV_BIN" "${common[@]}" --iters=100 --restart="$ck" --out="$bad/o7"
+# A checkpoint of the MT19937 streams (format 2) cannot continue with the Philox streams.
+cp "$ck" "$bad/format2.h5"
+"$GFV_PYTHON" - "$bad/format2.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    f.attrs.modify("format", b"gflowvi-checkpoint 2")
+PY
+expect_fail refuse-format-2 3 "written by an earlier gflowvi (format 'gflowvi-checkpoint 2', MT19937 streams)" \
+  "$GFV_BIN" "${common[@]}" --restart="$bad/format2.h5" --out="$bad/o12"
 # A checkpoint from before the options were stored (no config_text): the command line's
 # options, checked against the checkpoint's target, particles and family as before.
 cp "$ck" "$bad/legacy.h5"
@@ -150,7 +171,7 @@ legacy=$(tmpdir)
 gfv_mpirun 2 "${common[@]}" --restart="$bad/legacy.h5" --out="$legacy" >/dev/null 2>&1 || true
 cmp -s "$ref/mixture.csv" "$legacy/mixture.csv" && pass legacy-restart-bitwise ||
   fail legacy-restart-bitwise "mixture.csv differs after a restart from a checkpoint without config_text"
-for o in o1 o2 o3 o4 o5 o6 o7 o8 o9 o10; do
+for o in o1 o2 o3 o4 o5 o6 o7 o8 o9 o10 o12; do
   [[ ! -e $bad/$o || -z $(ls -A "$bad/$o") ]] || fail "no-output-$o" "files left in $bad/$o"
 done
 gfv_mpirun 3 "${common[@]}" --target=gauss --dim=3 --restart="$ck" --out="$bad/o11" >/dev/null 2>"$bad/o11.err" || true

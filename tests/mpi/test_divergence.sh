@@ -4,8 +4,11 @@
 #  - huge steps (--step=3) on the funnel and the banana: with the default trust region the
 #    fit is right (KL >= 0 within its error, small); without it (--trust-region=0) the
 #    divergence checks either stop the run with status 11, "diverged", and no output file,
-#    or (when the rejected steps led it back) let it end with a valid KL -- never exit 0 with
-#    a negative KL (the old result: KL -1.5e112);
+#    or with status 4 and no output when --max-retries halvings could not keep a covariance
+#    positive definite (docs/method.md section 4; 1 seed in 60 on one rank, with the MT19937
+#    streams as with the Philox ones, and seed 1 on 3 ranks with the latter), or (when the
+#    rejected steps led it back) let it end with a valid KL -- never exit 0 with a negative
+#    KL (the old result: KL -1.5e112);
 #  - a bounded support (the ring plugin cut at z_2 = -1: log density -inf below): the fit
 #    completes with status 0, reports the mass outside the support, its ELBO stays below the
 #    importance-weighted log Z, and samples.csv holds only draws inside the support;
@@ -42,6 +45,9 @@ for np in 1 3; do
       --out="$out" >/dev/null 2>"$out.err" || status=$?
     if ((status == 11)) && grep -q "diverged" "$out.err" && [[ -z $(ls "$out") ]]; then
       pass "step3-$t-no-trust-region-np$np"
+    elif ((status == 4)) && grep -q "step rejected again with the step already halved" "$out.err" &&
+      [[ -z $(ls "$out") ]]; then
+      pass "step3-$t-no-trust-region-np$np (status 4: halving could not keep a covariance sane)"
     elif ((status == 0)) && kl_ok "$out"; then
       pass "step3-$t-no-trust-region-np$np"
     else

@@ -5,7 +5,7 @@
 #      ranks): every rank stops within a minute, mpirun exits non-zero naming the dead
 #      rank, --out holds no file at all, and the last checkpoint (written every 200
 #      iterations to its own directory) restarts and completes the run.
-#  (b) A full disk for the output directory (a 64 KiB tmpfs, mounted here as root; a
+#  (b) A full disk for the output directory (a 256 KiB tmpfs, mounted here as root; a
 #      visible SKIP line with the reason where mounting is not allowed): exit status 5,
 #      one error line naming the file and "No space left on device", nothing in --out, at
 #      1 and 2 ranks; a sweep of --out-samples across the size where the disk fills: every
@@ -88,7 +88,14 @@ kill_rank() {
   ranks=$(pgrep -P "$mpipid" | tr '\n' ' ')
   # shellcheck disable=SC2206
   started_pids+=($ranks)
-  pid=$(rank_pid "$mpipid" "$victim")
+  # A rank's /proc entry can be momentarily unreadable on a loaded machine: look again for
+  # a few seconds before calling it missing.
+  local try
+  for ((try = 0; try < 50; try++)); do
+    pid=$(rank_pid "$mpipid" "$victim")
+    [[ -z $pid ]] || break
+    sleep 0.1
+  done
   if [[ -z $pid ]]; then
     fail "$name" "rank $victim not found among mpirun's children ($ranks)"
     return
@@ -143,7 +150,7 @@ if ((EUID != 0)); then
   why="not root"
 elif ! command -v mount >/dev/null; then
   why="no mount command"
-elif ! mount -t tmpfs -o size=64k gflowvi-full "$mnt" 2>"$GFV_TMP/mount.err"; then
+elif ! mount -t tmpfs -o size=256k gflowvi-full "$mnt" 2>"$GFV_TMP/mount.err"; then
   why="mount -t tmpfs failed: $(head -n 1 "$GFV_TMP/mount.err")"
 else
   why=""
@@ -180,16 +187,16 @@ else
   small=(--target=gauss --dim=1 --particles=2 --iters=20 --quiet --eval-samples=100)
   full_run full-disk-np1 1 "${small[@]}" --out-samples=10000
   full_run full-disk-np2 2 "${small[@]}" --out-samples=10000
-  # Across the size where the 64 KiB fill up (about 2300 rows here), in steps smaller than
-  # one file: all or nothing, every time.
+  # Across the size where the 256 KiB fill up (about 2000 rows here: posterior.nc takes 64
+  # KiB at least), in steps smaller than one file: all or nothing, every time.
   ok=0 full=0 bad=""
-  for n in $(seq 1500 150 4200); do
+  for n in $(seq 1200 150 3300); do
     rm -rf "${mnt:?}"/out-*
     status=0
     "$GFV_BIN" "${small[@]}" --out-samples="$n" --out="$mnt/out-$n" >/dev/null 2>&1 </dev/null ||
       status=$?
     files=$(ls -A "$mnt/out-$n" 2>/dev/null | tr '\n' ' ')
-    if ((status == 0)) && [[ $files == "mixture.csv mixture.h5 samples.csv summary.json trace.csv " ]]; then
+    if ((status == 0)) && [[ $files == "draws.csv mixture.csv mixture.h5 posterior.nc samples.csv summary.json trace.csv " ]]; then
       ok=$((ok + 1))
     elif ((status == 5)) && [[ -z $files ]]; then
       full=$((full + 1))
@@ -204,7 +211,7 @@ else
   fi
   # A checkpoint to the full disk: the same exit, no temporary file left beside it.
   rm -rf "${mnt:?}"/out-*
-  dd if=/dev/zero of="$mnt/filler" bs=4k count=15 2>/dev/null || true
+  dd if=/dev/zero of="$mnt/filler" bs=4k count=63 2>/dev/null || true
   err=$GFV_TMP/ck-full.err
   status=0
   "$GFV_BIN" "${small[@]}" --checkpoint-every=5 --checkpoint="$mnt/ck.h5" --out="$(tmpdir)" \

@@ -5,7 +5,7 @@
 #      directory, OUT/checkpoint.h5 that is a directory, a --checkpoint on a read-only
 #      file system (a read-only tmpfs, mounted as root; a visible SKIP where mounting is
 #      not allowed): exit status 5, one error line naming the option.
-#  (b) Disk space, on a 1 MB tmpfs: --out-samples far too large, and outputs that fit one
+#  (b) Disk space, on a 2 MB tmpfs: --out-samples far too large, and outputs that fit one
 #      by one but not together: status 5 naming the option and the figures; a run that
 #      fits still runs there, and runs again into its own folder (the outputs it replaces
 #      count as free space).
@@ -120,19 +120,21 @@ fi
 
 # ---- (b) disk space ---------------------------------------------------------------------
 disk=$GFV_TMP/disk
-if mount_tmpfs "$disk" size=1m; then
+if mount_tmpfs "$disk" size=2m; then
   for np in 1 3; do
     refused "out-samples-huge-np$np" "$np" 5 \
-      "--out-samples=1000000000 would write about 44 GB to '$disk/o$np/samples.csv', but the file system has" \
-      "$disk/o$np" --target=gmm4 "${small[@]}" --out-samples=1000000000
+      "--out-samples=2000000 would write about 176 MB to '$disk/o$np/draws.csv', but the file system has" \
+      "$disk/o$np" --target=gmm4 "${small[@]}" --out-samples=2000000
   done
-  # samples.csv (0.9 MB) and density.csv (0.7 MB) fit one by one, not together.
+  # draws.csv (1.3 MB), samples.csv, posterior.nc and density.csv (0.7 MB) fit one by one,
+  # not together.  (The checkpoint is 15 kB: 3.5 MB in all; 3.6 MB when it held 5 kB of
+  # MT19937 state a particle.)
   refused outputs-together-np1 1 5 \
-    "--out-samples=20000: the run would write about 1.7 MB to '$disk/ot/' (884 kB of it to '$disk/ot/samples.csv'), but the file system has 1.0 MB free" \
-    "$disk/ot" --target=gmm4 "${small[@]}" --out-samples=20000
-  runs small-outputs-fit-np1 1 --target=gmm4 "${small[@]}" --out-samples=1000 --out="$disk/ok" --quiet
-  # Again into the same folder, now 3/4 full: the previous outputs it replaces count as free.
-  runs rerun-into-own-folder-np1 1 --target=gmm4 "${small[@]}" --out-samples=1000 --out="$disk/ok" --quiet
+    "--out-samples=15000: the run would write about 3.5 MB to '$disk/ot/' (1.3 MB of it to '$disk/ot/draws.csv'), but the file system has 2.1 MB free" \
+    "$disk/ot" --target=gmm4 "${small[@]}" --out-samples=15000
+  runs small-outputs-fit-np1 1 --target=gmm4 "${small[@]}" --out-samples=3000 --out="$disk/ok" --quiet
+  # Again into the same folder, now 2/3 full: the previous outputs it replaces count as free.
+  runs rerun-into-own-folder-np1 1 --target=gmm4 "${small[@]}" --out-samples=3000 --out="$disk/ok" --quiet
   rm -rf "${disk:?}"/*
 else
   echo "SKIP disk-space: cannot make a small file system here ($why)"

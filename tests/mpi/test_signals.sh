@@ -34,6 +34,16 @@ wait_line() {
   return 1
 }
 
+# wait_count FILE TEXT N SECONDS - waits until FILE has N lines containing TEXT.
+wait_count() {
+  local i
+  for ((i = 0; i < $4 * 10; i++)); do
+    (($(grep -cF -- "$2" "$1" 2>/dev/null || true) >= $3)) && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 # finish_within SECONDS - waits for $pid to end; sets $code and $took (tenths of seconds).
 finish_within() {
   local i
@@ -50,7 +60,9 @@ finish_within() {
 }
 
 # phase_case NAME NP SIGNAL MARKER STDERR_TEXT HAS_STATE ARGS... - starts a run, waits for
-# MARKER on its stdout (or 1 s when MARKER is empty), sends SIGNAL, and checks the stop.
+# MARKER on its stdout (a MARKER starting with "err:" on its stderr, once from every rank:
+# the ranks are then past their start-up and have their handlers), sends SIGNAL, and checks
+# the stop.
 phase_case() {
   local name=$1 np=$2 sig=$3 marker=$4 phase=$5 state=$6
   shift 6
@@ -58,11 +70,12 @@ phase_case() {
   dir=$(tmpdir)
   log=$dir/run
   start "$np" "$log" --out="$dir/out" --checkpoint="$dir/ck.h5" "$@"
-  if [[ -n $marker ]]; then
+  if [[ $marker == err:* ]]; then
+    wait_count "$log.err" "${marker#err:}" "$np" 120 ||
+      { fail "$name" "never reached '${marker#err:}'"; kill -9 "$pid"; return; }
+  else
     wait_line "$log.out" "$marker" 60 || { fail "$name" "never reached '$marker'"; kill -9 "$pid"; return; }
     sleep 0.3
-  else
-    sleep 1
   fi
   kill -"$sig" "$pid" 2>/dev/null || true
   finish_within 20
@@ -95,7 +108,7 @@ for np in 1 3; do
   sig=TERM
   ((np == 1)) || sig=USR1
   name=$(echo "$sig" | tr 'A-Z' 'a-z')-np$np
-  phase_case "setup-$name" "$np" "$sig" "" "during set-up" 0 \
+  phase_case "setup-$name" "$np" "$sig" "err:ring: sleeping" "during set-up" 0 \
     --target=plugin:"$ring" --plugin-arg=sleep=3 --particles=4 --iters=5
   phase_case "iteration-$name" "$np" "$sig" "iter " ": checkpoint written to" 1 \
     --target=gauss --dim=3 --particles=6 --iters=1000000 --progress-every=100
@@ -109,7 +122,7 @@ done
 dir=$(tmpdir)
 log=$dir/run
 start 1 "$log" --target=plugin:"$ring" --plugin-arg=sleep=4 --particles=4 --out="$dir/out"
-sleep 1
+wait_count "$log.err" "ring: sleeping" 1 120 || true
 kill -TERM "$pid" 2>/dev/null || true
 sleep 0.5
 kill -TERM "$pid" 2>/dev/null || true

@@ -83,7 +83,8 @@ static int gauss_eval(const gfv_target *t, size_t n, const double *z, double *lo
 static gfv_target test_target = {.name = "testgauss", .dim = TD, .has_hessian = 1, .eval = gauss_eval};
 
 /* One iteration with K = 1 through the solver, and the same step by hand from the same
- * random numbers (the particle's stream: d initial-mean draws, then S d sample draws). */
+ * random numbers (particle 0's streams: d initial-mean draws, then the S d draws of the
+ * initial estimate, the sequence (0, 0) of its sampling stream). */
 static void one_step(const char *flow, double *mu_solver, double *P_solver, double *mu_hand,
                      double *P_hand) {
   const size_t d = TD, S = 7, dd = d * d;
@@ -106,12 +107,12 @@ static void one_step(const char *flow, double *mu_solver, double *P_solver, doub
   gfv_comm_free(comm);
 
   /* By hand. */
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, gfv_stream_seed(42, 0, 0));
+  const gfv_stream init = gfv_stream_make(42, 0, GFV_PURPOSE_INIT);
+  const gfv_stream draws = gfv_stream_make(42, 0, GFV_PURPOSE_SAMPLE);
   double mu[TD], eps[7 * TD], z[7 * TD], Sigma[TD * TD], P[TD * TD];
-  gfv_rng_gaussian_fill(r, d, mu);
+  gfv_stream_normals(&init, 0, 0, d, mu);
   for (size_t a = 0; a < d; a++) mu[a] *= scale;
-  gfv_rng_gaussian_fill(r, S * d, eps);
+  gfv_stream_normals(&draws, 0, 0, S * d, eps);
   for (size_t i = 0; i < S; i++)
     for (size_t a = 0; a < d; a++) z[i * d + a] = mu[a] + sqrt(var) * eps[i * d + a];
   memset(Sigma, 0, sizeof Sigma);
@@ -150,7 +151,6 @@ static void one_step(const char *flow, double *mu_solver, double *P_solver, doub
     gfv_chol_inverse(d, Sn, P_hand);
     for (size_t a = 0; a < d; a++) mu_hand[a] = mu[a] - eta * gh[a];
   }
-  gsl_rng_free(r);
 }
 
 /* Agreement to rounding: both paths do O(d^3) operations on O(1) numbers. */

@@ -235,6 +235,21 @@ static void test_mode_eight_schools_centered(void) {
   gfv_target_free(t);
 }
 
+/* sqrt((x - m)^T H (x - m)) with H minus the Hessian at the mode m: the distance in the
+ * metric of the search's stopping rule, which ends a path when the gradient's norm in the
+ * whitened coordinates of the Laplace covariance, sqrt(g^T H^-1 g) = |x - m|_H to first
+ * order, is below 1e-6 (INIT_GTOL).  A coordinate's error is then up to 1e-6 of its
+ * Laplace standard deviation (mu's is 4.9 here), not 1e-6 absolute. */
+static double mode_distance(const gfv_target *t, const double *m, const double *x) {
+  enum { D = 10 };
+  double H[D * D], dx[D], q = 0;
+  if (gfv_init_neg_hessian(t, m, 0, H) != 0) return NAN;
+  for (int a = 0; a < D; a++) dx[a] = x[a] - m[a];
+  for (int a = 0; a < D; a++)
+    for (int b = 0; b < D; b++) q += dx[a] * H[a * D + b] * dx[b];
+  return sqrt(fmax(q, 0.0));
+}
+
 /* The reference mode, by scipy.optimize (BFGS with the analytic gradient, 20 starts, to
  * |grad| 3e-8) on the same density written in Python:
  *   negl(z) = -[-mu^2/50 - log(2 pi 25)/2 + log(2/(5 pi)) - log1p(e^(2u)/25) + u
@@ -254,7 +269,10 @@ static void test_mode_eight_schools_noncentered(void) {
     const double *r = res + s * GFV_MODE_STRIDE(10), *e = r + GFV_MODE_HEAD + 110;
     if (r[GFV_MODE_END] != GFV_PATH_CONVERGED && r[GFV_MODE_END] != GFV_PATH_STALLED) continue;
     found++;
-    for (int a = 0; a < 10; a++) CHECK_NEAR(e[a], ref[a], 1e-6, "mode");
+    /* The whitening is the Laplace covariance of the last restart's iterate, not of the
+     * mode, so the two norms differ by a factor near 1 (1.04 measured): bound 1.5e-6. */
+    double dist = mode_distance(t, ref, e);
+    CHECK(dist <= 1.5e-6, "path %zu ended %.3g from the mode in its Laplace metric", s, dist);
     CHECK_NEAR(r[GFV_MODE_END_LOGP], ref_logp, 1e-9, "log density at the mode");
   }
   CHECK(found == 4, "%d of 4 paths reached the mode", found);

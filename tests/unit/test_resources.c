@@ -183,14 +183,15 @@ static double heap_bytes(void) {
 static void test_estimate_matches_allocation(void) {
   static const struct {
     const char *target, *family, *estimator;
-    long dim, particles, samples, iters;
+    long dim, particles, samples, iters, out_samples;
     int dominant;
   } cases[] = {
-      {"gauss", "full", "auto", 3, 20, 10, 2000000, GFV_MEM_TRACE},
-      {"gmm4", "full", "auto", 0, 2000, 10, 10, GFV_MEM_MIXTURE},
-      {"gauss", "full", "hessian", 60, 20, 400, 10, GFV_MEM_HESSIANS},
-      {"funnel", "diag", "stein", 500, 40, 100, 10, GFV_MEM_SAMPLES},
-      {"gauss", "full", "stein", 40, 1500, 1, 10, GFV_MEM_PARTICLES},
+      {"gauss", "full", "auto", 3, 20, 10, 2000000, 10000, GFV_MEM_TRACE},
+      {"gmm4", "full", "auto", 0, 2000, 10, 10, 10000, GFV_MEM_MIXTURE},
+      {"gauss", "full", "hessian", 60, 20, 400, 10, 10000, GFV_MEM_HESSIANS},
+      {"funnel", "diag", "stein", 500, 40, 100, 10, 1000, GFV_MEM_SAMPLES},
+      {"gauss", "full", "stein", 40, 1500, 1, 10, 10000, GFV_MEM_PARTICLES},
+      {"gauss", "diag", "stein", 100, 4, 10, 10, 1000000, GFV_MEM_DRAWS},
   };
   gfv_comm *comm = NULL;
   gfv_comm_self(&comm);
@@ -202,6 +203,7 @@ static void test_estimate_matches_allocation(void) {
     snprintf(cfg.estimator, sizeof cfg.estimator, "%s", cases[i].estimator);
     cfg.dim = cases[i].dim, cfg.particles = cases[i].particles, cfg.samples = cases[i].samples;
     cfg.iters = cases[i].iters, cfg.quiet = 1, cfg.init_scale = 0.1;
+    cfg.out_samples = cases[i].out_samples;
     gfv_target *t = NULL;
     gfv_solver *s = NULL;
     if (gfv_target_create_from_config(&cfg, &t)) {

@@ -418,13 +418,16 @@ static int trajectory(gfv_comm *comm, gfv_target *target, const bench_opts *o, l
   cfg->iters = o->warmup + o->reps * o->block, cfg->seed = o->seed;
   cfg->init_scale = o->init_scale, cfg->init_var = o->init_var;
   cfg->eval_samples = o->eval_samples, cfg->progress_every = 0, cfg->quiet = 1;
+  /* The paper's plain steps: the NumPy baseline implements that flow, and the exact-step
+   * check recomputes one such step.  The trust region's own cost is a KL per component and
+   * step (O(K d^3)), measured apart (README, "When to trust a fit"). */
+  cfg->trust_region = 0;
   GFV_CALL(gfv_config_set(cfg, "family", o->family, NULL));
   GFV_CALL(gfv_solver_create(cfg, target, comm, out));
   gfv_solver *s = *out;
   if (r > 0) {
     cfg->seed = o->seed + 7919 * r;
-    for (size_t j = 0; j < s->kloc; j++)
-      gsl_rng_set(s->cur.rng[j], gfv_stream_seed((unsigned long)cfg->seed, s->k0 + j, 0));
+    s->cur.seed = s->prev.seed = (uint64_t)cfg->seed; /* the key of the particles' streams */
     int bad = 0;
     GFV_CALL(gfv_solver_estimate(s, &s->est_buf[s->cur_est], &bad));
     GFV_CHECK(!bad, GFV_ERR_NUMERIC, "replicate %ld: non-finite initial estimate", r);

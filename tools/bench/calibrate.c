@@ -245,7 +245,8 @@ static void run_est(void *arg) {
 }
 static void run_sample(void *arg) {
   part *p = arg;
-  for (size_t r = 0; r < p->reps; r++) gfv_particles_sample(&p->parts, 0, p->parts.rng[0], p->S, p->z);
+  const gfv_stream st = gfv_particles_stream(&p->parts, 0, GFV_PURPOSE_SAMPLE);
+  for (size_t r = 0; r < p->reps; r++) gfv_particles_sample(&p->parts, 0, &st, r, 0, p->S, p->z);
 }
 static void run_target(void *arg) {
   part *p = arg;

@@ -20,6 +20,11 @@
  * and the ELBO of a fit can be compared with it.  The centred density has no mode (it grows
  * without bound as tau -> 0 with theta_j = mu: the funnel), the non-centred one has one.
  *
+ * Named outputs (the optional hooks of plugin.h, as a Stan model has them): mu, tau, then
+ * theta[1..J] (centred: parameters) or eta[1..J] and the transformed parameters
+ * theta[j] = mu + tau eta_j (non-centred), then the generated quantities
+ * y_rep[j] ~ N(theta_j, sigma_j^2), drawn from the seed gflowvi passes for the draw.
+ *
  * Arguments: centered | noncentered, schools | effects.  Gradient and Hessian are exact
  * (tests/unit/test_plugins.c checks them against finite differences).  Built without the
  * Hessian (-DHIER_NO_HESSIAN, build/plugins/eight_schools_nohess.so) it is the model as a
@@ -38,10 +43,12 @@
 static const double schools_y[8] = {28, 8, -3, 7, -1, 1, 18, 12};
 static const double schools_sigma[8] = {15, 10, 16, 11, 9, 11, 10, 18};
 
+#define NAME_LEN 24
 typedef struct {
   int noncentered, halfnormal; /* tau's prior: HalfCauchy(0, tau_scale) or HalfNormal */
   int J;
   double y[JMAX], sigma[JMAX], s0, tau_scale;
+  char names[2 + 3 * JMAX][NAME_LEN]; /* the outputs' names (gfv_plugin_output_names) */
 } model;
 
 static void use_data(model *m, int effects) {
@@ -169,6 +176,69 @@ int gfv_plugin_logdensity(void *state, size_t n, size_t d, const double *z, doub
   double H[DMAX * DMAX];
   if (d != (size_t)m->J + 2) return 1;
   for (size_t i = 0; i < n; i++) logp[i] = eval_point(m, z + i * d, grad + i * d, H);
+  return 0;
+}
+
+/* ---- named outputs -------------------------------------------------------------------- */
+
+size_t gfv_plugin_num_outputs(void *state) {
+  const model *m = state;
+  return (size_t)(2 + (m->noncentered ? 3 : 2) * m->J);
+}
+
+int gfv_plugin_output_names(void *state, const char **names) {
+  model *m = state;
+  const int J = m->J, nc = m->noncentered;
+  snprintf(m->names[0], NAME_LEN, "mu");
+  snprintf(m->names[1], NAME_LEN, "tau");
+  for (int j = 0; j < J; j++) {
+    snprintf(m->names[2 + j], NAME_LEN, "%s[%d]", nc ? "eta" : "theta", j + 1);
+    if (nc) snprintf(m->names[2 + J + j], NAME_LEN, "theta[%d]", j + 1);
+    snprintf(m->names[2 + (nc ? 2 : 1) * J + j], NAME_LEN, "y_rep[%d]", j + 1);
+  }
+  for (size_t k = 0; k < gfv_plugin_num_outputs(state); k++) names[k] = m->names[k];
+  return 0;
+}
+
+int gfv_plugin_output_groups(void *state, int *group) {
+  const model *m = state;
+  const int J = m->J, nc = m->noncentered;
+  for (int k = 0; k < 2 + J; k++) group[k] = 0;
+  for (int j = 0; j < J; j++) {
+    if (nc) group[2 + J + j] = 1;
+    group[2 + (nc ? 2 : 1) * J + j] = 2;
+  }
+  return 0;
+}
+
+int gfv_plugin_dim_names(void *state, const char **names) {
+  const char *out[2 + 3 * JMAX];
+  int rc = gfv_plugin_output_names(state, out);
+  for (int a = 0; a < ((model *)state)->J + 2; a++) names[a] = out[a]; /* tau for log tau */
+  return rc;
+}
+
+/* splitmix64, and a normal draw by Box-Muller: y_rep depends on (z, seed) alone. */
+static double uniform01(unsigned long *x) {
+  unsigned long z = (*x += 0x9E3779B97F4A7C15UL);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+  z ^= z >> 31;
+  return ((double)(z >> 11) + 0.5) / 9007199254740992.0; /* in (0, 1) */
+}
+
+int gfv_plugin_write_array(void *state, const double *z, double *out, unsigned long seed) {
+  const model *m = state;
+  const int J = m->J, nc = m->noncentered;
+  const double mu = z[0], tau = exp(z[1]);
+  out[0] = mu, out[1] = tau;
+  for (int j = 0; j < J; j++) {
+    double theta = nc ? mu + tau * z[2 + j] : z[2 + j];
+    out[2 + j] = z[2 + j];
+    if (nc) out[2 + J + j] = theta;
+    double u1 = uniform01(&seed), u2 = uniform01(&seed);
+    out[2 + (nc ? 2 : 1) * J + j] = theta + m->sigma[j] * sqrt(-2 * log(u1)) * cos(2 * M_PI * u2);
+  }
   return 0;
 }
 

@@ -18,7 +18,8 @@
  * -DRING_OMIT_LOGDENSITY (lacks a required function), -DRING_NO_HESSIAN (no Hessian),
  * -DRING_EXIT_IN_INIT and -DRING_EXIT_IN_CONSTRUCTOR (call exit(0) in gfv_plugin_init or
  * in a constructor that dlopen runs: what a plugin must never do), -DRING_ABORT_IN_INIT
- * (abort() in gfv_plugin_init). */
+ * (abort() in gfv_plugin_init), -DRING_WRONG_GRADIENT (the gradient's second coordinate
+ * misses a factor 1/w: what --check-target must catch). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -70,6 +71,8 @@ int gfv_plugin_init(int argc, const char *const *argv, void **state, char *err, 
     double pause = 0;
     if ((ok = parse(argv[i], "sleep", &pause)) == 1) { /* a slow set-up, for the signal tests */
       struct timespec ts = {(time_t)pause, (long)((pause - (double)(time_t)pause) * 1e9)};
+      fprintf(stderr, "ring: sleeping %g s in gfv_plugin_init\n", pause); /* the tests wait for it */
+      fflush(stderr);
       while (nanosleep(&ts, &ts) == -1 && errno == EINTR) continue; /* signals do not cut it */
       continue;
     }
@@ -114,6 +117,9 @@ int gfv_plugin_logdensity(void *state, size_t n, size_t d, const double *z, doub
     const double s = rad > 0 ? -e / (r->w * r->w * rad) : 0.0;
     grad[2 * i] = s * x;
     grad[2 * i + 1] = s * y;
+#ifdef RING_WRONG_GRADIENT
+    grad[2 * i + 1] *= r->w;
+#endif
   }
   return 0;
 }
