@@ -42,6 +42,11 @@ int gfv_comm_reduce_scatter_sum(gfv_comm *c, const double *send, double *recv, c
 int gfv_comm_node_sum(gfv_comm *c, double *buf, size_t n, int *node_ranks);
 /* Collective: broadcast of raw bytes from root. */
 int gfv_comm_bcast(gfv_comm *c, void *buf, size_t bytes, int root);
+/* Collective: scatters variable-length byte blocks from root: rank r receives counts[r]
+ * bytes from send + displs[r] (send, counts and displs significant at root only) into recv,
+ * `bytes` of them. */
+int gfv_comm_scatterv_bytes(gfv_comm *c, const void *send, const size_t *counts,
+                            const size_t *displs, void *recv, size_t bytes, int root);
 /* Collective: gathers variable-length byte blocks to root (recv significant at root only). */
 int gfv_comm_gatherv_bytes(gfv_comm *c, const void *send, size_t bytes, void *recv,
                            const size_t *counts, const size_t *displs, int root);

@@ -25,6 +25,7 @@ typedef struct {
   char family[GFV_NAME_MAX];   /* full | diag: dense or diagonal covariances */
   long particles;              /* K, number of mixture components */
   long samples;                /* S, Monte Carlo samples per particle per iteration */
+  char layout[GFV_NAME_MAX];   /* params | samples | auto: what the ranks exchange (layout.c) */
   double step;                 /* eta */
   double weight_step;          /* eta_w of the weight flow; 0 = equal weights (the paper) */
   double trust_region;         /* bound on KL(new || old) of each component per step; 0 = none */

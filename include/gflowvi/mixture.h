@@ -60,6 +60,34 @@ int gfv_mix_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *
 int gfv_mix_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const double *A,
                        const double *logq, size_t group, double *gbar, double *H, gfv_mix_work *w);
 
+/* The parameter layout's kernel (kernel_fused.c): the whole mixture against n points that
+ * one rank owns, in one pass per block of points, so that nothing of size n x K exists.
+ * For every point i it writes logq[i] = log q(z_i) and gbar (n x d) = grad log q(z_i) and,
+ * when H is not NULL, per group g of `group` consecutive points the sums
+ *   H_g = sum_{i in g} sum_j r_ij (g_j(z_i) g_j(z_i)^T - P_j)   (n/group x d x d, full
+ * symmetric; diag: n/group x d diagonals).  gbar and H are overwritten; with gbar NULL (and
+ * so H NULL) only log q is computed (by the quadratic-feature DGEMM alone in the two-pass
+ * form: the final evaluation of a large mixture).  A point with
+ * skip[i] set (skip may be NULL) is left out: logq[i] = +inf, and it adds nothing to gbar
+ * and H, as the samples layout leaves out a point its owner marked.
+ * The workspace holds blocks of points and of components sized to about `budget` bytes
+ * (0: GFV_MIX_FUSED_BUDGET): all K components at once when at least 16 points then fit (one
+ * DGEMM per block gives both the log terms and the gradients), otherwise blocks of
+ * components in two passes (the log-sum-exp first, by the quadratic-feature DGEMM).  Its
+ * size is O(K d + budget), never O(n K). */
+#define GFV_MIX_FUSED_BUDGET ((size_t)4 << 20)
+typedef struct gfv_mix_fused gfv_mix_fused;
+int gfv_mix_fused_alloc(size_t d, size_t K, size_t group, int diag, size_t budget,
+                        gfv_mix_fused **out);
+void gfv_mix_fused_free(gfv_mix_fused *f);
+/* The bytes gfv_mix_fused_alloc allocates (for src/solver/footprint.c). */
+double gfv_mix_fused_bytes(size_t d, size_t K, size_t group, int diag, size_t budget);
+/* The workspace's blocks: points per block, components per block (K unless it works in two
+ * passes) and groups whose -sum r P part may wait for one DGEMM. */
+void gfv_mix_fused_shape(const gfv_mix_fused *f, size_t *points, size_t *comps, size_t *pending);
+int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
+                        double *logq, double *gbar, double *H, gfv_mix_fused *f);
+
 /* Serial convenience over a complete mixture: log q (n), its gradient (n x d, or NULL) and
  * its Hessian (n x d x d, or NULL) at n points.  Used by the gmm targets and the tests.
  * Needs a workspace made with group 1. */

@@ -49,6 +49,7 @@ static const char *const flow_choices[] = {"ngflow", "gflow", NULL};
 static const char *const estimator_choices[] = {"auto", "hessian", "stein", NULL};
 static const char *const update_choices[] = {"retraction", "plain", NULL};
 static const char *const family_choices[] = {"full", "diag", NULL};
+static const char *const layout_choices[] = {"auto", "params", "samples", NULL};
 static const char *const schedule_choices[] = {"constant", "decay", "adaptive", NULL};
 static const char *const standardize_choices[] = {"auto", "scale", "center-scale", "none", NULL};
 static const char *const resample_choices[] = {"none", "psis", NULL};
@@ -89,6 +90,14 @@ static const option options[] = {
     {.name = "samples", .type = OPT_LONG, FIELD(samples), .def = "10", .bound = BOUND_GE, .lo = 1,
      .role = ROLE_PROBLEM,
      .help = "Monte Carlo samples per particle per iteration"},
+    /* ROLE_RUN: both layouts evaluate the same sums over the same samples, in another order,
+     * so the answer differs by rounding only (tests/mpi/test_rank_agreement.sh). */
+    {.name = "layout", .type = OPT_CHOICE, FIELD(layout), .def = "auto", .choices = layout_choices,
+     .role = ROLE_RUN,
+     .help = "what the ranks exchange each iteration: params = every particle's parameters, each "
+             "rank evaluating the whole mixture at its own samples; samples = every sample, each "
+             "rank evaluating its own components at all of them; auto = the one the performance "
+             "model says is faster for this K, S, d and rank count"},
     {.name = "step", .type = OPT_DOUBLE, FIELD(step), .def = "0.05", .bound = BOUND_GT, .lo = 0,
      .role = ROLE_RUN,
      .help = "step size eta"},

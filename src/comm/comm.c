@@ -221,6 +221,23 @@ int gfv_comm_bcast(gfv_comm *c, void *buf, size_t bytes, int root) {
   return GFV_OK;
 }
 
+int gfv_comm_scatterv_bytes(gfv_comm *c, const void *send, const size_t *counts,
+                            const size_t *displs, void *recv, size_t bytes, int root) {
+  if (!c->is_mpi) {
+    memmove(recv, (const char *)send + displs[0], bytes);
+    return GFV_OK;
+  }
+  int n = 0;
+  GFV_CALL(to_int(bytes, &n));
+  if (c->rank == root) {
+    GFV_CALL(int_counts(c, counts, displs));
+    for (int r = 0; r < c->size; r++) c->bytes_sent += r == root ? 0.0 : (double)counts[r];
+  }
+  MPI_CALL(MPI_Scatterv(send, c->icounts, c->idispls, MPI_BYTE, recv, n, MPI_BYTE, root, c->comm),
+           "Scatterv");
+  return GFV_OK;
+}
+
 int gfv_comm_gatherv_bytes(gfv_comm *c, const void *send, size_t bytes, void *recv,
                            const size_t *counts, const size_t *displs, int root) {
   if (!c->is_mpi) {

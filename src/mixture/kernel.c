@@ -131,6 +131,35 @@ static void block_products(const gfv_mix_view *m, size_t c, const double *z, gfv
  *                   = [vech(y y^T), y, 1] . [-P_j/2 on the diagonal, -P_j off it;  P_j m_j;
  *                                            logc_j - m_j^T P_j m_j / 2],
  * so all a_ij of a block are one DGEMM (c x mq) (mq x k), mq = d(d+1)/2 + d + 1. */
+void gfv_mix_quad_coefs(const gfv_mix_view *m, size_t j0, size_t k, const double *center, double *W,
+                        double *bm, double *mtmp) {
+  const size_t d = m->d;
+  for (size_t j = 0; j < k; j++) {
+    const double *P = m->P + (j0 + j) * d * d, *mu = m->mu + (j0 + j) * d;
+    for (size_t t = 0; t < d; t++) mtmp[t] = mu[t] - center[t];
+    cblas_dsymv(CblasRowMajor, CblasLower, (int)d, 1.0, P, (int)d, mtmp, 1, 0.0, bm, 1);
+    size_t q = 0;
+    for (size_t a = 0; a < d; a++)
+      for (size_t c = a; c < d; c++) W[(q++) * k + j] = (a == c ? -0.5 : -1.0) * P[a * d + c];
+    double mpm = 0.0;
+    for (size_t a = 0; a < d; a++) {
+      W[(q++) * k + j] = bm[a];
+      mpm += mtmp[a] * bm[a];
+    }
+    W[q * k + j] = m->logc[j0 + j] - 0.5 * mpm;
+  }
+}
+
+void gfv_mix_quad_row(size_t d, const double *z, const double *center, double *F) {
+  const size_t mq = d * (d + 1) / 2 + d + 1;
+  double *y = F + mq - d - 1;
+  for (size_t t = 0; t < d; t++) y[t] = z[t] - center[t];
+  size_t q = 0;
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = a; b < d; b++) F[q++] = y[a] * y[b];
+  F[mq - 1] = 1.0;
+}
+
 static int prepare_quad(const gfv_mix_view *m, gfv_mix_work *w) {
   const size_t d = m->d, k = m->k;
   GFV_CHECK(d == w->d && k <= w->kmax && !w->diag, GFV_ERR_INTERNAL,
@@ -140,21 +169,8 @@ static int prepare_quad(const gfv_mix_view *m, gfv_mix_work *w) {
     for (size_t j = 0; j < k; j++) s += m->mu[j * d + t];
     w->center[t] = s / (double)k;
   }
-  for (size_t j = 0; j < k; j++) {
-    const double *P = m->P + j * d * d, *mu = m->mu + j * d;
-    double *bj = w->b + j * d; /* P_j m_j here; prepare() restores P_j mu_j for phase B */
-    for (size_t t = 0; t < d; t++) w->mtmp[t] = mu[t] - w->center[t];
-    cblas_dsymv(CblasRowMajor, CblasLower, (int)d, 1.0, P, (int)d, w->mtmp, 1, 0.0, bj, 1);
-    size_t q = 0;
-    for (size_t a = 0; a < d; a++)
-      for (size_t c = a; c < d; c++) w->W[(q++) * k + j] = (a == c ? -0.5 : -1.0) * P[a * d + c];
-    double mpm = 0.0;
-    for (size_t a = 0; a < d; a++) {
-      w->W[(q++) * k + j] = bj[a];
-      mpm += w->mtmp[a] * bj[a];
-    }
-    w->W[q * k + j] = m->logc[j] - 0.5 * mpm;
-  }
+  /* b holds P_j m_j meanwhile; prepare() restores P_j mu_j for phase B. */
+  gfv_mix_quad_coefs(m, 0, k, w->center, w->W, w->b, w->mtmp);
   return GFV_OK;
 }
 
@@ -169,15 +185,7 @@ int gfv_mix_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *
   GFV_CALL(prepare_quad(m, w));
   for (size_t i0 = 0; i0 < n; i0 += w->chunk_a) {
     size_t c = n - i0 < w->chunk_a ? n - i0 : w->chunk_a;
-    for (size_t i = 0; i < c; i++) {
-      const double *zi = z + (i0 + i) * d;
-      double *F = w->F + i * mq, *y = F + mq - d - 1;
-      for (size_t t = 0; t < d; t++) y[t] = zi[t] - w->center[t];
-      size_t q = 0;
-      for (size_t a = 0; a < d; a++)
-        for (size_t b = a; b < d; b++) F[q++] = y[a] * y[b];
-      F[mq - 1] = 1.0;
-    }
+    for (size_t i = 0; i < c; i++) gfv_mix_quad_row(d, z + (i0 + i) * d, w->center, w->F + i * mq);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c, (int)k, (int)mq, 1.0, w->F, (int)mq,
                 w->W, (int)k, 0.0, A + i0 * k, (int)k);
     for (size_t i = 0; i < c; i++) lse[i0 + i] = gfv_logsumexp(k, A + (i0 + i) * k, 1);

@@ -44,6 +44,29 @@ extern const gfv_mix_plan gfv_mixd_plan; /* the diagonal family's (kernel_diag.c
 int gfv_mix_work_make(const gfv_mix_plan *plan, size_t d, size_t k, size_t group,
                       gfv_mix_work **out);
 
+/* Phase A's quadratic-feature form (kernel.c): the coefficients of components j0 .. j0+k-1
+ * of m, shifted by center, into W (mq x k, row-major, mq = d(d+1)/2 + d + 1; bm and mtmp:
+ * d numbers of scratch each), and one point's features [vech(y y^T), y, 1], y = z - center,
+ * into F (mq). */
+void gfv_mix_quad_coefs(const gfv_mix_view *m, size_t j0, size_t k, const double *center, double *W,
+                        double *bm, double *mtmp);
+void gfv_mix_quad_row(size_t d, const double *z, const double *center, double *F);
+
+/* The fused kernel's passes in AVX2 with FMA (kernel_simd.c).  gfv_mix_simd: 1 when this
+ * CPU has both and neither GFV_MIX_SIMD=0 in the environment nor gfv_mix_simd_set(0) (for
+ * tests; gfv_mix_simd_set(1) allows them again) says otherwise.  log_terms: for one point z and kb components, rows (kb x d) of products
+ * P_j y turn into g_j = b_j - row, and a[j] = logc_j - (mu_j - z).g_j / 2.  grad_terms: for
+ * the npts x kb rows x of one group's points with responsibilities r, gbar (npts x d) +=
+ * sum_j r x, cw (kb; may be NULL) += r, and when H is not NULL its lower triangle (whole
+ * tiles across the diagonal) += sum r x x^T; wx: GFV_MIX_SIMD_ROWS x d numbers of scratch. */
+int gfv_mix_simd(void);
+void gfv_mix_simd_set(int on);
+void gfv_mix_simd_log_terms(size_t d, size_t kb, double *rows, const double *b, const double *mu,
+                            const double *z, const double *logc, double *a);
+void gfv_mix_simd_grad_terms(size_t d, size_t kb, size_t npts, const double *x, const double *r,
+                             double *gbar, double *cw, double *H, double *wx);
+#define GFV_MIX_SIMD_ROWS 64 /* rows of wx */
+
 int gfv_mixd_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *A, double *lse,
                        gfv_mix_work *w);
 int gfv_mixd_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const double *A,

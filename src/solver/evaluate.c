@@ -6,8 +6,8 @@
  *   ELBO = -sum_k w_k mean_k(log q_rho - l),   se^2 = sum_k w_k^2 var_k / M,
  * which is unbiased for E_q[l - log q_rho] and never worse than drawing the components at
  * random.  For this phase the parameters (K (2 d^2 + d + 1) numbers) are all-gathered and
- * every rank evaluates the whole mixture at its own samples: one collective instead of
- * moving N d sample coordinates. */
+ * every rank evaluates the whole mixture at its own samples, as the params layout does in
+ * every iteration (gfv_solver_gather_params): instead of moving N d sample coordinates. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,57 +19,50 @@
 #include "gflowvi/psis.h"
 #include "solver/solver_impl.h"
 
-int gfv_solver_gather_full(gfv_solver *s) {
-  const size_t d = s->d, ps = s->psize, per = 1 + d + 2 * ps, K = s->K;
-  int st = GFV_OK;
-  double *all = NULL;
-  size_t *counts = NULL, *displs = NULL;
-  /* One copy for all ranks in a timing-only simulated run (src/comm/sim.h). */
+int gfv_solver_alloc_full(gfv_solver *s, int with_L) {
+  const size_t K = s->K;
+  /* One copy for all ranks in a timing-only simulated run (src/comm/sim.h): each rank
+   * writes its own rows, and the all-gathers, which SMPI does not copy into shared blocks,
+   * have nothing left to move (they are still simulated, message by message). */
   if (!s->full_mu) {
     GFV_SIM_ALLOC(s->full_logw, K);
-    GFV_SIM_ALLOC(s->full_mu, K * d);
-    GFV_SIM_ALLOC(s->full_P, K * ps);
-    GFV_SIM_ALLOC(s->full_L, K * ps);
+    GFV_SIM_ALLOC(s->full_mu, K * s->d);
+    GFV_SIM_ALLOC(s->full_P, K * s->psize);
     GFV_SIM_ALLOC(s->full_logc, K);
   }
-  GFV_CALL_GOTO(st, gfv_sim_alloc_at(&all, K * per, __FILE__, __LINE__), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&counts, (size_t)s->size, sizeof(size_t)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&displs, (size_t)s->size, sizeof(size_t)), done);
+  if (with_L && !s->full_L) GFV_SIM_ALLOC(s->full_L, K * s->psize);
+  return GFV_OK;
+}
+
+/* Collective: every rank's rows (`row` numbers per local particle, at local) into full, in
+ * particle order; this rank's rows are copied to their place and gathered in place. */
+static int gather_rows(gfv_solver *s, const double *local, double *full, size_t row) {
   for (int r = 0; r < s->size; r++) {
     size_t k0, kl;
-    gfv_block_range(K, s->size, r, &k0, &kl);
-    counts[r] = kl * per, displs[r] = k0 * per;
+    gfv_block_range(s->K, s->size, r, &k0, &kl);
+    s->g_counts[r] = kl * row, s->g_displs[r] = k0 * row;
   }
-  /* Packed in place and gathered in place (so a shared `all` holds every block too). */
-  double *pack = all + displs[s->rank];
-  for (size_t j = 0; j < s->kloc; j++) {
-    double *p = pack + j * per;
-    p[0] = s->cur.logw[j];
-    memcpy(p + 1, s->cur.mu + j * d, d * sizeof(double));
-    memcpy(p + 1 + d, s->cur.P + j * ps, ps * sizeof(double));
-    memcpy(p + 1 + d + ps, s->cur.L + j * ps, ps * sizeof(double));
-  }
-  if (gfv_sim_sampling() > 0) {
-    /* A timing-only simulated run (sim.h): `all` is one block that every rank shares, so
-     * every block is in place once all ranks have packed theirs, which any collective
-     * ensures; only rank 0, which writes the outputs, unpacks. */
-    GFV_CALL_GOTO(st, gfv_comm_agree(s->comm, GFV_OK, NULL), done);
-    if (s->rank != 0) goto done;
-  } else {
-    GFV_CALL_GOTO(st, gfv_comm_allgatherv(s->comm, pack, s->kloc * per, all, counts, displs), done);
-  }
-  for (size_t k = 0; k < K; k++) {
-    const double *p = all + k * per;
-    s->full_logw[k] = p[0];
-    memcpy(s->full_mu + k * d, p + 1, d * sizeof(double));
-    memcpy(s->full_P + k * ps, p + 1 + d, ps * sizeof(double));
-    memcpy(s->full_L + k * ps, p + 1 + d + ps, ps * sizeof(double));
-  }
+  memcpy(full + s->k0 * row, local, s->kloc * row * sizeof(double));
+  return gfv_comm_allgatherv(s->comm, full + s->k0 * row, s->kloc * row, full, s->g_counts,
+                             s->g_displs);
+}
+
+int gfv_solver_gather_params(gfv_solver *s) {
+  GFV_CALL(gather_rows(s, s->cur.mu, s->full_mu, s->d));
+  GFV_CALL(gather_rows(s, s->cur.P, s->full_P, s->psize));
+  return gather_rows(s, s->cur.logc, s->full_logc, 1);
+}
+
+int gfv_solver_gather_full(gfv_solver *s) {
+  const size_t d = s->d, K = s->K;
+  GFV_CALL(gfv_comm_agree(s->comm, gfv_solver_alloc_full(s, 1), NULL));
+  GFV_CALL(gather_rows(s, s->cur.logw, s->full_logw, 1));
+  GFV_CALL(gather_rows(s, s->cur.mu, s->full_mu, d));
+  GFV_CALL(gather_rows(s, s->cur.P, s->full_P, s->psize));
+  GFV_CALL(gather_rows(s, s->cur.L, s->full_L, s->psize));
   if (s->diag) gfv_mix_log_const_diag(d, K, s->full_logw, s->full_P, s->full_logc);
   else gfv_mix_log_const(d, K, s->full_logw, s->full_L, s->full_logc);
-done:
-  free(all), free(counts), free(displs);
-  return st;
+  return GFV_OK;
 }
 
 int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
@@ -84,7 +77,7 @@ int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
  * the samples outside the target's support (l = -inf: a zero density, left out of the
  * mean) and the broken values (NaN or +inf, which fail the evaluation).  lr receives the M log importance ratios
  * l - log q + log(K w_j): the stratified draws reweighted to iid draws from q (psis.h). */
-static int particle_stats(gfv_solver *s, size_t j, size_t M, gfv_mix_work *w,
+static int particle_stats(gfv_solver *s, size_t j, size_t M, gfv_mix_work *w, gfv_mix_fused *f,
                           double *z, double *lq, double *lp, double *mean, double *var,
                           size_t *nonfinite, size_t *outside, double *lr) {
   const double lr_shift = log((double)s->K) + s->cur.logw[j];
@@ -99,7 +92,8 @@ static int particle_stats(gfv_solver *s, size_t j, size_t M, gfv_mix_work *w,
     if (gfv_interrupt_signal()) return GFV_STOPPED;
     size_t c = M - i0 < GFV_EVAL_BLOCK ? M - i0 : GFV_EVAL_BLOCK;
     gfv_particles_sample(&s->cur, j, &st, 0, i0 / GFV_EVAL_BLOCK, c, z);
-    GFV_CALL(gfv_mix_eval(&full, c, z, lq, NULL, NULL, w));
+    if (f) GFV_CALL(gfv_mix_fused_terms(&full, c, z, NULL, lq, NULL, NULL, f));
+    else GFV_CALL(gfv_mix_eval(&full, c, z, lq, NULL, NULL, w));
     GFV_CALL(gfv_target_eval(s->target, c, z, lp, NULL, NULL));
     for (size_t i = 0; i < c; i++) {
       double h = lq[i] - lp[i];
@@ -128,17 +122,23 @@ static int particle_stats(gfv_solver *s, size_t j, size_t M, gfv_mix_work *w,
 static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   int st = GFV_OK;
   gfv_mix_work *w = NULL;
+  gfv_mix_fused *f = NULL;
   double *z = NULL, *lq = NULL, *lp = NULL;
   size_t nonfinite = 0, outside = 0;
-  GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &w)
-                           : gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
+  /* The params layout evaluates log q as its iterations do, with the fused kernel (whose
+   * blocks of components keep a large mixture fast); the samples layout as it always did. */
+  if (s->layout == GFV_LAYOUT_PARAMS)
+    GFV_CALL_GOTO(st, gfv_mix_fused_alloc(s->d, s->K, 1, s->diag, GFV_MIX_FUSED_BUDGET, &f), done);
+  else
+    GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &w)
+                             : gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
   GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_EVAL_BLOCK * s->d, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lq, GFV_EVAL_BLOCK, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, GFV_EVAL_BLOCK, sizeof(double)), done);
   for (size_t j = 0; j < s->kloc; j++) {
     double mean, var, wj = exp(s->cur.logw[j]);
     size_t out0 = outside;
-    GFV_CALL_GOTO(st, particle_stats(s, j, M, w, z, lq, lp, &mean, &var, &nonfinite, &outside,
+    GFV_CALL_GOTO(st, particle_stats(s, j, M, w, f, z, lq, lp, &mean, &var, &nonfinite, &outside,
                                          lr + j * M),
                   done);
     /* The component's mass inside the support, P_j(S), weighs its restricted mean (see
@@ -154,6 +154,7 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   sums[3] += (double)outside;
 done:
   gfv_mix_work_free(w);
+  gfv_mix_fused_free(f);
   free(z), free(lq), free(lp);
   return st;
 }

@@ -3,25 +3,34 @@
  * Memory, per rank (8-byte doubles; d dimension, ps = d^2, or d for --family=diag; K
  * particles, kloc of them on this rank; S samples; n = K S; nloc = kloc S; H = 1 when the
  * estimator is hessian; rows = iters + 1; the random streams are counter-based and take no
- * memory, rng/stream.h):
+ * memory, rng/stream.h; the layout as gfv_layout_choose resolves --layout):
  *   kept from gfv_solver_create to the end (solver.c allocate(), particles.c):
  *     trace        48 rows
- *     mixture      8 n kloc (phase A) + the kernel workspace for (d, kloc, S)
- *     samples      8 (4 n d + nloc d + nloc + n + nloc d [+ H (K + kloc) ps])
+ *     mixture      samples layout: 8 a kloc phase-A terms (a = n points, or fewer in ranges
+ *                  under GFV_SAMPLES_A_BUDGET, then 8 a more) + the kernel workspace for
+ *                  (d, kloc, S); params layout: the fused kernel's workspace for (d, K, S),
+ *                  O(K d + GFV_MIX_FUSED_BUDGET)
+ *     samples      samples layout: 8 (4 n d + nloc d + nloc + n + nloc d [+ H (K + kloc) ps])
  *                  + with several ranks, Open MPI's temporaries for the reduce-scatter
- *                  (twice its message) and the log-sum-exp all-reduce (n doubles)
+ *                  (twice its message) and the log-sum-exp all-reduce (n doubles); params
+ *                  layout: 8 (3 nloc d + 2 nloc [+ H kloc ps]) + nloc flags
  *     Hessians     8 H (nloc + S) d^2 (the targets' Hessians; one particle's, compacted)
- *     particles    two states (cur, prev) of 8 kloc (d + 2 ps + 2), two
- *                  estimates of 8 kloc (d + ps + 2), 8 H K ps, the flow and estimator work,
- *                  the trust region's 8 (4 kloc + d^2 + d + 3 S d) and 2 x 16 kloc flags
+ *     particles    two states (cur, prev) of 8 kloc (d + 2 ps + 2), two estimates of
+ *                  8 kloc (d + ps + 2), the flow and estimator work, the trust region's
+ *                  8 (4 kloc + d^2 + d + 3 S d) and 2 x 16 kloc flags, five per-rank count
+ *                  arrays; samples layout: 8 H K ps (phase B's Hessian sums); params
+ *                  layout: the whole mixture but L, 8 K (d + ps + 2)
  *   plus the largest of these later phases:
- *     restart      every rank reads the whole checkpoint: 8 K (5 + 2d + 3ps), 48 rows
+ *     restart      rank 0 reads the whole checkpoint, 8 K (5 + 2d + 3ps) and the trace,
+ *                  and scatters it; every rank keeps its block, kloc of the same
  *     checkpoint   own particles packed; rank 0: 4 copies of all K packed (gathered, as the
  *                  file's state, HDF5's in-memory file, its image) and 3 copies of the trace
- *     evaluation   the whole mixture 8 K (2 + d + 2 ps) on every rank, the gather's packs
- *                  or the kernel workspace for (d, K, 1); 8 kloc M log ratios, M = ceil(N/K)
- *                  of --eval-samples=N; rank 0 gathers all K M for PSIS (32 bytes each:
- *                  the ratios, the smoothed copy, the sort's (value, index) pairs)
+ *     evaluation   the whole mixture 8 K (2 + d + 2 ps) on every rank (params layout: its L,
+ *                  8 K ps, the rest is kept), the kernel workspace for (d, K, 1) (params
+ *                  layout: the fused kernel's); 8 kloc M
+ *                  log ratios, M = ceil(N/K) of --eval-samples=N; rank 0 gathers all K M for
+ *                  PSIS (32 bytes each: the ratios, the smoothed copy, the sort's (value,
+ *                  index) pairs)
  *     outputs      rank 0: weights and covariances 8 K (1 + ps), mixture.h5 twice in
  *                  memory, density.csv's grid and workspace for 2-D targets; the draws
  *                  (draws.h): N = --out-samples rows of m + 2 values (m outputs), kept for
@@ -62,7 +71,7 @@
 /* The sizes every estimate starts from, as doubles: no product can overflow. */
 typedef struct {
   double d, ps, K, S, kloc, n, nloc, rows, per_ck;
-  int diag, H, root;
+  int diag, H, root, params;
 } shape;
 
 static void get_shape(const gfv_config *cfg, const gfv_target *t, int ranks, int rank, shape *s) {
@@ -81,6 +90,8 @@ static void get_shape(const gfv_config *cfg, const gfv_target *t, int ranks, int
   s->nloc = s->kloc * s->S;
   s->rows = (double)cfg->iters + 1;
   s->per_ck = 8 * (5 + 2 * s->d + 3 * s->ps); /* checkpoint.c doubles_per_particle */
+  s->params = gfv_layout_choose(cfg->layout, (size_t)cfg->particles, (size_t)cfg->samples, t->dim,
+                                s->diag, s->H, ranks) == GFV_LAYOUT_PARAMS;
 }
 
 /* Adds to term the phase whose total is the largest. */
@@ -104,18 +115,25 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
   double *keep = out->term;
   memset(out, 0, sizeof *out);
   keep[GFV_MEM_TRACE] = s.rows * row;
-  keep[GFV_MEM_MIXTURE] =
-      8 * n * kloc + gfv_mix_work_bytes(t->dim, (size_t)kloc, (size_t)cfg->samples, s.diag);
-  const double send = n * d + s.H * K * ps; /* the reduce-scatter's message */
-  keep[GFV_MEM_SAMPLES] = 8 * (n * d + n * d + send + nloc * d + s.H * kloc * ps + nloc +
-                               nloc * d + n);
-  if (ranks > 1) keep[GFV_MEM_SAMPLES] += 8 * (2 * send + n);
+  const size_t S = (size_t)cfg->samples;
+  if (s.params) {
+    keep[GFV_MEM_MIXTURE] = gfv_mix_fused_bytes(t->dim, (size_t)K, S, s.diag, GFV_MIX_FUSED_BUDGET);
+    keep[GFV_MEM_SAMPLES] = 8 * (3 * nloc * d + 2 * nloc + s.H * kloc * ps) + nloc;
+  } else {
+    const double a = (double)gfv_samples_a_rows((size_t)n, (size_t)kloc, S);
+    keep[GFV_MEM_MIXTURE] = 8 * a * kloc + (a < n ? 8 * a : 0) +
+                            gfv_mix_work_bytes(t->dim, (size_t)kloc, S, s.diag);
+    const double send = n * d + s.H * K * ps; /* the reduce-scatter's message */
+    keep[GFV_MEM_SAMPLES] = 8 * (n * d + n * d + send + nloc * d + s.H * kloc * ps + nloc +
+                                 nloc * d + n);
+    if (ranks > 1) keep[GFV_MEM_SAMPLES] += 8 * (2 * send + n);
+  }
   /* and the trust region's compaction buffers for one particle's samples (solver.c) */
   keep[GFV_MEM_HESSIANS] = 8 * s.H * nloc * d * d + 8 * s.H * (double)cfg->samples * d * d;
   keep[GFV_MEM_PARTICLES] =
       2 * 8 * kloc * (d + 2 * ps + 2) + 2 * 8 * kloc * (d + ps + 2) +
-      8 * s.H * K * ps + 8 * (double)gfv_flow_work_size(t->dim) +
-      8 * (double)gfv_estimator_work_size(t->dim, (size_t)cfg->samples) + 3 * 8 * (double)ranks +
+      (s.params ? 8 * K * (d + ps + 2) : 8 * s.H * K * ps) + 8 * (double)gfv_flow_work_size(t->dim) +
+      8 * (double)gfv_estimator_work_size(t->dim, (size_t)cfg->samples) + 5 * 8 * (double)ranks +
       /* per-component step control: bounds, step factors, flags, final objectives, the
        * estimates' sample counts and flags; the KL's work; the compaction buffers */
       8 * kloc * 4 + 2 * 16 * kloc + 8 * (d * d + d) + 3 * 8 * (double)cfg->samples * d;
@@ -124,15 +142,18 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
   enum { RESTART, CHECKPOINT, EVALUATION, OUTPUTS, NPHASES };
   double phase[NPHASES][GFV_MEM_NTERMS] = {{0}};
   if (cfg->restart[0]) {
-    phase[RESTART][GFV_MEM_PARTICLES] = K * s.per_ck;
+    phase[RESTART][GFV_MEM_PARTICLES] = (s.root ? K : 0) * s.per_ck + kloc * s.per_ck;
     phase[RESTART][GFV_MEM_TRACE] = s.rows * 48;
   }
   phase[CHECKPOINT][GFV_MEM_PARTICLES] = kloc * s.per_ck + s.root * 4 * K * s.per_ck;
   phase[CHECKPOINT][GFV_MEM_TRACE] = s.root * 3 * s.rows * 48;
-  const double full = 8 * K * (2 + d + 2 * ps), per = 1 + d + 2 * ps;
+  /* The whole mixture (gfv_solver_gather_full): only L is new in the params layout. */
+  const double full = s.params ? 8 * K * ps : 8 * K * (2 + d + 2 * ps);
   const double M = ceil((double)cfg->eval_samples / K);
-  const double work = gfv_mix_work_bytes(t->dim, (size_t)K, 1, s.diag) + 8 * GFV_EVAL_BLOCK * (d + 2);
-  phase[EVALUATION][GFV_MEM_PARTICLES] = full + fmax(8 * (kloc + K) * per, work);
+  const double work = (s.params ? gfv_mix_fused_bytes(t->dim, (size_t)K, 1, s.diag, GFV_MIX_FUSED_BUDGET)
+                                : gfv_mix_work_bytes(t->dim, (size_t)K, 1, s.diag)) +
+                      8 * GFV_EVAL_BLOCK * (d + 2);
+  phase[EVALUATION][GFV_MEM_PARTICLES] = full + work;
   phase[EVALUATION][GFV_MEM_EVAL] = 8 * kloc * M + s.root * 32 * K * M;
   phase[OUTPUTS][GFV_MEM_PARTICLES] = full;
   if (s.root) {

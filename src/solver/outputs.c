@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
@@ -25,16 +26,20 @@ const char *const gfv_output_file_names[F_COUNT] = {
     "mixture.csv", "trace.csv",      "samples.csv",     "density.csv", "mixture.h5",
     "draws.csv",   "posterior.nc",   "draws_psis.csv",  "predictions.csv", "summary.json"};
 
-/* Timer statistics over ranks: min, max, mean of each phase, and of bytes per iteration. */
+/* Timer statistics over ranks: min, max, mean of each phase, of bytes per iteration, and
+ * of the peak resident memory (getrusage's maxrss: the most each process held so far). */
+enum { STAT_BYTES = GFV_NPHASES, STAT_RSS, NSTATS };
 typedef struct {
-  double min[GFV_NPHASES + 1], max[GFV_NPHASES + 1], mean[GFV_NPHASES + 1];
+  double min[NSTATS], max[NSTATS], mean[NSTATS];
 } rank_stats;
 
 static int gather_stats(gfv_solver *s, rank_stats *rs) {
-  const int n = GFV_NPHASES + 1;
-  double v[GFV_NPHASES + 1];
+  const int n = NSTATS;
+  double v[NSTATS];
+  struct rusage ru;
   memcpy(v, s->timers, sizeof s->timers);
-  v[GFV_NPHASES] = gfv_comm_bytes_sent(s->comm) / (double)(s->iter > 0 ? s->iter : 1);
+  v[STAT_BYTES] = gfv_comm_bytes_sent(s->comm) / (double)(s->iter > 0 ? s->iter : 1);
+  v[STAT_RSS] = getrusage(RUSAGE_SELF, &ru) == 0 ? 1024.0 * (double)ru.ru_maxrss : NAN; /* KiB */
   for (int i = 0; i < n; i++) rs->max[i] = v[i], rs->min[i] = -v[i], rs->mean[i] = v[i];
   GFV_CALL(gfv_comm_allreduce_max(s->comm, rs->max, (size_t)n));
   GFV_CALL(gfv_comm_allreduce_max(s->comm, rs->min, (size_t)n));
@@ -283,6 +288,7 @@ static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_
   json_member(f, "samples", (double)s->S, 0);
   json_member(f, "iterations", (double)s->iter, 0);
   json_member(f, "ranks", (double)s->size, 0);
+  json_text(f, "layout", gfv_layout_name(s->layout));
   json_member(f, "seed", (double)cfg->seed, 0);
   json_member(f, "elbo", res->elbo, 0);
   json_member(f, "elbo_se", res->elbo_se, 0);
@@ -341,6 +347,11 @@ static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_
     fprintf(f, "}%s\n", i < GFV_NPHASES ? "," : "");
   }
   fprintf(f, "  },\n");
+  fprintf(f, "  \"peak_rss_bytes\": {\"min\": ");
+  gfv_json_number(f, rs->min[STAT_RSS]);
+  fprintf(f, ", \"max\": ");
+  gfv_json_number(f, rs->max[STAT_RSS]);
+  fprintf(f, "},\n");
   write_extras(s, x, f);
   if (data) fprintf(f, "  \"data\": {\n%s\n  },\n", data);
   if (rep->json && rep->json_len) fprintf(f, "  \"report\": {\n%s\n  },\n", rep->json);

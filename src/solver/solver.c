@@ -3,10 +3,13 @@
  * One iteration, per rank (section 8):
  *   1. draw the S samples of each local particle from its own stream;
  *   2. evaluate the target at them;
- *   3. all-gather the samples of all particles (n = K S points);
- *   4. phase A: this rank's components at all points, a log-sum-exp all-reduce -> log q_rho;
- *   5. phase B: this rank's share of grad log q_rho and of the Hessian sums at all points,
- *      summed over ranks and delivered to the owners with one reduce-scatter;
+ *   3-5. the mixture terms at this rank's samples, by the layout (--layout, layout.c):
+ *      samples: all-gather the samples of all particles (n = K S points); phase A: this
+ *        rank's components at all points, a log-sum-exp all-reduce -> log q_rho; phase B:
+ *        this rank's share of grad log q_rho and of the Hessian sums at all points, summed
+ *        over ranks and delivered to the owners with one reduce-scatter;
+ *      params: all-gather every particle's parameters; the whole mixture at this rank's
+ *        own samples in one pass (kernel_fused.c), which leaves nothing to exchange;
  *   6. the estimators and the update of each local particle; one small all-reduce for the
  *      ELBO, the step norm and the failure flags.
  * A step that makes a precision indefinite or the ELBO non-finite is rejected on every
@@ -86,6 +89,8 @@ static int allocate(gfv_solver *s) {
   GFV_ALLOC(s->z_counts, P);
   GFV_ALLOC(s->z_displs, P);
   GFV_ALLOC(s->rs_counts, P);
+  GFV_ALLOC(s->g_counts, P);
+  GFV_ALLOC(s->g_displs, P);
   for (int r = 0; r < s->size; r++) {
     size_t k0, kl;
     gfv_block_range(s->K, s->size, r, &k0, &kl);
@@ -93,16 +98,32 @@ static int allocate(gfv_solver *s) {
     s->z_displs[r] = k0 * s->S * d;
     s->rs_counts[r] = kl * s->S * d + (s->est->needs_hessian ? kl * ps : 0);
   }
-  GFV_SIM_ALLOC(s->zall, s->n * d);
   GFV_ALLOC(s->logp, s->nloc);
   GFV_ALLOC(s->grad_l, s->nloc * d);
   if (s->est->needs_hessian) GFV_ALLOC(s->hess_l, s->nloc * dd);
-  GFV_SIM_ALLOC(s->A, s->n * s->kloc);
-  GFV_ALLOC(s->logq, s->n);
-  GFV_SIM_ALLOC(s->gbar_all, s->n * d);
-  if (s->est->needs_hessian) GFV_SIM_ALLOC(s->H_all, s->K * ps);
-  GFV_SIM_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
   GFV_ALLOC(s->recv, s->rs_counts[s->rank]);
+  if (s->layout == GFV_LAYOUT_PARAMS) {
+    /* Only this rank's samples, and the whole mixture's parameters (K (d + ps + 2)). */
+    GFV_ALLOC(s->zall, s->nloc * d);
+    GFV_ALLOC(s->logq, s->nloc);
+    GFV_ALLOC(s->skip, s->nloc);
+    s->zloc = s->zall, s->logq_loc = s->logq;
+    GFV_CALL(gfv_solver_alloc_full(s, 0));
+    GFV_CALL(gfv_mix_fused_alloc(d, s->K, s->S, s->diag, GFV_MIX_FUSED_BUDGET, &s->mf));
+  } else {
+    /* GFV_SIM_ALLOC: one copy for all ranks in a timing-only simulated run (sim.h). */
+    GFV_SIM_ALLOC(s->zall, s->n * d);
+    s->a_rows = gfv_samples_a_rows(s->n, s->kloc, s->S);
+    GFV_SIM_ALLOC(s->A, s->a_rows * s->kloc);
+    if (s->a_rows < s->n) GFV_SIM_ALLOC(s->lse_tmp, s->a_rows);
+    GFV_ALLOC(s->logq, s->n);
+    GFV_SIM_ALLOC(s->gbar_all, s->n * d);
+    if (s->est->needs_hessian) GFV_SIM_ALLOC(s->H_all, s->K * ps);
+    GFV_SIM_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
+    s->zloc = s->zall + s->k0 * s->S * d, s->logq_loc = s->logq + s->k0 * s->S;
+    if (s->diag) GFV_CALL(gfv_mix_work_alloc_diag(d, s->kloc, s->S, &s->mw));
+    else GFV_CALL(gfv_mix_work_alloc(d, s->kloc, s->S, &s->mw));
+  }
   GFV_ALLOC(s->flow_work, gfv_flow_work_size(d));
   GFV_ALLOC(s->tr_eps, s->kloc);
   GFV_ALLOC(s->eval_phi, s->kloc);
@@ -114,8 +135,6 @@ static int allocate(gfv_solver *s) {
   GFV_ALLOC(s->cgb, s->S * d);
   if (s->est->needs_hessian) GFV_ALLOC(s->chl, s->S * dd);
   GFV_ALLOC(s->est_work, gfv_estimator_work_size(d, s->S));
-  if (s->diag) GFV_CALL(gfv_mix_work_alloc_diag(d, s->kloc, s->S, &s->mw));
-  else GFV_CALL(gfv_mix_work_alloc(d, s->kloc, s->S, &s->mw));
   /* The trace is preallocated (48 bytes per iteration).  The prolog compares it with the
    * memory limits (src/cli/preflight.c); should the allocation still fail, say why. */
   const size_t rows = (size_t)s->cfg->iters + 1;
@@ -156,6 +175,8 @@ static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *com
   gfv_block_range(s->K, s->size, s->rank, &s->k0, &s->kloc);
   s->n = s->K * s->S, s->nloc = s->kloc * s->S;
   GFV_CALL(resolve_methods(s));
+  s->layout = gfv_layout_choose(cfg->layout, s->K, s->S, s->d, s->diag, s->est->needs_hessian,
+                                s->size);
   /* The inputs as they are at the start, for the checkpoints (a restart compares them). */
   if (s->rank == 0) GFV_CALL(gfv_input_checksums(cfg, s->input_sums));
   GFV_CALL(allocate(s));
@@ -308,7 +329,9 @@ void gfv_solver_free(gfv_solver *s) {
   gfv_particles_free(&s->cur);
   gfv_particles_free(&s->prev);
   for (int i = 0; i < 2; i++) free_estimate(&s->est_buf[i]);
-  free(s->z_counts), free(s->z_displs), free(s->rs_counts);
+  free(s->z_counts), free(s->z_displs), free(s->rs_counts), free(s->g_counts), free(s->g_displs);
+  free(s->skip), free(s->lse_tmp);
+  gfv_mix_fused_free(s->mf);
   free(s->zall), free(s->logp), free(s->grad_l), free(s->hess_l);
   free(s->A), free(s->logq), free(s->gbar_all), free(s->H_all), free(s->send), free(s->recv);
   free(s->flow_work), free(s->est_work), free(s->trace);
@@ -354,12 +377,21 @@ static int usable(const gfv_solver *s, size_t i) {
          (!s->hess_l || all_finite(d * d, s->hess_l + i * d * d));
 }
 
-/* Steps 3-5: the mixture terms at this rank's samples, in s->recv. */
-static int mixture_terms(gfv_solver *s, double *zloc) {
+size_t gfv_samples_a_rows(size_t n, size_t kloc, size_t S) {
+  if (8.0 * (double)n * (double)kloc <= GFV_SAMPLES_A_BUDGET) return n;
+  size_t rows = (size_t)(GFV_SAMPLES_A_BUDGET / (8.0 * (double)kloc)) / S * S;
+  return rows < S ? S : rows;
+}
+
+/* Steps 3-5, samples layout: the mixture terms at this rank's samples, in s->recv.  Phase A
+ * runs over ranges of a_rows points (all n at once unless n x kloc numbers exceed
+ * GFV_SAMPLES_A_BUDGET); with several ranges, phase B recomputes each range's terms, with
+ * the same calls, so that no n x kloc array exists (phases.c: the ranges are its blocks). */
+static int mixture_terms_samples(gfv_solver *s) {
   const size_t d = s->d;
   gfv_comm *c = s->comm;
   double t0 = gfv_comm_wtime();
-  GFV_CALL(gfv_comm_allgatherv(c, zloc, s->nloc * d, s->zall, s->z_counts, s->z_displs));
+  GFV_CALL(gfv_comm_allgatherv(c, s->zloc, s->nloc * d, s->zall, s->z_counts, s->z_displs));
   double t1 = gfv_comm_wtime();
   gfv_mix_view v = gfv_particles_view(&s->cur);
   GFV_CALL(gfv_solver_phase_a(s, &v));
@@ -367,7 +399,7 @@ static int mixture_terms(gfv_solver *s, double *zloc) {
    * all-reduce spreads that to every rank, and phase B gives a point with non-finite log q
    * no responsibility, so it drops out of the gradient and Hessian sums everywhere. */
   for (size_t i = 0; i < s->nloc; i++)
-    if (!usable(s, i)) s->logq[s->k0 * s->S + i] = INFINITY;
+    if (!usable(s, i)) s->logq_loc[i] = INFINITY;
   double t2 = gfv_comm_wtime();
   GFV_CALL(gfv_comm_allreduce_logsumexp(c, s->logq, s->n));
   double t3 = gfv_comm_wtime();
@@ -380,6 +412,24 @@ static int mixture_terms(gfv_solver *s, double *zloc) {
   double t5 = gfv_comm_wtime();
   s->timers[GFV_PHASE_COMM] += (t1 - t0) + (t3 - t2) + (t5 - t4);
   s->timers[GFV_PHASE_MIXTURE] += (t2 - t1) + (t4 - t3);
+  return GFV_OK;
+}
+
+/* Steps 3-5, params layout: every particle's parameters are all-gathered and this rank
+ * evaluates the whole mixture at its own samples (the fused kernel), which gives log q, the
+ * gradient sums and its particles' Hessian sums with no further communication.  A sample
+ * the estimates cannot use is left out by its owner, the only rank that sees it. */
+static int mixture_terms_params(gfv_solver *s) {
+  const size_t d = s->d;
+  double t0 = gfv_comm_wtime();
+  GFV_CALL(gfv_solver_gather_params(s));
+  double t1 = gfv_comm_wtime();
+  for (size_t i = 0; i < s->nloc; i++) s->skip[i] = !usable(s, i);
+  gfv_mix_view v = {d, s->K, s->full_mu, s->full_P, NULL, s->full_logc, s->diag};
+  GFV_CALL(gfv_solver_phase_fused(s, &v));
+  gfv_solver_phases_neutral(s); /* timing-only simulated runs (src/comm/sim.h) */
+  s->timers[GFV_PHASE_COMM] += t1 - t0;
+  s->timers[GFV_PHASE_MIXTURE] += gfv_comm_wtime() - t1;
   return GFV_OK;
 }
 
@@ -397,7 +447,7 @@ static gfv_particle_samples particle_samples(gfv_solver *s, size_t j, const doub
                               s->grad_l + j * S * d,
                               s->hess_l ? s->hess_l + j * S * dd : NULL,
                               gbar,
-                              s->H_all ? s->recv + s->nloc * d + j * s->psize : NULL};
+                              s->est->needs_hessian ? s->recv + s->nloc * d + j * s->psize : NULL};
   if (used == S) return smp;
   size_t u = 0;
   for (size_t i = 0; i < S; i++) {
@@ -456,7 +506,7 @@ static void support_barrier(gfv_solver *s, const gfv_particle_samples *smp, doub
 static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e) {
   const size_t d = s->d, ps = s->psize, S = s->S;
   for (size_t j = 0; j < s->kloc; j++) {
-    const double *lq = s->logq + (s->k0 + j) * S, *lp = s->logp + j * S;
+    const double *lq = s->logq_loc + j * S, *lp = s->logp + j * S;
     size_t used = 0;
     int broken = 0; /* NaN or +inf from the target, or non-finite derivatives */
     for (size_t i = 0; i < S; i++) {
@@ -492,10 +542,10 @@ static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e) 
 int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad) {
   if (s->target->begin_iteration)
     s->target->begin_iteration(s->target, s->iter, (unsigned long)s->cfg->seed);
-  double *zloc = s->zall + s->k0 * s->S * s->d; /* sampled in place, gathered in place */
+  double *zloc = s->zloc; /* sampled in place (and in the samples layout gathered in place) */
   int st = sample_and_model(s, zloc);
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
-  GFV_CALL(mixture_terms(s, zloc));
+  GFV_CALL(s->layout == GFV_LAYOUT_PARAMS ? mixture_terms_params(s) : mixture_terms_samples(s));
   double t0 = gfv_comm_wtime();
   local_estimates(s, zloc, e);
   /* Fused into the one small all-reduce: the unusable particles, the samples outside the

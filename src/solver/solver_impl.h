@@ -18,6 +18,17 @@
  * whether the ELBO settled, at Stan ADVI's default tol_rel_obj. */
 #define GFV_CONV_VERDICT_TOL 0.01
 
+/* What the ranks exchange per iteration (--layout; layout.c, docs/method.md section 9). */
+enum { GFV_LAYOUT_SAMPLES, GFV_LAYOUT_PARAMS };
+/* --layout resolved: params or samples as given; auto by the rule in layout.c. */
+int gfv_layout_choose(const char *option, size_t K, size_t S, size_t d, int diag, int hessian,
+                      int ranks);
+/* The modelled seconds per iteration in which the layout differs from the other: its
+ * collectives, and for samples the per-point work every rank repeats (layout.c). */
+double gfv_layout_seconds(int layout, double K, double S, double d, double ps, int hessian,
+                          double P);
+const char *gfv_layout_name(int layout);
+
 /* The Monte Carlo estimates at one state of the particles. */
 typedef struct {
   double *gh;      /* kloc x d: E[grad h] per local particle */
@@ -55,12 +66,23 @@ struct gfv_solver {
   gfv_estimate est_buf[2];
   int cur_est;              /* est_buf[cur_est] holds the estimates at cur */
 
+  int layout;               /* GFV_LAYOUT_SAMPLES or GFV_LAYOUT_PARAMS (--layout resolved) */
   size_t *z_counts, *z_displs, *rs_counts; /* per rank: gathered points, reduce-scatter */
-  double *zall;             /* n x d: every particle's samples (this rank's at k0 S) */
+  size_t *g_counts, *g_displs; /* per rank: scratch for the parameters' all-gathers */
+  double *zall;             /* samples layout: n x d, every particle's samples (this rank's
+                               at k0 S); params layout: this rank's nloc x d */
+  double *zloc;             /* this rank's samples, inside zall */
   double *logp, *grad_l, *hess_l; /* at this rank's samples; hess_l only for hessian */
-  double *A, *logq;         /* n x kloc phase-A terms; log q_rho at all n points */
-  double *gbar_all, *H_all; /* phase-B partial sums over this rank's components */
-  double *send, *recv;      /* reduce-scatter buffers */
+  double *A, *logq;         /* samples layout: phase-A terms of a_rows x kloc, log q_rho at
+                               all n points; params layout: no A, log q at the nloc points */
+  double *logq_loc;         /* log q at this rank's samples, inside logq */
+  size_t a_rows;            /* samples layout: points per phase-A range (n: all at once) */
+  double *lse_tmp;          /* samples layout, several ranges: a range's own log-sum-exps */
+  double *gbar_all, *H_all; /* samples layout: phase-B partial sums over this rank's components */
+  double *send, *recv;      /* reduce-scatter buffers; recv: gradient sums at this rank's
+                               samples, then its particles' Hessian sums (both layouts) */
+  unsigned char *skip;      /* params layout: this rank's samples the estimates cannot use */
+  gfv_mix_fused *mf;        /* params layout: the fused kernel's workspace */
   double *flow_work, *est_work;
   gfv_mix_work *mw;
 
@@ -95,7 +117,8 @@ struct gfv_solver {
   double timers[GFV_NPHASES];
   double t_start, run_seconds;
 
-  /* The whole mixture on every rank, filled by gfv_solver_evaluate. */
+  /* The whole mixture on every rank: every iteration in the params layout (all but L),
+   * and for relocations, the final evaluation and the outputs (gfv_solver_gather_full). */
   double *full_logw, *full_mu, *full_P, *full_L, *full_logc;
 
   int stop_requested;               /* some rank saw the stop flag (agreed) */
@@ -134,6 +157,16 @@ int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad);
 
 /* Collective: fills s->full_* from every rank's particles. */
 int gfv_solver_gather_full(gfv_solver *s);
+/* Collective: the same for what the kernel needs (mu, P, log-constants: K (d + ps + 1)
+ * numbers), the params layout's all-gather of every iteration; allocates nothing. */
+int gfv_solver_gather_params(gfv_solver *s);
+/* Allocates s->full_* (full_L when with_L), once. */
+int gfv_solver_alloc_full(gfv_solver *s, int with_L);
+
+/* The samples layout's phase A array: at most this many bytes (blocks of points beyond). */
+#define GFV_SAMPLES_A_BUDGET ((double)(256 << 20))
+/* Its points per range: all n when n x kloc numbers fit the budget, else a multiple of S. */
+size_t gfv_samples_a_rows(size_t n, size_t kloc, size_t S);
 
 /* Collective: the verdict on a finished fit into res (warnings, reliable); needs the
  * final evaluation's figures in res and s->eval_phi (diagnostics.c). */

@@ -66,6 +66,44 @@ else
   fail restart-trace-continues "trace.csv differs from the uninterrupted run"
 fi
 
+# A checkpoint written in one layout restarts in the other (--layout is a run option, and
+# the layouts differ by rounding only): the default run above (auto: params on 2 ranks)
+# continued with --layout=samples, and a samples-layout run continued with params, on 2
+# and 3 ranks, against the uninterrupted runs (1e-9).  Not given, --layout is the
+# checkpoint's.
+restart_layout() { # NAME NP LAYOUT CHECKPOINT REFERENCE
+  local out d
+  out=$(tmpdir)
+  if ! gfv_mpirun "$2" "${common[@]}" --layout="$3" --restart="$4" --out="$out" >/dev/null 2>"$out.err"; then
+    fail "$1" "$(head -c 300 "$out.err")"
+    return
+  fi
+  d=$(max_rel "$5/mixture.csv" "$out/mixture.csv")
+  if [[ $(json_get "$out/summary.json" layout) != "$3" ]]; then
+    fail "$1" "summary.json says layout $(json_get "$out/summary.json" layout), not $3"
+  elif "$GFV_PYTHON" -c "import sys; sys.exit(0 if float('$d') <= 1e-9 else 1)"; then
+    pass "$1 (max rel diff $d)"
+  else
+    fail "$1" "max relative difference $d > 1e-9"
+  fi
+}
+[[ $(json_get "$ref/summary.json" layout) == params ]] && pass default-layout-params ||
+  fail default-layout-params "auto chose $(json_get "$ref/summary.json" layout) on 2 ranks"
+restart_layout restart-params-checkpoint-as-samples 2 samples "$ck" "$ref"
+sref=$(tmpdir)
+spart=$(tmpdir)
+gfv_mpirun 2 "${common[@]}" --layout=samples --out="$sref" >/dev/null 2>&1
+gfv_mpirun 2 "${common[@]}" --layout=samples --iters=120 --checkpoint-every=120 --out="$spart" >/dev/null 2>&1
+restart_layout restart-samples-checkpoint-as-params-2 2 params "$spart/checkpoint.h5" "$sref"
+restart_layout restart-samples-checkpoint-as-params-3 3 params "$spart/checkpoint.h5" "$sref"
+kept=$(tmpdir)
+gfv_mpirun 2 --restart="$spart/checkpoint.h5" --iters=200 --out="$kept" --quiet >/dev/null 2>&1
+if [[ $(json_get "$kept/summary.json" layout) == samples ]] && cmp -s "$sref/mixture.csv" "$kept/mixture.csv"; then
+  pass restart-keeps-checkpoint-layout-bitwise
+else
+  fail restart-keeps-checkpoint-layout-bitwise "layout $(json_get "$kept/summary.json" layout), or mixture.csv differs"
+fi
+
 # The diagonal family round-trips too (its precisions are stored as (K, d)).
 dref=$(tmpdir)
 dpart=$(tmpdir)

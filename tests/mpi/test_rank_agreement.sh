@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# test_rank_agreement.sh - the same run on 1, 2, 3 and 4 ranks must give the same final
-# mixture to 1e-9 relative after 100 iterations (ALGORITHM.md section 8): every particle
-# has its own random stream, so only the summation order of the collectives differs, and
-# its rounding (1e-16) must not grow past 1e-9 over the run.
+# test_rank_agreement.sh - the same run on 1, 2, 3 and 4 ranks, in both layouts
+# (--layout=samples and params, docs/method.md section 9), must give the same final mixture
+# to 1e-9 relative after 100 iterations: every particle has its own random stream, so only
+# the summation order of the collectives and of the kernels differs, and its rounding
+# (1e-16) must not grow past 1e-9 over the run.  The reference is the samples layout on
+# one rank.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -24,25 +26,32 @@ PY
 check_agreement() {
   local name=$1
   shift
-  local ref diff np
+  local ref diff np layout
   ref=$(tmpdir)
-  if ! gfv_mpirun 1 "$@" --out="$ref" --quiet >/dev/null 2>"$ref.err"; then
+  if ! gfv_mpirun 1 "$@" --layout=samples --out="$ref" --quiet >/dev/null 2>"$ref.err"; then
     fail "$name-1rank" "$(head -c 300 "$ref.err")"
     return
   fi
-  for np in 2 3 4; do
-    local out
-    out=$(tmpdir)
-    if ! gfv_mpirun "$np" "$@" --out="$out" --quiet >/dev/null 2>"$out.err"; then
-      fail "$name-${np}ranks" "$(head -c 300 "$out.err")"
-      continue
-    fi
-    diff=$(max_rel_diff "$ref/mixture.csv" "$out/mixture.csv")
-    if "$GFV_PYTHON" -c "import sys; sys.exit(0 if float('$diff') <= 1e-9 else 1)" 2>/dev/null; then
-      pass "$name-${np}ranks-vs-1 (max rel diff $diff)"
-    else
-      fail "$name-${np}ranks-vs-1" "max relative difference $diff > 1e-9"
-    fi
+  for layout in samples params; do
+    for np in 1 2 3 4; do
+      [[ $layout == samples && $np == 1 ]] && continue
+      local out
+      out=$(tmpdir)
+      if ! gfv_mpirun "$np" "$@" --layout=$layout --out="$out" --quiet >/dev/null 2>"$out.err"; then
+        fail "$name-$layout-${np}ranks" "$(head -c 300 "$out.err")"
+        continue
+      fi
+      if [[ $(json_get "$out/summary.json" layout) != "$layout" ]]; then
+        fail "$name-$layout-${np}ranks" "summary.json says layout $(json_get "$out/summary.json" layout)"
+        continue
+      fi
+      diff=$(max_rel_diff "$ref/mixture.csv" "$out/mixture.csv")
+      if "$GFV_PYTHON" -c "import sys; sys.exit(0 if float('$diff') <= 1e-9 else 1)" 2>/dev/null; then
+        pass "$name-$layout-${np}ranks-vs-samples-1 (max rel diff $diff)"
+      else
+        fail "$name-$layout-${np}ranks-vs-samples-1" "max relative difference $diff > 1e-9"
+      fi
+    done
   done
 }
 

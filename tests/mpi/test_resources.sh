@@ -190,11 +190,15 @@ make_cgroup() {
 }
 if ((EUID == 0)) && make_cgroup; then
   wrap=(bash -c 'echo $$ >"$0" && exec "$@"' "$cgroup_dir/cgroup.procs")
-  # K = 2000, S = 10: 320 MB of K^2 S terms, touched every iteration.
+  # K = 2000, S = 10 in the samples layout: 268 MB of K^2 S terms (320 MB, held in ranges
+  # under its 256 MiB budget), touched every iteration.
   refused cgroup-np1 1 7 "--particles=2000 --samples=10: the run needs about" "$(tmpdir)/o" \
-    --target=gmm4 "${small[@]}" --particles=2000 --samples=10
+    --target=gmm4 "${small[@]}" --particles=2000 --samples=10 --layout=samples
   refused cgroup-np3 3 7 "on this node (3 ranks; mostly the K^2 S mixture terms), but only" "$(tmpdir)/o" \
-    --target=gmm4 "${small[@]}" --particles=2000 --samples=10
+    --target=gmm4 "${small[@]}" --particles=2000 --samples=10 --layout=samples
+  # The same run in the params layout has no K^2 term: about 40 MB, it fits.
+  runs cgroup-params-fits-np1 1 --target=gmm4 "${small[@]}" --particles=2000 --samples=10 \
+    --layout=params --out="$(tmpdir)/o" --quiet
   grep -qF "limit of the memory cgroup $cgroup_dir" "$GFV_TMP/cgroup-np3.err" && pass cgroup-named ||
     fail cgroup-named "$(_gfv_head "$GFV_TMP/cgroup-np3.err")"
   runs cgroup-small-runs-np1 1 --target=gmm4 "${small[@]}" --out="$(tmpdir)/o" --quiet

@@ -9,6 +9,7 @@
 #include "gflowvi/mixture.h"
 #include "harness.h"
 #include "linalg/linalg.h"
+#include "mixture/kernel_impl.h"
 
 typedef struct {
   size_t d, k;
@@ -248,11 +249,112 @@ static void test_diagonal_kernel_matches_full(void) {
   gfv_mix_work_free(wf), gfv_mix_work_free(wd), gfv_mix_work_free(wa), gfv_mix_work_free(wb);
 }
 
+/* Largest |a_i - b_i| over n entries, relative to the largest |b_i| (and at least floor). */
+static double max_rel(size_t n, const double *a, const double *b, double floor) {
+  double scale = floor, diff = 0;
+  for (size_t i = 0; i < n; i++) scale = fmax(scale, fabs(b[i]));
+  for (size_t i = 0; i < n; i++) diff = fmax(diff, isfinite(a[i]) && isfinite(b[i]) ? fabs(a[i] - b[i]) : INFINITY);
+  return diff / scale;
+}
+
+/* The parameter layout's fused kernel against the two phases on the whole mixture (one
+ * "rank"), which test_split_phases_match_whole holds to the serial evaluation: log q, the
+ * gradients and the grouped Hessian sums, with points left out (skip), in one pass (the
+ * default budget), in two passes over blocks of 4 and of 1 components (tiny budgets), and
+ * with groups split between blocks of points.  The means sit 30 away from the origin, so
+ * the centring matters.  Different formulas for the same sums: 1e-10 relative. */
+static void check_fused(size_t d, size_t k, size_t n, size_t group, int diag, size_t budget,
+                        const char *what) {
+  mixture m = make_mixture(d, k, 17);
+  double *pd = calloc(k * d, sizeof(double));
+  for (size_t j = 0; j < k; j++)
+    for (size_t t = 0; t < d; t++) {
+      m.mu[j * d + t] += 30.0;
+      pd[j * d + t] = m.P[j * d * d + t * (d + 1)];
+    }
+  if (diag) gfv_mix_log_const_diag(d, k, m.logw, pd, m.logc);
+  gfv_mix_view v = view_of(&m, 0, k);
+  if (diag) v.P = pd, v.diag = 1;
+  const size_t ps = diag ? d : d * d, ng = n / group;
+  double *z = calloc(n * d, sizeof(double)), *A = calloc(n * k, sizeof(double));
+  double *lq = calloc(n, sizeof(double)), *lqf = calloc(n, sizeof(double));
+  double *g = calloc(n * d, sizeof(double)), *gf = calloc(n * d, sizeof(double));
+  double *H = calloc(ng * ps, sizeof(double)), *Hf = calloc(ng * ps, sizeof(double));
+  unsigned char *skip = calloc(n, 1);
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  for (size_t i = 0; i < n * d; i++) z[i] = 30.0 + gsl_ran_gaussian(r, 2.0);
+  for (size_t i = 0; i < n; i += 7) skip[i] = 1;
+  gfv_mix_work *w;
+  gfv_mix_fused *f;
+  if (diag) gfv_mix_work_alloc_diag(d, k, group, &w);
+  else gfv_mix_work_alloc(d, k, group, &w);
+  CHECK(gfv_mix_fused_alloc(d, k, group, diag, budget, &f) == 0, "%s: alloc", what);
+  gfv_mix_log_terms(&v, n, z, A, lq, w);
+  for (size_t i = 0; i < n; i++)
+    if (skip[i]) lq[i] = INFINITY;
+  gfv_mix_grad_terms(&v, n, z, A, lq, group, g, H, w);
+  for (int h = 0; h < 2; h++) { /* with the Hessian sums, then without */
+    CHECK(gfv_mix_fused_terms(&v, n, z, skip, lqf, gf, h ? NULL : Hf, f) == 0, "%s: fused", what);
+    for (size_t i = 0; i < n; i++)
+      CHECK(skip[i] ? lqf[i] == INFINITY : fabs(lqf[i] - lq[i]) <= 1e-10 * fmax(1, fabs(lq[i])),
+            "%s: log q at %zu: %.15g vs %.15g", what, i, lqf[i], lq[i]);
+    CHECK(max_rel(n * d, gf, g, 1.0) <= 1e-10, "%s: gradients differ by %.3g", what, max_rel(n * d, gf, g, 1.0));
+    for (size_t i = 0; i < n; i++)
+      if (skip[i]) CHECK(gf[i * d] == 0, "%s: a left-out point has a gradient", what);
+    if (!h) CHECK(max_rel(ng * ps, Hf, H, 1.0) <= 1e-10, "%s: Hessian sums differ by %.3g", what, max_rel(ng * ps, Hf, H, 1.0));
+  }
+  gsl_rng_free(r);
+  gfv_mix_work_free(w);
+  gfv_mix_fused_free(f);
+  free(z), free(A), free(lq), free(lqf), free(g), free(gf), free(H), free(Hf), free(skip), free(pd);
+  free_mixture(&m);
+}
+
+/* Both forms of the passes: AVX2 (kernel_simd.c; where the CPU has it) and plain C. */
+static void test_fused_kernel_matches_phases(void) {
+  for (int simd = 1; simd >= 0; simd--) {
+    gfv_mix_simd_set(simd);
+    if (simd && !gfv_mix_simd()) continue;
+    check_fused(3, 40, 300, 5, 0, 0, "one pass");
+    check_fused(32, 30, 64, 8, 0, 0, "d = 32: whole tiles");
+    check_fused(11, 13, 36, 3, 0, 0, "d = 11: partial tiles");
+    check_fused(3, 40, 300, 5, 0, 8000, "two passes, blocks of 4 components");
+    check_fused(3, 40, 300, 5, 0, 100, "two passes, one component at a time");
+    check_fused(3, 40, 300, 100, 0, 40000, "groups split between blocks");
+    check_fused(3, 40, 300, 100, 0, 100, "two passes, groups split between blocks");
+    check_fused(5, 7, 60, 4, 0, 0, "d = 5, K = 7");
+    check_fused(6, 9, 120, 4, 1, 0, "diagonal family");
+  }
+  gfv_mix_simd_set(1);
+}
+
+/* Its workspace follows the budget: O(K d + budget) bytes, whatever the number of points
+ * (it never holds n x K numbers), and gfv_mix_fused_bytes says what alloc takes. */
+static void test_fused_workspace_is_bounded(void) {
+  const size_t budget = (size_t)4 << 20;
+  double b1 = gfv_mix_fused_bytes(16, 65536, 1, 0, budget);
+  CHECK(b1 < 8.0 * 65536 * 16 * 2 + 3.0 * budget, "K = 65536, d = 16: %.0f bytes", b1);
+  double b2 = gfv_mix_fused_bytes(32, 256, 8, 0, budget);
+  CHECK(b2 < 8.0 * 256 * 32 + 3.0 * budget, "K = 256, d = 32: %.0f bytes", b2);
+  gfv_mix_fused *f;
+  CHECK(gfv_mix_fused_alloc(16, 65536, 1, 0, budget, &f) == 0, "alloc");
+  size_t c, kb, cw;
+  gfv_mix_fused_shape(f, &c, &kb, &cw);
+  CHECK(kb < 65536, "K = 65536 must take blocks of components");
+  gfv_mix_fused_free(f);
+  CHECK(gfv_mix_fused_alloc(32, 256, 8, 0, budget, &f) == 0, "alloc");
+  gfv_mix_fused_shape(f, &c, &kb, &cw);
+  CHECK(kb == 256 && c >= 16 && c % 8 == 0, "K = 256, d = 32 fits one pass (%zu points)", c);
+  gfv_mix_fused_free(f);
+}
+
 int main(void) {
   RUN(test_logq_matches_direct_formula);
   RUN(test_gradient_and_hessian_by_finite_differences);
   RUN(test_split_phases_match_whole);
   RUN(test_blocking_is_invisible);
   RUN(test_diagonal_kernel_matches_full);
+  RUN(test_fused_kernel_matches_phases);
+  RUN(test_fused_workspace_is_bounded);
   return harness_report();
 }

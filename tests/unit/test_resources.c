@@ -11,10 +11,12 @@
 #include "core/limits.h"
 #include "gflowvi/comm.h"
 #include "gflowvi/error.h"
+#include "gflowvi/mixture.h"
 #include "gflowvi/solver.h"
 #include "gflowvi/target.h"
 #include "harness.h"
 #include "solver/footprint.h"
+#include "solver/solver_impl.h"
 
 static char tmpdir[64];
 
@@ -182,16 +184,24 @@ static double heap_bytes(void) {
  * was measured).  Each case has a different dominant term. */
 static void test_estimate_matches_allocation(void) {
   static const struct {
-    const char *target, *family, *estimator;
+    const char *target, *family, *estimator, *layout;
     long dim, particles, samples, iters, out_samples;
     int dominant;
   } cases[] = {
-      {"gauss", "full", "auto", 3, 20, 10, 2000000, 10000, GFV_MEM_TRACE},
-      {"gmm4", "full", "auto", 0, 2000, 10, 10, 10000, GFV_MEM_MIXTURE},
-      {"gauss", "full", "hessian", 60, 20, 400, 10, 10000, GFV_MEM_HESSIANS},
-      {"funnel", "diag", "stein", 500, 40, 100, 10, 1000, GFV_MEM_SAMPLES},
-      {"gauss", "full", "stein", 40, 1500, 1, 10, 10000, GFV_MEM_PARTICLES},
-      {"gauss", "diag", "stein", 100, 4, 10, 10, 1000000, GFV_MEM_DRAWS},
+      {"gauss", "full", "auto", "auto", 3, 20, 10, 2000000, 10000, GFV_MEM_TRACE},
+      /* n x kloc = 320 MB of phase-A terms: held in ranges of 268 MB (GFV_SAMPLES_A_BUDGET) */
+      {"gmm4", "full", "auto", "samples", 0, 2000, 10, 10, 10000, GFV_MEM_MIXTURE},
+      {"gmm4", "full", "auto", "samples", 0, 1000, 10, 10, 10000, GFV_MEM_MIXTURE},
+      /* the same in the params layout: no K^2 S term, the particles dominate */
+      {"gmm4", "full", "auto", "params", 0, 2000, 10, 10, 10000, GFV_MEM_PARTICLES},
+      {"gauss", "full", "hessian", "params", 60, 20, 400, 10, 10000, GFV_MEM_HESSIANS},
+      {"gauss", "full", "hessian", "samples", 60, 20, 400, 10, 10000, GFV_MEM_HESSIANS},
+      {"funnel", "diag", "stein", "samples", 500, 40, 100, 10, 1000, GFV_MEM_SAMPLES},
+      /* (draws.csv's 4096-row scratch at d = 500 nearly matches the params layout's samples) */
+      {"funnel", "diag", "stein", "params", 500, 40, 100, 10, 100, GFV_MEM_SAMPLES},
+      {"gauss", "full", "stein", "params", 40, 1500, 1, 10, 10000, GFV_MEM_PARTICLES},
+      {"gauss", "full", "stein", "samples", 40, 1500, 1, 10, 10000, GFV_MEM_PARTICLES},
+      {"gauss", "diag", "stein", "auto", 100, 4, 10, 10, 1000000, GFV_MEM_DRAWS},
   };
   gfv_comm *comm = NULL;
   gfv_comm_self(&comm);
@@ -201,6 +211,7 @@ static void test_estimate_matches_allocation(void) {
     snprintf(cfg.target, sizeof cfg.target, "%s", cases[i].target);
     snprintf(cfg.family, sizeof cfg.family, "%s", cases[i].family);
     snprintf(cfg.estimator, sizeof cfg.estimator, "%s", cases[i].estimator);
+    snprintf(cfg.layout, sizeof cfg.layout, "%s", cases[i].layout);
     cfg.dim = cases[i].dim, cfg.particles = cases[i].particles, cfg.samples = cases[i].samples;
     cfg.iters = cases[i].iters, cfg.quiet = 1, cfg.init_scale = 0.1;
     cfg.out_samples = cases[i].out_samples;
@@ -230,21 +241,40 @@ static void test_estimate_matches_allocation(void) {
 #endif
 
 /* Rank 0 gathers every log ratio of the final evaluation (32 bytes each, with PSIS's
- * copies); the others keep only their own; rank counts split the K^2 S terms. */
+ * copies); the others keep only their own; rank counts split the samples layout's K^2 S
+ * terms; the params layout has none (the same bounded workspace on every rank). */
 static void test_estimate_ranks(void) {
   gfv_config cfg;
   gfv_config_defaults(&cfg);
   snprintf(cfg.target, sizeof cfg.target, "gmm4");
-  cfg.particles = 3000, cfg.samples = 10, cfg.eval_samples = 300000000, cfg.iters = 10;
+  cfg.particles = 1500, cfg.samples = 10, cfg.eval_samples = 300000000, cfg.iters = 10;
   gfv_target *t = NULL;
   CHECK(gfv_target_create_from_config(&cfg, &t) == 0, "target");
   gfv_mem_estimate r0, r1, one;
+  snprintf(cfg.layout, sizeof cfg.layout, "samples");
   gfv_memory_estimate(&cfg, t, 3, 0, &r0);
   gfv_memory_estimate(&cfg, t, 3, 1, &r1);
   gfv_memory_estimate(&cfg, t, 1, 0, &one);
   CHECK_REL(r0.term[GFV_MEM_EVAL] - r1.term[GFV_MEM_EVAL], 32.0 * 3e8, 0.01, 1, "rank 0's PSIS share");
   CHECK(gfv_mem_dominant(&r0) == GFV_MEM_EVAL, "rank 0: %s", gfv_mem_term_what(gfv_mem_dominant(&r0)));
-  CHECK_REL(r1.term[GFV_MEM_MIXTURE] * 3, one.term[GFV_MEM_MIXTURE], 0.05, 1, "K^2 S split (the workspace does not split)");
+  /* The phase-A terms split; each rank's kernel workspace does not. */
+  const double ws1 = gfv_mix_work_bytes(2, 500, 10, 0), ws = gfv_mix_work_bytes(2, 1500, 10, 0);
+  CHECK_REL((r1.term[GFV_MEM_MIXTURE] - ws1) * 3, one.term[GFV_MEM_MIXTURE] - ws, 1e-6, 1, "K^2 S split");
+  /* Twice the particles: n x kloc = 720 MB on one rank, held in ranges under the budget
+   * (and as many numbers again for a range's own log-sum-exps). */
+  cfg.particles = 3000;
+  gfv_memory_estimate(&cfg, t, 1, 0, &one);
+  double a = one.term[GFV_MEM_MIXTURE] - gfv_mix_work_bytes(2, 3000, 10, 0);
+  CHECK(a <= GFV_SAMPLES_A_BUDGET * (1 + 1.0 / 3000) && a > 0.99 * GFV_SAMPLES_A_BUDGET,
+        "samples: %g bytes of phase-A terms", a);
+  gfv_memory_estimate(&cfg, t, 3, 1, &r1);
+  snprintf(cfg.layout, sizeof cfg.layout, "params");
+  gfv_mem_estimate p1, p3;
+  gfv_memory_estimate(&cfg, t, 1, 0, &p1);
+  gfv_memory_estimate(&cfg, t, 3, 1, &p3);
+  CHECK(p1.term[GFV_MEM_MIXTURE] == p3.term[GFV_MEM_MIXTURE], "params: the workspace depends on the rank count");
+  CHECK(p3.term[GFV_MEM_MIXTURE] < 0.05 * r1.term[GFV_MEM_MIXTURE], "params: %g bytes of mixture terms, samples %g",
+        p3.term[GFV_MEM_MIXTURE], r1.term[GFV_MEM_MIXTURE]);
   gfv_target_free(t);
 }
 

@@ -1,23 +1,28 @@
 /* bench.c - gflowvi-bench: the speed of one NGFlow-VI configuration on the gauss target.
  *
- *   gflowvi-bench --dim=D --particles=K --samples=S [--family=full|diag] [--step=0.2]
+ *   gflowvi-bench --dim=D --particles=K --samples=S [--family=full|diag] [--layout=L] [--step=0.2]
  *                 [--warmup=W] [--reps=R] [--block=B] [--seed=1] [--init-scale=1] [--init-var=1]
  *                 [--eval-samples=N] [--square=2000] [--replicates=1] [--dump=FILE] [--breakdown]
  *   gflowvi-bench --machine
  *
  * Runs the solver exactly as the program does (gfv_solver_create / gfv_solver_iterate,
  * NGFlow-VI with the retraction, --estimator=auto: hessian for the full family, stein for
- * diag above d = 64) for W warm-up iterations and R timed repetitions of
+ * diag above d = 64, --trust-region=0: the paper's plain steps, which the NumPy baseline takes) for W warm-up iterations and R timed repetitions of
  * B iterations each; every figure is the median over the R repetitions (the machine is
  * shared and noisy).  Prints one JSON object on rank 0 (tools/bench/run_bench.sh collects
  * them into the table):
  *
  *   pairs_per_s_rank   K S K component-sample pairs per iteration / seconds per iteration /
  *                      ranks: the figure of merit
+ *   layout             the layout (--layout=samples|params|auto, as the program's option)
  *   mix_gflops         the mixture-term phase (timer GFV_PHASE_MIXTURE, which excludes the
- *                      collectives) at the flop count of mix_flops_full() or
- *                      mix_flops_diag() below
- *   dgemm_match_gflops the DGEMM that kernel.c issues, same shape, timed alone
+ *                      collectives) at the flop count of its kernel: mix_flops_full() or
+ *                      mix_flops_diag() (samples layout), mix_flops_fused() (params layout;
+ *                      diag: mix_flops_diag over all K components at the rank's points)
+ *   mix_flops_samples  the samples layout's count for the same pairs (mix_flops_full), and
+ *   mix_to_square_samples  the ratio at that count: what the kernel achieves in the samples
+ *                      kernel's terms (equal to mix_to_square in the samples layout)
+ *   dgemm_match_gflops the DGEMM that the kernel issues, same shape, timed alone
  *   dgemm_square_gflops a DGEMM of --square^3 (2000 by default), timed alone
  *                      (both DGEMMs are timed right after each timed repetition, so that
  *                      they see the same machine; medians)
@@ -36,8 +41,8 @@
  * baseline starts from the same state) and, for the last warm-up iteration of the last
  * replicate, the particles, the samples of their estimate, the ELBO, the step and the
  * updated particles (so the baseline can recompute that exact step and compare).
- * --breakdown (full family) times the kernel's two phases alone and their BLAS calls alone
- * on the final particles: where the time goes.
+ * --breakdown (full family) times the kernel's two phases (params layout: the fused kernel)
+ * alone and their BLAS calls alone on the final particles: where the time goes.
  *
  * One OpenBLAS thread per rank, set here as in the program. */
 #include <cblas.h>
@@ -66,14 +71,14 @@
 typedef struct {
   long d, K, S, warmup, reps, block, seed, eval_samples, square, replicates;
   double step, init_scale, init_var;
-  const char *dump, *family;
+  const char *dump, *family, *layout;
   int breakdown, machine;
 } bench_opts;
 
 static int parse(int argc, char **argv, bench_opts *o) {
   *o = (bench_opts){.d = 16, .K = 64, .S = 8, .warmup = 2, .reps = 5, .block = 4, .seed = 1,
                     .eval_samples = 20000, .square = 2000, .replicates = 1, .step = 0.2, .init_scale = 1.0,
-                    .init_var = 1.0, .family = "full"};
+                    .init_var = 1.0, .family = "full", .layout = "auto"};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *eq = strchr(a, '=');
     const char *v = eq ? eq + 1 : "";
@@ -94,6 +99,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
     else if (IS("--init-var")) o->init_var = atof(v);
     else if (IS("--dump")) o->dump = v;
     else if (IS("--family")) o->family = v;
+    else if (IS("--layout")) o->layout = v;
     else if (IS("--breakdown")) o->breakdown = 1;
     else if (IS("--machine")) o->machine = 1;
     else GFV_ERROR(GFV_ERR_USAGE, "unknown option '%s' (see tools/bench/bench.c)", a);
@@ -175,6 +181,28 @@ static double mix_flops_diag(double n, double k, double d, int hess) {
   double a = 12 * k * d + 2 * n * d + 4 * n * k * d + 6 * n * k;
   double b = 12 * k * d + n * k + (hess ? 10 : 4) * n * k * d + (hess ? 12 : 4) * n * d;
   return a + b;
+}
+
+/* The params layout's fused kernel (src/mixture/kernel_fused.c, one pass: all K components
+ * fit a block) on a rank with m of the points, against all K components:
+ *   prepare: centre, K DSYMV                                    K d + 2 K d^2
+ *   shifted points                                              m d
+ *   DGEMM  m x (K d) x d  (points x [P_1 .. P_K])               2 m K d^2
+ *   g = b - row and (mu - z).g: 4 flops per coordinate, then logc - m/2 (2)
+ *                                                               m K (4 d + 2)
+ *   log-sum-exp: max, exp(a - max), sum, scale by 1/sum         4 m K
+ *   gbar += r g (2 per coordinate); hessian: row *= sqrt(r) (1), sum r (1)
+ *                                                               m K 2 d  [+ m K (d + 1)]
+ *   hessian: DSYRK per group of S points                        m K d (d + 1)
+ *            DGEMM (m/S) x d^2 x K for the -sum r P part        2 (m / S) K d^2
+ * In two passes (K too large for one block) the log-sum-exp pass adds the quadratic-feature
+ * DGEMM, 2 m K (d (d+1)/2 + d + 1), and its coefficients per block; not counted here.
+ * Total ~ m K (3 d^2 + 8 d + 7) (hessian), i.e. ~3 K^2 S d^2 on one rank. */
+static double mix_flops_fused(double m, double K, double d, double S, int hess) {
+  double f = K * d + 2 * K * d * d + m * d + 2 * m * K * d * d + m * K * (4 * d + 2) + 4 * m * K +
+             2 * m * K * d;
+  if (hess) f += m * K * (d + 1) + m * K * d * (d + 1) + 2 * (m / S) * K * d * d;
+  return f;
 }
 
 /* Fills a with deterministic values in [-1, 1). */
@@ -299,6 +327,8 @@ static int warm_up(gfv_solver *s, long warmup, const char *dump, int rank) {
     double elbo0 = 0;
     if (dump && last) { /* the samples of the current estimate drive the next update */
       GFV_CALL_GOTO(st, gather_state(s, &before), done);
+      if (s->size > 1 && s->layout == GFV_LAYOUT_PARAMS)
+        GFV_ERROR_GOTO(st, done, GFV_ERR_USAGE, "--dump: one rank, or the samples layout (it writes every sample)");
       GFV_CALL_GOTO(st, gfv_calloc(&z, n * d, sizeof(double)), done);
       memcpy(z, s->zall, n * d * sizeof(double));
       elbo0 = gfv_solver_elbo(s, NULL);
@@ -341,7 +371,55 @@ typedef struct {
 
 static double now(void) { return gfv_comm_wtime(); }
 
+/* The same for the params layout: the fused kernel alone, and its BLAS calls alone with its
+ * shapes (per block of c points: the DGEMM with the transposed precisions, one DSYRK per
+ * group of S points over S K rows; per cwcap groups, the -sum r P DGEMM).  phase_a holds
+ * the whole kernel, phase_b 0. */
+static int time_breakdown_fused(gfv_solver *s, breakdown *bd) {
+  const size_t d = s->d, K = s->K, n = s->nloc, S = s->S, dd = d * d, kd = K * d;
+  size_t c, kb, cwcap;
+  gfv_mix_fused_shape(s->mf, &c, &kb, &cwcap);
+  gfv_mix_view v = {d, K, s->full_mu, s->full_P, NULL, s->full_logc, 0};
+  double *buf = NULL, *cw = NULL, *Hb = NULL;
+  int st = GFV_OK;
+  const size_t ngb = (c + S - 1) / S;
+  GFV_CALL_GOTO(st, gfv_calloc(&buf, c * kb * d, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&cw, cwcap * K, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&Hb, (ngb > cwcap ? ngb : cwcap) * dd, sizeof(double)), done);
+  fill(c * kb * d, buf, 3), fill(cwcap * K, cw, 4);
+  enum { REPS = 5 };
+  double t[4][REPS];
+  for (int r = 0; r < REPS; r++) {
+    double t0 = now();
+    GFV_CALL_GOTO(st, gfv_mix_fused_terms(&v, n, s->zloc, s->skip, s->logq, s->recv,
+                                          s->hess_l ? s->recv + n * d : NULL, s->mf), done);
+    double tg = now();
+    for (size_t i0 = 0; i0 < n; i0 += c)
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(n - i0 < c ? n - i0 : c), (int)kd, (int)d,
+                  1.0, s->zloc + i0 * d, (int)d, s->full_P, (int)d, 0.0, buf, (int)kd);
+    double ts = now();
+    for (size_t i0 = 0; i0 < n; i0 += c) {
+      size_t m = n - i0 < c ? n - i0 : c;
+      for (size_t g = 0; g * S < m; g++)
+        cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)d, (int)((m - g * S < S ? m - g * S : S) * K),
+                    1.0, buf + g * S * K * d, (int)d, 1.0, Hb + g * dd, (int)d);
+    }
+    double tp = now();
+    for (size_t g0 = 0; g0 < n / S; g0 += cwcap)
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(n / S - g0 < cwcap ? n / S - g0 : cwcap),
+                  (int)dd, (int)K, -1.0, cw, (int)K, s->full_P, (int)dd, 1.0, Hb, (int)dd);
+    double te = now();
+    t[0][r] = tg - t0, t[1][r] = ts - tg, t[2][r] = tp - ts, t[3][r] = te - tp;
+  }
+  bd->phase_a = median(REPS, t[0]), bd->phase_b = 0;
+  bd->gemm = median(REPS, t[1]), bd->syrk = median(REPS, t[2]), bd->gemm_p = median(REPS, t[3]);
+done:
+  free(buf), free(cw), free(Hb);
+  return st;
+}
+
 static int time_breakdown(gfv_solver *s, breakdown *bd) {
+  if (s->layout == GFV_LAYOUT_PARAMS) return time_breakdown_fused(s, bd);
   const size_t d = s->d, k = s->kloc, n = s->n, S = s->S, dd = d * d, kd = k * d;
   const size_t chunk = kernel_chunk(n, k, d, S, 0);
   gfv_mix_view v = gfv_particles_view(&s->cur);
@@ -423,6 +501,7 @@ static int trajectory(gfv_comm *comm, gfv_target *target, const bench_opts *o, l
    * step (O(K d^3)), measured apart (README, "When to trust a fit"). */
   cfg->trust_region = 0;
   GFV_CALL(gfv_config_set(cfg, "family", o->family, NULL));
+  GFV_CALL(gfv_config_set(cfg, "layout", o->layout, NULL));
   GFV_CALL(gfv_solver_create(cfg, target, comm, out));
   gfv_solver *s = *out;
   if (r > 0) {
@@ -442,8 +521,13 @@ static int trajectory(gfv_comm *comm, gfv_target *target, const bench_opts *o, l
      * before the probes allocate their matrices (3 x 30 MiB for 2000^3). */
     tm->rss[0] = peak_rss_mib();
     GFV_CALL(gfv_comm_allreduce_max(comm, tm->rss, 2));
-    size_t n = s->n, k = s->kloc, d = s->d, q = (size_t)o->square;
-    size_t c = kernel_chunk(n, k, d, s->S, s->diag);
+    size_t n = s->n, k = s->kloc, d = s->d, q = (size_t)o->square, c = 0, kb, cw;
+    if (s->layout == GFV_LAYOUT_PARAMS) { /* all K components at this rank's blocks of points */
+      gfv_mix_fused_shape(s->mf, &c, &kb, &cw);
+      k = kb;
+    } else {
+      c = kernel_chunk(n, k, d, s->S, s->diag);
+    }
     if (s->diag) /* phase A's DGEMM: [y^2, y] (c x 2d) times the coefficient columns (2d x k) */
       GFV_CALL_GOTO(st, probe_alloc(&match, c, k, 2 * d, 0.02), done);
     else /* both phases' DGEMM: the points (c x d) times [P_1 .. P_k] (d x k d) */
@@ -520,24 +604,39 @@ static int bench(gfv_comm *comm, const bench_opts *o) {
   if (do_breakdown) GFV_CALL_GOTO(st, time_breakdown(s, &bd), done);
 
   const size_t n = s->n, k = s->kloc, d = s->d;
-  const double flops = s->diag ? mix_flops_diag((double)n, (double)k, (double)d, s->H_all != NULL)
-                               : mix_flops_full((double)n, (double)k, (double)d, (double)s->S);
-  for (size_t r = 0; r < R; r++) ratio[r] = flops / tm.mix[r] * 1e-9 / tm.gm_sq[r];
+  const int params = s->layout == GFV_LAYOUT_PARAMS, hess = s->hess_l != NULL;
+  /* The samples layout's count for this rank's pairs, and the count of the kernel it ran. */
+  const double flops_samples = s->diag ? mix_flops_diag((double)n, (double)k, (double)d, hess)
+                                       : mix_flops_full((double)n, (double)k, (double)d, (double)s->S);
+  const double flops = !params ? flops_samples
+                       : s->diag ? mix_flops_diag((double)s->nloc, (double)s->K, (double)d, hess)
+                                 : mix_flops_fused((double)s->nloc, (double)s->K, (double)d, (double)s->S, hess);
+  double *ratio_s = NULL;
+  GFV_CALL_GOTO(st, gfv_calloc(&ratio_s, R, sizeof(double)), done);
+  for (size_t r = 0; r < R; r++) {
+    ratio[r] = flops / tm.mix[r] * 1e-9 / tm.gm_sq[r];
+    ratio_s[r] = flops_samples / tm.mix[r] * 1e-9 / tm.gm_sq[r];
+  }
+  const double ratio_samples = median(R, ratio_s);
+  free(ratio_s);
+  size_t mc = 0, mk = 0, mcw = 0; /* the DGEMM probe's shape, as the kernel blocks it */
+  if (params) gfv_mix_fused_shape(s->mf, &mc, &mk, &mcw);
+  else mc = kernel_chunk(n, k, d, s->S, s->diag), mk = k;
   const double spi = median(R, tm.wall), mpi = median(R, tm.mix);
   if (rank == 0) {
-    printf("{\"family\": \"%s\", \"estimator\": \"%s\", "
+    printf("{\"family\": \"%s\", \"estimator\": \"%s\", \"layout\": \"%s\", "
            "\"d\": %zu, \"K\": %zu, \"S\": %zu, \"ranks\": %d, \"iters\": %ld, \"step\": %g, "
            "\"rejected\": %ld, \"sec_per_iter\": %.6e, \"iters_per_s\": %.6g, "
            "\"pairs_per_s_rank\": %.6g, \"mix_sec_per_iter\": %.6e, \"mix_fraction\": %.4f, "
-           "\"mix_flops\": %.6g, \"mix_gflops\": %.4f, \"kernel_chunk\": %zu, "
+           "\"mix_flops\": %.6g, \"mix_gflops\": %.4f, \"mix_flops_samples\": %.6g, "
+           "\"mix_to_square_samples\": %.4f, \"kernel_chunk\": %zu, "
            "\"dgemm_match_shape\": [%zu, %zu, %zu], \"dgemm_match_gflops\": %.4f, "
            "\"dgemm_square\": %ld, \"dgemm_square_gflops\": %.4f, \"mix_to_square\": %.4f, "
            "\"peak_rss_mib\": %.2f, \"base_rss_mib\": %.2f, \"eval_samples\": %zu",
-           s->diag ? "diag" : "full", s->est->name, d, s->K, s->S, size, gfv_solver_iteration(s), s->eta,
-           rejected, spi, 1.0 / spi,
+           s->diag ? "diag" : "full", s->est->name, gfv_layout_name(s->layout), d, s->K, s->S, size,
+           gfv_solver_iteration(s), s->eta, rejected, spi, 1.0 / spi,
            (double)s->K * s->S * s->K / spi / size, mpi, mpi / spi, flops, flops / mpi * 1e-9,
-           kernel_chunk(n, k, d, s->S, s->diag), kernel_chunk(n, k, d, s->S, s->diag),
-           s->diag ? k : k * d, s->diag ? 2 * d : d,
+           flops_samples, ratio_samples, mc, mc, s->diag ? mk : mk * d, s->diag ? 2 * d : d,
            median(R, tm.gm_match), o->square, median(R, tm.gm_sq), median(R, ratio), tm.rss[0],
            tm.rss[1], res.eval_samples);
     json_array("sec_per_iter_all", o->reps, tm.wall);
@@ -549,6 +648,8 @@ static int bench(gfv_comm *comm, const bench_opts *o) {
     json_num("kl_mean", kl_mean), json_num("kl_sd", kl_sd);
     if (do_breakdown) {
       double f_gemm = 2.0 * (double)n * k * d * d, f_syrk = (double)n * k * d * (d + 1);
+      if (params) /* the rank's own points against all K components */
+        f_gemm = 2.0 * (double)s->nloc * s->K * d * d, f_syrk = (double)s->nloc * s->K * d * (d + 1);
       printf(", \"breakdown\": {\"phase_a\": %.6e, \"phase_b\": %.6e, \"gemm\": %.6e, "
              "\"syrk\": %.6e, \"gemm_p\": %.6e, \"gemm_gflops\": %.4f, \"syrk_gflops\": %.4f}",
              bd.phase_a, bd.phase_b, bd.gemm, bd.syrk, bd.gemm_p, f_gemm / bd.gemm * 1e-9,

@@ -4,21 +4,22 @@
 # Runs gflowvi-bench (BUILD_DIR/bin, default build) and the NumPy baseline
 # tools/bench/ngflow_numpy.py on the same configurations of the gauss target, one after the
 # other in this one run, and prints one table (tools/bench/report.py).  Per configuration:
-#   1. gflowvi-bench: warm-up, timed repetitions (medians), the DGEMM rates, the breakdown
-#      of the mixture phase, and R replicate trajectories (the spread of the final KL);
-#      --dump writes its initial particles and one exact step for NumPy;
-#   2. ngflow_numpy.py check-step: NumPy recomputes that step from the same particles and
-#      samples (must agree to 1e-9);
+#   1. gflowvi-bench, in each layout (--layout=samples, then params): warm-up, timed
+#      repetitions (medians), the DGEMM rates, the breakdown of the mixture phase, and R
+#      replicate trajectories (the spread of the final KL); --dump writes its initial
+#      particles and one exact step for NumPy;
+#   2. ngflow_numpy.py check-step, for each layout's dump: NumPy recomputes that step from
+#      the same particles and samples (must agree to 1e-9);
 #   3. ngflow_numpy.py bench: the same number of iterations from the same initial
 #      particles, timed the same way; its final ELBO is compared with gflowvi's.
 # The diagonal family (--family=diag) is the last configuration: d=500, where gflowvi's
-# --estimator=auto is stein.  Then one 2-rank run (tools/mpirun.sh) of the d=32 configuration, which must reproduce the
-# 1-rank trajectory.  Everything is single-threaded: the program sets one OpenBLAS thread
+# --estimator=auto is stein.  Then 2-rank runs (tools/mpirun.sh) of the d=32 configuration
+# in both layouts, which must reproduce the 1-rank trajectories.  Everything is single-threaded: the program sets one OpenBLAS thread
 # itself; NumPy gets OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (a per-core comparison).
 # OPENBLAS_CORETYPE, when the environment sets it, is left as it is (and printed).
 #
 # Exit status: 0 when every configuration is Valid, 1 when one is INVALID, 2 on a failure
-# to run.  The raw JSON results stay in BUILD_DIR/bench/.  Takes about 1-2 minutes on the
+# to run.  The raw JSON results stay in BUILD_DIR/bench/.  Takes about 3-4 minutes on the
 # 2-core machine of the README.
 set -euo pipefail
 
@@ -61,19 +62,23 @@ EOF
 t_start=$SECONDS
 for c in "${configs[@]}"; do
   read -r name family d K S warm reps block repl <<<"$c"
-  echo "run_bench: $name: $family d=$d K=$K S=$S, $((warm + reps * block)) iterations ..." >&2
-  "$bench" --family="$family" --dim="$d" --particles="$K" --samples="$S" --step="$step" --warmup="$warm" \
-    --reps="$reps" --block="$block" --replicates="$repl" --breakdown \
-    --dump="$out/$name.dump" >"$out/$name.c.json"
-  "$py" "$np_script" check-step --dump "$out/$name.dump" >"$out/$name.step.json" || true
+  for layout in samples params; do
+    echo "run_bench: $name: $family d=$d K=$K S=$S, $layout layout, $((warm + reps * block)) iterations ..." >&2
+    "$bench" --family="$family" --dim="$d" --particles="$K" --samples="$S" --step="$step" --warmup="$warm" \
+      --reps="$reps" --block="$block" --replicates="$repl" --breakdown --layout="$layout" \
+      --dump="$out/$name.$layout.dump" >"$out/$name.$layout.c.json"
+    "$py" "$np_script" check-step --dump "$out/$name.$layout.dump" >"$out/$name.$layout.step.json" || true
+  done
   "$py" "$np_script" bench --family "$family" --dim "$d" --particles "$K" --samples "$S" --step "$step" \
-    --warmup "$warm" --reps "$reps" --block "$block" --init "$out/$name.dump" \
+    --warmup "$warm" --reps "$reps" --block "$block" --init "$out/$name.samples.dump" \
     >"$out/$name.np.json"
-  rm -f "$out/$name.dump"
+  rm -f "$out/$name".*.dump
 done
-echo "run_bench: d32 on 2 ranks ..." >&2
-bash tools/mpirun.sh 2 "$bench" --dim=32 --particles=256 --samples=8 --step="$step" \
-  --warmup=2 --reps=5 --block=4 >"$out/d32.r2.json"
+for layout in samples params; do
+  echo "run_bench: d32 on 2 ranks, $layout layout ..." >&2
+  bash tools/mpirun.sh 2 "$bench" --dim=32 --particles=256 --samples=8 --step="$step" \
+    --warmup=2 --reps=5 --block=4 --layout="$layout" >"$out/d32.r2.$layout.json"
+done
 echo "run_bench: done in $((SECONDS - t_start)) s" >&2
 
 "$py" tools/bench/report.py "$out"
