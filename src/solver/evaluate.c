@@ -53,9 +53,29 @@ int gfv_solver_gather_params(gfv_solver *s) {
   return gather_rows(s, s->cur.logc, s->full_logc, 1);
 }
 
+/* A timing-only simulated run's copy of the whole mixture outside the iterations (the
+ * outputs, a relocation): the arrays are shared, so each rank copies its rows in place and
+ * one small collective makes sure every rank has (the parameters only mean anything where
+ * rank 0 writes them; the all-gathers' 4 (P - 1) P messages at 1,024 ranks would cost
+ * minutes of simulation and change none of the timers that matter). */
+static int share_rows(gfv_solver *s) {
+  const size_t d = s->d, ps = s->psize;
+  memcpy(s->full_logw + s->k0, s->cur.logw, s->kloc * sizeof(double));
+  memcpy(s->full_mu + s->k0 * d, s->cur.mu, s->kloc * d * sizeof(double));
+  memcpy(s->full_P + s->k0 * ps, s->cur.P, s->kloc * ps * sizeof(double));
+  memcpy(s->full_L + s->k0 * ps, s->cur.L, s->kloc * ps * sizeof(double));
+  return gfv_comm_agree(s->comm, GFV_OK, NULL);
+}
+
 int gfv_solver_gather_full(gfv_solver *s) {
   const size_t d = s->d, K = s->K;
   GFV_CALL(gfv_comm_agree(s->comm, gfv_solver_alloc_full(s, 1), NULL));
+  if (gfv_sim_sampling() > 0) {
+    GFV_CALL(share_rows(s));
+    if (s->diag) gfv_mix_log_const_diag(d, K, s->full_logw, s->full_P, s->full_logc);
+    else gfv_mix_log_const(d, K, s->full_logw, s->full_L, s->full_logc);
+    return GFV_OK;
+  }
   GFV_CALL(gather_rows(s, s->cur.logw, s->full_logw, 1));
   GFV_CALL(gather_rows(s, s->cur.mu, s->full_mu, d));
   GFV_CALL(gather_rows(s, s->cur.P, s->full_P, s->psize));
