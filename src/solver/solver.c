@@ -231,19 +231,44 @@ static int best_particle(gfv_solver *s, const gfv_estimate *e, long *best, doubl
  * from particle `best`: its mean a draw from that component with j's own stream (so the
  * result does not depend on the rank count; GFV_PURPOSE_RELOCATE at the counter of the
  * estimates that found it outside), its covariance that component's.  p is the state to
- * change (cur at the start, prev during an iteration). */
+ * change (cur at the start, prev during an iteration).  Only that one component moves: its
+ * owner broadcasts (mu, P, L) of the state the draws use (cur), so no rank gathers the
+ * whole mixture here. */
 static int relocate(gfv_solver *s, gfv_particles *p, const int *which, long best) {
   const size_t d = s->d, ps = s->psize, b = (size_t)best;
-  GFV_CALL(gfv_solver_gather_full(s));
+  int owner = 0;
+  for (int r = 0; r < s->size; r++) {
+    size_t k0, kl;
+    gfv_block_range(s->K, s->size, r, &k0, &kl);
+    if (b >= k0 && b < k0 + kl) owner = r;
+  }
+  double *buf = NULL;
+  int st = gfv_comm_agree(s->comm, gfv_calloc(&buf, d + 2 * ps, sizeof(double)), NULL);
+  if (st) {
+    free(buf);
+    return st;
+  }
+  if (s->rank == owner) {
+    const size_t jb = b - s->k0;
+    memcpy(buf, s->cur.mu + jb * d, d * sizeof(double));
+    memcpy(buf + d, s->cur.P + jb * ps, ps * sizeof(double));
+    memcpy(buf + d + ps, s->cur.L + jb * ps, ps * sizeof(double));
+  }
+  st = gfv_comm_bcast(s->comm, buf, (d + 2 * ps) * sizeof(double), owner);
+  if (st) {
+    free(buf);
+    return st;
+  }
   for (size_t j = 0; j < s->kloc; j++) {
     if (!which[j]) continue;
-    memcpy(p->P + j * ps, s->full_P + b * ps, ps * sizeof(double));
-    memcpy(p->L + j * ps, s->full_L + b * ps, ps * sizeof(double));
+    memcpy(p->P + j * ps, buf + d, ps * sizeof(double));
+    memcpy(p->L + j * ps, buf + d + ps, ps * sizeof(double));
     gfv_particles view = s->cur; /* a draw from the best component with j's stream */
-    view.mu = s->full_mu, view.L = s->full_L;
-    gfv_stream st = gfv_particles_stream(&s->cur, j, GFV_PURPOSE_RELOCATE);
-    gfv_particles_sample(&view, b, &st, s->draw_iter, s->draw_try, 1, p->mu + j * d);
+    view.mu = buf, view.L = buf + d + ps;
+    gfv_stream str = gfv_particles_stream(&s->cur, j, GFV_PURPOSE_RELOCATE);
+    gfv_particles_sample(&view, 0, &str, s->draw_iter, s->draw_try, 1, p->mu + j * d);
   }
+  free(buf);
   gfv_particles_update_logc(p);
   return GFV_OK;
 }
