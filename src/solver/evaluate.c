@@ -93,49 +93,85 @@ int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
   return GFV_OK;
 }
 
-/* Mean and variance of h = log q - l over M fresh samples of local particle j; counts
- * the samples outside the target's support (l = -inf: a zero density, left out of the
- * mean) and the broken values (NaN or +inf, which fail the evaluation).  lr receives the M log importance ratios
- * l - log q + log(K w_j): the stratified draws reweighted to iid draws from q (psis.h). */
-static int particle_stats(gfv_solver *s, size_t j, size_t M, gfv_mix_work *w, gfv_mix_fused *f,
-                          double *z, double *lq, double *lp, double *mean, double *var,
-                          size_t *nonfinite, size_t *outside, double *lr) {
-  const double lr_shift = log((double)s->K) + s->cur.logw[j];
+/* Running sums of h = log q - l over one particle's samples, shifted by the first value,
+ * which keeps the variance accurate when |h| >> sd(h). */
+typedef struct {
+  double shift, sum, sumsq;
+  size_t count;
+} h_sums;
+
+/* Adds c samples (log q, l) to a: the samples outside the target's support (l = -inf: a
+ * zero density, left out of the mean) and the broken values (NaN or +inf, which fail the
+ * evaluation) are counted instead; lr receives the c log importance ratios l - log q +
+ * lr_shift. */
+static void add_samples(h_sums *a, size_t c, const double *lq, const double *lp, double lr_shift,
+                        double *lr, size_t *nonfinite, size_t *outside) {
+  for (size_t i = 0; i < c; i++) {
+    double h = lq[i] - lp[i];
+    lr[i] = -h + lr_shift;
+    if (lp[i] == -INFINITY && isfinite(lq[i])) {
+      (*outside)++; /* importance ratio 0: exactly right for the evidence estimate */
+      continue;
+    }
+    if (!isfinite(h)) {
+      (*nonfinite)++;
+      continue;
+    }
+    if (isnan(a->shift)) a->shift = h;
+    a->sum += h - a->shift;
+    a->sumsq += (h - a->shift) * (h - a->shift);
+    a->count++;
+  }
+}
+
+static void finish_sums(const h_sums *a, double *mean, double *var) {
+  double m = a->count ? a->sum / (double)a->count : 0.0;
+  double v = a->count > 1 ? (a->sumsq - (double)a->count * m * m) / (double)(a->count - 1) : 0.0;
+  *mean = m + (a->count ? a->shift : 0.0);
+  *var = v < 0 ? 0.0 : v;
+}
+
+/* log q of the whole mixture at c points: the params layout's fused kernel, or the samples
+ * kernel's evaluation. */
+static int mixture_logq(gfv_solver *s, gfv_mix_work *w, gfv_mix_fused *f, size_t c,
+                        const double *z, double *lq) {
   gfv_mix_view full = {s->d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->diag};
-  /* Sums shifted by the first value keep the variance accurate when |h| >> sd(h). */
-  double shift = NAN, sum = 0, sumsq = 0;
-  size_t count = 0;
-  /* The particle's evaluation stream, one sequence (0, block number) per block. */
-  const gfv_stream st = gfv_particles_stream(&s->cur, j, GFV_PURPOSE_EVAL);
+  if (f) return gfv_mix_fused_terms(&full, c, z, NULL, lq, NULL, NULL, f);
+  return gfv_mix_eval(&full, c, z, lq, NULL, NULL, w);
+}
+
+/* Mean and variance of h = log q - l over nb local particles' M fresh samples each, from
+ * particle j0 on; lr receives their M log importance ratios each, l - log q + log(K w_j):
+ * the stratified draws reweighted to iid draws from q (psis.h).  Each particle's draws come
+ * from its evaluation stream, one sequence (0, block number) per block of GFV_EVAL_BLOCK;
+ * when M is below that, the draws of several particles (nb M <= GFV_EVAL_BLOCK) share one
+ * call of the kernel, whose per-call set-up is O(K d^2) (a call per particle would cost
+ * O(K^2 d^2) in set-ups alone: minutes at K = 65,536). */
+static int particles_stats(gfv_solver *s, size_t j0, size_t nb, size_t M, gfv_mix_work *w,
+                           gfv_mix_fused *f, double *z, double *lq, double *lp, double *mean,
+                           double *var, size_t *nonfinite, size_t *outside, size_t *out_of,
+                           double *lr) {
+  const size_t d = s->d;
+  h_sums a[64]; /* nb <= 64 (evaluate_local) */
+  for (size_t b = 0; b < nb; b++) a[b] = (h_sums){NAN, 0, 0, 0};
   for (size_t i0 = 0; i0 < M; i0 += GFV_EVAL_BLOCK) {
     /* A safe point: a stop asked for now is honoured within one block. */
     if (gfv_interrupt_signal()) return GFV_STOPPED;
     size_t c = M - i0 < GFV_EVAL_BLOCK ? M - i0 : GFV_EVAL_BLOCK;
-    gfv_particles_sample(&s->cur, j, &st, 0, i0 / GFV_EVAL_BLOCK, c, z);
-    if (f) GFV_CALL(gfv_mix_fused_terms(&full, c, z, NULL, lq, NULL, NULL, f));
-    else GFV_CALL(gfv_mix_eval(&full, c, z, lq, NULL, NULL, w));
-    GFV_CALL(gfv_target_eval(s->target, c, z, lp, NULL, NULL));
-    for (size_t i = 0; i < c; i++) {
-      double h = lq[i] - lp[i];
-      lr[i0 + i] = -h + lr_shift;
-      if (lp[i] == -INFINITY && isfinite(lq[i])) {
-        (*outside)++; /* importance ratio 0: exactly right for the evidence estimate */
-        continue;
-      }
-      if (!isfinite(h)) {
-        (*nonfinite)++;
-        continue;
-      }
-      if (isnan(shift)) shift = h;
-      sum += h - shift;
-      sumsq += (h - shift) * (h - shift);
-      count++;
+    for (size_t b = 0; b < nb; b++) {
+      const gfv_stream st = gfv_particles_stream(&s->cur, j0 + b, GFV_PURPOSE_EVAL);
+      gfv_particles_sample(&s->cur, j0 + b, &st, 0, i0 / GFV_EVAL_BLOCK, c, z + b * c * d);
+    }
+    GFV_CALL(mixture_logq(s, w, f, nb * c, z, lq));
+    GFV_CALL(gfv_target_eval(s->target, nb * c, z, lp, NULL, NULL));
+    for (size_t b = 0; b < nb; b++) {
+      const double lr_shift = log((double)s->K) + s->cur.logw[j0 + b];
+      size_t o0 = *outside;
+      add_samples(&a[b], c, lq + b * c, lp + b * c, lr_shift, lr + b * M + i0, nonfinite, outside);
+      out_of[b] += *outside - o0;
     }
   }
-  double m = count ? sum / (double)count : 0.0;
-  double v = count > 1 ? (sumsq - (double)count * m * m) / (double)(count - 1) : 0.0;
-  *mean = m + (count ? shift : 0.0);
-  *var = v < 0 ? 0.0 : v;
+  for (size_t b = 0; b < nb; b++) finish_sums(&a[b], mean + b, var + b);
   return GFV_OK;
 }
 
@@ -145,6 +181,8 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   gfv_mix_fused *f = NULL;
   double *z = NULL, *lq = NULL, *lp = NULL;
   size_t nonfinite = 0, outside = 0;
+  /* Particles per call of the kernel (at most 64, so that the per-particle sums stay small). */
+  const size_t per = M < GFV_EVAL_BLOCK ? (GFV_EVAL_BLOCK / M < 64 ? GFV_EVAL_BLOCK / M : 64) : 1;
   /* The params layout evaluates log q as its iterations do, with the fused kernel (whose
    * blocks of components keep a large mixture fast); the samples layout as it always did. */
   if (s->layout == GFV_LAYOUT_PARAMS)
@@ -155,20 +193,25 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_EVAL_BLOCK * s->d, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lq, GFV_EVAL_BLOCK, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, GFV_EVAL_BLOCK, sizeof(double)), done);
-  for (size_t j = 0; j < s->kloc; j++) {
-    double mean, var, wj = exp(s->cur.logw[j]);
-    size_t out0 = outside;
-    GFV_CALL_GOTO(st, particle_stats(s, j, M, w, f, z, lq, lp, &mean, &var, &nonfinite, &outside,
-                                         lr + j * M),
+  for (size_t j0 = 0; j0 < s->kloc; j0 += per) {
+    const size_t nb = s->kloc - j0 < per ? s->kloc - j0 : per;
+    double mean[64], var[64];
+    size_t out_of[64] = {0};
+    GFV_CALL_GOTO(st, particles_stats(s, j0, nb, M, w, f, z, lq, lp, mean, var, &nonfinite,
+                                      &outside, out_of, lr + j0 * M),
                   done);
-    /* The component's mass inside the support, P_j(S), weighs its restricted mean (see
-     * gfv_solver_evaluate); 1 exactly when no draw fell outside. */
-    size_t inside = M - (outside - out0);
-    double wi = inside == M ? wj : wj * (double)inside / (double)M;
-    s->eval_phi[j] = mean;
-    sums[0] += wi * mean;
-    sums[1] += inside ? wi * wi * var / (double)inside : 0.0;
-    sums[4] += wi;
+    for (size_t b = 0; b < nb; b++) {
+      const size_t j = j0 + b;
+      double wj = exp(s->cur.logw[j]);
+      /* The component's mass inside the support, P_j(S), weighs its restricted mean (see
+       * gfv_solver_evaluate); 1 exactly when no draw fell outside. */
+      size_t inside = M - out_of[b];
+      double wi = inside == M ? wj : wj * (double)inside / (double)M;
+      s->eval_phi[j] = mean[b];
+      sums[0] += wi * mean[b];
+      sums[1] += inside ? wi * wi * var[b] / (double)inside : 0.0;
+      sums[4] += wi;
+    }
   }
   sums[2] += (double)nonfinite;
   sums[3] += (double)outside;
