@@ -15,7 +15,7 @@
                        [--layout L1,L2] [--sample N] [--platform FILE] [--calib FILE] ...
       the same sweeps on a simulated cluster (docs/cluster.md): the SMPI build of gflowvi
       (make smpi: build-smpi/bin/gflowvi) under SimGrid's smpirun on tools/smpi/cluster.xml;
-      --sample N (default 8) runs in timing-only mode (GFV_SMPI_SAMPLE=N), 0 runs the real
+      --sample N (default 4) runs in timing-only mode (GFV_SMPI_SAMPLE=N), 0 runs the real
       fit; --layout passes --layout=L to gflowvi, one sweep per layout; with --calib the
       table gets the performance model's prediction for the platform's network, and the
       run adds model_vs_simulation.png and table.md
@@ -590,7 +590,7 @@ def main(argv=None):
     p.add_argument("--layout", default="",
                    help="--simulate: comma list of gflowvi --layout values, one sweep each "
                         "(default: gflowvi's own layout, no --layout passed)")
-    p.add_argument("--sample", type=int, default=8,
+    p.add_argument("--sample", type=int, default=4,
                    help="--simulate: blocks SMPI benchmarks per mixture phase (GFV_SMPI_SAMPLE); "
                         "0 = the real fit, every block run (default %(default)s)")
     p.add_argument("--timeout", type=float, default=3600,

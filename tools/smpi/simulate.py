@@ -22,6 +22,7 @@ buffers are shared by all ranks; the run's numbers are then meaningless, its tim
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -118,12 +119,20 @@ def _smpirun(prog, ranks, args, hostfile, platform, sample, timeout, out):
     (exit status, host seconds); 124 when the timeout expired."""
     write_hostfile(hostfile, platform_info(platform), ranks)
     t0 = time.time()
-    try:
-        rc = subprocess.run(command(prog, ranks, platform, hostfile, args), stdout=out,
+    # Its own process group, so that a timeout ends smpirun's simulator (smpimain) too,
+    # not only the smpirun script.
+    proc = subprocess.Popen(command(prog, ranks, platform, hostfile, args), stdout=out,
                             stderr=subprocess.STDOUT if out else None, env=environment(sample),
-                            timeout=timeout).returncode
+                            start_new_session=True)
+    try:
+        rc = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
         rc = 124
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
     return rc, time.time() - t0
 
 
