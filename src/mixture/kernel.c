@@ -174,15 +174,26 @@ static int prepare_quad(const gfv_mix_view *m, gfv_mix_work *w) {
   return GFV_OK;
 }
 
+static void log_terms_prepared(const gfv_mix_view *m, size_t n, const double *z, double *A,
+                               double *lse, gfv_mix_work *w);
+
 int gfv_mix_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *A, double *lse,
                       gfv_mix_work *w) {
   if (m->diag) return gfv_mixd_log_terms(m, n, z, A, lse, w);
-  const size_t d = m->d, k = m->k, mq = d * (d + 1) / 2 + d + 1;
+  const size_t k = m->k;
   if (k == 0) {
     for (size_t i = 0; i < n; i++) lse[i] = -INFINITY;
     return GFV_OK;
   }
   GFV_CALL(prepare_quad(m, w));
+  log_terms_prepared(m, n, z, A, lse, w);
+  return GFV_OK;
+}
+
+/* gfv_mix_log_terms once prepare_quad has run for m (its W and centre are in w). */
+static void log_terms_prepared(const gfv_mix_view *m, size_t n, const double *z, double *A,
+                               double *lse, gfv_mix_work *w) {
+  const size_t d = m->d, k = m->k, mq = d * (d + 1) / 2 + d + 1;
   for (size_t i0 = 0; i0 < n; i0 += w->chunk_a) {
     size_t c = n - i0 < w->chunk_a ? n - i0 : w->chunk_a;
     for (size_t i = 0; i < c; i++) gfv_mix_quad_row(d, z + (i0 + i) * d, w->center, w->F + i * mq);
@@ -190,7 +201,6 @@ int gfv_mix_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *
                 w->W, (int)k, 0.0, A + i0 * k, (int)k);
     for (size_t i = 0; i < c; i++) lse[i0 + i] = gfv_logsumexp(k, A + (i0 + i) * k, 1);
   }
-  return GFV_OK;
 }
 
 /* H_g -= sum_j cw_gj P_j for g < ng: one DGEMM (ng x k)(k x d^2), with many groups at
@@ -258,6 +268,17 @@ int gfv_mix_eval(const gfv_mix_view *m, size_t n, const double *z, double *logq,
   if (m->diag) return gfv_mixd_eval(m, n, z, logq, grad, hess, w);
   const size_t d = m->d, dd = d * d;
   GFV_CHECK(w->group == 1, GFV_ERR_INTERNAL, "gfv_mix_eval needs a workspace with group 1");
+  if (!grad && !hess && m->k > 0) {
+    /* log q only: the O(k d^2) coefficients once, not once per chunk of points (a chunk is
+     * a few points when k is large: K = 65,536 at d = 2 gives 4). */
+    GFV_CALL(prepare_quad(m, w));
+    for (size_t i0 = 0; i0 < n; i0 += w->chunk) {
+      size_t c = n - i0 < w->chunk ? n - i0 : w->chunk;
+      log_terms_prepared(m, c, z + i0 * d, w->A_eval, w->lse_eval, w);
+      memcpy(logq + i0, w->lse_eval, c * sizeof(double));
+    }
+    return GFV_OK;
+  }
   for (size_t i0 = 0; i0 < n; i0 += w->chunk) {
     size_t c = n - i0 < w->chunk ? n - i0 : w->chunk;
     const double *zb = z + i0 * d;
