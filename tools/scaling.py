@@ -385,7 +385,8 @@ def model_vs_simulation(rows, out_dir, network):
         ax.semilogx(P, [M[0] * P[0] / (m * p) * (int(r["particles"]) / int(rs[0]["particles"])) ** 2
                         for m, p, r in zip(M, P, rs)], "s--", label=f"model (vs {P[0]} ranks)")
         ax.axhline(0.8, color="gray", ls="--", lw=1)
-        ax.set(xlabel="ranks", ylabel=f"efficiency (vs {P[0]} ranks)", ylim=(0, 1.15))
+        top = max([1.15] + [1.05 * float(r["efficiency"]) for r in rs])
+        ax.set(xlabel="ranks", ylabel=f"efficiency (vs {P[0]} ranks)", ylim=(0, top))
         for x in axes[0][i], ax:
             x.set_xscale("log", base=2)
             x.set_xticks(P, [str(p) for p in P])
