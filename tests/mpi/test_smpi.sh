@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_smpi.sh - gflowvi on the simulated cluster (docs/cluster.md): the real program, built
 # with SimGrid's smpicc (make smpi -> build-smpi/), run by smpirun on tools/smpi/cluster.xml
-# (tools/smpi/simulate.py).  About 2 minutes on 2 cores, plus the build when it is not up to
+# (tools/smpi/simulate.py).  About 90 s of CPU: 4 minutes on 2 cores shared with other jobs (load
+# average 7-13), plus the build when it is not up to
 # date.
 #   - the same problem (gauss, d = 16, K = 256, S = 10, 10 iterations) on 1, 16 and 64
 #     simulated ranks, in both layouts (--layout=samples and params), gives the same ELBO,
