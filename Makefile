@@ -14,8 +14,10 @@ ifeq ($(filter 1,$(FUZZ) $(SAN)),)
 WARN     += -Wduplicated-cond -Wlogical-op # GCC only (SAN=1 and FUZZ=1 build with clang)
 endif
 # _DEFAULT_SOURCE: POSIX 2008 (fsync, mkdir, getline) plus M_PI from math.h.
-# HDF5: Debian's Open MPI build (libhdf5-openmpi-dev), for checkpoints and mixture.h5.
-HDF5_INC := -I/usr/include/hdf5/openmpi
+# HDF5: Debian's Open MPI build (libhdf5-openmpi-dev), for checkpoints and mixture.h5;
+# overridable (`make smpi` links the serial build, which SMPI can load).
+HDF5_INC ?= -I/usr/include/hdf5/openmpi
+HDF5_LIB ?= -lhdf5_openmpi
 # netCDF-4 for posterior.nc (ArviZ reads netCDF-4 groups): Debian's Open MPI build
 # (libnetcdf-mpi-dev), which uses the same HDF5 as ours; its headers are under its prefix.
 # gflowvi loads the library at run time (src/io/netcdf_dl.h says why); only the test that
@@ -23,7 +25,7 @@ HDF5_INC := -I/usr/include/hdf5/openmpi
 NETCDF_INC := -I$(shell pkg-config --variable=prefix netcdf-mpi 2>/dev/null)/include
 override CFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(HDF5_INC) $(NETCDF_INC) $(WARN)
 # GSL with OpenBLAS's CBLAS, never GSL's slow reference CBLAS (-lgslcblas).
-LDLIBS   := -lhdf5_openmpi -lgsl -llapacke -lopenblas -lm -ldl
+LDLIBS   := $(HDF5_LIB) -lgsl -llapacke -lopenblas -lm -ldl
 
 # Checked builds (tools/check.sh uses all three; see README, "Reliability"):
 #   make WERROR=1                  warnings are errors (CI)
@@ -52,6 +54,12 @@ export OMPI_CC := clang
 override CFLAGS += -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 FUZZ_MAIN :=
 FUZZ_LINK := -fsanitize=fuzzer
+endif
+
+# SMPI=1 (set by `make smpi`): the build for SimGrid's simulated cluster, with its hooks
+# (src/comm/sim.h).
+ifeq ($(SMPI),1)
+override CFLAGS += -DGFV_SMPI
 endif
 
 BUILD    ?= build
@@ -169,6 +177,15 @@ STAN_JOBS ?= 1
 stan:
 	GFV_STAN_JOBS=$(STAN_JOBS) tools/stan/gflowvi-stan stanc
 	tools/stan/gflowvi-stan shim
+
+# The simulated cluster (docs/cluster.md): build-smpi/bin/gflowvi, built by SimGrid's smpicc
+# (libsimgrid-dev) against the serial HDF5 (libhdf5-dev: SMPI cannot load the Open MPI
+# build), and run by smpirun through tools/scaling.py --simulate or tests/mpi/test_smpi.sh.
+SMPI_BUILD ?= build-smpi
+.PHONY: smpi
+smpi:
+	$(MAKE) SMPI=1 BUILD=$(SMPI_BUILD) CC=smpicc HDF5_INC="$(shell pkg-config --cflags hdf5-serial)" \
+	  HDF5_LIB="$(shell pkg-config --libs hdf5-serial)" $(SMPI_BUILD)/bin/gflowvi $(SMPI_BUILD)/bin/calibrate
 
 clean:
 	rm -rf $(BUILD)

@@ -20,6 +20,8 @@ make -j2 WERROR=1 all
 # The Stan compiler and plugin shim for --target=stan (once per machine: they are cached,
 # like the models the tests compile, in ~/.cache/gflowvi/stan; both suite stages use them).
 make stan STAN_JOBS=2
+# The simulated cluster's build, once per run (build-smpi/; tests/mpi/test_smpi.sh uses it).
+make -j2 WERROR=1 smpi
 
 # Three stages (README, "Reliability"), each run even when an earlier one failed; each
 # ends with its own "N passed, N failed", and the last line adds them up:

@@ -255,6 +255,11 @@ def t_reduce_scatter(m, P, M, gamma):
 
 
 # ---- operation counts ----------------------------------------------------------------------
+# GFV_SAMPLES_A_BUDGET of src/solver/solver_impl.h: the most bytes of phase-A terms the
+# samples layout holds at once.
+SAMPLES_A_BUDGET = 256 * 2 ** 20
+
+
 def flops(K, S, d, P=1, estimator="hessian", layout="current"):
     """Floating-point operations per iteration on the slowest rank, by phase (for the
     record; the times below use measured rates)."""
@@ -290,6 +295,11 @@ def predict(M, K, S, d, P, estimator="hessian", flow="ngflow", weight_flow=False
     kshape = K if layout == "params" else k
     ph_b = "phase_bh" if estimator == "hessian" else "phase_b"
     t_mix = pairs * (M.pair_time("phase_a", d, kshape) + M.pair_time(ph_b, d, kshape))
+    # The samples layout holds phase A's n x k terms only up to SAMPLES_A_BUDGET bytes
+    # (src/solver/solver_impl.h, GFV_SAMPLES_A_BUDGET); beyond, it runs phase A in ranges
+    # and phase B computes each range's terms again: phase A twice.
+    if layout != "params" and 8.0 * n * k > SAMPLES_A_BUDGET:
+        t_mix += pairs * M.pair_time("phase_a", d, kshape)
     mq = d * (d + 1) / 2 + d + 1
     gemm_part = (2.0 * pairs * mq / M.gemm_a_rate(d, kshape)
                  + 2.0 * pairs * d * d / M.gemm_rate(d, kshape))

@@ -59,6 +59,7 @@ static int mpi_check(int rc, const char *what) {
   MPI_Error_string(rc, msg, &len);
   GFV_ERROR(GFV_ERR_MPI, "MPI %s failed: %s", what, msg);
 }
+#undef MPI_CALL /* SimGrid's mpi.h (make smpi) has a macro of that name, for its own use */
 #define MPI_CALL(call, what) GFV_CALL(mpi_check((call), (what)))
 
 static void lse_reduce(void *in, void *inout, int *len, MPI_Datatype *type) {

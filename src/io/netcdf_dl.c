@@ -22,8 +22,15 @@
 #define LSAN_ON() ((void)0)
 #endif
 
-/* The development package's name first, then the runtime package's (Debian 12: ABI 19). */
+/* The development package's name first, then the runtime package's (Debian 12: ABI 19).
+ * The SMPI build (make smpi, docs/cluster.md) links the serial HDF5 and runs under SimGrid's
+ * MPI, so it loads the serial netCDF (libnetcdf19, on the serial HDF5): the Open MPI build
+ * would bring Open MPI's libmpi and a second HDF5 into the simulation's process. */
+#ifdef GFV_SMPI
+static const char *const libnames[] = {"libnetcdf.so.19", "libnetcdf.so"};
+#else
 static const char *const libnames[] = {"libnetcdf_mpi.so", "libnetcdf_mpi.so.19"};
+#endif
 
 int gfv_netcdf_load(const gfv_netcdf **out) {
   static gfv_netcdf nc;

@@ -9,9 +9,11 @@
  * every rank evaluates the whole mixture at its own samples, as the params layout does in
  * every iteration (gfv_solver_gather_params): instead of moving N d sample coordinates. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "comm/sim.h"
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
 #include "gflowvi/psis.h"
@@ -19,13 +21,16 @@
 
 int gfv_solver_alloc_full(gfv_solver *s, int with_L) {
   const size_t K = s->K;
+  /* One copy for all ranks in a timing-only simulated run (src/comm/sim.h): each rank
+   * writes its own rows, and the all-gathers, which SMPI does not copy into shared blocks,
+   * have nothing left to move (they are still simulated, message by message). */
   if (!s->full_mu) {
-    GFV_ALLOC(s->full_logw, K);
-    GFV_ALLOC(s->full_mu, K * s->d);
-    GFV_ALLOC(s->full_P, K * s->psize);
-    GFV_ALLOC(s->full_logc, K);
+    GFV_SIM_ALLOC(s->full_logw, K);
+    GFV_SIM_ALLOC(s->full_mu, K * s->d);
+    GFV_SIM_ALLOC(s->full_P, K * s->psize);
+    GFV_SIM_ALLOC(s->full_logc, K);
   }
-  if (with_L && !s->full_L) GFV_ALLOC(s->full_L, K * s->psize);
+  if (with_L && !s->full_L) GFV_SIM_ALLOC(s->full_L, K * s->psize);
   return GFV_OK;
 }
 
@@ -48,9 +53,29 @@ int gfv_solver_gather_params(gfv_solver *s) {
   return gather_rows(s, s->cur.logc, s->full_logc, 1);
 }
 
+/* A timing-only simulated run's copy of the whole mixture outside the iterations (the
+ * outputs, a relocation): the arrays are shared, so each rank copies its rows in place and
+ * one small collective makes sure every rank has (the parameters only mean anything where
+ * rank 0 writes them; the all-gathers' 4 (P - 1) P messages at 1,024 ranks would cost
+ * minutes of simulation and change none of the timers that matter). */
+static int share_rows(gfv_solver *s) {
+  const size_t d = s->d, ps = s->psize;
+  memcpy(s->full_logw + s->k0, s->cur.logw, s->kloc * sizeof(double));
+  memcpy(s->full_mu + s->k0 * d, s->cur.mu, s->kloc * d * sizeof(double));
+  memcpy(s->full_P + s->k0 * ps, s->cur.P, s->kloc * ps * sizeof(double));
+  memcpy(s->full_L + s->k0 * ps, s->cur.L, s->kloc * ps * sizeof(double));
+  return gfv_comm_agree(s->comm, GFV_OK, NULL);
+}
+
 int gfv_solver_gather_full(gfv_solver *s) {
   const size_t d = s->d, K = s->K;
   GFV_CALL(gfv_comm_agree(s->comm, gfv_solver_alloc_full(s, 1), NULL));
+  if (gfv_sim_sampling() > 0) {
+    GFV_CALL(share_rows(s));
+    if (s->diag) gfv_mix_log_const_diag(d, K, s->full_logw, s->full_P, s->full_logc);
+    else gfv_mix_log_const(d, K, s->full_logw, s->full_L, s->full_logc);
+    return GFV_OK;
+  }
   GFV_CALL(gather_rows(s, s->cur.logw, s->full_logw, 1));
   GFV_CALL(gather_rows(s, s->cur.mu, s->full_mu, d));
   GFV_CALL(gather_rows(s, s->cur.P, s->full_P, s->psize));
@@ -231,6 +256,18 @@ done:
 int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res) {
   double t0 = gfv_comm_wtime();
   memset(res, 0, sizeof *res);
+  /* A timing-only simulated run (src/comm/sim.h) has no fit to evaluate: its summary keeps
+   * the timers, the figures are null and the verdict says why. */
+  if (gfv_sim_sampling() > 0) {
+    res->elbo = res->elbo_se = res->kl = res->kl_se = NAN;
+    res->khat = res->log_evidence = res->log_evidence_se = res->ess = res->outside = NAN;
+    res->nwarnings = 1, res->reliable = 0, res->warning_severe[0] = 1;
+    snprintf(res->warnings[0], GFV_WARNING_LEN,
+             "timing-only simulated run (%s=%d): the mixture terms were sampled, so there is no "
+             "fit to evaluate; only the timers mean anything",
+             GFV_SMPI_SAMPLE, gfv_sim_sampling());
+    return GFV_OK;
+  }
   /* The final figures use all the data: iteration -1 tells a minibatching model so. */
   if (s->target->begin_iteration)
     s->target->begin_iteration(s->target, -1, (unsigned long)s->cfg->seed);

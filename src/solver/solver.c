@@ -23,7 +23,9 @@
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
 #include "linalg/linalg.h"
+#include "comm/sim.h"
 #include "solver/init.h"
+#include "solver/phases.h"
 #include "solver/solver_impl.h"
 
 const char *const gfv_phase_names[GFV_NPHASES] = {"sample", "target", "mixture", "comm",
@@ -109,14 +111,15 @@ static int allocate(gfv_solver *s) {
     GFV_CALL(gfv_solver_alloc_full(s, 0));
     GFV_CALL(gfv_mix_fused_alloc(d, s->K, s->S, s->diag, GFV_MIX_FUSED_BUDGET, &s->mf));
   } else {
-    GFV_ALLOC(s->zall, s->n * d);
+    /* GFV_SIM_ALLOC: one copy for all ranks in a timing-only simulated run (sim.h). */
+    GFV_SIM_ALLOC(s->zall, s->n * d);
     s->a_rows = gfv_samples_a_rows(s->n, s->kloc, s->S);
-    GFV_ALLOC(s->A, s->a_rows * s->kloc);
-    if (s->a_rows < s->n) GFV_ALLOC(s->lse_tmp, s->a_rows);
+    GFV_SIM_ALLOC(s->A, s->a_rows * s->kloc);
+    if (s->a_rows < s->n) GFV_SIM_ALLOC(s->lse_tmp, s->a_rows);
     GFV_ALLOC(s->logq, s->n);
-    GFV_ALLOC(s->gbar_all, s->n * d);
-    if (s->est->needs_hessian) GFV_ALLOC(s->H_all, s->K * ps);
-    GFV_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
+    GFV_SIM_ALLOC(s->gbar_all, s->n * d);
+    if (s->est->needs_hessian) GFV_SIM_ALLOC(s->H_all, s->K * ps);
+    GFV_SIM_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
     s->zloc = s->zall + s->k0 * s->S * d, s->logq_loc = s->logq + s->k0 * s->S;
     if (s->diag) GFV_CALL(gfv_mix_work_alloc_diag(d, s->kloc, s->S, &s->mw));
     else GFV_CALL(gfv_mix_work_alloc(d, s->kloc, s->S, &s->mw));
@@ -160,6 +163,11 @@ static void record(gfv_solver *s, const gfv_estimate *e, double step_norm, doubl
 static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *comm, gfv_solver *s) {
   s->cfg = cfg, s->target = target, s->comm = comm;
   s->rank = gfv_comm_rank(comm), s->size = gfv_comm_size(comm);
+  GFV_CALL(gfv_sim_check());
+  if (s->rank == 0 && gfv_sim_sampling() > 0)
+    fprintf(stderr, "gflowvi: warning: timing-only simulated run (%s=%d): the mixture terms are "
+            "sampled, so the fit's numbers mean nothing; only the timers do\n",
+            GFV_SMPI_SAMPLE, gfv_sim_sampling());
   s->d = target->dim, s->K = (size_t)cfg->particles, s->S = (size_t)cfg->samples;
   GFV_CHECK(s->K >= (size_t)s->size, GFV_ERR_USAGE,
             "--particles=%zu is smaller than the number of ranks (%d): every rank needs at least "
@@ -404,17 +412,15 @@ size_t gfv_samples_a_rows(size_t n, size_t kloc, size_t S) {
 /* Steps 3-5, samples layout: the mixture terms at this rank's samples, in s->recv.  Phase A
  * runs over ranges of a_rows points (all n at once unless n x kloc numbers exceed
  * GFV_SAMPLES_A_BUDGET); with several ranges, phase B recomputes each range's terms, with
- * the same calls, so that no n x kloc array exists. */
+ * the same calls, so that no n x kloc array exists (phases.c: the ranges are its blocks). */
 static int mixture_terms_samples(gfv_solver *s) {
-  const size_t d = s->d, ps = s->psize, rows = s->a_rows;
+  const size_t d = s->d;
   gfv_comm *c = s->comm;
   double t0 = gfv_comm_wtime();
   GFV_CALL(gfv_comm_allgatherv(c, s->zloc, s->nloc * d, s->zall, s->z_counts, s->z_displs));
   double t1 = gfv_comm_wtime();
   gfv_mix_view v = gfv_particles_view(&s->cur);
-  for (size_t i0 = 0; i0 < s->n; i0 += rows)
-    GFV_CALL(gfv_mix_log_terms(&v, s->n - i0 < rows ? s->n - i0 : rows, s->zall + i0 * d, s->A,
-                               s->logq + i0, s->mw));
+  GFV_CALL(gfv_solver_phase_a(s, &v));
   /* A sample the estimates cannot use gets log q = +inf from its owner: the log-sum-exp
    * all-reduce spreads that to every rank, and phase B gives a point with non-finite log q
    * no responsibility, so it drops out of the gradient and Hessian sums everywhere. */
@@ -423,29 +429,12 @@ static int mixture_terms_samples(gfv_solver *s) {
   double t2 = gfv_comm_wtime();
   GFV_CALL(gfv_comm_allreduce_logsumexp(c, s->logq, s->n));
   double t3 = gfv_comm_wtime();
-  memset(s->gbar_all, 0, s->n * d * sizeof(double));
-  if (s->H_all) memset(s->H_all, 0, s->K * ps * sizeof(double));
-  for (size_t i0 = 0; i0 < s->n; i0 += rows) {
-    size_t m = s->n - i0 < rows ? s->n - i0 : rows;
-    if (rows < s->n) GFV_CALL(gfv_mix_log_terms(&v, m, s->zall + i0 * d, s->A, s->lse_tmp, s->mw));
-    GFV_CALL(gfv_mix_grad_terms(&v, m, s->zall + i0 * d, s->A, s->logq + i0, s->S,
-                                s->gbar_all + i0 * d, s->H_all ? s->H_all + i0 / s->S * ps : NULL,
-                                s->mw));
-  }
-  /* Pack by destination rank: its points' gradient sums, then its particles' Hessian sums. */
-  double *p = s->send;
-  for (int r = 0; r < s->size; r++) {
-    size_t k0, kl;
-    gfv_block_range(s->K, s->size, r, &k0, &kl);
-    memcpy(p, s->gbar_all + k0 * s->S * d, kl * s->S * d * sizeof(double));
-    p += kl * s->S * d;
-    if (s->H_all) {
-      memcpy(p, s->H_all + k0 * ps, kl * ps * sizeof(double));
-      p += kl * ps;
-    }
-  }
+  /* The sums, packed by destination rank: its points' gradient sums, then its particles'
+   * Hessian sums (phases.c). */
+  GFV_CALL(gfv_solver_phase_b(s, &v));
   double t4 = gfv_comm_wtime();
   GFV_CALL(gfv_comm_reduce_scatter_sum(c, s->send, s->recv, s->rs_counts));
+  gfv_solver_phases_neutral(s); /* timing-only simulated runs (src/comm/sim.h) */
   double t5 = gfv_comm_wtime();
   s->timers[GFV_PHASE_COMM] += (t1 - t0) + (t3 - t2) + (t5 - t4);
   s->timers[GFV_PHASE_MIXTURE] += (t2 - t1) + (t4 - t3);
@@ -463,8 +452,8 @@ static int mixture_terms_params(gfv_solver *s) {
   double t1 = gfv_comm_wtime();
   for (size_t i = 0; i < s->nloc; i++) s->skip[i] = !usable(s, i);
   gfv_mix_view v = {d, s->K, s->full_mu, s->full_P, NULL, s->full_logc, s->diag};
-  GFV_CALL(gfv_mix_fused_terms(&v, s->nloc, s->zloc, s->skip, s->logq, s->recv,
-                               s->est->needs_hessian ? s->recv + s->nloc * d : NULL, s->mf));
+  GFV_CALL(gfv_solver_phase_fused(s, &v));
+  gfv_solver_phases_neutral(s); /* timing-only simulated runs (src/comm/sim.h) */
   s->timers[GFV_PHASE_COMM] += t1 - t0;
   s->timers[GFV_PHASE_MIXTURE] += gfv_comm_wtime() - t1;
   return GFV_OK;
