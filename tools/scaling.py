@@ -203,6 +203,17 @@ def fill_derived(rows, calib=None, network="calibrated"):
 
 
 # ---- plots -------------------------------------------------------------------------------
+def save_figure(fig, out_dir, name):
+    """Lays out, writes OUT_DIR/NAME at the resolution of every figure here, closes; returns
+    the path."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    f = os.path.join(out_dir, name)
+    fig.savefig(f, dpi=110)
+    plt.close(fig)
+    return f
+
+
 def plot(rows, out_dir, title_extra="", logx=False):
     try:
         import matplotlib
@@ -257,11 +268,7 @@ def plot(rows, out_dir, title_extra="", logx=False):
         ax.legend(fontsize=8)
     fig.suptitle(f"gflowvi time per iteration ({rs[0]['target']}, S={rs[0]['samples']}, "
                  f"d={rs[0]['dim']}); {machine}; hollow: oversubscribed", fontsize=9)
-    fig.tight_layout()
-    f = os.path.join(out_dir, "time_per_iteration.png")
-    fig.savefig(f, dpi=110)
-    plt.close(fig)
-    files.append(f)
+    files.append(save_figure(fig, out_dir, "time_per_iteration.png"))
 
     # 2. speedup and efficiency against ideal.
     fig, ax = plt.subplots(1, 2, figsize=(10.5, 4.2))
@@ -291,11 +298,7 @@ def plot(rows, out_dir, title_extra="", logx=False):
     if logx:
         ax[0].set_yscale("log", base=2)
     fig.suptitle(f"gflowvi scaling; {machine}; hollow: oversubscribed", fontsize=9)
-    fig.tight_layout()
-    f = os.path.join(out_dir, "speedup_efficiency.png")
-    fig.savefig(f, dpi=110)
-    plt.close(fig)
-    files.append(f)
+    files.append(save_figure(fig, out_dir, "speedup_efficiency.png"))
 
     # 3. phase breakdown: stacked bars per rank count, per sweep.
     fig, axes = plt.subplots(1, len(sweeps), figsize=(5.2 * len(sweeps), 4.2), squeeze=False)
@@ -316,11 +319,7 @@ def plot(rows, out_dir, title_extra="", logx=False):
         ax.legend(fontsize=8)
     fig.suptitle(f"gflowvi phase breakdown (comm includes waiting for slower ranks); {machine}",
                  fontsize=9)
-    fig.tight_layout()
-    f = os.path.join(out_dir, "phases.png")
-    fig.savefig(f, dpi=110)
-    plt.close(fig)
-    files.append(f)
+    files.append(save_figure(fig, out_dir, "phases.png"))
     return files
 
 
@@ -394,11 +393,7 @@ def model_vs_simulation(rows, out_dir, network):
             x.legend(fontsize=7)
     fig.suptitle(f"gflowvi on a simulated cluster: SMPI against tools/perfmodel.py\n"
                  f"(model network: alpha, beta = {network})", fontsize=9)
-    fig.tight_layout()
-    f = os.path.join(out_dir, "model_vs_simulation.png")
-    fig.savefig(f, dpi=110)
-    plt.close(fig)
-    return f
+    return save_figure(fig, out_dir, "model_vs_simulation.png")
 
 
 def markdown_table(rows):
