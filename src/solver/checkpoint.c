@@ -257,11 +257,7 @@ int gfv_solver_checkpoint(gfv_solver *s, const char *path) {
 done:
   st = gfv_comm_agree(s->comm, st, NULL);
   if (!st) {
-    for (int r = 0; r < s->size; r++) {
-      size_t k0, kl;
-      gfv_block_range(s->K, s->size, r, &k0, &kl);
-      counts[r] = kl * per, displs[r] = k0 * per;
-    }
+    gfv_block_counts(s->K, s->size, per, counts, displs);
     pack_local(s, mine);
     st = gfv_comm_gatherv_bytes(s->comm, mine, s->kloc * per, all, counts, displs, 0);
   }
@@ -417,11 +413,7 @@ static int install(gfv_solver *s, const full_state *f) {
 /* Collective: rows of row_bytes per particle, all K of them at all (rank 0), to every
  * rank's block at mine. */
 static int scatter_rows(gfv_solver *s, const void *all, void *mine, size_t row_bytes) {
-  for (int r = 0; r < s->size; r++) {
-    size_t k0, kl;
-    gfv_block_range(s->K, s->size, r, &k0, &kl);
-    s->g_counts[r] = kl * row_bytes, s->g_displs[r] = k0 * row_bytes;
-  }
+  gfv_block_counts(s->K, s->size, row_bytes, s->g_counts, s->g_displs);
   return gfv_comm_scatterv_bytes(s->comm, all, s->g_counts, s->g_displs, mine, s->kloc * row_bytes, 0);
 }
 

@@ -93,7 +93,7 @@ static int gather_phi(gfv_solver *s, double *phi) {
   int st = GFV_OK;
   GFV_CALL_GOTO(st, gfv_calloc(&counts, (size_t)s->size, sizeof(size_t)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&displs, (size_t)s->size, sizeof(size_t)), done);
-  for (int r = 0; r < s->size; r++) gfv_block_range(s->K, s->size, r, &displs[r], &counts[r]);
+  gfv_block_counts(s->K, s->size, 1, counts, displs);
 done:
   st = gfv_comm_agree(s->comm, st, NULL);
   if (!st) st = gfv_comm_allgatherv(s->comm, s->eval_phi, s->kloc, phi, counts, displs);

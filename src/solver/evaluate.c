@@ -37,11 +37,7 @@ int gfv_solver_alloc_full(gfv_solver *s, int with_L) {
 /* Collective: every rank's rows (`row` numbers per local particle, at local) into full, in
  * particle order; this rank's rows are copied to their place and gathered in place. */
 static int gather_rows(gfv_solver *s, const double *local, double *full, size_t row) {
-  for (int r = 0; r < s->size; r++) {
-    size_t k0, kl;
-    gfv_block_range(s->K, s->size, r, &k0, &kl);
-    s->g_counts[r] = kl * row, s->g_displs[r] = k0 * row;
-  }
+  gfv_block_counts(s->K, s->size, row, s->g_counts, s->g_displs);
   memcpy(full + s->k0 * row, local, s->kloc * row * sizeof(double));
   return gfv_comm_allgatherv(s->comm, full + s->k0 * row, s->kloc * row, full, s->g_counts,
                              s->g_displs);
@@ -234,11 +230,7 @@ static int psis_all(gfv_solver *s, size_t M, const double *lr, gfv_eval_result *
 done:
   st = gfv_comm_agree(s->comm, st, NULL);
   if (!st) {
-    for (int r = 0; r < s->size; r++) {
-      size_t k0, kl;
-      gfv_block_range(s->K, s->size, r, &k0, &kl);
-      counts[r] = kl * M * sizeof(double), displs[r] = k0 * M * sizeof(double);
-    }
+    gfv_block_counts(s->K, s->size, M * sizeof(double), counts, displs);
     st = gfv_comm_gatherv_bytes(s->comm, lr, s->kloc * M * sizeof(double), all, counts, displs, 0);
   }
   if (!st && s->rank == 0) {

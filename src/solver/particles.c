@@ -14,6 +14,20 @@ void gfv_block_range(size_t K, int size, int rank, size_t *k0, size_t *kloc) {
   *k0 = r * base + (r < extra ? r : extra);
 }
 
+void gfv_block_counts(size_t K, int size, size_t row, size_t *counts, size_t *displs) {
+  for (int r = 0; r < size; r++) {
+    size_t k0, kl;
+    gfv_block_range(K, size, r, &k0, &kl);
+    counts[r] = kl * row, displs[r] = k0 * row;
+  }
+}
+
+int gfv_block_owner(size_t K, int size, size_t k) {
+  /* The first K % size blocks hold base + 1 particles, the others base. */
+  size_t P = (size_t)size, base = K / P, extra = K % P, big = extra * (base + 1);
+  return (int)(k < big ? k / (base + 1) : extra + (k - big) / base);
+}
+
 gfv_stream gfv_particles_stream(const gfv_particles *p, size_t j, unsigned purpose) {
   return gfv_stream_make(p->seed, (uint64_t)(p->k0 + j), purpose);
 }

@@ -27,6 +27,11 @@ typedef struct {
 
 /* The block of rank `rank` of `size`: first index and count. */
 void gfv_block_range(size_t K, int size, int rank, size_t *k0, size_t *kloc);
+/* For the v-collectives over the blocks, `row` units per particle: counts[r] and displs[r]
+ * of every rank r (size entries each). */
+void gfv_block_counts(size_t K, int size, size_t row, size_t *counts, size_t *displs);
+/* The rank whose block holds particle k (the inverse of gfv_block_range; K >= size). */
+int gfv_block_owner(size_t K, int size, size_t k);
 
 /* Stream `purpose` (GFV_PURPOSE_*) of local particle j: key (seed, k0 + j). */
 gfv_stream gfv_particles_stream(const gfv_particles *p, size_t j, unsigned purpose);

@@ -91,13 +91,10 @@ static int allocate(gfv_solver *s) {
   GFV_ALLOC(s->rs_counts, P);
   GFV_ALLOC(s->g_counts, P);
   GFV_ALLOC(s->g_displs, P);
-  for (int r = 0; r < s->size; r++) {
-    size_t k0, kl;
-    gfv_block_range(s->K, s->size, r, &k0, &kl);
-    s->z_counts[r] = kl * s->S * d;
-    s->z_displs[r] = k0 * s->S * d;
-    s->rs_counts[r] = kl * s->S * d + (s->est->needs_hessian ? kl * ps : 0);
-  }
+  gfv_block_counts(s->K, s->size, s->S * d, s->z_counts, s->z_displs);
+  /* Each rank receives its points' gradient sums, then its particles' Hessian sums. */
+  gfv_block_counts(s->K, s->size, s->S * d + (s->est->needs_hessian ? ps : 0), s->rs_counts,
+                   s->g_displs);
   GFV_ALLOC(s->logp, s->nloc);
   GFV_ALLOC(s->grad_l, s->nloc * d);
   if (s->est->needs_hessian) GFV_ALLOC(s->hess_l, s->nloc * dd);
@@ -237,12 +234,7 @@ static int best_particle(gfv_solver *s, const gfv_estimate *e, long *best, doubl
  * whole mixture here. */
 static int relocate(gfv_solver *s, gfv_particles *p, const int *which, long best) {
   const size_t d = s->d, ps = s->psize, b = (size_t)best;
-  int owner = 0;
-  for (int r = 0; r < s->size; r++) {
-    size_t k0, kl;
-    gfv_block_range(s->K, s->size, r, &k0, &kl);
-    if (b >= k0 && b < k0 + kl) owner = r;
-  }
+  const int owner = gfv_block_owner(s->K, s->size, b);
   double *buf = NULL;
   int st = gfv_comm_agree(s->comm, gfv_calloc(&buf, d + 2 * ps, sizeof(double)), NULL);
   if (st) {

@@ -2,7 +2,10 @@
  * embedding the library drives it, not the way gflowvi's main does.
  *  - Iterating past the configured --iters grows the trace (it once wrote past the end of
  *    a buffer sized iters + 1: invalid writes under valgrind / ASan, a corrupted heap
- *    otherwise); every iteration is recorded, in order, and the outputs still write. */
+ *    otherwise); every iteration is recorded, in order, and the outputs still write.
+ *  - The block partition of the particles over ranks: gfv_block_owner inverts
+ *    gfv_block_range and gfv_block_counts agrees with it, for every K and rank count up to
+ *    40 (exhaustive: the closed form's two cases, K divisible by the ranks or not). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,8 +47,29 @@ static void test_iterating_past_iters_grows_the_trace(void) {
   gfv_target_free(t);
 }
 
+static void test_block_owner_inverts_block_range(void) {
+  size_t counts[40], displs[40];
+  for (size_t K = 1; K <= 40; K++)
+    for (int P = 1; P <= (int)K; P++) {
+      gfv_block_counts(K, P, 3, counts, displs);
+      size_t next = 0;
+      for (int r = 0; r < P; r++) {
+        size_t k0, kl;
+        gfv_block_range(K, P, r, &k0, &kl);
+        CHECK(k0 == next && kl >= 1, "K=%zu P=%d rank %d: block [%zu, +%zu)", K, P, r, k0, kl);
+        CHECK(counts[r] == 3 * kl && displs[r] == 3 * k0, "K=%zu P=%d rank %d: counts", K, P, r);
+        for (size_t k = k0; k < k0 + kl; k++)
+          CHECK(gfv_block_owner(K, P, k) == r, "K=%zu P=%d: particle %zu owned by %d, not %d", K,
+                P, k, gfv_block_owner(K, P, k), r);
+        next = k0 + kl;
+      }
+      CHECK(next == K, "K=%zu P=%d: blocks cover %zu", K, P, next);
+    }
+}
+
 int main(void) {
   gfv_error_install_gsl_handler();
   RUN(test_iterating_past_iters_grows_the_trace);
+  RUN(test_block_owner_inverts_block_range);
   return harness_report();
 }
