@@ -50,5 +50,6 @@ echo "== plots"
 # Absolute paths so they can be opened from anywhere.
 [[ $out == /* ]] || out=$PWD/$out
 echo
-echo "outputs in $out/: summary.json mixture.csv trace.csv samples.csv$([[ -f $out/density.csv ]] && echo ' density.csv')"
+# What the run wrote (posterior.nc only where libnetcdf is installed), not a fixed list.
+echo "outputs in $out/: $(cd "$out" && ls -- *.csv *.json *.h5 *.nc 2>/dev/null | tr '\n' ' ')"
 echo "plots:     $out/density.png  $out/trace.png"
