@@ -27,7 +27,7 @@ override CFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(HDF5_INC) $(NETC
 # GSL with OpenBLAS's CBLAS, never GSL's slow reference CBLAS (-lgslcblas).
 LDLIBS   := $(HDF5_LIB) -lgsl -llapacke -lopenblas -lm -ldl
 
-# Checked builds (tools/check.sh uses all three; see README, "Reliability"):
+# Checked builds (tools/check.sh uses all three; see docs/developer.md, "Reliability"):
 #   make WERROR=1                  warnings are errors (CI)
 #   make BUILD=build-asan SAN=1    everything with AddressSanitizer + UBSan (clang), in its
 #                                  own dir; clang's runtime writes UBSan's reports to
@@ -148,7 +148,7 @@ fuzz:
 demo: $(BUILD)/bin/gflowvi
 	bash tools/demo.sh --no-install
 
-# The benchmark (README, "Performance"; not part of `make check`): gflowvi-bench and the
+# The benchmark (docs/performance.md; not part of `make check`): gflowvi-bench and the
 # NumPy baseline tools/bench/ngflow_numpy.py on the same configurations, one table.
 .PHONY: bench
 $(BUILD)/bin/gflowvi-bench: tools/bench/bench.c $(BUILD)/libgflowvi.a $(HEADERS)
@@ -158,8 +158,8 @@ $(BUILD)/bin/gflowvi-bench: tools/bench/bench.c $(BUILD)/libgflowvi.a $(HEADERS)
 bench: $(BUILD)/bin/gflowvi-bench
 	bash tools/bench/run_bench.sh $(BUILD)
 
-# The machine constants of the performance model tools/perfmodel.py (README, "Clusters:
-# Slurm jobs, scaling, performance model"): tools/mpirun.sh 2 build/bin/calibrate.  Built
+# The machine constants of the performance model tools/perfmodel.py (docs/cluster.md,
+# "The performance model"): tools/mpirun.sh 2 build/bin/calibrate.  Built
 # by `all` so that CI compiles it; run by hand or by tests/mpi/test_scaling_tools.sh.
 .PHONY: calibrate
 calibrate: $(BUILD)/bin/calibrate
@@ -167,7 +167,7 @@ $(BUILD)/bin/calibrate: tools/bench/calibrate.c $(BUILD)/libgflowvi.a $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
 
-# Stan models (--target=stan:MODEL.stan; README, "Stan models"): the Stan compiler (stanc
+# Stan models (--target=stan:MODEL.stan; docs/user-guide.md, "Stan models"): the Stan compiler (stanc
 # 2.21 from Debian's r-cran-stanheaders) and the plugin shim, built once into the model
 # cache by tools/stan/gflowvi-stan (nothing to do when they are there).  Not part of `all`:
 # it needs r-cran-stanheaders and a few CPU-minutes; tools/check.sh runs it.  STAN_JOBS

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# The defaults measured in the README: the diagonal family (the 753 parameters of a 50-unit
+# The defaults measured in docs/user-guide.md: the diagonal family (the 753 parameters of a 50-unit
 # network cost O(d) per sample), one component, the stein estimator (the model has no
 # Hessian), minibatches of 64 rows (as accurate as all 455 here, 8 times faster).
 DEFAULTS = ["--target=bnn", "--hidden=50", "--family=diag", "--particles=1", "--samples=10",

@@ -23,7 +23,7 @@ make stan STAN_JOBS=2
 # The simulated cluster's build, once per run (build-smpi/; tests/mpi/test_smpi.sh uses it).
 make -j2 WERROR=1 smpi
 
-# Three stages (README, "Reliability"), each run even when an earlier one failed; each
+# Three stages (docs/developer.md, "Reliability"), each run even when an earlier one failed; each
 # ends with its own "N passed, N failed", and the last line adds them up:
 #   1. the whole suite on the plain build (includes valgrind, the faults, the catalogue);
 #   2. the whole suite again built with ASan + UBSan, with zero sanitizer reports;

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""datasets.py - the data sets of the README's model examples, as gflowvi CSV input.
+"""datasets.py - the data sets of the model examples (docs/user-guide.md), as gflowvi CSV input.
 
 gflowvi reads numeric CSV: one header line of column names, then one row of numbers per
 observation, the label/response in the last column.  The source files are the ones Debian's

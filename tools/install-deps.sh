@@ -14,7 +14,7 @@ set -euo pipefail
 # checkpoints and mixture.h5; hdf5-tools (h5dump) and python3-h5py let the tests read
 # those files the way users do.  python3-sklearn only for the data sets it ships
 # (breast cancer, Boston housing), which tools/datasets.py converts for the model examples.
-# Reliability checks (README, "Reliability"): clang and libclang-rt-14-dev (libFuzzer and
+# Reliability checks (docs/developer.md, "Reliability"): clang and libclang-rt-14-dev (libFuzzer and
 # clang's sanitizer runtimes; only recommended by clang, so named here) for tests/fuzz,
 # valgrind for tests/mpi/test_valgrind.sh, procps (pgrep) for tests/mpi/test_faults.sh.
 # Stan models (--target=stan): r-cran-stanheaders (Stan 2.21's headers, its library and

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """perfmodel.py - a performance model of one gflowvi iteration: time per iteration for any
 (K particles, S samples, d dimensions, P ranks), per phase, for the layout gflowvi uses and
-for the alternative layout of ALGORITHM.md section 8.
+for the alternative layout of docs/method.md, section 9 (params).
 
   tools/perfmodel.py predict --calib build/calibration.json --K 4096 --S 10 --d 16 \\
       [--ranks 1,2,4,...] [--weak] [--estimator hessian|stein] [--flow ngflow|gflow]
@@ -36,7 +36,7 @@ n_loc = k S local points) costs, as src/solver/solver.c and src/mixture/kernel.c
             reduce-scatter of the gradient sums    K S d (+ K d^2, hessian) doubles   T_rs(gamma_sum)
             3 small allreduces (ELBO and flags, step norms, agreement) + 1 for the weight flow
 
-The alternative layout (ALGORITHM.md section 8, "all-gather the particles' parameters"):
+The alternative layout (docs/method.md section 9, "params": all-gather the particles' parameters):
 each rank all-gathers every particle's (mu, P, log c), K (d + d^2 + 1) doubles, and
 evaluates ALL K components at its OWN n_loc points.  The same pairs are computed (n_loc K =
 n k), with the DGEMM shape (c x d)(d x K d); no log-sum-exp all-reduce and no reduce-scatter

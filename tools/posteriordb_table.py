@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """posteriordb_table.py - fits posteriordb posteriors with gflowvi --target=stan and scores
-the fits against posteriordb's reference draws (README, "Stan models: --target=stan").
+the fits against posteriordb's reference draws (docs/user-guide.md, "Stan models").
 
     tools/posteriordb_table.py [--posteriordb DIR] [--np N] [--only NAME] [--json FILE]
                                [--keep DIR] [-- GFLOWVI OPTIONS...]

@@ -43,7 +43,7 @@ double gfv_mix_work_bytes(size_t d, size_t k, size_t group, int diag);
 /* logc_j from log w_j and L_j, for j < k. */
 void gfv_mix_log_const(size_t d, size_t k, const double *logw, const double *L, double *logc);
 
-/* The diagonal family (ALGORITHM.md section 6): components with diagonal precisions p_j,
+/* The diagonal family (docs/method.md, section 1): components with diagonal precisions p_j,
  * O(k n d) work per call, done as GEMMs of the points' [(z - c)^2, z - c] against the
  * components' coefficients.  In diagonal views P is k x d and the Hessian sums H of phase
  * B are diagonals too (n/group x d). */

@@ -1,7 +1,7 @@
 /* main.c - the gflowvi program: prolog (options, target, checks), the flow, epilog
  * (final evaluation, outputs, summary).  Every rank runs the same sequence; any failure
  * is agreed on by all ranks, the lowest failing rank prints one line, and all exit with
- * the same status (see README, "Exit status"). */
+ * the same status (see docs/user-guide.md, "Exit status"). */
 #include <cblas.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -126,7 +126,7 @@ static int prolog(gfv_comm *comm, int argc, char **argv, gfv_config *cfg, gfv_ta
   /* A Stan model's coordinates are Stan's unconstrained parameters, where N(0, 3^2 I) says
    * nothing about where the posterior is: from that start, posteriors far from the origin
    * (posteriordb's kidiq, diamonds) end stranded, status 11.  So Stan models start at the
-   * mode unless --init is given (README, "Fit a Stan model"); the echo shows the choice. */
+   * mode unless --init is given (docs/user-guide.md, "Stan models"); the echo shows the choice. */
   if (!cfg->restart[0] && !gfv_config_given(cfg, "init") && strncmp(cfg->target, "stan:", 5) == 0)
     snprintf(cfg->init, sizeof cfg->init, "mode");
   GFV_CALL(setup_stop(comm, "set-up (options)"));

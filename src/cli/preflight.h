@@ -1,5 +1,5 @@
 /* preflight.h - everything about a run that can be checked before the work is checked
- * before it (README, "Reliability"): the output paths, the disk space the outputs and
+ * before it (docs/user-guide.md, "Before the run"): the output paths, the disk space the outputs and
  * the checkpoint need, and the memory each rank and each node needs against the limits in
  * force; then the output directory is cleared of an earlier run's files. */
 #ifndef GFLOWVI_PREFLIGHT_H

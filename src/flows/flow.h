@@ -2,7 +2,7 @@
  * chosen by name (PETSc/GSL style): gfv_flow_lookup("ngflow"), gfv_estimator_lookup("stein").
  *
  * A particle is (mu, P = L L^T).  Its update consumes two Monte Carlo estimates at the
- * particle's S samples (ALGORITHM.md sections 3-4):
+ * particle's S samples (docs/method.md, section 2):
  *   gh = E_q[grad h],  G = E_q[H_h]  (symmetric),   h(z) = log q_rho(z) - l(z). */
 #ifndef GFLOWVI_FLOW_H
 #define GFLOWVI_FLOW_H
@@ -24,7 +24,7 @@ typedef struct {
   int (*update)(size_t d, const double *mu, const double *P, const double *L, const double *gh,
                 const double *G, double eta, int plain, double *mu_out, double *P_out,
                 double *L_out, double *work, gfv_step_info *info);
-  /* The same for the diagonal family (ALGORITHM.md section 6): P, L (= sqrt(P)) and G are
+  /* The same for the diagonal family (docs/method.md, section 1): P, L (= sqrt(P)) and G are
    * d-vectors and every matrix operation is elementwise.  Needs no work space. */
   int (*update_diag)(size_t d, const double *mu, const double *P, const double *gh, const double *G,
                      double eta, int plain, double *mu_out, double *P_out, double *L_out,

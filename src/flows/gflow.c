@@ -1,5 +1,5 @@
 /* gflow.c - GFlow-VI: the Euclidean-gradient particle update in (mu, Sigma)
- * (ALGORITHM.md section 4), with B = G / 2 the gradient of Phi in Sigma:
+ * (docs/method.md, section 2), with B = G / 2 the gradient of Phi in Sigma:
  *
  *   Sigma' = Sigma - eta B + (eta^2 / 2) B Sigma^{-1} B      (plain: Sigma - eta B)
  *   mu'    = mu - eta gh

@@ -1,4 +1,4 @@
-/* ngflow.c - NGFlow-VI: the natural-gradient particle update (ALGORITHM.md section 4).
+/* ngflow.c - NGFlow-VI: the natural-gradient particle update (docs/method.md, section 2).
  *
  *   P'  = P + eta G + (eta^2 / 2) G P^{-1} G      (plain: P + eta G)
  *   mu' = mu - eta P'^{-1} gh

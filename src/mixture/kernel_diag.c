@@ -1,4 +1,4 @@
-/* kernel_diag.c - the mixture kernel for the diagonal family (ALGORITHM.md section 6).
+/* kernel_diag.c - the mixture kernel for the diagonal family (docs/method.md, section 1).
  *
  * With diagonal precisions p_j every quantity is a sum over coordinates, so the k x n
  * component-point work is O(k n d) and is written as GEMMs against per-component

@@ -18,7 +18,7 @@
  *   repeated per-point work  K S (1 - 1/P) t_point(d),  t_point(d) = 5 ns + 0.45 ns d^2
  * with the model's network for predictions at scale (alpha = 2 us, beta = 0.1 ns per byte:
  * perfmodel.py --network ib) and the reduction costs and per-point cost calibrated on the
- * README's machine (docs/scaling/calibration.json: gamma_lse 7.5 ns and gamma_sum 0.25 ns
+ * machine of docs/cluster.md (docs/scaling/calibration.json: gamma_lse 7.5 ns and gamma_sum 0.25 ns
  * per double; t_point the per-point terms b of the fitted a + b/k pair costs of phases A and
  * B, 0.14 us at d = 16 and 1.5 us at d = 64).  The fused kernel of the params layout is
  * also faster per pair on one rank; the rule leaves that out, so it leans to samples.

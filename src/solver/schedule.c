@@ -1,6 +1,6 @@
 /* schedule.c - the step-size schedules (schedule.h).
  *
- * The adaptive rule is the one open question 2 found robust (README, "Open question 2":
+ * The adaptive rule is the one open question 2 found robust (docs/experiments.md, "Open question 2":
  * chunks of 25 iterations, compare the mean ELBO of each chunk's second half with the previous
  * chunk's, grow by 1.5 on an improvement, halve otherwise or after a rejected step), with the
  * Monte Carlo error taken into account.  Only second halves are compared because the first

@@ -1,4 +1,4 @@
-/* solver.c - set-up and the iteration of the particle flow (ALGORITHM.md sections 2-5, 8, 9).
+/* solver.c - set-up and the iteration of the particle flow (docs/method.md, sections 2-5, 9).
  *
  * One iteration, per rank (section 8):
  *   1. draw the S samples of each local particle from its own stream;

@@ -94,7 +94,7 @@ struct gfv_solver {
    * from iter, so a checkpoint needs no stream state. */
   uint64_t draw_iter, draw_try;
   double eta;               /* the current step: --step, halved by each rejection */
-  /* Per-component step control (--trust-region > 0; ALGORITHM section "step control"). */
+  /* Per-component step control (--trust-region > 0; docs/method.md, section 3). */
   double tr_bound;          /* --trust-region x max(1, d / 10): the largest bound */
   double *tr_eps;           /* kloc: each component's current KL bound */
   double *comp_scale;       /* kloc: step factor of each component within one iteration's retries */

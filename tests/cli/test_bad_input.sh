@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_bad_input.sh - the catalogue of bad inputs (README, "Reliability"): one table row
+# test_bad_input.sh - the catalogue of bad inputs (docs/developer.md, "Reliability"): one table row
 # per way a user can get the input wrong (options, config file, targets, mixture file,
 # output directory, checkpoint, rank count), each with the exit status and the fragment
 # of the message it must produce.  Every row runs at 1 rank (directly, as an MPI

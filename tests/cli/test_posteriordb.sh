@@ -5,10 +5,10 @@
 # < 0.1 and 0.9 < sd_q / sd_ref < 1.1 from the fit's draws.csv (10,000 draws, Stan's
 # names and constrained values, as gflowvi writes them).  The Monte Carlo floor of the
 # mean error is about 0.014 (two sets of 10,000 draws), so 0.1 is a real error; the full
-# runs of the README table reach 0.041 and 0.96-1.02.
+# runs of the table in docs/user-guide.md ("Stan models") reach 0.041 and 0.96-1.02.
 #
 # Settings: the default initialisation (for Stan models the mode: from N(0, 3^2 I) kidiq and
-# diamonds end far from their posteriors, status 11; README, "Fit a Stan model"), and to stay
+# diamonds end far from their posteriors, status 11; docs/user-guide.md, "Stan models"), and to stay
 # within the CI budget 4 particles and 300 iterations for the three posteriors whose
 # gradients are expensive (N = 434 to 5,000 rows); eight schools, cheap and heavy-tailed in
 # tau, gets the default 20 particles and 1000 iterations.  Compiling the four models

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# test_stan_cache.sh - the cache of compiled Stan models (tools/stan/gflowvi-stan, README
-# "Stan models: --target=stan"), in a fresh cache directory (GFV_STAN_CACHE) that shares
+# test_stan_cache.sh - the cache of compiled Stan models (tools/stan/gflowvi-stan,
+# docs/user-guide.md, "Stan models"), in a fresh cache directory (GFV_STAN_CACHE) that shares
 # the compiler and the shim with the user's cache and starts with one model, the
 # non-centred eight schools, copied from it (so the test compiles one model, not two):
 #  - a run finds that model and compiles nothing, and the lookup alone takes well under a

@@ -1,5 +1,5 @@
-/* fuzz.h - shared helpers of the libFuzzer harnesses in tests/fuzz (see README,
- * "Reliability").
+/* fuzz.h - shared helpers of the libFuzzer harnesses in tests/fuzz (see
+ * docs/developer.md, "Reliability").
  *
  * Each harness defines LLVMFuzzerTestOneInput for one parser of outside input.  The same
  * source builds two ways: `make fuzz` links it with libFuzzer (clang, ASan + UBSan) for

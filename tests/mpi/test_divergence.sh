@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_divergence.sh - the fault classes of absurd results and bounded supports, through the
-# program at 1 and 3 ranks (README, "When to trust a fit"):
+# program at 1 and 3 ranks (docs/user-guide.md, "When to trust a fit"):
 #  - huge steps (--step=3) on the funnel and the banana: with the default trust region the
 #    fit is right (KL >= 0 within its error, small); without it (--trust-region=0) the
 #    divergence checks either stop the run with status 11, "diverged", and no output file,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_faults.sh - injected faults (README, "Reliability"): nothing is lost or left half
+# test_faults.sh - injected faults (docs/developer.md, "Reliability"): nothing is lost or left half
 # written, and the message is clear.
 #  (a) A rank killed with SIGKILL in the middle of a run (rank 1, then rank 0, on 3
 #      ranks): every rank stops within a minute, mpirun exits non-zero naming the dead

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_resources.sh - what can be checked before the work is checked before it, and the
-# output directory holds one run's files (README, "Reliability"), at 1 and 3 ranks.
+# output directory holds one run's files (docs/developer.md, "Reliability"), at 1 and 3 ranks.
 #  (a) Output paths: a --checkpoint under a regular file, a --checkpoint that is a
 #      directory, OUT/checkpoint.h5 that is a directory, a --checkpoint on a read-only
 #      file system (a read-only tmpfs, mounted as root; a visible SKIP where mounting is

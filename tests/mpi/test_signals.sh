@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_signals.sh - a stop signal is honoured in every phase (README, "Checkpoints"): during
+# test_signals.sh - a stop signal is honoured in every phase (docs/user-guide.md, "Checkpoints"): during
 # set-up, the iteration, the final evaluation and the output writing, SIGTERM (one rank, the
 # process itself) and SIGUSR1 (three ranks, sent to mpirun, which forwards it as under Slurm)
 # stop the run within seconds of the phase's next safe point with exit status 10 and a line

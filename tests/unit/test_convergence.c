@@ -1,4 +1,4 @@
-/* test_convergence.c - the flows reach known answers (ALGORITHM.md section 10):
+/* test_convergence.c - the flows reach known answers (docs/developer.md, "Tests"):
  *  - gauss with K = 1: the exact optimum is the target itself, mean and covariance;
  *  - gmm4 (four modes, normalised): K = 1 sits in one mode (KL = log 4), K = 20 with equal
  *    weights puts mass on all four modes (KL < 0.2), the weight flow reaches KL < 0.01.

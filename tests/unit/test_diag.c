@@ -1,4 +1,4 @@
-/* test_diag.c - the diagonal family (ALGORITHM.md section 6):
+/* test_diag.c - the diagonal family (docs/method.md, section 1):
  *  - on a problem where the full family stays diagonal (K = 1, a product-Gaussian target,
  *    the hessian estimator), both families take the same steps: same samples, same
  *    updates, agreement to rounding after 50 iterations, for both flows;

@@ -1,5 +1,5 @@
 /* test_direction.c - the implemented update direction is the gradient of the mixture KL
- * (ALGORITHM.md section 2):  dF/dmu_k = w_k E_{q_k}[grad h],  dF/dSigma_k = w_k E_{q_k}[H_h] / 2.
+ * (docs/method.md, section 2):  dF/dmu_k = w_k E_{q_k}[grad h],  dF/dSigma_k = w_k E_{q_k}[H_h] / 2.
  *
  * F(lambda) = int q (log q - l) is computed by quadrature on a fine 2-D grid (the
  * integrand is smooth and negligible at the border, so the trapezoid rule is accurate to

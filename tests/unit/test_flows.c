@@ -1,4 +1,4 @@
-/* test_flows.c - the particle updates against closed forms (ALGORITHM.md section 4):
+/* test_flows.c - the particle updates against closed forms (docs/method.md, section 2):
  *  - positive definiteness: the retraction keeps P' (or Sigma') positive definite for
  *    indefinite G and large steps, the plain update does not;
  *  - K = 1 reductions, step for step through the whole solver: NGFlow-VI is the

@@ -1,6 +1,6 @@
-/* test_safeguards.c - the step safeguards of ALGORITHM.md section 9 with targets that
- * return NaN, +Inf or -Inf (README, "Reliability"): a target that is non-finite everywhere
- * stops cleanly at the start with the reason.  With the paper's plain steps
+/* test_safeguards.c - the step safeguards of docs/method.md, sections 4-5, with targets
+ * that return NaN, +Inf or -Inf (docs/developer.md, "Reliability"): a target that is
+ * non-finite everywhere stops cleanly at the start with the reason.  With the paper's plain steps
  * (--trust-region=0): an overshooting step that lands where the target is non-finite is
  * rejected, reported on stderr, and retried with a halved step, and the run recovers; a
  * target that stays NaN next to the particles ends with a clear error after the allowed

@@ -498,7 +498,7 @@ static int trajectory(gfv_comm *comm, gfv_target *target, const bench_opts *o, l
   cfg->eval_samples = o->eval_samples, cfg->progress_every = 0, cfg->quiet = 1;
   /* The paper's plain steps: the NumPy baseline implements that flow, and the exact-step
    * check recomputes one such step.  The trust region's own cost is a KL per component and
-   * step (O(K d^3)), measured apart (README, "When to trust a fit"). */
+   * step (O(K d^3)), measured apart (docs/user-guide.md, "When to trust a fit"). */
   cfg->trust_region = 0;
   GFV_CALL(gfv_config_set(cfg, "family", o->family, NULL));
   GFV_CALL(gfv_config_set(cfg, "layout", o->layout, NULL));

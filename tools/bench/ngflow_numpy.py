@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """ngflow_numpy.py - NGFlow-VI in vectorised NumPy: the baseline gflowvi is measured against.
 
-This is the code a competent NumPy user would write for the same method (ALGORITHM.md
-sections 3-4, the `hessian` estimator, the retraction update, equal weights), on the same
+This is the code a competent NumPy user would write for the same method (docs/method.md,
+section 2: the `hessian` estimator, the retraction update, equal weights), on the same
 `gauss` target as gflowvi (src/targets/gauss.c).  Everything is batched over particles and
 samples with matmul / einsum; there is no Python loop over particles or samples:
 
@@ -127,7 +127,7 @@ def logsumexp0(A):
 
 # ------------------------------------------------------------------------------ one estimate
 def estimate(st, z, target):
-    """The Monte Carlo estimates at the K x S x d samples z (ALGORITHM.md section 3-4).
+    """The Monte Carlo estimates at the K x S x d samples z (docs/method.md, section 2).
     Returns gh (K x d), G (K x d x d), phi (K), phivar (K), log q (n), gbar (n x d)."""
     K, S, d = z.shape
     n = K * S

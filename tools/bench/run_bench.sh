@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# run_bench.sh [BUILD_DIR] - the benchmark of README "Performance" (`make bench`).
+# run_bench.sh [BUILD_DIR] - the benchmark of docs/performance.md (`make bench`).
 #
 # Runs gflowvi-bench (BUILD_DIR/bin, default build) and the NumPy baseline
 # tools/bench/ngflow_numpy.py on the same configurations of the gauss target, one after the
@@ -20,7 +20,7 @@
 #
 # Exit status: 0 when every configuration is Valid, 1 when one is INVALID, 2 on a failure
 # to run.  The raw JSON results stay in BUILD_DIR/bench/.  Takes about 3-4 minutes on the
-# 2-core machine of the README.
+# 2-core machine of docs/performance.md.
 set -euo pipefail
 
 build=${1:-build}

@@ -9,8 +9,8 @@ from summary.json, NGFlow-VI with the weight flow.
 Plus, when --logreg-data exists (data/breast_cancer.csv: `tools/datasets.py convert`), the
 Bayesian logistic-regression posterior (d = 31): its KL is estimated as
 log Z_ref - ELBO with log Z_ref = --logreg-logz (default -77.567, the importance-weighted
-log evidence of the README's K = 40, 2000-iteration fit, k-hat 0.52: itself only a lower
-bound, so these KL estimates are too low by its gap); step --logreg-step, from the README's
+log evidence of the user guide's K = 40, 2000-iteration fit, k-hat 0.52: itself only a lower
+bound, so these KL estimates are too low by its gap); step --logreg-step, from the user guide's
 start (--init-scale=0 --init-var=0.01).
 """
 import argparse
@@ -45,7 +45,7 @@ def main():
     ap.add_argument("--ranks", type=int, default=2)
     ap.add_argument("--logreg-step", type=float, default=0.05)
     ap.add_argument("--logreg-logz", type=float, default=-77.567,
-                    help="reference log Z: the README's K=40, 2000-iteration fit (k-hat 0.52)")
+                    help="reference log Z: the user guide's K=40, 2000-iteration fit (k-hat 0.52)")
     ap.add_argument("--logreg-data", default=os.path.join(ROOT, "data", "breast_cancer.csv"))
     a = ap.parse_args()
     dims = [int(x) for x in a.dims.split(",")]
@@ -56,7 +56,7 @@ def main():
              for d in dims]
     if os.path.exists(a.logreg_data):
         cases.append(("logreg", dict(target="logreg", data=a.logreg_data, init_scale=0,
-                                      init_var=0.01, step=a.logreg_step)))   # the README's logreg start
+                                      init_var=0.01, step=a.logreg_step)))   # the user guide's logreg start
     else:
         print("no %s: logistic regression skipped (tools/datasets.py convert)" % a.logreg_data)
     logreg = {}
