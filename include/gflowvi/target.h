@@ -17,6 +17,9 @@
 #ifndef GFLOWVI_TARGET_H
 #define GFLOWVI_TARGET_H
 
+/* Exported from libgflowvi.so (built with -fvisibility=hidden): docs/library.md. */
+#pragma GCC visibility push(default)
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -111,5 +114,7 @@ void gfv_target_free(gfv_target *t);
 
 /* One line per built-in target, for --help. */
 const char *gfv_target_list_help(void);
+
+#pragma GCC visibility pop
 
 #endif
