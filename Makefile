@@ -228,7 +228,7 @@ smpi:
 PREFIX   ?= /usr/local
 DESTDIR  ?=
 MPI_LIB  := $(shell pkg-config --libs ompi-c 2>/dev/null)
-PC_LIBS_PRIVATE := $(HDF5_LIB) $(MPI_LIB) $(LIBS_NOHDF5)
+PC_LIBS_PRIVATE := $(HDF5_LIB) $(filter-out $(HDF5_LIB),$(MPI_LIB)) $(LIBS_NOHDF5)
 PYDIR    := lib/python3/dist-packages/gflowvi
 install: $(BUILD)/bin/gflowvi $(BUILD)/libgflowvi.a $(BUILD)/lib/libgflowvi.so
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
