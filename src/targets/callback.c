@@ -29,15 +29,8 @@ static int callback_eval(const gfv_target *t, size_t n, const double *z, double 
                          double *hess) {
   callback_ctx *c = t->ctx;
   const size_t d = t->dim;
-  double *g = grad;
-  if (!g) {
-    if (c->gcap < n) {
-      double *p = realloc(c->gscratch, n * d * sizeof(double));
-      GFV_CHECK(p, GFV_ERR_MEMORY, "log density callback: cannot allocate a gradient buffer");
-      c->gscratch = p, c->gcap = n;
-    }
-    g = c->gscratch;
-  }
+  double *g;
+  GFV_CALL(gfv_target_grad_buffer(grad, n, d, &c->gscratch, &c->gcap, "log density callback", &g));
   /* Nothing is pending here (a status is passed up at once), so a message found after the
    * call is the function's own. */
   gfv_error_clear();
