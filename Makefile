@@ -88,7 +88,8 @@ lib: $(BUILD)/libgflowvi.a
 # same ones; hidden symbols unless a public header (include/gflowvi/, each wrapped in
 # `#pragma GCC visibility push(default)`) declares them.  -MMD -MP: each object's header
 # dependencies in a .d file beside it (read at the end of this Makefile).
-OBJ_CFLAGS := -fPIC -fvisibility=hidden -MMD -MP
+# Not in the SMPI build: SimGrid's privatization dlopen()s the program and looks up its main.
+OBJ_CFLAGS := -fPIC $(if $(filter 1,$(SMPI)),,-fvisibility=hidden) -MMD -MP
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(OBJ_CFLAGS) -c $< -o $@
