@@ -16,8 +16,15 @@ endif
 # _DEFAULT_SOURCE: POSIX 2008 (fsync, mkdir, getline) plus M_PI from math.h.
 # HDF5: Debian's Open MPI build (libhdf5-openmpi-dev), for checkpoints and mixture.h5;
 # overridable (`make smpi` links the serial build, which SMPI can load).
-HDF5_INC ?= -I/usr/include/hdf5/openmpi
-HDF5_LIB ?= -lhdf5_openmpi
+# Found through pkg-config (Debian's hdf5-openmpi.pc); the fixed paths are the fallback
+# for a pkg-config without that file.
+HDF5_PC  := $(shell pkg-config --exists hdf5-openmpi 2>/dev/null && echo hdf5-openmpi)
+ifeq ($(origin HDF5_INC),undefined)
+HDF5_INC := $(if $(HDF5_PC),$(shell pkg-config --cflags $(HDF5_PC)),-I/usr/include/hdf5/openmpi)
+endif
+ifeq ($(origin HDF5_LIB),undefined)
+HDF5_LIB := $(if $(HDF5_PC),$(shell pkg-config --libs $(HDF5_PC)),-lhdf5_openmpi)
+endif
 # netCDF-4 for posterior.nc (ArviZ reads netCDF-4 groups): Debian's Open MPI build
 # (libnetcdf-mpi-dev), which uses the same HDF5 as ours; its headers are under its prefix.
 # gflowvi loads the library at run time (src/io/netcdf_dl.h says why); only the test that
@@ -25,7 +32,8 @@ HDF5_LIB ?= -lhdf5_openmpi
 NETCDF_INC := -I$(shell pkg-config --variable=prefix netcdf-mpi 2>/dev/null)/include
 override CFLAGS += -std=c11 -D_DEFAULT_SOURCE -Iinclude -Isrc $(HDF5_INC) $(NETCDF_INC) $(WARN)
 # GSL with OpenBLAS's CBLAS, never GSL's slow reference CBLAS (-lgslcblas).
-LDLIBS   := $(HDF5_LIB) -lgsl -llapacke -lopenblas -lm -ldl
+LIBS_NOHDF5 := -lgsl -llapacke -lopenblas -lm -ldl
+LDLIBS   := $(HDF5_LIB) $(LIBS_NOHDF5)
 
 # Checked builds (tools/check.sh uses all three; see docs/developer.md, "Reliability"):
 #   make WERROR=1                  warnings are errors (CI)
@@ -71,19 +79,45 @@ TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 HEADERS  := $(wildcard include/gflowvi/*.h) $(wildcard src/*/*.h)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
-.PHONY: all lib tests check check-asan fuzz fuzzers plugins demo clean
-all: $(BUILD)/bin/gflowvi tests $(BUILD)/bin/calibrate
+.PHONY: all lib shared install tests check check-asan fuzz fuzzers plugins demo clean
+all: $(BUILD)/bin/gflowvi $(BUILD)/lib/libgflowvi.so tests $(BUILD)/bin/calibrate
 
 lib: $(BUILD)/libgflowvi.a
 
-$(BUILD)/obj/%.o: %.c $(HEADERS)
+# Position-independent objects, so that libgflowvi.a and libgflowvi.so are made from the
+# same ones; hidden symbols unless a public header (include/gflowvi/, each wrapped in
+# `#pragma GCC visibility push(default)`) declares them.  -MMD -MP: each object's header
+# dependencies in a .d file beside it (read at the end of this Makefile).
+# Not in the SMPI build: SimGrid's privatization dlopen()s the program and looks up its main.
+OBJ_CFLAGS := -fPIC $(if $(filter 1,$(SMPI)),,-fvisibility=hidden) -MMD -MP
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(OBJ_CFLAGS) -c $< -o $@
 
 $(BUILD)/libgflowvi.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# The shared library (docs/library.md): libgflowvi.so.MAJOR.MINOR.PATCH, soname
+# libgflowvi.so.MAJOR, and the libgflowvi.so link that -lgflowvi finds; the version numbers
+# come from include/gflowvi/version.h.  --no-undefined checks that LDLIBS is complete
+# (not under the sanitizers, whose runtime the program that loads the library brings).
+version_part = $(shell sed -n 's/^\#define GFV_VERSION_$(1) \([0-9][0-9]*\).*/\1/p' include/gflowvi/version.h)
+VERSION_MAJOR := $(call version_part,MAJOR)
+VERSION  := $(VERSION_MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SONAME   := libgflowvi.so.$(VERSION_MAJOR)
+SO_FILE  := $(BUILD)/lib/libgflowvi.so.$(VERSION)
+SO_LDFLAGS := -shared -Wl,-soname,$(SONAME) $(if $(filter 1,$(SAN) $(FUZZ)),,-Wl,--no-undefined)
+shared: $(BUILD)/lib/libgflowvi.so
+$(SO_FILE): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(SO_LDFLAGS) $^ -o $@ $(LDLIBS)
+$(BUILD)/lib/libgflowvi.so: $(SO_FILE)
+	ln -sf $(notdir $(SO_FILE)) $(BUILD)/lib/$(SONAME)
+	ln -sf $(SONAME) $@
+
+# The main program links the static library, as the tests do: it runs from the build
+# tree and after `make install` without a library path or an rpath.
 $(BUILD)/bin/gflowvi: $(BUILD)/obj/src/cli/main.o $(BUILD)/libgflowvi.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
@@ -91,7 +125,7 @@ $(BUILD)/bin/gflowvi: $(BUILD)/obj/src/cli/main.o $(BUILD)/libgflowvi.a
 $(BUILD)/tests/test_draws: LDLIBS += -lnetcdf_mpi
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/libgflowvi.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $< $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) -MMD -MP -MF $@.d -Itests/unit $< $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
 
 # Fuzz harnesses: here replay programs (each runs its input files once; the suite replays
 # the seed corpus and the regression cases), with FUZZ=1 the libFuzzer programs.
@@ -187,5 +221,32 @@ smpi:
 	$(MAKE) SMPI=1 BUILD=$(SMPI_BUILD) CC=smpicc HDF5_INC="$(shell pkg-config --cflags hdf5-serial)" \
 	  HDF5_LIB="$(shell pkg-config --libs hdf5-serial)" $(SMPI_BUILD)/bin/gflowvi $(SMPI_BUILD)/bin/calibrate
 
+# make install PREFIX=/usr/local DESTDIR=: the program, both libraries, the public headers,
+# gflowvi.pc (for pkg-config; made here from tools/gflowvi.pc.in, so it names PREFIX) and
+# the Python package (PREFIX/lib/python3/dist-packages/gflowvi, docs/python.md).  The
+# public headers include nothing from MPI, HDF5 or GSL: Cflags is -I on PREFIX/include;
+# a static link (pkg-config --static) takes Libs.private.
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+MPI_LIB  := $(shell pkg-config --libs ompi-c 2>/dev/null)
+PC_LIBS_PRIVATE := $(HDF5_LIB) $(filter-out $(HDF5_LIB),$(MPI_LIB)) $(LIBS_NOHDF5)
+PYDIR    := lib/python3/dist-packages/gflowvi
+install: $(BUILD)/bin/gflowvi $(BUILD)/libgflowvi.a $(BUILD)/lib/libgflowvi.so
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include/gflowvi $(DESTDIR)$(PREFIX)/$(PYDIR)
+	install -m 755 $(BUILD)/bin/gflowvi $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libgflowvi.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(SO_FILE) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf $(notdir $(SO_FILE)) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libgflowvi.so
+	install -m 644 include/gflowvi/*.h $(DESTDIR)$(PREFIX)/include/gflowvi/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e 's|@LIBS_PRIVATE@|$(strip $(PC_LIBS_PRIVATE))|' tools/gflowvi.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gflowvi.pc
+	install -m 644 src/bindings/python/gflowvi/*.py $(DESTDIR)$(PREFIX)/$(PYDIR)/
+
 clean:
 	rm -rf $(BUILD)
+
+# The header dependencies that -MMD wrote (none before the first build).
+-include $(LIB_OBJ:.o=.d) $(BUILD)/obj/src/cli/main.d $(TEST_BIN:=.d)

@@ -27,13 +27,15 @@ set -euo pipefail
 # The simulated cluster (docs/cluster.md, make smpi): SimGrid's smpicc and smpirun
 # (libsimgrid-dev) and the serial HDF5 (libhdf5-dev), which SMPI can load where the Open
 # MPI build of HDF5 cannot be linked; util-linux (flock) for tests/mpi/test_smpi.sh.
+# python3-mpi4py: the Python package across MPI ranks (tests/cli/test_python.sh, docs/python.md).
 required=(openmpi-bin libopenmpi-dev libopenblas-dev liblapacke-dev libgsl-dev
           libhdf5-openmpi-dev hdf5-tools librandom123-dev libnetcdf-mpi-dev python3-xarray python3-netcdf4 python3-pandas
           python3 python3-numpy python3-matplotlib python3-h5py pkg-config
           python3-sklearn
           clang libclang-rt-14-dev valgrind procps
           r-cran-stanheaders r-cran-rcppeigen libtbb-dev libboost-dev
-          libsimgrid-dev libhdf5-dev libnetcdf19 util-linux)
+          libsimgrid-dev libhdf5-dev libnetcdf19 util-linux
+          python3-mpi4py)
 
 # True when dpkg knows the package as fully installed.  dpkg-query fails for a package it
 # has never heard of, which just means "not installed" here, not an error.

@@ -7,6 +7,9 @@
 #ifndef GFLOWVI_COMM_H
 #define GFLOWVI_COMM_H
 
+/* Exported from libgflowvi.so (built with -fvisibility=hidden): docs/library.md. */
+#pragma GCC visibility push(default)
+
 #include <stddef.h>
 
 typedef struct gfv_comm gfv_comm;
@@ -60,5 +63,7 @@ int gfv_comm_agree(gfv_comm *c, int status, int *is_reporter);
 
 /* Ends every rank at once after an unrecoverable error on one rank (MPI_Abort). */
 void gfv_comm_abort(gfv_comm *c, int code);
+
+#pragma GCC visibility pop
 
 #endif

@@ -7,6 +7,9 @@
 #ifndef GFLOWVI_CONFIG_H
 #define GFLOWVI_CONFIG_H
 
+/* Exported from libgflowvi.so (built with -fvisibility=hidden): docs/library.md. */
+#pragma GCC visibility push(default)
+
 #include <stdio.h>
 
 #define GFV_PATH_MAX 4096
@@ -121,5 +124,7 @@ void gfv_config_print(FILE *out, const gfv_config *cfg, const char *prefix);
 /* Writes the configuration as the members of a JSON object (no braces), indent spaces
  * before each line, so the caller can embed it. */
 void gfv_config_print_json(FILE *out, const gfv_config *cfg, int indent);
+
+#pragma GCC visibility pop
 
 #endif

@@ -10,6 +10,9 @@
 #ifndef GFLOWVI_ERROR_H
 #define GFLOWVI_ERROR_H
 
+/* Exported from libgflowvi.so (built with -fvisibility=hidden): docs/library.md. */
+#pragma GCC visibility push(default)
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -91,5 +94,7 @@ void gfv_error_install_gsl_handler(void);
 /* Zero-initialised allocation of n elements into *ptr; fails with GFV_ERR_MEMORY. */
 int gfv_calloc(void *ptr_to_ptr, size_t n, size_t size);
 #define GFV_ALLOC(ptr, n) GFV_CALL(gfv_calloc(&(ptr), (n), sizeof(*(ptr))))
+
+#pragma GCC visibility pop
 
 #endif

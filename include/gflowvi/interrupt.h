@@ -9,6 +9,9 @@
 #ifndef GFLOWVI_INTERRUPT_H
 #define GFLOWVI_INTERRUPT_H
 
+/* Exported from libgflowvi.so (built with -fvisibility=hidden): docs/library.md. */
+#pragma GCC visibility push(default)
+
 #include <signal.h>
 
 /* The flag a signal handler sets (to the signal number); NULL stops watching. */
@@ -19,5 +22,7 @@ int gfv_interrupt_signal(void);
 
 /* "SIGTERM", "SIGUSR1", "SIGINT", or "a stop signal". */
 const char *gfv_interrupt_name(int sig);
+
+#pragma GCC visibility pop
 
 #endif

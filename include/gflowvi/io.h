@@ -7,6 +7,9 @@
 #ifndef GFLOWVI_IO_H
 #define GFLOWVI_IO_H
 
+/* Exported from libgflowvi.so (built with -fvisibility=hidden): docs/library.md. */
+#pragma GCC visibility push(default)
+
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -64,5 +67,7 @@ void gfv_table_free(gfv_table *t);
  * significant digits ("null" when not finite, so the file stays valid JSON). */
 void gfv_json_string(FILE *f, const char *s);
 void gfv_json_number(FILE *f, double x);
+
+#pragma GCC visibility pop
 
 #endif

@@ -17,6 +17,9 @@
 #ifndef GFLOWVI_MIXTURE_H
 #define GFLOWVI_MIXTURE_H
 
+/* Exported from libgflowvi.so (built with -fvisibility=hidden): docs/library.md. */
+#pragma GCC visibility push(default)
+
 #include <stddef.h>
 
 typedef struct {
@@ -93,5 +96,7 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
  * Needs a workspace made with group 1. */
 int gfv_mix_eval(const gfv_mix_view *m, size_t n, const double *z, double *logq, double *grad,
                  double *hess, gfv_mix_work *w);
+
+#pragma GCC visibility pop
 
 #endif

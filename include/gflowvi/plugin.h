@@ -28,6 +28,9 @@
 #ifndef GFLOWVI_PLUGIN_H
 #define GFLOWVI_PLUGIN_H
 
+/* Exported from libgflowvi.so (built with -fvisibility=hidden): docs/library.md. */
+#pragma GCC visibility push(default)
+
 #include <stddef.h>
 
 #define GFV_PLUGIN_ABI_VERSION 1
@@ -130,5 +133,7 @@ typedef int (*gfv_plugin_dim_names_fn)(void *, const char **);
 #ifdef __cplusplus
 }
 #endif
+
+#pragma GCC visibility pop
 
 #endif

@@ -23,6 +23,9 @@
 #ifndef GFLOWVI_PSIS_H
 #define GFLOWVI_PSIS_H
 
+/* Exported from libgflowvi.so (built with -fvisibility=hidden): docs/library.md. */
+#pragma GCC visibility push(default)
+
 #include <stddef.h>
 
 typedef struct {
@@ -47,5 +50,7 @@ int gfv_psis(size_t n, const double *lr, double *smoothed, gfv_psis_result *res)
  * estimate of the GPD shape k (with the prior adjustment when wip is non-zero) and scale
  * sigma.  Exposed for the tests.  Returns GFV_OK or GFV_ERR_MEMORY. */
 int gfv_gpdfit(size_t m, const double *x, int wip, double *k, double *sigma);
+
+#pragma GCC visibility pop
 
 #endif

@@ -8,6 +8,9 @@
 #ifndef GFLOWVI_SOLVER_H
 #define GFLOWVI_SOLVER_H
 
+/* Exported from libgflowvi.so (built with -fvisibility=hidden): docs/library.md. */
+#pragma GCC visibility push(default)
+
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -108,5 +111,7 @@ double gfv_solver_seconds(const gfv_solver *s);
 /* Collective: every particle's parameters on every rank: weights (K), means (K x d),
  * precisions (K x d x d; K x d diagonals in the diag family).  Arrays are the caller's. */
 int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P);
+
+#pragma GCC visibility pop
 
 #endif

@@ -17,6 +17,9 @@
 #ifndef GFLOWVI_TARGET_H
 #define GFLOWVI_TARGET_H
 
+/* Exported from libgflowvi.so (built with -fvisibility=hidden): docs/library.md. */
+#pragma GCC visibility push(default)
+
 #include <stddef.h>
 #include <stdio.h>
 
@@ -111,5 +114,26 @@ void gfv_target_free(gfv_target *t);
 
 /* One line per built-in target, for --help. */
 const char *gfv_target_list_help(void);
+
+/* A target whose log density is a function of the caller's, so that any language with a C
+ * foreign-function interface can supply one (src/bindings/python/ does, through ctypes).
+ * fn evaluates n points z (n x d, row-major; d = dim) into logp (n), grad (n x d, never
+ * NULL) and, only when hess != NULL, hess (n x d x d, row-major, symmetric).  It returns 0,
+ * or non-zero to stop the fit: the status is then GFV_ERR_INPUT with the message
+ * "log density callback failed (returned RC)", or with the message fn recorded through
+ * gfv_error_set before returning, if it recorded one.  As for every target, l may be
+ * -INFINITY outside the support, and NaN or +INFINITY are passed on unchanged to the
+ * solver's safeguards (reject and retry, then GFV_ERR_NUMERIC).  ctx is passed to fn as is
+ * and belongs to the caller.  flags: GFV_CALLBACK_HESSIAN (fn fills hess when asked: the
+ * hessian estimator may be used), GFV_CALLBACK_NORMALIZED (exp(l) integrates to 1, so the
+ * summary reports KL = -ELBO).  GFV_ERR_USAGE for dim = 0, fn = NULL or an unknown flag.
+ * The target's name is "callback".  Not collective; every rank creates its own. */
+typedef int (*gfv_density_fn)(void *ctx, size_t n, size_t d, const double *z, double *logp,
+                              double *grad, double *hess);
+enum { GFV_CALLBACK_HESSIAN = 1, GFV_CALLBACK_NORMALIZED = 2 };
+int gfv_target_create_callback(size_t dim, gfv_density_fn fn, void *ctx, unsigned flags,
+                               gfv_target **out);
+
+#pragma GCC visibility pop
 
 #endif

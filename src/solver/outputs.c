@@ -14,6 +14,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
 #include "gflowvi/io.h"
+#include "gflowvi/version.h"
 #include "io/h5file.h"
 #include "linalg/linalg.h"
 #include "rng/stream.h"
@@ -21,7 +22,7 @@
 #include "solver/solver_impl.h"
 #include "targets/models.h"
 
-#define GFV_VERSION "0.1.0"
+#define GFV_VERSION GFV_VERSION_STRING /* include/gflowvi/version.h */
 const char *const gfv_output_file_names[F_COUNT] = {
     "mixture.csv", "trace.csv",      "samples.csv",     "density.csv", "mixture.h5",
     "draws.csv",   "posterior.nc",   "draws_psis.csv",  "predictions.csv", "summary.json"};

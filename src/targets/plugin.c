@@ -117,15 +117,8 @@ static int plugin_eval(const gfv_target *t, size_t n, const double *z, double *l
                        double *hess) {
   plugin_ctx *c = t->ctx;
   const size_t d = t->dim;
-  double *g = grad;
-  if (!g) {
-    if (c->gcap < n) {
-      double *p = realloc(c->gscratch, n * d * sizeof(double));
-      GFV_CHECK(p, GFV_ERR_MEMORY, "plugin %s: cannot allocate a gradient buffer", c->path);
-      c->gscratch = p, c->gcap = n;
-    }
-    g = c->gscratch;
-  }
+  double *g;
+  GFV_CALL(gfv_target_grad_buffer(grad, n, d, &c->gscratch, &c->gcap, c->path, &g));
   guard_enter(c, "gfv_plugin_logdensity");
   int rc = c->logdensity(c->state, n, d, z, logp, g);
   guard_leave();

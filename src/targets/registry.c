@@ -23,6 +23,19 @@ int gfv_target_alloc(const char *name, size_t dim, gfv_target **out) {
   return GFV_OK;
 }
 
+int gfv_target_grad_buffer(double *grad, size_t n, size_t dim, double **scratch, size_t *cap,
+                           const char *who, double **g) {
+  *g = grad;
+  if (grad) return GFV_OK;
+  if (*cap < n) {
+    double *p = realloc(*scratch, n * dim * sizeof(double));
+    GFV_CHECK(p, GFV_ERR_MEMORY, "%s: cannot allocate a gradient buffer", who);
+    *scratch = p, *cap = n;
+  }
+  *g = *scratch;
+  return GFV_OK;
+}
+
 /* A target whose dimension the user does not choose: --dim must be 0 or equal to it. */
 static int check_fixed_dim(const char *spec, const gfv_target *t, long dim) {
   if (dim != 0 && (size_t)dim != t->dim)

@@ -15,6 +15,12 @@
 /* A zeroed target with the given registry name and dimension (destroy and ctx unset). */
 int gfv_target_alloc(const char *name, size_t dim, gfv_target **out);
 
+/* For targets whose model always fills a gradient (plugins, callbacks): *g = grad, or, when
+ * the caller wants none (grad NULL), a scratch buffer of n x dim doubles in *scratch (cap:
+ * the points it holds), grown as needed.  who names the model in the out-of-memory message. */
+int gfv_target_grad_buffer(double *grad, size_t n, size_t dim, double **scratch, size_t *cap,
+                           const char *who, double **g);
+
 int gfv_target_gauss_create(size_t dim, gfv_target **out);          /* dim >= 1 */
 int gfv_target_gmm4_create(gfv_target **out);
 int gfv_target_gmm_file_create(const char *path, gfv_target **out);  /* d from the file */

@@ -1,0 +1,26 @@
+/* accessors.c - include/gflowvi/accessors.h: the library's structs seen from a foreign-
+ * function interface. */
+#include <stdlib.h>
+
+#include "gflowvi/accessors.h"
+#include "gflowvi/error.h"
+#include "solver/solver_impl.h"
+
+int gfv_config_create(gfv_config **out) {
+  gfv_config *cfg;
+  *out = NULL;
+  GFV_ALLOC(cfg, 1);
+  gfv_config_defaults(cfg);
+  *out = cfg;
+  return GFV_OK;
+}
+
+void gfv_config_destroy(gfv_config *cfg) { free(cfg); }
+
+void gfv_solver_sizes(const gfv_solver *s, size_t *K, size_t *d, int *diag) {
+  if (K) *K = s->K;
+  if (d) *d = s->d;
+  if (diag) *diag = s->diag;
+}
+
+size_t gfv_eval_result_size(void) { return sizeof(gfv_eval_result); }
