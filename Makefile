@@ -90,7 +90,19 @@ lib: $(BUILD)/libgflowvi.a
 # dependencies in a .d file beside it (read at the end of this Makefile).
 # Not in the SMPI build: SimGrid's privatization dlopen()s the program and looks up its main.
 OBJ_CFLAGS := -fPIC $(if $(filter 1,$(SMPI)),,-fvisibility=hidden) -MMD -MP
-$(BUILD)/obj/%.o: %.c
+# The flags the objects were compiled with, in a file that changes only when they do: a
+# build directory made by an older Makefile (or with other flags) is recompiled, never
+# linked half old (objects without -fPIC cannot make the shared library).
+OBJ_FLAGS_FILE := $(BUILD)/obj/.flags
+OBJ_FLAGS_NOW := $(CC) $(CFLAGS) $(OBJ_CFLAGS)
+$(OBJ_FLAGS_FILE): FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(OBJ_FLAGS_NOW)' | cmp -s - $@ || echo '$(OBJ_FLAGS_NOW)' > $@
+.PHONY: FORCE
+# A recipe that fails leaves no half-written target (ld leaves one on some errors).
+.DELETE_ON_ERROR:
+FORCE:
+$(BUILD)/obj/%.o: %.c $(OBJ_FLAGS_FILE)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(OBJ_CFLAGS) -c $< -o $@
 

@@ -13,7 +13,7 @@ set -euo pipefail
 # repo-relative paths.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-bash tools/install-deps.sh
+bash tools/install-deps.sh --tests
 # -j2: parallel enough to help on small CI boxes without oversubscribing them.
 # WERROR=1: a compiler warning fails CI.
 make -j2 WERROR=1 all

@@ -36,6 +36,12 @@ required=(openmpi-bin libopenmpi-dev libopenblas-dev liblapacke-dev libgsl-dev
           r-cran-stanheaders r-cran-rcppeigen libtbb-dev libboost-dev
           libsimgrid-dev libhdf5-dev libnetcdf19 util-linux
           python3-mpi4py)
+# --tests (tools/check.sh): also what only the test suite uses.  python3-torch: the Python
+# package's PyTorch-autograd density (tests/cli/test_python.sh); about a minute to install,
+# which the demo need not pay.
+if [[ ${1:-} == --tests ]]; then
+  required+=(python3-torch)
+fi
 
 # True when dpkg knows the package as fully installed.  dpkg-query fails for a package it
 # has never heard of, which just means "not installed" here, not an error.
