@@ -1,4 +1,7 @@
-/* error.c - the per-process error record behind GFV_ERROR / GFV_CALL. */
+/* error.c - the per-thread error record behind GFV_ERROR / GFV_CALL.
+ *
+ * Thread-local, so that two threads driving two solvers (each on its own communicator)
+ * never read each other's message; within one thread, the last error wins. */
 #include "gflowvi/error.h"
 
 #include <gsl/gsl_errno.h>
@@ -8,19 +11,21 @@
 
 #define GFV_TRACE_MAX 32
 
-static char err_message[1024];
-static struct {
+static _Thread_local char err_message[1024];
+static _Thread_local int err_code;
+static _Thread_local struct {
   const char *file;
   int line;
   const char *func;
 } err_trace[GFV_TRACE_MAX];
-static int err_depth;
+static _Thread_local int err_depth;
 
 int gfv_error_set(int code, const char *file, int line, const char *func, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err_message, sizeof err_message, fmt, ap);
   va_end(ap);
+  err_code = code;
   err_depth = 0;
   gfv_error_push(file, line, func);
   return code;
@@ -35,6 +40,7 @@ void gfv_error_push(const char *file, int line, const char *func) {
 }
 
 const char *gfv_error_message(void) { return err_message; }
+int gfv_error_code(void) { return err_code; }
 
 void gfv_error_print_trace(FILE *out) {
   for (int i = 0; i < err_depth; i++)
@@ -43,6 +49,7 @@ void gfv_error_print_trace(FILE *out) {
 
 void gfv_error_clear(void) {
   err_message[0] = '\0';
+  err_code = GFV_OK;
   err_depth = 0;
 }
 
