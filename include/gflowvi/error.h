@@ -96,5 +96,10 @@ void gfv_error_install_gsl_handler(void);
 /* Zero-initialised allocation of n elements into *ptr; fails with GFV_ERR_MEMORY. */
 int gfv_calloc(void *ptr_to_ptr, size_t n, size_t size);
 #define GFV_ALLOC(ptr, n) GFV_CALL(gfv_calloc(&(ptr), (n), sizeof(*(ptr))))
+/* For tests of the failure paths: the n-th gfv_calloc from now in this thread fails with
+ * GFV_ERR_MEMORY (0: none).  gfv_alloc_pending_failure() > 0 says it was not reached yet.
+ * A function whose GFV_ALLOC returns early must own nothing yet (or use GFV_CALL_GOTO). */
+void gfv_alloc_fail_after(long n);
+long gfv_alloc_pending_failure(void);
 
 #endif

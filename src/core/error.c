@@ -79,9 +79,18 @@ static void gsl_handler(const char *reason, const char *file, int line, int gsl_
 
 void gfv_error_install_gsl_handler(void) { gsl_set_error_handler(gsl_handler); }
 
+/* Tests only (gfv_alloc_fail_after): the allocations left before the one that fails. */
+static _Thread_local long alloc_countdown;
+
+void gfv_alloc_fail_after(long n) { alloc_countdown = n > 0 ? n : 0; }
+long gfv_alloc_pending_failure(void) { return alloc_countdown; }
+
 int gfv_calloc(void *ptr_to_ptr, size_t n, size_t size) {
   void **pp = (void **)ptr_to_ptr;
   *pp = NULL;
+  if (alloc_countdown > 0 && --alloc_countdown == 0)
+    GFV_ERROR(GFV_ERR_MEMORY, "out of memory allocating %zu bytes (injected by gfv_alloc_fail_after)",
+              n * size);
   if (n == 0) n = 1; /* a valid pointer even for empty arrays keeps free() paths simple */
   if (size != 0 && n > (size_t)-1 / size)
     GFV_ERROR(GFV_ERR_MEMORY, "allocation of %zu x %zu bytes overflows", n, size);
