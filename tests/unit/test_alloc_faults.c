@@ -102,6 +102,32 @@ static void test_every_allocation_fails_cleanly(void) {
   CHECK(system(cmd) == 0, "removing %s", out);
 }
 
+/* The built-in targets that need no data file, created and freed alone. */
+static void test_target_creation_fails_cleanly(void) {
+  static const char *const specs[] = {"gauss", "gmm4", "banana", "funnel"};
+  for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+    long n = 1, leaky = 0;
+    for (; n < 10000; n++) {
+      size_t before = in_use();
+      gfv_alloc_fail_after(n);
+      gfv_target *t = NULL;
+      int st = gfv_target_create(specs[i], 0, &t);
+      int reached = gfv_alloc_pending_failure() == 0;
+      gfv_alloc_fail_after(0);
+      gfv_target_free(t);
+      if (!reached) {
+        CHECK(st == GFV_OK, "%s: %s", specs[i], gfv_error_message());
+        break;
+      }
+      CHECK(st == GFV_ERR_MEMORY && !t, "%s: allocation %ld: status %d", specs[i], n, st);
+      if (in_use() != before && leaky++ < 3)
+        CHECK(0, "%s: allocation %ld failed: %zd bytes leaked", specs[i], n,
+              (ssize_t)(in_use() - before));
+    }
+    printf("# %s: %ld allocations failed in turn, %ld leaked\n", specs[i], n - 1, leaky);
+  }
+}
+
 int main(int argc, char **argv) {
   (void)argc;
   if (!getenv("GLIBC_TUNABLES")) {
@@ -109,5 +135,6 @@ int main(int argc, char **argv) {
     execv("/proc/self/exe", argv); /* returns only on failure: then the count may be loose */
   }
   RUN(test_every_allocation_fails_cleanly);
+  RUN(test_target_creation_fails_cleanly);
   return harness_report();
 }
