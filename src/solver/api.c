@@ -117,6 +117,13 @@ void gfv_log(const gfv_solver *s, int level, const char *fmt, ...) {
 
 static int ready(const gfv_solver *s) { return s->state == GFV_SOLVER_READY; }
 
+int gfv_solver_require_ready(const gfv_solver *s, const char *fn) {
+  GFV_CHECK(s && ready(s), GFV_ERR_USAGE, "%s: the solver is not set up (%s)", fn,
+            s && s->state == GFV_SOLVER_SETUP_FAILED ? "its set-up failed"
+                                                     : "call gfv_solver_setup first");
+  return GFV_OK;
+}
+
 size_t gfv_solver_dim(const gfv_solver *s) {
   return ready(s) ? s->d : s->target ? s->target->dim : 0;
 }
@@ -144,7 +151,6 @@ int gfv_solver_rank(const gfv_solver *s) { return s->rank; }
 const gfv_config *gfv_solver_config(const gfv_solver *s) { return s->cfg; }
 
 int gfv_solver_gather_covariances(gfv_solver *s, double *w, double *mu, double *Sigma) {
-  GFV_CHECK(ready(s), GFV_ERR_USAGE, "gfv_solver_gather_covariances: the solver is not set up");
   GFV_CALL(gfv_solver_gather(s, w, mu, Sigma)); /* the precisions, inverted below */
   const size_t d = s->d, ps = s->psize;
   int bad = 0;

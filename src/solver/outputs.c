@@ -433,6 +433,7 @@ fail:
 }
 
 int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res) {
+  GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_write_outputs"));
   double t0 = gfv_comm_wtime();
   rank_stats rs;
   GFV_CALL(gfv_comm_agree(s->comm, gfv_interrupt_signal() ? GFV_STOPPED : GFV_OK, NULL));

@@ -894,8 +894,7 @@ static int trace_reserve(gfv_solver *s) {
 }
 
 int gfv_solver_iterate(gfv_solver *s) {
-  GFV_CHECK(s->state == GFV_SOLVER_READY, GFV_ERR_USAGE,
-            "gfv_solver_iterate: the solver is not set up (call gfv_solver_setup first)");
+  GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_iterate"));
   GFV_CALL(trace_reserve(s));
   gfv_particles_copy_params(&s->prev, &s->cur);
   s->draw_iter = (uint64_t)s->iter + 1, s->draw_try = 0;
@@ -949,8 +948,7 @@ static int checkpoint_if_asked(gfv_solver *s) {
 }
 
 int gfv_solver_run(gfv_solver *s) {
-  GFV_CHECK(s->state == GFV_SOLVER_READY, GFV_ERR_USAGE,
-            "gfv_solver_run: the solver is not set up (call gfv_solver_setup first)");
+  GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_run"));
   const gfv_config *cfg = s->cfg;
   int show = s->rank == 0 && !cfg->quiet && cfg->progress_every > 0;
   double t0 = gfv_comm_wtime(), tstart = t0;

@@ -188,6 +188,10 @@ int gfv_solver_diagnose(gfv_solver *s, gfv_eval_result *res);
 void gfv_log(const gfv_solver *s, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* GFV_OK when s is set up, else GFV_ERR_USAGE naming fn (the public entry points that need
+ * the particles call it first). */
+int gfv_solver_require_ready(const gfv_solver *s, const char *fn);
+
 /* Seconds since the solver was created. */
 double gfv_solver_elapsed(const gfv_solver *s);
 

@@ -116,6 +116,12 @@ static void test_bad_values_and_names_are_refused(void) {
           gfv_solver_config(s)->weight_step);
     /* Nothing to iterate or run before setup; setup needs a target. */
     CHECK(gfv_solver_iterate(s) == GFV_ERR_USAGE, "iterate before setup");
+    double w[20], mu[20], P[20];
+    gfv_eval_result res;
+    CHECK(gfv_solver_gather(s, w, mu, P) == GFV_ERR_USAGE &&
+              strstr(gfv_error_message(), "gfv_solver_gather: the solver is not set up"),
+          "gather before setup: %s", gfv_error_message());
+    CHECK(gfv_solver_evaluate(s, &res) == GFV_ERR_USAGE, "evaluate before setup");
     CHECK(gfv_solver_setup(s) == GFV_ERR_USAGE && strstr(gfv_error_message(), "no target"),
           "setup without a target: %s", gfv_error_message());
   }
