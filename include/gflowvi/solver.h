@@ -1,6 +1,7 @@
 /* solver.h - the gradient-flow solver: set up, iterate, evaluate, write.
  *
- * GSL-style split: gfv_solver_create allocates everything (no allocation in the loop),
+ * GSL-style split: gfv_solver_setup (or gfv_solver_create) allocates everything (no
+ * allocation in the loop; docs/api.md has the whole life cycle),
  * gfv_solver_iterate performs one accepted step, gfv_solver_run loops with progress lines
  * and the stopping test, gfv_solver_evaluate estimates the final ELBO from fresh samples,
  * gfv_solver_write_outputs writes the output directory.  All are collective: every rank
@@ -115,7 +116,8 @@ void gfv_solver_set_log(gfv_solver *s, gfv_log_fn fn, void *ctx);
 
 /* Collective: one accepted iteration (rejections with halved steps happen inside). */
 int gfv_solver_iterate(gfv_solver *s);
-/* Collective: iterate to cfg->iters (or the tolerance), printing progress on rank 0. */
+/* Collective: iterate to cfg->iters (or the tolerance), with progress lines on rank 0 (through
+ * the log, gfv_solver_set_log), the monitor, checkpoints and the stop flag. */
 int gfv_solver_run(gfv_solver *s);
 /* Collective: gfv_solver_setup if not yet done, then gfv_solver_run.  GFV_STOPPED when the
  * monitor (or a stop signal, after its checkpoint) ended the run. */
