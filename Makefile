@@ -139,6 +139,12 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/harness.h $(BUILD)/libgflowvi.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -MF $@.d -Itests/unit $< $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
 
+# MPI programs that tests/mpi/*.sh run under mpirun (not in run_all's test_* glob).
+MPI_TEST_BIN := $(patsubst tests/mpi/%.c,$(BUILD)/tests/mpi/%,$(sort $(wildcard tests/mpi/*.c)))
+$(BUILD)/tests/mpi/%: tests/mpi/%.c $(BUILD)/libgflowvi.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(BUILD)/libgflowvi.a -o $@ $(LDLIBS)
+
 # Fuzz harnesses: here replay programs (each runs its input files once; the suite replays
 # the seed corpus and the regression cases), with FUZZ=1 the libFuzzer programs.
 $(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/fuzz.h $(FUZZ_MAIN) $(BUILD)/libgflowvi.a
@@ -175,7 +181,7 @@ $(BUILD)/plugins/eight_schools_nohess.so: tools/plugins/eight_schools.c include/
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -fPIC -shared -DHIER_NO_HESSIAN $< -o $@ -lm
 
-tests: $(TEST_BIN) $(FUZZ_BIN) $(PLUGINS) $(MODEL_PLUGINS)
+tests: $(TEST_BIN) $(FUZZ_BIN) $(PLUGINS) $(MODEL_PLUGINS) $(MPI_TEST_BIN)
 fuzzers: $(FUZZ_BIN)
 
 # The whole test suite; ends with the line "N passed, N failed".

@@ -14,7 +14,9 @@
 
 typedef struct gfv_comm gfv_comm;
 
-/* Initialises MPI (if not yet) and wraps MPI_COMM_WORLD, with errors returned, not fatal. */
+/* Initialises MPI (if not yet) and wraps a duplicate of MPI_COMM_WORLD, with errors returned,
+ * not fatal, on the duplicate only (WORLD keeps its handler).  To wrap a communicator of
+ * your own, see gflowvi/comm_mpi.h. */
 int gfv_comm_init_mpi(int *argc, char ***argv, gfv_comm **out);
 /* A one-rank communicator that never calls MPI. */
 int gfv_comm_self(gfv_comm **out);

@@ -111,6 +111,12 @@ int gfv_config_given(const gfv_config *cfg, const char *name);
  * Then checks the combinations as gfv_config_parse does. */
 int gfv_config_merge_restart(gfv_config *cfg, const gfv_config *ck, const char *path);
 
+/* Checks every field of cfg as gfv_config_set checks a value (choices, numeric bounds,
+ * terminated strings) and the combinations gfv_config_parse checks: GFV_ERR_USAGE with one
+ * line naming the option and what it allows.  For programs that fill the struct directly;
+ * gfv_solver_create calls it. */
+int gfv_config_check(const gfv_config *cfg);
+
 /* Sets one option by name from its text value, with validation of the type and range. */
 int gfv_config_set(gfv_config *cfg, const char *name, const char *value, const char *origin);
 

@@ -6,7 +6,9 @@
  * file:line:function with GFV_CALL, so a failure deep inside can print a traceback
  * (PETSc style) while the user sees a single line naming the cause.
  *
- * The error state is per process (gflowvi runs one thread per MPI rank). */
+ * The error state is per thread (thread-local): a thread sees the last error raised in it.
+ * The library is not otherwise thread-safe: one solver, its target and its communicator
+ * belong to one thread at a time. */
 #ifndef GFLOWVI_ERROR_H
 #define GFLOWVI_ERROR_H
 
@@ -43,6 +45,9 @@ void gfv_error_push(const char *file, int line, const char *func);
 
 /* The recorded message ("" when none). */
 const char *gfv_error_message(void);
+/* The status of the recorded message (GFV_OK when none): the code GFV_ERROR raised, which
+ * a caller's own status may have replaced (GFV_ERR_OTHER_RANK on ranks that agreed). */
+int gfv_error_code(void);
 
 /* Writes the traceback, innermost frame first, one line per frame. */
 void gfv_error_print_trace(FILE *out);
@@ -94,6 +99,11 @@ void gfv_error_install_gsl_handler(void);
 /* Zero-initialised allocation of n elements into *ptr; fails with GFV_ERR_MEMORY. */
 int gfv_calloc(void *ptr_to_ptr, size_t n, size_t size);
 #define GFV_ALLOC(ptr, n) GFV_CALL(gfv_calloc(&(ptr), (n), sizeof(*(ptr))))
+/* For tests of the failure paths: the n-th gfv_calloc from now in this thread fails with
+ * GFV_ERR_MEMORY (0: none).  gfv_alloc_pending_failure() > 0 says it was not reached yet.
+ * A function whose GFV_ALLOC returns early must own nothing yet (or use GFV_CALL_GOTO). */
+void gfv_alloc_fail_after(long n);
+long gfv_alloc_pending_failure(void);
 
 #pragma GCC visibility pop
 

@@ -1,6 +1,7 @@
 /* solver.h - the gradient-flow solver: set up, iterate, evaluate, write.
  *
- * GSL-style split: gfv_solver_create allocates everything (no allocation in the loop),
+ * GSL-style split: gfv_solver_setup (or gfv_solver_create) allocates everything (no
+ * allocation in the loop; docs/api.md has the whole life cycle),
  * gfv_solver_iterate performs one accepted step, gfv_solver_run loops with progress lines
  * and the stopping test, gfv_solver_evaluate estimates the final ELBO from fresh samples,
  * gfv_solver_write_outputs writes the output directory.  All are collective: every rank
@@ -55,14 +56,75 @@ typedef struct {
   char warnings[GFV_MAX_WARNINGS][GFV_WARNING_LEN];
 } gfv_eval_result;
 
-/* Collective.  The solver keeps pointers to cfg, target and comm (owned by the caller). */
+/* ---- Life cycle (docs/api.md) ----------------------------------------------------------
+ *
+ *   gfv_solver_create_empty(comm, &s);          the default configuration, owned by s
+ *   gfv_solver_set_option(s, "particles", "8"); validated as on the command line
+ *   gfv_solver_set_target(s, target);
+ *   gfv_solver_setup(s);                        sizes, allocation, initial particles
+ *   gfv_solver_solve(s);  or  gfv_solver_iterate(s) as often as wanted
+ *   gfv_solver_free(s);
+ *
+ * The solver keeps pointers to target and comm (the caller's, to outlive it) and its own copy
+ * of the configuration.  All calls are collective but the accessors and the setters of
+ * callbacks and options (which every rank must still make alike). */
+
+/* Collective (agrees on the allocation).  A solver with the default configuration. */
+int gfv_solver_create_empty(gfv_comm *comm, gfv_solver **out);
+/* Sets option name (as on the command line, without "--") from its text value, validated as
+ * the command line validates it: GFV_ERR_USAGE and a message naming the option and what it
+ * allows for an unknown name or a bad value (the configuration is then unchanged).  After
+ * gfv_solver_setup only the run options below may change; any other is refused with
+ * GFV_ERR_USAGE: iters, tol-update, progress-every, quiet, out, out-samples, eval-samples,
+ * checkpoint, checkpoint-every, checkpoint-seconds, strict, resample, predict. */
+int gfv_solver_set_option(gfv_solver *s, const char *name, const char *value);
+/* Copies a whole configuration (checked by gfv_solver_setup); before setup only. */
+int gfv_solver_set_config(gfv_solver *s, const gfv_config *cfg);
+/* The target to fit (the caller's; it must outlive the solver); before setup only. */
+int gfv_solver_set_target(gfv_solver *s, gfv_target *target);
+/* Collective: checks the configuration (gfv_config_check: an unknown choice or a value out of
+ * range is GFV_ERR_USAGE naming the option), sizes and allocates everything, draws the initial
+ * particles (or loads the checkpoint of the restart option) and estimates the ELBO there.
+ * After a failure only gfv_solver_free is allowed. */
+int gfv_solver_setup(gfv_solver *s);
+
+/* Collective: create_empty + set_config(cfg) + set_target + setup in one call (the command
+ * line's path); on failure *out is NULL and nothing is left allocated.  cfg is copied. */
 int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm, gfv_solver **out);
 void gfv_solver_free(gfv_solver *s);
 
+/* ---- Callbacks ------------------------------------------------------------------------- */
+
+/* Called by gfv_solver_run / gfv_solver_solve on every rank after every accepted iteration,
+ * with the iteration's number and ELBO (the same on every rank).  A non-zero return on any
+ * rank stops the run: gfv_solver_solve then returns GFV_STOPPED on every rank (no checkpoint
+ * is written).  The monitor may call collective functions (gfv_solver_gather), since every
+ * rank calls it.  fn NULL removes it.  gfv_solver_iterate does not call it. */
+typedef int (*gfv_monitor_fn)(gfv_solver *s, long iter, double elbo, void *ctx);
+void gfv_solver_set_monitor(gfv_solver *s, gfv_monitor_fn fn, void *ctx);
+
+/* What the solver says, by kind.  Without a log callback, progress and info lines go to
+ * stdout, notes and warnings to stderr, exactly as the command-line program prints them. */
+enum gfv_log_level {
+  GFV_LOG_PROGRESS, /* "iter ... elbo ..." lines (every progress-every iterations) */
+  GFV_LOG_INFO,     /* one-off facts: initialisation, convergence, stops */
+  GFV_LOG_NOTE,     /* something worth knowing that does not make the fit doubtful */
+  GFV_LOG_WARNING   /* rejected steps, components put back, files left in place */
+};
+/* message: one line, without its newline, as the default would print it.  Rank 0 only
+ * (the other ranks say nothing).  With a callback set, the solver writes nothing to stdout or
+ * stderr itself; fn NULL restores the default. */
+typedef void (*gfv_log_fn)(int level, const char *message, void *ctx);
+void gfv_solver_set_log(gfv_solver *s, gfv_log_fn fn, void *ctx);
+
 /* Collective: one accepted iteration (rejections with halved steps happen inside). */
 int gfv_solver_iterate(gfv_solver *s);
-/* Collective: iterate to cfg->iters (or the tolerance), printing progress on rank 0. */
+/* Collective: iterate to cfg->iters (or the tolerance), with progress lines on rank 0 (through
+ * the log, gfv_solver_set_log), the monitor, checkpoints and the stop flag. */
 int gfv_solver_run(gfv_solver *s);
+/* Collective: gfv_solver_setup if not yet done, then gfv_solver_run.  GFV_STOPPED when the
+ * monitor (or a stop signal, after its checkpoint) ended the run. */
+int gfv_solver_solve(gfv_solver *s);
 /* Collective: final ELBO / KL from fresh samples. */
 int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res);
 /* Collective: rank 0 writes the output directory; every rank gets the outcome. */
@@ -103,14 +165,32 @@ void gfv_solver_set_stop_flag(gfv_solver *s, volatile sig_atomic_t *flag);
  * (or the checkpoint's error). */
 int gfv_solver_stop(gfv_solver *s, const char *phase);
 
-/* Queries. */
+/* Queries.  The sizes hold the configured values before gfv_solver_setup and the resolved
+ * ones after it (layout: "auto" before, "params" or "samples" after). */
+size_t gfv_solver_dim(const gfv_solver *s);           /* d (0 before a target is set) */
+size_t gfv_solver_num_particles(const gfv_solver *s); /* K, over all ranks */
+/* This rank's particles: global indices first .. first + count - 1 (after setup). */
+void gfv_solver_local_particles(const gfv_solver *s, size_t *first, size_t *count);
+const char *gfv_solver_family(const gfv_solver *s);   /* "full" or "diag" */
+const char *gfv_solver_layout(const gfv_solver *s);
+const char *gfv_solver_flow(const gfv_solver *s);      /* "ngflow" or "gflow" */
+const char *gfv_solver_estimator(const gfv_solver *s); /* "hessian" or "stein" after setup */
+int gfv_solver_num_ranks(const gfv_solver *s);
+int gfv_solver_rank(const gfv_solver *s);
+/* The solver's own configuration (read-only; change it with gfv_solver_set_option). */
+const gfv_config *gfv_solver_config(const gfv_solver *s);
 long gfv_solver_iteration(const gfv_solver *s);
 double gfv_solver_elbo(const gfv_solver *s, double *se);
 /* Seconds spent in gfv_solver_run so far. */
 double gfv_solver_seconds(const gfv_solver *s);
 /* Collective: every particle's parameters on every rank: weights (K), means (K x d),
- * precisions (K x d x d; K x d diagonals in the diag family).  Arrays are the caller's. */
+ * precisions (K x d x d; K x d diagonals in the diag family).  Arrays are the caller's.
+ * The precision P_k is the inverse covariance: component k is N(mu_k, P_k^-1); use
+ * gfv_solver_gather_covariances for the covariances themselves. */
 int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P);
+/* Collective: the same with the covariances (P_k^-1; the diagonals' reciprocals in the diag
+ * family) in Sigma instead of the precisions.  GFV_ERR_NUMERIC when a P_k cannot be inverted. */
+int gfv_solver_gather_covariances(gfv_solver *s, double *w, double *mu, double *Sigma);
 
 #pragma GCC visibility pop
 

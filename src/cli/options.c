@@ -360,15 +360,19 @@ static void join_choices(const option *o, const char *sep, char *buf, size_t n) 
   }
 }
 
-static int set_choice(char *dst, const option *o, const char *s, const char *where) {
+/* s against the option's choices: GFV_OK when it is one, else the message that lists them. */
+static int check_choice(const option *o, const char *s, const char *where) {
   for (size_t i = 0; o->choices[i]; i++)
-    if (strcmp(s, o->choices[i]) == 0) {
-      strcpy(dst, o->choices[i]); /* every choice fits: checked by the defaults test */
-      return GFV_OK;
-    }
+    if (strcmp(s, o->choices[i]) == 0) return GFV_OK;
   char list[256];
   join_choices(o, ", ", list, sizeof list);
   GFV_ERROR(GFV_ERR_USAGE, "%s: '%s' is not one of %s", where, s, list);
+}
+
+static int set_choice(char *dst, const option *o, const char *s, const char *where) {
+  GFV_CALL(check_choice(o, s, where));
+  strcpy(dst, s); /* every choice fits: checked by the defaults test */
+  return GFV_OK;
 }
 
 /* Parses value for option o into cfg; where prefixes every message ("--step",
@@ -616,6 +620,42 @@ static int check_combinations(const gfv_config *cfg) {
   return GFV_OK;
 }
 
+/* The value of o already in cfg against the same rules as set_value: a program that fills
+ * the struct directly (the library's callers) gets the parser's checks and messages. */
+static int check_field(const gfv_config *cfg, const option *o) {
+  const void *v = cfield_of(cfg, o);
+  char where[2 * GFV_NAME_MAX], text[64];
+  snprintf(where, sizeof where, "--%s", o->name);
+  switch (o->type) {
+  case OPT_STRING:
+  case OPT_CHOICE:
+    GFV_CHECK(memchr(v, '\0', o->size), GFV_ERR_USAGE, "%s: value not terminated within %zu bytes",
+              where, o->size);
+    return o->type == OPT_CHOICE ? check_choice(o, (const char *)v, where) : GFV_OK;
+  case OPT_LONG:
+    snprintf(text, sizeof text, "%ld", *(const long *)v);
+    return check_range(o, (double)*(const long *)v, text, where);
+  case OPT_DOUBLE: {
+    const double x = *(const double *)v;
+    snprintf(text, sizeof text, "%g", x);
+    GFV_CHECK(isfinite(x), GFV_ERR_USAGE, "%s: '%s' is not a finite number", where, text);
+    return check_range(o, x, text, where);
+  }
+  case OPT_BOOL: {
+    const int b = *(const int *)v;
+    GFV_CHECK(b == 0 || b == 1, GFV_ERR_USAGE, "%s: %d is not a boolean (0 or 1)", where, b);
+    return GFV_OK;
+  }
+  }
+  GFV_ERROR(GFV_ERR_INTERNAL, "%s: option with unknown type %d", where, (int)o->type);
+}
+
+int gfv_config_check(const gfv_config *cfg) {
+  for (size_t i = 0; i < NOPTIONS; i++) GFV_CALL(check_field(cfg, &options[i]));
+  GFV_CALL(check_combinations(cfg));
+  return GFV_OK;
+}
+
 int gfv_config_parse(gfv_config *cfg, int argc, char **argv, int *want_help) {
   *want_help = 0;
   gfv_config_defaults(cfg);
@@ -628,7 +668,7 @@ int gfv_config_parse(gfv_config *cfg, int argc, char **argv, int *want_help) {
   GFV_CALL(apply_argv(cfg, argc, argv, 1));
   if (cfg->config[0]) GFV_CALL(gfv_config_read_file(cfg, cfg->config));
   GFV_CALL(apply_argv(cfg, argc, argv, 0));
-  GFV_CALL(check_combinations(cfg));
+  GFV_CALL(gfv_config_check(cfg));
   return GFV_OK;
 }
 
@@ -719,7 +759,7 @@ int gfv_config_merge_restart(gfv_config *cfg, const gfv_config *ck, const char *
   GFV_CHECK(!diff[0], GFV_ERR_USAGE,
             "--restart=%s: the checkpoint's problem differs: %s; these options define the "
             "problem and cannot change on restart", path, diff);
-  GFV_CALL(check_combinations(cfg));
+  GFV_CALL(gfv_config_check(cfg));
   return GFV_OK;
 }
 

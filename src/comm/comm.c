@@ -1,9 +1,11 @@
 /* comm.c - the only file of gflowvi that includes mpi.h (see comm.h).
  *
- * Two implementations behind one object: MPI_COMM_WORLD with MPI_ERRORS_RETURN, so MPI
- * failures come back as statuses instead of killing the job silently; and a one-rank
+ * Two implementations behind one object: a duplicate of MPI_COMM_WORLD (or of the caller's
+ * communicator, comm_mpi.h) with MPI_ERRORS_RETURN, so MPI failures come back as statuses
+ * instead of killing the job silently; and a one-rank
  * "self" communicator that never touches MPI, for unit tests and tools. */
 #include "gflowvi/comm.h"
+#include "gflowvi/comm_mpi.h"
 
 #include <limits.h>
 #include <math.h>
@@ -99,19 +101,49 @@ fail:
   return st;
 }
 
-int gfv_comm_init_mpi(int *argc, char ***argv, gfv_comm **out) {
-  int inited = 0, size = 1;
-  MPI_Initialized(&inited);
-  if (!inited) MPI_CALL(MPI_Init(argc, argv), "MPI_Init");
-  MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-  MPI_Comm_size(MPI_COMM_WORLD, &size);
-  GFV_CALL(comm_alloc(out, size));
+/* Wraps a duplicate of base: the duplicate gets MPI_ERRORS_RETURN, so MPI failures come
+ * back as statuses, while base (the caller's, or MPI_COMM_WORLD) keeps its own handler and
+ * none of gflowvi's messages can match a message of the caller's on it. */
+static int wrap_mpi(MPI_Comm base, int owns_mpi, gfv_comm **out) {
+  MPI_Comm dup = MPI_COMM_NULL;
+  int size = 1, st;
+  /* Under base's own handler: a failing duplication does what the caller asked for. */
+  MPI_CALL(MPI_Comm_dup(base, &dup), "MPI_Comm_dup");
+  MPI_Comm_set_errhandler(dup, MPI_ERRORS_RETURN);
+  MPI_Comm_size(dup, &size);
+  GFV_CALL_GOTO(st, comm_alloc(out, size), fail);
   gfv_comm *c = *out;
   c->is_mpi = 1;
-  c->owns_mpi = !inited;
-  c->comm = MPI_COMM_WORLD;
+  c->owns_mpi = owns_mpi;
+  c->comm = dup;
   MPI_Comm_rank(c->comm, &c->rank);
-  MPI_CALL(MPI_Op_create(lse_reduce, 1, &c->lse_op), "MPI_Op_create");
+  GFV_CALL_GOTO(st, mpi_check(MPI_Op_create(lse_reduce, 1, &c->lse_op), "MPI_Op_create"), fail_c);
+  return GFV_OK;
+fail_c:
+  free(c->icounts), free(c->idispls), free(c);
+  *out = NULL;
+fail:
+  MPI_Comm_free(&dup);
+  return st;
+}
+
+int gfv_comm_init_mpi(int *argc, char ***argv, gfv_comm **out) {
+  int inited = 0;
+  MPI_Initialized(&inited);
+  if (!inited) MPI_CALL(MPI_Init(argc, argv), "MPI_Init");
+  GFV_CALL(wrap_mpi(MPI_COMM_WORLD, !inited, out));
+  return GFV_OK;
+}
+
+int gfv_comm_create_from_mpi(MPI_Comm comm, gfv_comm **out) {
+  *out = NULL;
+  int inited = 0, finalized = 0;
+  MPI_Initialized(&inited);
+  MPI_Finalized(&finalized);
+  GFV_CHECK(inited && !finalized, GFV_ERR_USAGE,
+            "gfv_comm_create_from_mpi: MPI is not initialised (call MPI_Init first)");
+  GFV_CHECK(comm != MPI_COMM_NULL, GFV_ERR_USAGE, "gfv_comm_create_from_mpi: MPI_COMM_NULL given");
+  GFV_CALL(wrap_mpi(comm, 0, out));
   return GFV_OK;
 }
 
@@ -125,6 +157,7 @@ void gfv_comm_free(gfv_comm *c) {
   if (!c) return;
   if (c->is_mpi) {
     MPI_Op_free(&c->lse_op);
+    MPI_Comm_free(&c->comm);
     if (c->owns_mpi) MPI_Finalize();
   }
   free(c->icounts);

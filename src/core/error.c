@@ -1,4 +1,7 @@
-/* error.c - the per-process error record behind GFV_ERROR / GFV_CALL. */
+/* error.c - the per-thread error record behind GFV_ERROR / GFV_CALL.
+ *
+ * Thread-local, so that two threads driving two solvers (each on its own communicator)
+ * never read each other's message; within one thread, the last error wins. */
 #include "gflowvi/error.h"
 
 #include <gsl/gsl_errno.h>
@@ -8,19 +11,21 @@
 
 #define GFV_TRACE_MAX 32
 
-static char err_message[1024];
-static struct {
+static _Thread_local char err_message[1024];
+static _Thread_local int err_code;
+static _Thread_local struct {
   const char *file;
   int line;
   const char *func;
 } err_trace[GFV_TRACE_MAX];
-static int err_depth;
+static _Thread_local int err_depth;
 
 int gfv_error_set(int code, const char *file, int line, const char *func, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(err_message, sizeof err_message, fmt, ap);
   va_end(ap);
+  err_code = code;
   err_depth = 0;
   gfv_error_push(file, line, func);
   return code;
@@ -35,6 +40,7 @@ void gfv_error_push(const char *file, int line, const char *func) {
 }
 
 const char *gfv_error_message(void) { return err_message; }
+int gfv_error_code(void) { return err_code; }
 
 void gfv_error_print_trace(FILE *out) {
   for (int i = 0; i < err_depth; i++)
@@ -43,6 +49,7 @@ void gfv_error_print_trace(FILE *out) {
 
 void gfv_error_clear(void) {
   err_message[0] = '\0';
+  err_code = GFV_OK;
   err_depth = 0;
 }
 
@@ -72,9 +79,18 @@ static void gsl_handler(const char *reason, const char *file, int line, int gsl_
 
 void gfv_error_install_gsl_handler(void) { gsl_set_error_handler(gsl_handler); }
 
+/* Tests only (gfv_alloc_fail_after): the allocations left before the one that fails. */
+static _Thread_local long alloc_countdown;
+
+void gfv_alloc_fail_after(long n) { alloc_countdown = n > 0 ? n : 0; }
+long gfv_alloc_pending_failure(void) { return alloc_countdown; }
+
 int gfv_calloc(void *ptr_to_ptr, size_t n, size_t size) {
   void **pp = (void **)ptr_to_ptr;
   *pp = NULL;
+  if (alloc_countdown > 0 && --alloc_countdown == 0)
+    GFV_ERROR(GFV_ERR_MEMORY, "out of memory allocating %zu bytes (injected by gfv_alloc_fail_after)",
+              n * size);
   if (n == 0) n = 1; /* a valid pointer even for empty arrays keeps free() paths simple */
   if (size != 0 && n > (size_t)-1 / size)
     GFV_ERROR(GFV_ERR_MEMORY, "allocation of %zu x %zu bytes overflows", n, size);

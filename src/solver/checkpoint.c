@@ -244,6 +244,7 @@ const char *gfv_solver_checkpoint_path(const gfv_solver *s, char *buf, size_t si
 }
 
 int gfv_solver_checkpoint(gfv_solver *s, const char *path) {
+  GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_checkpoint"));
   double t0 = gfv_comm_wtime();
   const size_t per = doubles_per_particle(s->d, s->psize) * sizeof(double);
   unsigned char *mine = NULL, *all = NULL;

@@ -82,6 +82,7 @@ int gfv_solver_gather_full(gfv_solver *s) {
 }
 
 int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
+  GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_gather"));
   GFV_CALL(gfv_solver_gather_full(s));
   for (size_t k = 0; k < s->K; k++) w[k] = exp(s->full_logw[k]);
   memcpy(mu, s->full_mu, s->K * s->d * sizeof(double));
@@ -246,6 +247,7 @@ done:
 }
 
 int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res) {
+  GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_evaluate"));
   double t0 = gfv_comm_wtime();
   memset(res, 0, sizeof *res);
   /* A timing-only simulated run (src/comm/sim.h) has no fit to evaluate: its summary keeps

@@ -222,6 +222,6 @@ int gfv_solver_init_particles(gfv_solver *s) {
   else
     st = gfv_init_from_file(s, cfg->init, msg, sizeof msg);
   st = gfv_comm_agree(s->comm, st, NULL);
-  if (!st && s->rank == 0 && !cfg->quiet) printf("init: %s; %.3f s\n", msg, gfv_comm_wtime() - t0);
+  if (!st && s->rank == 0 && !cfg->quiet) gfv_log(s, GFV_LOG_INFO, "init: %s; %.3f s", msg, gfv_comm_wtime() - t0);
   return st;
 }

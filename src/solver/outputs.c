@@ -420,7 +420,12 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
     files[i] = NULL;
     GFV_CALL_GOTO(st, gfv_ofile_commit(f), fail);
   }
-  if (rep.text && rep.text_len && !s->cfg->quiet) fputs(rep.text, stdout);
+  if (rep.text && rep.text_len && !s->cfg->quiet) /* the target's report, line by line */
+    for (const char *a = rep.text, *b; *a; a = *b ? b + 1 : b) {
+      b = strchr(a, '\n');
+      if (!b) b = a + strlen(a);
+      gfv_log(s, GFV_LOG_INFO, "%.*s", (int)(b - a), a);
+    }
 fail:
   for (int i = 0; i < F_COUNT; i++) gfv_ofile_abort(files[i]);
   free(rep.json), free(rep.text), free(m.w), free(m.cov), free(data);
@@ -429,6 +434,7 @@ fail:
 }
 
 int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res) {
+  GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_write_outputs"));
   double t0 = gfv_comm_wtime();
   rank_stats rs;
   GFV_CALL(gfv_comm_agree(s->comm, gfv_interrupt_signal() ? GFV_STOPPED : GFV_OK, NULL));

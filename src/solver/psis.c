@@ -14,9 +14,9 @@
 int gfv_gpdfit(size_t m, const double *x, int wip, double *k_out, double *sigma_out) {
   const double prior = 3.0, N = (double)m;
   const size_t M = 30 + (size_t)floor(sqrt(N));
-  double *theta = NULL, *l_theta = NULL;
-  GFV_ALLOC(theta, M);
-  GFV_ALLOC(l_theta, M);
+  double *theta = NULL, *l_theta;
+  GFV_ALLOC(theta, 2 * M); /* one block: an early return cannot leak the first half */
+  l_theta = theta + M;
   /* first quartile, as R's x[floor(N / 4 + 0.5)] (1-based); a zero there (ties with the
    * cutoff) would divide by zero, so move up to the first positive value */
   size_t q = (size_t)floor(N / 4.0 + 0.5);
@@ -49,7 +49,7 @@ int gfv_gpdfit(size_t m, const double *x, int wip, double *k_out, double *sigma_
   if (wip) k = k * N / (N + 10.0) + 10.0 * 0.5 / (N + 10.0);
   if (isnan(k)) k = INFINITY;
   *k_out = k, *sigma_out = sigma;
-  free(theta), free(l_theta);
+  free(theta); /* l_theta with it */
   return GFV_OK;
 }
 

@@ -157,15 +157,15 @@ static void record(gfv_solver *s, const gfv_estimate *e, double step_norm, doubl
   t->seconds = gfv_solver_elapsed(s);
 }
 
-static int create_local(const gfv_config *cfg, gfv_target *target, gfv_comm *comm, gfv_solver *s) {
-  s->cfg = cfg, s->target = target, s->comm = comm;
-  s->rank = gfv_comm_rank(comm), s->size = gfv_comm_size(comm);
+static int create_local(gfv_solver *s) {
+  const gfv_config *cfg = s->cfg;
+  GFV_CALL(gfv_config_check(cfg));
   GFV_CALL(gfv_sim_check());
   if (s->rank == 0 && gfv_sim_sampling() > 0)
-    fprintf(stderr, "gflowvi: warning: timing-only simulated run (%s=%d): the mixture terms are "
-            "sampled, so the fit's numbers mean nothing; only the timers do\n",
+    gfv_log(s, GFV_LOG_WARNING, "gflowvi: warning: timing-only simulated run (%s=%d): the mixture "
+            "terms are sampled, so the fit's numbers mean nothing; only the timers do",
             GFV_SMPI_SAMPLE, gfv_sim_sampling());
-  s->d = target->dim, s->K = (size_t)cfg->particles, s->S = (size_t)cfg->samples;
+  s->d = s->target->dim, s->K = (size_t)cfg->particles, s->S = (size_t)cfg->samples;
   GFV_CHECK(s->K >= (size_t)s->size, GFV_ERR_USAGE,
             "--particles=%zu is smaller than the number of ranks (%d): every rank needs at least "
             "one particle",
@@ -293,48 +293,50 @@ static int initial_estimate(gfv_solver *s) {
             "check the model or change --init / --init-scale");
 }
 
-int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm, gfv_solver **out) {
-  *out = NULL;
-  gfv_solver *s = NULL;
-  int st = gfv_calloc(&s, 1, sizeof *s);
-  if (!st) {
-    s->t_start = gfv_comm_wtime();
-    st = create_local(cfg, target, comm, s);
-  }
-  st = gfv_comm_agree(comm, st, NULL);
-  if (st) {
-    gfv_solver_free(s);
-    return st;
-  }
+int gfv_solver_setup(gfv_solver *s) {
+  GFV_CHECK(s->state == GFV_SOLVER_EMPTY, GFV_ERR_USAGE, "gfv_solver_setup: %s",
+            s->state == GFV_SOLVER_READY ? "the solver is already set up"
+                                         : "its set-up failed; only gfv_solver_free is left");
+  GFV_CHECK(s->target, GFV_ERR_USAGE,
+            "gfv_solver_setup: no target to fit (call gfv_solver_set_target first)");
+  s->state = GFV_SOLVER_SETUP_FAILED; /* until it succeeds */
+  const gfv_config *cfg = s->cfg;
+  s->t_start = gfv_comm_wtime();
+  GFV_CALL(gfv_comm_agree(s->comm, create_local(s), NULL));
   s->last_checkpoint = gfv_comm_wtime();
   if (cfg->restart[0]) { /* the state, estimates and trace come from the checkpoint */
-    st = gfv_solver_restore(s, cfg->restart);
-    if (!st) {
-      /* Both recomputed from the checkpoint's trace.  The replay gives the saved step
-       * unless the step options changed (the restore rescales the step to a new --step):
-       * then the schedule goes on from the rescaled step. */
-      double eta = gfv_schedule_replay(&s->sched, s->trace, s->ntrace);
-      if (eta != s->eta) gfv_schedule_continue(&s->sched, s->iter, s->eta);
-      st = gfv_convergence_replay(s->conv, s->trace, s->ntrace);
-      if (!st) note_convergence(s);
-    }
-    if (st) {
-      gfv_solver_free(s);
-      return st;
-    }
-    *out = s;
+    GFV_CALL(gfv_solver_restore(s, cfg->restart));
+    /* Both recomputed from the checkpoint's trace.  The replay gives the saved step
+     * unless the step options changed (the restore rescales the step to a new --step):
+     * then the schedule goes on from the rescaled step. */
+    double eta = gfv_schedule_replay(&s->sched, s->trace, s->ntrace);
+    if (eta != s->eta) gfv_schedule_continue(&s->sched, s->iter, s->eta);
+    GFV_CALL(gfv_convergence_replay(s->conv, s->trace, s->ntrace));
+    note_convergence(s);
+    s->state = GFV_SOLVER_READY;
     return GFV_OK;
   }
   /* Collective (the mode search), so after the agreement above; never on a restart. */
-  st = gfv_solver_init_particles(s);
-  if (!st) st = initial_estimate(s);
-  if (st) {
-    gfv_solver_free(s);
-    return st;
-  }
+  GFV_CALL(gfv_solver_init_particles(s));
+  GFV_CALL(initial_estimate(s));
   record(s, &s->est_buf[s->cur_est], 0.0, 0.0);
+  s->state = GFV_SOLVER_READY;
+  return GFV_OK;
+}
+
+int gfv_solver_create(const gfv_config *cfg, gfv_target *target, gfv_comm *comm, gfv_solver **out) {
+  *out = NULL;
+  gfv_solver *s = NULL;
+  GFV_CALL(gfv_solver_create_empty(comm, &s));
+  int st;
+  GFV_CALL_GOTO(st, gfv_solver_set_config(s, cfg), fail);
+  GFV_CALL_GOTO(st, gfv_solver_set_target(s, target), fail);
+  GFV_CALL_GOTO(st, gfv_solver_setup(s), fail);
   *out = s;
   return GFV_OK;
+fail:
+  gfv_solver_free(s);
+  return st;
 }
 
 void gfv_solver_set_stop_flag(gfv_solver *s, volatile sig_atomic_t *flag) {
@@ -696,7 +698,8 @@ static void update_particles(gfv_solver *s, const gfv_estimate *e, double eta, d
 
 static void warn(const gfv_solver *s, const char *what, double eta) {
   if (s->rank == 0)
-    fprintf(stderr, "gflowvi: warning: iteration %ld: step rejected (%s); retrying with step %g\n",
+    gfv_log(s, GFV_LOG_WARNING,
+            "gflowvi: warning: iteration %ld: step rejected (%s); retrying with step %g",
             s->iter + 1, what, eta);
 }
 
@@ -864,9 +867,9 @@ static int iterate_tr(gfv_solver *s) {
     }
     /* Said on stderr the first few times; the count goes to summary.json either way. */
     if (s->rank == 0 && s->putback_said < GFV_PUTBACK_SAY)
-      fprintf(stderr,
+      gfv_log(s, GFV_LOG_WARNING,
               "gflowvi: warning: iteration %ld: %.0f component%s put back (non-finite or exploding "
-              "estimates, or no sample inside the support); retrying %s with a shorter step%s\n",
+              "estimates, or no sample inside the support); retrying %s with a shorter step%s",
               s->iter + 1, local[0], local[0] == 1 ? "" : "s", local[0] == 1 ? "it" : "them",
               s->putback_said + 1 == GFV_PUTBACK_SAY ? " (further such lines suppressed)" : "");
     s->putback_said++;
@@ -891,6 +894,7 @@ static int trace_reserve(gfv_solver *s) {
 }
 
 int gfv_solver_iterate(gfv_solver *s) {
+  GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_iterate"));
   GFV_CALL(trace_reserve(s));
   gfv_particles_copy_params(&s->prev, &s->cur);
   s->draw_iter = (uint64_t)s->iter + 1, s->draw_try = 0;
@@ -911,10 +915,10 @@ static void progress(const gfv_solver *s, long iter0, double run_secs) {
   double secs = t->seconds, rate = run_secs > 0 ? (double)(t->iteration - iter0) / run_secs : 0.0;
   char left[32];
   clock_text(rate > 0 ? (double)(s->cfg->iters - t->iteration) / rate : 0.0, left, sizeof left);
-  printf("iter %6ld/%ld  elbo %12.6f +- %.4f  move %.3e  eta %.3g  %8.2f s  %8.1f it/s  left %s\n",
-         t->iteration, s->cfg->iters, t->elbo, t->elbo_se, t->step_norm, t->step_size, secs, rate,
-         left);
-  fflush(stdout);
+  gfv_log(s, GFV_LOG_PROGRESS,
+          "iter %6ld/%ld  elbo %12.6f +- %.4f  move %.3e  eta %.3g  %8.2f s  %8.1f it/s  left %s",
+          t->iteration, s->cfg->iters, t->elbo, t->elbo_se, t->step_norm, t->step_size, secs, rate,
+          left);
 }
 
 int gfv_solver_stop(gfv_solver *s, const char *phase) {
@@ -923,7 +927,7 @@ int gfv_solver_stop(gfv_solver *s, const char *phase) {
   GFV_CALL(gfv_solver_checkpoint(s, path));
   s->last_checkpoint = gfv_comm_wtime();
   if (s->rank == 0)
-    fprintf(stderr, "gflowvi: received %s%s%s: checkpoint written to %s at iteration %ld; stopping\n",
+    gfv_log(s, GFV_LOG_NOTE, "gflowvi: received %s%s%s: checkpoint written to %s at iteration %ld; stopping",
             gfv_interrupt_name(gfv_interrupt_signal()), phase ? " during " : "", phase ? phase : "",
             path, s->iter);
   return GFV_STOPPED;
@@ -944,6 +948,7 @@ static int checkpoint_if_asked(gfv_solver *s) {
 }
 
 int gfv_solver_run(gfv_solver *s) {
+  GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_run"));
   const gfv_config *cfg = s->cfg;
   int show = s->rank == 0 && !cfg->quiet && cfg->progress_every > 0;
   double t0 = gfv_comm_wtime(), tstart = t0;
@@ -964,14 +969,24 @@ int gfv_solver_run(gfv_solver *s) {
     if (settled && s->rank == 0 && !cfg->quiet) {
       gfv_convergence_stats cs;
       gfv_convergence_get_stats(s->conv, &cs);
-      printf("converged: the ELBO's window means moved by %.2e (%.2e with 2 standard errors) "
-             "< --tol=%g, %ld windows of %ld iterations in a row since iteration %ld\n",
-             cs.rel_mean, cs.rel_bound, cfg->tol, cs.streak, cfg->conv_window, cs.first_held);
+      gfv_log(s, GFV_LOG_INFO,
+              "converged: the ELBO's window means moved by %.2e (%.2e with 2 standard errors) "
+              "< --tol=%g, %ld windows of %ld iterations in a row since iteration %ld",
+              cs.rel_mean, cs.rel_bound, cfg->tol, cs.streak, cfg->conv_window, cs.first_held);
     }
     if (small_update && s->rank == 0 && !cfg->quiet)
-      printf("stopped: relative update norm %.3e < --tol-update=%g at iteration %ld (the "
-             "particles moved little; that is not a convergence test)\n",
-             s->last_rel_step, cfg->tol_update, s->iter);
+      gfv_log(s, GFV_LOG_INFO,
+              "stopped: relative update norm %.3e < --tol-update=%g at iteration %ld (the "
+              "particles moved little; that is not a convergence test)",
+              s->last_rel_step, cfg->tol_update, s->iter);
+    if (s->monitor) { /* every rank calls it; any rank's non-zero stops all */
+      double stop = s->monitor(s, s->iter, t->elbo, s->monitor_ctx) != 0;
+      GFV_CALL(gfv_comm_allreduce_max(s->comm, &stop, 1));
+      if (stop > 0) {
+        s->run_seconds += gfv_comm_wtime() - t0;
+        return GFV_STOPPED;
+      }
+    }
     if (settled || small_update) break;
     s->run_seconds += gfv_comm_wtime() - t0; /* the checkpoint stores the time so far */
     t0 = gfv_comm_wtime();

@@ -51,8 +51,18 @@ typedef char gfv_input_sums[GFV_NINPUTS][GFV_SUM_CHARS];
 /* The checkpoint attribute holding each input's checksum. */
 extern const char *const gfv_input_attr[GFV_NINPUTS];
 
+/* Where a solver is in its life cycle (api.c): options and target may change while EMPTY;
+ * SETUP_FAILED allows only gfv_solver_free. */
+enum { GFV_SOLVER_EMPTY, GFV_SOLVER_READY, GFV_SOLVER_SETUP_FAILED };
+
 struct gfv_solver {
-  const gfv_config *cfg;
+  const gfv_config *cfg;    /* &config: every file reads the configuration through it */
+  gfv_config config;        /* the solver's own copy (gfv_solver_set_option, _set_config) */
+  int state;                /* GFV_SOLVER_EMPTY, ... */
+  gfv_monitor_fn monitor;   /* gfv_solver_set_monitor (NULL: none) */
+  void *monitor_ctx;
+  gfv_log_fn log;           /* gfv_solver_set_log (NULL: stdout / stderr, see gfv_log) */
+  void *log_ctx;
   gfv_target *target;
   gfv_comm *comm;
   const gfv_flow_type *flow;
@@ -171,6 +181,16 @@ size_t gfv_samples_a_rows(size_t n, size_t kloc, size_t S);
 /* Collective: the verdict on a finished fit into res (warnings, reliable); needs the
  * final evaluation's figures in res and s->eval_phi (diagnostics.c). */
 int gfv_solver_diagnose(gfv_solver *s, gfv_eval_result *res);
+
+/* Rank 0's lines to the user (api.c), through the log callback or, without one, to stdout
+ * (progress, info) or stderr (notes, warnings) with a newline, flushed.  fmt gives one line
+ * without its newline.  The callers decide which rank speaks (rank 0, as before). */
+void gfv_log(const gfv_solver *s, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* GFV_OK when s is set up, else GFV_ERR_USAGE naming fn (the public entry points that need
+ * the particles call it first). */
+int gfv_solver_require_ready(const gfv_solver *s, const char *fn);
 
 /* Seconds since the solver was created. */
 double gfv_solver_elapsed(const gfv_solver *s);
