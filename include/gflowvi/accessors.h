@@ -1,7 +1,6 @@
 /* accessors.h - what a program that cannot see the library's structs needs (a foreign-
  * function interface such as Python's ctypes, src/bindings/python/): a configuration made
- * and freed by the library, the sizes of a solver's arrays, and the size of
- * gfv_eval_result so a binding can check its copy of the layout.  None is collective. */
+ * and freed by the library, and the size of gfv_eval_result so a binding can check its copy of the layout.  None is collective. */
 #ifndef GFLOWVI_ACCESSORS_H
 #define GFLOWVI_ACCESSORS_H
 
@@ -17,10 +16,6 @@
 int gfv_config_create(gfv_config **out);
 /* Frees it (NULL allowed). */
 void gfv_config_destroy(gfv_config *cfg);
-
-/* The sizes of gfv_solver_gather's arrays: K particles in d dimensions; diag = 1 for the
- * diagonal family (precisions are K x d diagonals, else K x d x d).  Any pointer may be NULL. */
-void gfv_solver_sizes(const gfv_solver *s, size_t *K, size_t *d, int *diag);
 
 /* sizeof(gfv_eval_result), for bindings that mirror the struct. */
 size_t gfv_eval_result_size(void);

@@ -12,8 +12,13 @@
 
 #include "gflowvi/comm.h"
 
+/* Exported from libgflowvi.so (built with -fvisibility=hidden): docs/library.md. */
+#pragma GCC visibility push(default)
+
 /* Collective over comm.  MPI must be initialised.  GFV_ERR_USAGE before MPI_Init or for
  * MPI_COMM_NULL, GFV_ERR_MPI when the duplication fails. */
 int gfv_comm_create_from_mpi(MPI_Comm comm, gfv_comm **out);
+
+#pragma GCC visibility pop
 
 #endif

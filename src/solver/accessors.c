@@ -4,7 +4,7 @@
 
 #include "gflowvi/accessors.h"
 #include "gflowvi/error.h"
-#include "solver/solver_impl.h"
+#include "gflowvi/solver.h"
 
 int gfv_config_create(gfv_config **out) {
   gfv_config *cfg;
@@ -16,11 +16,5 @@ int gfv_config_create(gfv_config **out) {
 }
 
 void gfv_config_destroy(gfv_config *cfg) { free(cfg); }
-
-void gfv_solver_sizes(const gfv_solver *s, size_t *K, size_t *d, int *diag) {
-  if (K) *K = s->K;
-  if (d) *d = s->d;
-  if (diag) *diag = s->diag;
-}
 
 size_t gfv_eval_result_size(void) { return sizeof(gfv_eval_result); }

@@ -61,8 +61,11 @@ _PROTOTYPES = {
     "gfv_solver_write_outputs": (c_int, [c_void_p, POINTER(EvalResult)]),
     "gfv_solver_iteration": (ctypes.c_long, [c_void_p]),
     "gfv_solver_seconds": (c_double, [c_void_p]),
-    "gfv_solver_sizes": (None, [c_void_p, POINTER(c_size_t), POINTER(c_size_t), POINTER(c_int)]),
-    "gfv_solver_gather": (c_int, [c_void_p, POINTER(c_double), POINTER(c_double), POINTER(c_double)]),
+    "gfv_solver_num_particles": (c_size_t, [c_void_p]),
+    "gfv_solver_dim": (c_size_t, [c_void_p]),
+    "gfv_solver_family": (c_char_p, [c_void_p]),
+    "gfv_solver_gather_covariances": (c_int, [c_void_p, POINTER(c_double), POINTER(c_double),
+                                              POINTER(c_double)]),
     "gfv_eval_result_size": (c_size_t, []),
     "gfv_outputs_clean": (c_int, [c_char_p, c_void_p, c_size_t, c_int, c_void_p, c_void_p]),
 }

@@ -128,16 +128,15 @@ def fit(logp_and_grad, dim, *, hessian=None, normalized=False, out=None, mpi=Fal
 
 
 def _result(solver, res, out):
-    K, d, diag = c_size_t(), c_size_t(), c_int()
-    lib.gfv_solver_sizes(solver, byref(K), byref(d), byref(diag))
-    K, d = K.value, d.value
+    K, d = lib.gfv_solver_num_particles(solver), lib.gfv_solver_dim(solver)
+    diag = lib.gfv_solver_family(solver) == b"diag"
     w, mu = np.empty(K), np.empty((K, d))
-    P = np.empty((K, d)) if diag.value else np.empty((K, d, d))
+    cov = np.empty((K, d)) if diag else np.empty((K, d, d))
     ptr = lambda a: a.ctypes.data_as(POINTER(c_double))  # noqa: E731
-    check(lib.gfv_solver_gather(solver, ptr(w), ptr(mu), ptr(P)))
+    check(lib.gfv_solver_gather_covariances(solver, ptr(w), ptr(mu), ptr(cov)))
     r = FitResult()
     r.weights, r.means = w, mu
-    r.covariances = (np.stack([np.diag(1.0 / p) for p in P]) if diag.value else np.linalg.inv(P))
+    r.covariances = np.stack([np.diag(v) for v in cov]) if diag else cov
     r.mean = w @ mu
     dev = mu - r.mean
     r.cov = np.einsum("k,kab->ab", w, r.covariances) + np.einsum("k,ka,kb->ab", w, dev, dev)
