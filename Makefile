@@ -90,11 +90,13 @@ lib: $(BUILD)/libgflowvi.a
 # dependencies in a .d file beside it (read at the end of this Makefile).
 # Not in the SMPI build: SimGrid's privatization dlopen()s the program and looks up its main.
 OBJ_CFLAGS := -fPIC $(if $(filter 1,$(SMPI)),,-fvisibility=hidden) -MMD -MP
-# The flags the objects were compiled with, in a file that changes only when they do: a
-# build directory made by an older Makefile (or with other flags) is recompiled, never
-# linked half old (objects without -fPIC cannot make the shared library).
+# The object-level flags (-fPIC, visibility, dependency files) in a file that changes only
+# when they do: a build directory made by an older Makefile, whose objects have no -fPIC,
+# is recompiled once instead of failing to link the shared library.  Only these: `make
+# install` from a test (tests/cli/test_install.sh) must not recompile a build made with
+# WERROR=1 or SAN=1 because it was not given those again.
 OBJ_FLAGS_FILE := $(BUILD)/obj/.flags
-OBJ_FLAGS_NOW := $(CC) $(CFLAGS) $(OBJ_CFLAGS)
+OBJ_FLAGS_NOW := $(OBJ_CFLAGS)
 $(OBJ_FLAGS_FILE): FORCE
 	@mkdir -p $(dir $@)
 	@echo '$(OBJ_FLAGS_NOW)' | cmp -s - $@ || echo '$(OBJ_FLAGS_NOW)' > $@
