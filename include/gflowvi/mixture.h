@@ -89,7 +89,7 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
                         double *logq, double *gbar, double *H, gfv_mix_fused *f);
 /* Exact pruning (docs/pruning.md; on after gfv_mix_fused_alloc): pairs whose terms a bound
  * shows to lie below the rounding of the sums are skipped, by tiles of points against the
- * whole mixture (full family; needs the view's L).  gfv_mix_fused_counts: the pairs the
+ * whole mixture (full family).  gfv_mix_fused_counts: the pairs the
  * calls met and those they pruned since the last reset (reset != 0 zeroes them). */
 void gfv_mix_fused_set_prune(gfv_mix_fused *f, int on);
 void gfv_mix_fused_counts(gfv_mix_fused *f, double *pairs, double *pruned, int reset);

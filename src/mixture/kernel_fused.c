@@ -35,6 +35,7 @@
 #define FUSED_POINTS 64     /* points per block in the two-pass form */
 #define FUSED_PENDING 256   /* groups whose -sum r P part may wait for one DGEMM */
 #define PRUNE_TILE 16       /* points per pruning tile when groups are single points */
+#define PRUNE_BACKOFF 15    /* the longest pause (in calls) after calls that pruned nothing */
 
 struct gfv_mix_fused {
   size_t d, K, group, c, kb, cwcap, mq;
@@ -60,6 +61,7 @@ struct gfv_mix_fused {
   double *eigw;           /* GFV_PRUNE_EIG_WORK(d) */
   double *nkt;            /* ntile: the number each tile keeps */
   double pairs, pruned;   /* since gfv_mix_fused_counts last reset them */
+  unsigned wait, backoff; /* calls to go without trying to prune, and the next such pause */
 };
 
 enum { NB = 23 };
@@ -318,17 +320,17 @@ static size_t prune_tile(const gfv_mix_view *m, size_t n, const double *z, const
     if (f->ub[j] > f->ub[best]) best = j;
   }
   /* A lower bound of log q at every point of the tile: its exact term with the component
-   * whose bound is highest, a = logc - |L^T (z - mu)|^2 / 2. */
-  const double *Lb = m->L + best * d * d, *mu = m->mu + best * d;
+   * whose bound is highest, a = logc - x^T P x / 2, x = z - mu. */
+  const double *Pb = m->P + best * d * d, *mu = m->mu + best * d;
   double lower = INFINITY;
   for (size_t i = 0; i < n; i++) {
     if (sk && sk[i]) continue;
     for (size_t t = 0; t < d; t++) f->mtmp[t] = z[i * d + t] - mu[t];
     double q = 0.0;
-    for (size_t c = 0; c < d; c++) { /* (L^T x)_c = sum_{a >= c} L[a][c] x_a */
+    for (size_t a = 0; a < d; a++) {
       double v = 0.0;
-      for (size_t a = c; a < d; a++) v += Lb[a * d + c] * f->mtmp[a];
-      q += v * v;
+      for (size_t b = 0; b < d; b++) v += Pb[a * d + b] * f->mtmp[b];
+      q += f->mtmp[a] * v;
     }
     double a = m->logc[best] - 0.5 * q;
     lower = a < lower ? a : lower;
@@ -422,7 +424,10 @@ static void pruned_block(const gfv_mix_view *m, size_t i0, size_t c, const doubl
   }
 }
 
-void gfv_mix_fused_set_prune(gfv_mix_fused *f, int on) { f->prune = on != 0; }
+void gfv_mix_fused_set_prune(gfv_mix_fused *f, int on) {
+  if (f->prune != (on != 0)) f->wait = f->backoff = 0;
+  f->prune = on != 0;
+}
 
 void gfv_mix_fused_counts(gfv_mix_fused *f, double *pairs, double *pruned, int reset) {
   *pairs = f->pairs, *pruned = f->pruned;
@@ -466,22 +471,31 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
     cblas_dsymv(CblasRowMajor, CblasLower, (int)d, 1.0, m->P + j * dd, (int)d, f->mtmp, 1, 0.0,
                 f->b + j * d, 1);
   }
-  const int two = f->two_pass && f->kb < K, prune = f->prune && K > 1 && m->L;
-  const double lref = prune ? prune_prepare(m, f) : 0.0;
+  /* A call that prunes nothing (a compact mixture) still pays for the eigenvalue bounds
+   * and the tiles' bounds (a few percent): after such calls the next 1, 3, 7, 15 calls do
+   * not try (the answer is the same either way), and a call that prunes ends the pause. */
+  const int two = f->two_pass && f->kb < K, prune = f->prune && K > 1 && !f->wait;
+  if (f->wait) f->wait--;
+  const double lref = prune ? prune_prepare(m, f) : 0.0, pruned0 = f->pruned;
   pending p = {0, 0};
+  size_t bwait = 0, bback = 0; /* the same pause over the blocks of this call */
   for (size_t i0 = 0; i0 < n; i0 += f->c) {
     size_t c = n - i0 < f->c ? n - i0 : f->c;
     const double *zb = z + i0 * d;
     const unsigned char *sk = skip ? skip + i0 : NULL;
     for (size_t i = 0; i < c; i++)
       for (size_t t = 0; t < d; t++) f->y[i * d + t] = zb[i * d + t] - f->center[t];
-    if (prune && prune_plan(m, c, zb, sk, lref, f)) {
-      if (!two && H) flush(m, 0, K, &p, H, f); /* the tiles use cw themselves */
-      pruned_block(m, i0, c, zb, sk, logq, gbar, H, f);
-      continue;
-    }
-    if (!prune) {
+    if (prune && !bwait) {
+      if (prune_plan(m, c, zb, sk, lref, f)) {
+        bback = 0;
+        if (!two && H) flush(m, 0, K, &p, H, f); /* the tiles use cw themselves */
+        pruned_block(m, i0, c, zb, sk, logq, gbar, H, f);
+        continue;
+      }
+      bwait = bback = 2 * bback + 1;
+    } else {
       f->pairs += (double)c * (double)K;
+      bwait -= bwait > 0;
     }
     if (!two) {
       log_terms(m, f->b, 0, K, c, f->y, zb, f);
@@ -498,6 +512,12 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
       }
     }
     for (size_t i = 0; i < c; i++) logq[i0 + i] = sk && sk[i] ? INFINITY : f->lse[i];
+  }
+  if (prune && f->pruned == pruned0) {
+    f->backoff = f->backoff < PRUNE_BACKOFF ? 2 * f->backoff + 1 : PRUNE_BACKOFF;
+    f->wait = f->backoff;
+  } else if (prune) {
+    f->backoff = 0;
   }
   if (!H) return GFV_OK;
   if (!two) flush(m, 0, K, &p, H, f);

@@ -9,7 +9,9 @@
 int gfv_prune_eig(size_t d, const double *P, double *work, double *lmin, double *lmax) {
   double *a = work, *w = work + d * d, *wk = w + d;
   memcpy(a, P, d * d * sizeof(double));
-  lapack_int info = LAPACKE_dsyev_work(LAPACK_ROW_MAJOR, 'N', 'L', (lapack_int)d, a, (lapack_int)d, w, wk,
+  /* P is symmetric: its row-major lower triangle is the column-major upper one, and the
+   * column-major call makes no transposed copy. */
+  lapack_int info = LAPACKE_dsyev_work(LAPACK_COL_MAJOR, 'N', 'U', (lapack_int)d, a, (lapack_int)d, w, wk,
                                        (lapack_int)(3 * d));
   double top = fabs(w[d - 1]) > fabs(w[0]) ? fabs(w[d - 1]) : fabs(w[0]);
   if (info != 0 || !isfinite(top)) {

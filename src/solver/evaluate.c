@@ -181,9 +181,10 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   const size_t per = M < GFV_EVAL_BLOCK ? (GFV_EVAL_BLOCK / M < 64 ? GFV_EVAL_BLOCK / M : 64) : 1;
   /* The params layout evaluates log q as its iterations do, with the fused kernel (whose
    * blocks of components keep a large mixture fast); the samples layout as it always did. */
-  if (s->layout == GFV_LAYOUT_PARAMS)
+  if (s->layout == GFV_LAYOUT_PARAMS) {
     GFV_CALL_GOTO(st, gfv_mix_fused_alloc(s->d, s->K, 1, s->diag, GFV_MIX_FUSED_BUDGET, &f), done);
-  else
+    gfv_mix_fused_set_prune(f, strcmp(s->cfg->prune, "off") != 0);
+  } else
     GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &w)
                              : gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
   GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_EVAL_BLOCK * s->d, sizeof(double)), done);
