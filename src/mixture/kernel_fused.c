@@ -364,6 +364,10 @@ static void tile_terms(const gfv_mix_view *m, const unsigned *keep, size_t nk, s
                        double *gbar, double *H, gfv_mix_fused *f) {
   const size_t d = m->d, mq = f->mq;
   pending p = {0, 0};
+  if (!nk) { /* every point left out (a kept point keeps at least its best component) */
+    for (size_t i = 0; i < c; i++) logq[i] = sk && sk[i] ? INFINITY : -INFINITY;
+    return;
+  }
   if (nk <= f->kb) {
     gfv_mix_view v = gather(m, keep, nk, f);
     log_terms(&v, f->gb, 0, nk, c, y, z, f);

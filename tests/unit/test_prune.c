@@ -111,7 +111,7 @@ static double max_rel(size_t n, const double *a, const double *b, double floor) 
 }
 
 /* The fused kernel with and without pruning on S samples of each component (the params
- * layout's points, group S), some left out; returns the pruned fraction. */
+ * layout's points, group S), some left out (one whole group too); returns the pruned fraction. */
 static double check_pruned(size_t d, size_t k, size_t S, double spread, size_t budget, double tol,
                            const char *what) {
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
@@ -132,7 +132,7 @@ static double check_pruned(size_t d, size_t k, size_t S, double spread, size_t b
       z[i * d + t] = s / L[t * d + t];
     }
     for (size_t t = 0; t < d; t++) z[i * d + t] += m.mu[j * d + t];
-    skip[i] = i % 11 == 3;
+    skip[i] = i % 11 == 3 || j == 2; /* and one whole group: a tile with nothing to do */
   }
   double pairs = 0, pruned = 0;
   for (int on = 0; on < 2; on++) {
