@@ -92,6 +92,10 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
  * whole mixture (full family).  gfv_mix_fused_counts: the pairs the
  * calls met and those they pruned since the last reset (reset != 0 zeroes them). */
 void gfv_mix_fused_set_prune(gfv_mix_fused *f, int on);
+/* on: the calls until this is called again see one and the same mixture (the final
+ * evaluation's many small calls), so the precisions' eigenvalue bounds, O(K d^3), are
+ * computed once. */
+void gfv_mix_fused_fix_mixture(gfv_mix_fused *f, int on);
 void gfv_mix_fused_counts(gfv_mix_fused *f, double *pairs, double *pruned, int reset);
 
 /* Serial convenience over a complete mixture: log q (n), its gradient (n x d, or NULL) and

@@ -34,7 +34,6 @@
 #define FUSED_MIN_POINTS 16 /* fewer points per block than this: blocks of components */
 #define FUSED_POINTS 64     /* points per block in the two-pass form */
 #define FUSED_PENDING 256   /* groups whose -sum r P part may wait for one DGEMM */
-#define PRUNE_TILE 16       /* points per pruning tile when groups are single points */
 #define PRUNE_BACKOFF 15    /* the longest pause (in calls) after calls that pruned nothing */
 
 struct gfv_mix_fused {
@@ -57,15 +56,19 @@ struct gfv_mix_fused {
   double *lmin, *lmax;    /* K each: eigenvalue bounds of the precisions */
   double *ub, *tb;        /* K each: the tile's bounds and their t0 */
   double *lrat;           /* K: log(lmax_j / lref), the scale part of the factor */
-  double *keep;           /* ntile x K indices (unsigned): the components each tile keeps */
+  double *keep;           /* the components the tiles keep, one list after the other
+                           * (unsigned indices; room for kcap of them, see prune_plan) */
+  size_t kcap;
   double *gP, *gmu, *glogc, *gb; /* kb components gathered: precisions, means, logc, b */
   double *eigw;           /* GFV_PRUNE_EIG_WORK(d) */
-  double *nkt;            /* ntile: the number each tile keeps */
+  double *nkt, *kof;      /* ntile each: the number each tile keeps, and where its list starts */
+  int fixed, have;        /* gfv_mix_fused_fix_mixture; eigenvalue bounds computed */
+  double lref;
   double pairs, pruned;   /* since gfv_mix_fused_counts last reset them */
   unsigned wait, backoff; /* calls to go without trying to prune, and the next such pause */
 };
 
-enum { NB = 24 };
+enum { NB = 25 };
 
 static void layout(gfv_mix_fused *f, size_t d, size_t K, size_t group, size_t budget, size_t *n) {
   const size_t per = (d + 1) * sizeof(double); /* per (point, component): gradient, a_ij */
@@ -86,22 +89,23 @@ static void layout(gfv_mix_fused *f, size_t d, size_t K, size_t group, size_t bu
   if (cap > FUSED_PENDING) cap = FUSED_PENDING;
   f->cwcap = f->two_pass || cap < touched ? touched : cap;
   const size_t tp = (size_t)f->two_pass, c = f->c, kb = f->kb;
-  /* A tile is one group (the draws of one component in the solver: a small ball when the
-   * mixture is spread out), or PRUNE_TILE points when groups are single points. */
-  f->ts = group > 1 ? group : PRUNE_TILE;
+  /* A tile is one group: the draws of one component in the solver and in the final
+   * evaluation, a small ball when the mixture is spread out. */
+  f->ts = group;
   if (f->ts > c) f->ts = c;
   f->ntile = (c + f->ts - 1) / f->ts;
+  f->kcap = (f->ntile / 2 + 2) * K;
   const size_t counts[NB] = {d,      c * d,  K * d,       c * kb * d, c * kb, c,
                              f->cwcap * kb, tp * c * f->mq, tp * f->mq * kb, d, d, GFV_MIX_SIMD_ROWS * d,
-                             K, K, K, K, (f->ntile * K + 1) / 2, kb * d * d, kb * d, kb, kb * d,
-                             GFV_PRUNE_EIG_WORK(d), f->ntile, K};
+                             K, K, K, K, (f->kcap + 1) / 2, kb * d * d, kb * d, kb, kb * d,
+                             GFV_PRUNE_EIG_WORK(d), f->ntile, K, f->ntile};
   memcpy(n, counts, sizeof counts);
 }
 
 static void buffers(gfv_mix_fused *f, double ***b) {
   double **p[NB] = {&f->center, &f->y,    &f->b,  &f->buf, &f->A,    &f->lse,   &f->cw, &f->F,
                     &f->W,      &f->bm,   &f->mtmp, &f->wx, &f->lmin, &f->lmax, &f->ub, &f->tb,
-                    &f->keep,   &f->gP,   &f->gmu,  &f->glogc, &f->gb, &f->eigw, &f->nkt, &f->lrat};
+                    &f->keep,   &f->gP,   &f->gmu,  &f->glogc, &f->gb, &f->eigw, &f->nkt, &f->lrat, &f->kof};
   memcpy(b, p, sizeof p);
 }
 
@@ -416,14 +420,18 @@ static void tile_terms(const gfv_mix_view *m, const unsigned *keep, size_t nk, s
 static int prune_plan(const gfv_mix_view *m, size_t c, const double *zb, const unsigned char *sk,
                       double lref, gfv_mix_fused *f) {
   const size_t K = m->k, d = m->d, ts = f->ts;
-  size_t kept = 0;
-  for (size_t t = 0, a = 0; a < c; t++, a += ts) {
-    size_t n = c - a < ts ? c - a : ts;
-    size_t nk = prune_tile(m, n, zb + a * d, sk ? sk + a : NULL, lref, (unsigned *)f->keep + t * K, f);
-    f->nkt[t] = (double)nk;
-    kept += nk * n;
-  }
+  size_t kept = 0, off = 0;
   f->pairs += (double)c * (double)K;
+  for (size_t t = 0, a = 0; a < c; t++, a += ts) {
+    /* When at most half the pairs are kept, the lists hold at most ntile K / 2 + K indices
+     * (every tile but the last has ts points); so a list that might not fit in
+     * kcap = (ntile / 2 + 2) K means more than half are kept already. */
+    if (off + K > f->kcap) return 0;
+    size_t n = c - a < ts ? c - a : ts;
+    size_t nk = prune_tile(m, n, zb + a * d, sk ? sk + a : NULL, lref, (unsigned *)f->keep + off, f);
+    f->nkt[t] = (double)nk, f->kof[t] = (double)off;
+    off += nk, kept += nk * n;
+  }
   if (2 * kept > c * K) return 0;
   f->pruned += (double)(c * K - kept);
   return 1;
@@ -432,11 +440,11 @@ static int prune_plan(const gfv_mix_view *m, size_t c, const double *zb, const u
 /* The block i0 .. i0+c-1 tile by tile, with the components prune_plan kept. */
 static void pruned_block(const gfv_mix_view *m, size_t i0, size_t c, const double *zb,
                          const unsigned char *sk, double *logq, double *gbar, double *H, gfv_mix_fused *f) {
-  const size_t K = m->k, d = m->d, ts = f->ts;
+  const size_t d = m->d, ts = f->ts;
   for (size_t t = 0, a = 0; a < c; t++, a += ts) {
     size_t n = c - a < ts ? c - a : ts;
-    tile_terms(m, (unsigned *)f->keep + t * K, (size_t)f->nkt[t], i0 + a, n, f->y + a * d, zb + a * d,
-               sk ? sk + a : NULL, logq + i0 + a, gbar, H, f);
+    tile_terms(m, (unsigned *)f->keep + (size_t)f->kof[t], (size_t)f->nkt[t], i0 + a, n, f->y + a * d,
+               zb + a * d, sk ? sk + a : NULL, logq + i0 + a, gbar, H, f);
   }
 }
 
@@ -444,6 +452,8 @@ void gfv_mix_fused_set_prune(gfv_mix_fused *f, int on) {
   if (f->prune != (on != 0)) f->wait = f->backoff = 0;
   f->prune = on != 0;
 }
+
+void gfv_mix_fused_fix_mixture(gfv_mix_fused *f, int on) { f->fixed = on != 0, f->have = 0; }
 
 void gfv_mix_fused_counts(gfv_mix_fused *f, double *pairs, double *pruned, int reset) {
   *pairs = f->pairs, *pruned = f->pruned;
@@ -492,7 +502,8 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
    * not try (the answer is the same either way), and a call that prunes ends the pause. */
   const int two = f->two_pass && f->kb < K, prune = f->prune && K > 1 && !f->wait;
   if (f->wait) f->wait--;
-  const double lref = prune ? prune_prepare(m, f) : 0.0, pruned0 = f->pruned;
+  if (prune && !(f->fixed && f->have)) f->lref = prune_prepare(m, f), f->have = 1;
+  const double lref = f->lref, pruned0 = f->pruned;
   pending p = {0, 0};
   size_t bwait = 0, bback = 0; /* the same pause over the blocks of this call */
   for (size_t i0 = 0; i0 < n; i0 += f->c) {
