@@ -29,6 +29,7 @@ typedef struct {
   long particles;              /* K, number of mixture components */
   long samples;                /* S, Monte Carlo samples per particle per iteration */
   char layout[GFV_NAME_MAX];   /* params | samples | auto: what the ranks exchange (layout.c) */
+  char prune[GFV_NAME_MAX];    /* on | off: exact pruning of negligible pairs (docs/pruning.md) */
   double step;                 /* eta */
   double weight_step;          /* eta_w of the weight flow; 0 = equal weights (the paper) */
   double trust_region;         /* bound on KL(new || old) of each component per step; 0 = none */

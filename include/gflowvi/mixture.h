@@ -90,6 +90,16 @@ double gfv_mix_fused_bytes(size_t d, size_t K, size_t group, int diag, size_t bu
 void gfv_mix_fused_shape(const gfv_mix_fused *f, size_t *points, size_t *comps, size_t *pending);
 int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
                         double *logq, double *gbar, double *H, gfv_mix_fused *f);
+/* Exact pruning (docs/pruning.md; on after gfv_mix_fused_alloc): pairs whose terms a bound
+ * shows to lie below the rounding of the sums are skipped, by tiles of points against the
+ * whole mixture (full family).  gfv_mix_fused_counts: the pairs the
+ * calls met and those they pruned since the last reset (reset != 0 zeroes them). */
+void gfv_mix_fused_set_prune(gfv_mix_fused *f, int on);
+/* on: the calls until this is called again see one and the same mixture (the final
+ * evaluation's many small calls), so the precisions' eigenvalue bounds, O(K d^3), are
+ * computed once. */
+void gfv_mix_fused_fix_mixture(gfv_mix_fused *f, int on);
+void gfv_mix_fused_counts(gfv_mix_fused *f, double *pairs, double *pruned, int reset);
 
 /* Serial convenience over a complete mixture: log q (n), its gradient (n x d, or NULL) and
  * its Hessian (n x d x d, or NULL) at n points.  Used by the gmm targets and the tests.

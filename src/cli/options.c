@@ -50,6 +50,7 @@ static const char *const estimator_choices[] = {"auto", "hessian", "stein", NULL
 static const char *const update_choices[] = {"retraction", "plain", NULL};
 static const char *const family_choices[] = {"full", "diag", NULL};
 static const char *const layout_choices[] = {"auto", "params", "samples", NULL};
+static const char *const prune_choices[] = {"on", "off", NULL};
 static const char *const schedule_choices[] = {"constant", "decay", "adaptive", NULL};
 static const char *const standardize_choices[] = {"auto", "scale", "center-scale", "none", NULL};
 static const char *const resample_choices[] = {"none", "psis", NULL};
@@ -98,6 +99,12 @@ static const option options[] = {
              "rank evaluating the whole mixture at its own samples; samples = every sample, each "
              "rank evaluating its own components at all of them; auto = the one the performance "
              "model says is faster for this K, S, d and rank count"},
+    /* ROLE_RUN: pruning skips only terms below the sums' rounding (docs/pruning.md). */
+    {.name = "prune", .type = OPT_CHOICE, FIELD(prune), .def = "on", .choices = prune_choices,
+     .role = ROLE_RUN,
+     .help = "params layout, full family: skip (point, component) pairs whose terms a bound shows "
+             "to lie below the rounding of the sums (exact; saves most of the work on a "
+             "spread-out mixture); off = evaluate every pair"},
     {.name = "step", .type = OPT_DOUBLE, FIELD(step), .def = "0.05", .bound = BOUND_GT, .lo = 0,
      .role = ROLE_RUN,
      .help = "step size eta"},

@@ -29,10 +29,12 @@
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
 #include "mixture/kernel_impl.h"
+#include "mixture/prune.h"
 
 #define FUSED_MIN_POINTS 16 /* fewer points per block than this: blocks of components */
 #define FUSED_POINTS 64     /* points per block in the two-pass form */
 #define FUSED_PENDING 256   /* groups whose -sum r P part may wait for one DGEMM */
+#define PRUNE_BACKOFF 15    /* the longest pause (in calls) after calls that pruned nothing */
 
 struct gfv_mix_fused {
   size_t d, K, group, c, kb, cwcap, mq;
@@ -48,9 +50,25 @@ struct gfv_mix_fused {
   double *F, *W;    /* two passes: c x mq features, mq x kb coefficients */
   double *bm, *mtmp; /* d each: scratch of gfv_mix_quad_coefs */
   double *wx;       /* GFV_MIX_SIMD_ROWS x d: scratch of gfv_mix_simd_grad_terms */
+  /* pruning (docs/pruning.md) */
+  int prune;              /* gfv_mix_fused_set_prune */
+  size_t ts, ntile;       /* points per tile, tiles per block */
+  double *lmin, *lmax;    /* K each: eigenvalue bounds of the precisions */
+  double *ub, *tb;        /* K each: the tile's bounds and their t0 */
+  double *lrat;           /* K: log(lmax_j / lref), the scale part of the factor */
+  double *keep;           /* the components the tiles keep, one list after the other
+                           * (unsigned indices; room for kcap of them, see prune_plan) */
+  size_t kcap;
+  double *gP, *gmu, *glogc, *gb; /* kb components gathered: precisions, means, logc, b */
+  double *eigw;           /* GFV_PRUNE_EIG_WORK(d) */
+  double *nkt, *kof;      /* ntile each: the number each tile keeps, and where its list starts */
+  int fixed, have;        /* gfv_mix_fused_fix_mixture; eigenvalue bounds computed */
+  double lref;
+  double pairs, pruned;   /* since gfv_mix_fused_counts last reset them */
+  unsigned wait, backoff; /* calls to go without trying to prune, and the next such pause */
 };
 
-enum { NB = 12 };
+enum { NB = 25 };
 
 static void layout(gfv_mix_fused *f, size_t d, size_t K, size_t group, size_t budget, size_t *n) {
   const size_t per = (d + 1) * sizeof(double); /* per (point, component): gradient, a_ij */
@@ -71,14 +89,23 @@ static void layout(gfv_mix_fused *f, size_t d, size_t K, size_t group, size_t bu
   if (cap > FUSED_PENDING) cap = FUSED_PENDING;
   f->cwcap = f->two_pass || cap < touched ? touched : cap;
   const size_t tp = (size_t)f->two_pass, c = f->c, kb = f->kb;
+  /* A tile is one group: the draws of one component in the solver and in the final
+   * evaluation, a small ball when the mixture is spread out. */
+  f->ts = group;
+  if (f->ts > c) f->ts = c;
+  f->ntile = (c + f->ts - 1) / f->ts;
+  f->kcap = (f->ntile / 2 + 2) * K;
   const size_t counts[NB] = {d,      c * d,  K * d,       c * kb * d, c * kb, c,
-                             f->cwcap * kb, tp * c * f->mq, tp * f->mq * kb, d, d, GFV_MIX_SIMD_ROWS * d};
+                             f->cwcap * kb, tp * c * f->mq, tp * f->mq * kb, d, d, GFV_MIX_SIMD_ROWS * d,
+                             K, K, K, K, (f->kcap + 1) / 2, kb * d * d, kb * d, kb, kb * d,
+                             GFV_PRUNE_EIG_WORK(d), f->ntile, K, f->ntile};
   memcpy(n, counts, sizeof counts);
 }
 
 static void buffers(gfv_mix_fused *f, double ***b) {
-  double **p[NB] = {&f->center, &f->y, &f->b,  &f->buf,  &f->A,  &f->lse,
-                    &f->cw,     &f->F, &f->W, &f->bm, &f->mtmp, &f->wx};
+  double **p[NB] = {&f->center, &f->y,    &f->b,  &f->buf, &f->A,    &f->lse,   &f->cw, &f->F,
+                    &f->W,      &f->bm,   &f->mtmp, &f->wx, &f->lmin, &f->lmax, &f->ub, &f->tb,
+                    &f->keep,   &f->gP,   &f->gmu,  &f->glogc, &f->gb, &f->eigw, &f->nkt, &f->lrat, &f->kof};
   memcpy(b, p, sizeof p);
 }
 
@@ -88,7 +115,7 @@ int gfv_mix_fused_alloc(size_t d, size_t K, size_t group, int diag, size_t budge
   gfv_mix_fused *f;
   GFV_ALLOC(f, 1);
   int st = GFV_OK;
-  f->diag = diag, f->d = d, f->K = K ? K : 1, f->group = group;
+  f->diag = diag, f->d = d, f->K = K ? K : 1, f->group = group, f->prune = 1;
   if (diag) {
     GFV_CALL_GOTO(st, gfv_mix_work_alloc_diag(d, f->K, group, &f->dw), fail);
   } else {
@@ -133,14 +160,14 @@ void gfv_mix_fused_free(gfv_mix_fused *f) {
 
 /* buf <- products of the block's c points with components j0 .. j0+kb-1, turned into
  * gradients g_ij; A <- their log terms a_ij. */
-static void log_terms(const gfv_mix_view *m, size_t j0, size_t kb, size_t c, const double *z,
-                      gfv_mix_fused *f) {
+static void log_terms(const gfv_mix_view *m, const double *bv, size_t j0, size_t kb, size_t c,
+                      const double *y, const double *z, gfv_mix_fused *f) {
   const size_t d = m->d;
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c, (int)(kb * d), (int)d, 1.0, f->y,
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)c, (int)(kb * d), (int)d, 1.0, y,
               (int)d, m->P + j0 * d * d, (int)d, 0.0, f->buf, (int)(kb * d));
   if (gfv_mix_simd()) {
     for (size_t i = 0; i < c; i++)
-      gfv_mix_simd_log_terms(d, kb, f->buf + i * kb * d, f->b + j0 * d, m->mu + j0 * d, z + i * d,
+      gfv_mix_simd_log_terms(d, kb, f->buf + i * kb * d, bv + j0 * d, m->mu + j0 * d, z + i * d,
                              m->logc + j0, f->A + i * kb);
     return;
   }
@@ -148,7 +175,7 @@ static void log_terms(const gfv_mix_view *m, size_t j0, size_t kb, size_t c, con
     const double *zi = z + i * d;
     for (size_t j = 0; j < kb; j++) {
       double *row = f->buf + (i * kb + j) * d;
-      const double *bj = f->b + (j0 + j) * d, *mu = m->mu + (j0 + j) * d;
+      const double *bj = bv + (j0 + j) * d, *mu = m->mu + (j0 + j) * d;
       /* Four partial sums: independent chains the compiler can keep in one vector. */
       double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
       size_t t = 0;
@@ -272,6 +299,167 @@ static void blocked_lse(const gfv_mix_view *m, size_t c, const double *z, gfv_mi
   }
 }
 
+/* ---- pruning (docs/pruning.md) ---- */
+
+/* The precisions' eigenvalue bounds; returns the smallest lower bound (the scale the
+ * margin refers to). */
+static double prune_prepare(const gfv_mix_view *m, gfv_mix_fused *f) {
+  const size_t d = m->d, dd = d * d;
+  double lref = INFINITY;
+  for (size_t j = 0; j < m->k; j++) {
+    gfv_prune_eig(d, m->P + j * dd, f->eigw, f->lmin + j, f->lmax + j);
+    lref = f->lmin[j] < lref ? f->lmin[j] : lref;
+  }
+  for (size_t j = 0; j < m->k; j++) f->lrat[j] = gfv_prune_factor(0.0, f->lmax[j], lref) - log(2.0);
+  return lref;
+}
+
+/* The components tile t (points z, n of them) keeps, into keep; returns their number. */
+static size_t prune_tile(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *sk,
+                         double lref, unsigned *keep, gfv_mix_fused *f) {
+  const size_t d = m->d, K = m->k;
+  double R = gfv_prune_ball(d, n, z, sk, f->bm);
+  if (R < 0) return 0; /* every point left out: nothing to compute */
+  size_t best = 0;
+  for (size_t j = 0; j < K; j++) {
+    f->ub[j] = gfv_prune_upper(d, m->mu + j * d, m->logc[j], f->lmin[j], f->bm, R, f->tb + j);
+    if (f->ub[j] > f->ub[best]) best = j;
+  }
+  /* A lower bound of log q at every point of the tile: its exact term with the component
+   * whose bound is highest, a = logc - x^T P x / 2, x = z - mu. */
+  const double *Pb = m->P + best * d * d, *mu = m->mu + best * d;
+  double lower = INFINITY;
+  for (size_t i = 0; i < n; i++) {
+    if (sk && sk[i]) continue;
+    for (size_t t = 0; t < d; t++) f->mtmp[t] = z[i * d + t] - mu[t];
+    double q = 0.0;
+    for (size_t a = 0; a < d; a++) {
+      double v = 0.0;
+      for (size_t b = 0; b < d; b++) v += Pb[a * d + b] * f->mtmp[b];
+      q += f->mtmp[a] * v;
+    }
+    double a = m->logc[best] - 0.5 * q;
+    lower = a < lower ? a : lower;
+  }
+  double thr = gfv_prune_threshold(lower, K);
+  size_t nk = 0;
+  for (size_t j = 0; j < K; j++) {
+    /* The factor is >= 0: a bound at or above thr keeps the pair at once.  And
+     * log max(2, 1 + t) <= t / 4 + 0.7 for t >= 0 (log(1 + t) - t / 4 peaks at t = 3 with
+     * log 4 - 3/4 = 0.64; log 2 = 0.69), so most pruned pairs need no logarithm. */
+    const double ub = f->ub[j], t0 = f->tb[j];
+    if (ub >= thr) {
+      keep[nk++] = (unsigned)j;
+      continue;
+    }
+    if (ub + 0.25 * t0 + 0.7 + f->lrat[j] < thr) continue;
+    if (!(ub + gfv_prune_factor(t0, f->lmax[j], lref) < thr)) keep[nk++] = (unsigned)j;
+  }
+  return nk;
+}
+
+/* The view of components keep[0 .. k-1], gathered into the workspace. */
+static gfv_mix_view gather(const gfv_mix_view *m, const unsigned *keep, size_t k, gfv_mix_fused *f) {
+  const size_t d = m->d, dd = d * d;
+  for (size_t j = 0; j < k; j++) {
+    size_t s = keep[j];
+    memcpy(f->gP + j * dd, m->P + s * dd, dd * sizeof(double));
+    memcpy(f->gmu + j * d, m->mu + s * d, d * sizeof(double));
+    memcpy(f->gb + j * d, f->b + s * d, d * sizeof(double));
+    f->glogc[j] = m->logc[s];
+  }
+  gfv_mix_view v = {d, k, f->gmu, f->gP, NULL, f->glogc, 0};
+  return v;
+}
+
+/* Points i0 .. i0+c-1 (y their shifted rows) against the components in keep (nk of them):
+ * the kernel of the unpruned path on the gathered components, in one pass when they fit
+ * the workspace's block of components, else in two. */
+static void tile_terms(const gfv_mix_view *m, const unsigned *keep, size_t nk, size_t i0, size_t c,
+                       const double *y, const double *z, const unsigned char *sk, double *logq,
+                       double *gbar, double *H, gfv_mix_fused *f) {
+  const size_t d = m->d, mq = f->mq;
+  pending p = {0, 0};
+  if (!nk) { /* every point left out (a kept point keeps at least its best component) */
+    for (size_t i = 0; i < c; i++) logq[i] = sk && sk[i] ? INFINITY : -INFINITY;
+    return;
+  }
+  if (nk <= f->kb) {
+    gfv_mix_view v = gather(m, keep, nk, f);
+    log_terms(&v, f->gb, 0, nk, c, y, z, f);
+    single_pass_lse(c, nk, sk, f);
+    if (gbar) grad_terms(&v, 0, nk, i0, c, gbar, H, &p, f);
+    if (H) flush(&v, 0, nk, &p, H, f);
+  } else { /* nk > kb happens in the two-pass form only, which has F and W */
+    for (size_t i = 0; i < c; i++) {
+      gfv_mix_quad_row(d, z + i * d, f->center, f->F + i * mq);
+      f->lse[i] = -INFINITY;
+    }
+    for (size_t j0 = 0; j0 < nk; j0 += f->kb) {
+      size_t kb = nk - j0 < f->kb ? nk - j0 : f->kb;
+      gfv_mix_view v = gather(m, keep + j0, kb, f);
+      gfv_mix_quad_coefs(&v, 0, kb, f->center, f->W, f->bm, f->mtmp);
+      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)c, (int)kb, (int)mq, 1.0, f->F, (int)mq,
+                  f->W, (int)kb, 0.0, f->A, (int)kb);
+      for (size_t i = 0; i < c; i++) f->lse[i] = gfv_logaddexp(f->lse[i], gfv_logsumexp(kb, f->A + i * kb, 1));
+    }
+    for (size_t j0 = 0; gbar && j0 < nk; j0 += f->kb) {
+      size_t kb = nk - j0 < f->kb ? nk - j0 : f->kb;
+      gfv_mix_view v = gather(m, keep + j0, kb, f);
+      log_terms(&v, f->gb, 0, kb, c, y, z, f);
+      responsibilities(c, kb, sk, f);
+      grad_terms(&v, 0, kb, i0, c, gbar, H, &p, f);
+      if (H) flush(&v, 0, kb, &p, H, f);
+    }
+  }
+  for (size_t i = 0; i < c; i++) logq[i] = sk && sk[i] ? INFINITY : f->lse[i];
+}
+
+/* The tiles of the block of c points: the components each keeps; returns 1 when they
+ * prune at least half the block's pairs (else the unpruned path is as fast or faster). */
+static int prune_plan(const gfv_mix_view *m, size_t c, const double *zb, const unsigned char *sk,
+                      double lref, gfv_mix_fused *f) {
+  const size_t K = m->k, d = m->d, ts = f->ts;
+  size_t kept = 0, off = 0;
+  f->pairs += (double)c * (double)K;
+  for (size_t t = 0, a = 0; a < c; t++, a += ts) {
+    /* When at most half the pairs are kept, the lists hold at most ntile K / 2 + K indices
+     * (every tile but the last has ts points); so a list that might not fit in
+     * kcap = (ntile / 2 + 2) K means more than half are kept already. */
+    if (off + K > f->kcap) return 0;
+    size_t n = c - a < ts ? c - a : ts;
+    size_t nk = prune_tile(m, n, zb + a * d, sk ? sk + a : NULL, lref, (unsigned *)f->keep + off, f);
+    f->nkt[t] = (double)nk, f->kof[t] = (double)off;
+    off += nk, kept += nk * n;
+  }
+  if (2 * kept > c * K) return 0;
+  f->pruned += (double)(c * K - kept);
+  return 1;
+}
+
+/* The block i0 .. i0+c-1 tile by tile, with the components prune_plan kept. */
+static void pruned_block(const gfv_mix_view *m, size_t i0, size_t c, const double *zb,
+                         const unsigned char *sk, double *logq, double *gbar, double *H, gfv_mix_fused *f) {
+  const size_t d = m->d, ts = f->ts;
+  for (size_t t = 0, a = 0; a < c; t++, a += ts) {
+    size_t n = c - a < ts ? c - a : ts;
+    tile_terms(m, (unsigned *)f->keep + (size_t)f->kof[t], (size_t)f->nkt[t], i0 + a, n, f->y + a * d,
+               zb + a * d, sk ? sk + a : NULL, logq + i0 + a, gbar, H, f);
+  }
+}
+
+void gfv_mix_fused_set_prune(gfv_mix_fused *f, int on) {
+  if (f->prune != (on != 0)) f->wait = f->backoff = 0;
+  f->prune = on != 0;
+}
+
+void gfv_mix_fused_fix_mixture(gfv_mix_fused *f, int on) { f->fixed = on != 0, f->have = 0; }
+
+void gfv_mix_fused_counts(gfv_mix_fused *f, double *pairs, double *pruned, int reset) {
+  *pairs = f->pairs, *pruned = f->pruned;
+  if (reset) f->pairs = f->pruned = 0.0;
+}
+
 static int fused_diag(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
                       double *logq, double *gbar, double *H, gfv_mix_fused *f) {
   gfv_mix_work *w = f->dw;
@@ -309,29 +497,54 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
     cblas_dsymv(CblasRowMajor, CblasLower, (int)d, 1.0, m->P + j * dd, (int)d, f->mtmp, 1, 0.0,
                 f->b + j * d, 1);
   }
-  const int two = f->two_pass && f->kb < K;
+  /* A call that prunes nothing (a compact mixture) still pays for the eigenvalue bounds
+   * and the tiles' bounds (a few percent): after such calls the next 1, 3, 7, 15 calls do
+   * not try (the answer is the same either way), and a call that prunes ends the pause. */
+  const int two = f->two_pass && f->kb < K, prune = f->prune && K > 1 && !f->wait;
+  if (f->wait) f->wait--;
+  if (prune && !(f->fixed && f->have)) f->lref = prune_prepare(m, f), f->have = 1;
+  const double lref = f->lref, pruned0 = f->pruned;
   pending p = {0, 0};
+  size_t bwait = 0, bback = 0; /* the same pause over the blocks of this call */
   for (size_t i0 = 0; i0 < n; i0 += f->c) {
     size_t c = n - i0 < f->c ? n - i0 : f->c;
     const double *zb = z + i0 * d;
     const unsigned char *sk = skip ? skip + i0 : NULL;
     for (size_t i = 0; i < c; i++)
       for (size_t t = 0; t < d; t++) f->y[i * d + t] = zb[i * d + t] - f->center[t];
+    if (prune && !bwait) {
+      if (prune_plan(m, c, zb, sk, lref, f)) {
+        bback = 0;
+        if (!two && H) flush(m, 0, K, &p, H, f); /* the tiles use cw themselves */
+        pruned_block(m, i0, c, zb, sk, logq, gbar, H, f);
+        continue;
+      }
+      bwait = bback = 2 * bback + 1;
+    } else {
+      f->pairs += (double)c * (double)K;
+      bwait -= bwait > 0;
+    }
     if (!two) {
-      log_terms(m, 0, K, c, zb, f);
+      log_terms(m, f->b, 0, K, c, f->y, zb, f);
       single_pass_lse(c, K, sk, f);
       if (gbar) grad_terms(m, 0, K, i0, c, gbar, H, &p, f);
     } else {
       blocked_lse(m, c, zb, f);
       for (size_t j0 = 0; gbar && j0 < K; j0 += f->kb) {
         size_t kb = K - j0 < f->kb ? K - j0 : f->kb;
-        log_terms(m, j0, kb, c, zb, f);
+        log_terms(m, f->b, j0, kb, c, f->y, zb, f);
         responsibilities(c, kb, sk, f);
         grad_terms(m, j0, kb, i0, c, gbar, H, &p, f);
         if (H) flush(m, j0, kb, &p, H, f);
       }
     }
     for (size_t i = 0; i < c; i++) logq[i0 + i] = sk && sk[i] ? INFINITY : f->lse[i];
+  }
+  if (prune && f->pruned == pruned0) {
+    f->backoff = f->backoff < PRUNE_BACKOFF ? 2 * f->backoff + 1 : PRUNE_BACKOFF;
+    f->wait = f->backoff;
+  } else if (prune) {
+    f->backoff = 0;
   }
   if (!H) return GFV_OK;
   if (!two) flush(m, 0, K, &p, H, f);

@@ -182,9 +182,14 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   const size_t per = M < GFV_EVAL_BLOCK ? (GFV_EVAL_BLOCK / M < 64 ? GFV_EVAL_BLOCK / M : 64) : 1;
   /* The params layout evaluates log q as its iterations do, with the fused kernel (whose
    * blocks of components keep a large mixture fast); the samples layout as it always did. */
-  if (s->layout == GFV_LAYOUT_PARAMS)
-    GFV_CALL_GOTO(st, gfv_mix_fused_alloc(s->d, s->K, 1, s->diag, GFV_MIX_FUSED_BUDGET, &f), done);
-  else
+  if (s->layout == GFV_LAYOUT_PARAMS) {
+    /* Groups of M: each particle's draws, the pruning's tiles (docs/pruning.md); single
+     * points when a particle's draws come in several calls. */
+    GFV_CALL_GOTO(st, gfv_mix_fused_alloc(s->d, s->K, M <= GFV_EVAL_BLOCK ? M : 1, s->diag,
+                                          GFV_MIX_FUSED_BUDGET, &f), done);
+    gfv_mix_fused_set_prune(f, strcmp(s->cfg->prune, "off") != 0);
+    gfv_mix_fused_fix_mixture(f, 1); /* the evaluation's calls all see the final mixture */
+  } else
     GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &w)
                              : gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
   GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_EVAL_BLOCK * s->d, sizeof(double)), done);

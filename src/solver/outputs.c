@@ -27,9 +27,10 @@ const char *const gfv_output_file_names[F_COUNT] = {
     "mixture.csv", "trace.csv",      "samples.csv",     "density.csv", "mixture.h5",
     "draws.csv",   "posterior.nc",   "draws_psis.csv",  "predictions.csv", "summary.json"};
 
-/* Timer statistics over ranks: min, max, mean of each phase, of bytes per iteration, and
- * of the peak resident memory (getrusage's maxrss: the most each process held so far). */
-enum { STAT_BYTES = GFV_NPHASES, STAT_RSS, NSTATS };
+/* Timer statistics over ranks: min, max, mean of each phase, of bytes per iteration, of
+ * the peak resident memory (getrusage's maxrss: the most each process held so far), and
+ * of the fused kernel's pairs met and pruned (docs/pruning.md). */
+enum { STAT_BYTES = GFV_NPHASES, STAT_RSS, STAT_PAIRS, STAT_PRUNED, NSTATS };
 typedef struct {
   double min[NSTATS], max[NSTATS], mean[NSTATS];
 } rank_stats;
@@ -41,6 +42,8 @@ static int gather_stats(gfv_solver *s, rank_stats *rs) {
   memcpy(v, s->timers, sizeof s->timers);
   v[STAT_BYTES] = gfv_comm_bytes_sent(s->comm) / (double)(s->iter > 0 ? s->iter : 1);
   v[STAT_RSS] = getrusage(RUSAGE_SELF, &ru) == 0 ? 1024.0 * (double)ru.ru_maxrss : NAN; /* KiB */
+  v[STAT_PAIRS] = v[STAT_PRUNED] = 0.0;
+  if (s->mf) gfv_mix_fused_counts(s->mf, v + STAT_PAIRS, v + STAT_PRUNED, 0);
   for (int i = 0; i < n; i++) rs->max[i] = v[i], rs->min[i] = -v[i], rs->mean[i] = v[i];
   GFV_CALL(gfv_comm_allreduce_max(s->comm, rs->max, (size_t)n));
   GFV_CALL(gfv_comm_allreduce_max(s->comm, rs->min, (size_t)n));
@@ -353,6 +356,11 @@ static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_
   fprintf(f, ", \"max\": ");
   gfv_json_number(f, rs->max[STAT_RSS]);
   fprintf(f, "},\n");
+  /* Means over ranks: their ratio is that of the sums. */
+  const double pairs = rs->mean[STAT_PAIRS], pruned = rs->mean[STAT_PRUNED];
+  json_member(f, "pruned_fraction", pairs > 0 ? pruned / pairs : 0.0, 0);
+  json_member(f, "pairs_evaluated_per_iteration",
+              (pairs - pruned) * s->size / (double)(s->iter > 0 ? s->iter : 1), 0);
   write_extras(s, x, f);
   if (data) fprintf(f, "  \"data\": {\n%s\n  },\n", data);
   if (rep->json && rep->json_len) fprintf(f, "  \"report\": {\n%s\n  },\n", rep->json);

@@ -107,6 +107,7 @@ static int allocate(gfv_solver *s) {
     s->zloc = s->zall, s->logq_loc = s->logq;
     GFV_CALL(gfv_solver_alloc_full(s, 0));
     GFV_CALL(gfv_mix_fused_alloc(d, s->K, s->S, s->diag, GFV_MIX_FUSED_BUDGET, &s->mf));
+    gfv_mix_fused_set_prune(s->mf, strcmp(s->cfg->prune, "off") != 0);
   } else {
     /* GFV_SIM_ALLOC: one copy for all ranks in a timing-only simulated run (sim.h). */
     GFV_SIM_ALLOC(s->zall, s->n * d);

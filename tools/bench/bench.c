@@ -3,6 +3,7 @@
  *   gflowvi-bench --dim=D --particles=K --samples=S [--family=full|diag] [--layout=L] [--step=0.2]
  *                 [--warmup=W] [--reps=R] [--block=B] [--seed=1] [--init-scale=1] [--init-var=1]
  *                 [--eval-samples=N] [--square=2000] [--replicates=1] [--dump=FILE] [--breakdown]
+ *                 [--prune=on|off]
  *   gflowvi-bench --machine
  *
  * Runs the solver exactly as the program does (gfv_solver_create / gfv_solver_iterate,
@@ -42,7 +43,10 @@
  * replicate, the particles, the samples of their estimate, the ELBO, the step and the
  * updated particles (so the baseline can recompute that exact step and compare).
  * --breakdown (full family) times the kernel's two phases (params layout: the fused kernel)
- * alone and their BLAS calls alone on the final particles: where the time goes.
+ * alone and their BLAS calls alone on the final particles: where the time goes.  In the
+ * params layout it also times the fused kernel with its pruning on and off (docs/pruning.md)
+ * on the same particles and points, one after the other per repetition (medians), and the
+ * fraction of pairs pruned: "prune": {"fraction", "on_sec", "off_sec", "speedup"}.
  *
  * One OpenBLAS thread per rank, set here as in the program. */
 #include <cblas.h>
@@ -71,14 +75,15 @@
 typedef struct {
   long d, K, S, warmup, reps, block, seed, eval_samples, square, replicates;
   double step, init_scale, init_var;
-  const char *dump, *family, *layout;
+  const char *dump, *family, *layout, *prune;
   int breakdown, machine;
 } bench_opts;
 
 static int parse(int argc, char **argv, bench_opts *o) {
   *o = (bench_opts){.d = 16, .K = 64, .S = 8, .warmup = 2, .reps = 5, .block = 4, .seed = 1,
                     .eval_samples = 20000, .square = 2000, .replicates = 1, .step = 0.2, .init_scale = 1.0,
-                    .init_var = 1.0, .family = "full", .layout = "auto"};
+                    .init_var = 1.0, .family = "full", .layout = "auto",
+                    .prune = "on"};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *eq = strchr(a, '=');
     const char *v = eq ? eq + 1 : "";
@@ -100,6 +105,7 @@ static int parse(int argc, char **argv, bench_opts *o) {
     else if (IS("--dump")) o->dump = v;
     else if (IS("--family")) o->family = v;
     else if (IS("--layout")) o->layout = v;
+    else if (IS("--prune")) o->prune = v;
     else if (IS("--breakdown")) o->breakdown = 1;
     else if (IS("--machine")) o->machine = 1;
     else GFV_ERROR(GFV_ERR_USAGE, "unknown option '%s' (see tools/bench/bench.c)", a);
@@ -367,6 +373,7 @@ done:
  * on this rank's final particles and the last iteration's points.  Seconds per iteration. */
 typedef struct {
   double phase_a, phase_b, gemm, syrk, gemm_p; /* gemm: the block DGEMMs of one phase */
+  double prune_on, prune_off, pruned;         /* params layout: the kernel both ways */
 } breakdown;
 
 static double now(void) { return gfv_comm_wtime(); }
@@ -388,8 +395,18 @@ static int time_breakdown_fused(gfv_solver *s, breakdown *bd) {
   GFV_CALL_GOTO(st, gfv_calloc(&Hb, (ngb > cwcap ? ngb : cwcap) * dd, sizeof(double)), done);
   fill(c * kb * d, buf, 3), fill(cwcap * K, cw, 4);
   enum { REPS = 5 };
-  double t[4][REPS];
+  double t[6][REPS], pairs, pruned;
+  gfv_mix_fused_counts(s->mf, &pairs, &pruned, 1);
   for (int r = 0; r < REPS; r++) {
+    for (int on = 1; on >= 0; on--) { /* pruning on, then off: the same particles and points */
+      gfv_mix_fused_set_prune(s->mf, on);
+      double t0 = now();
+      GFV_CALL_GOTO(st, gfv_mix_fused_terms(&v, n, s->zloc, s->skip, s->logq, s->recv,
+                                            s->hess_l ? s->recv + n * d : NULL, s->mf), done);
+      t[4 + on][r] = now() - t0;
+      if (on && r == 0) gfv_mix_fused_counts(s->mf, &pairs, &pruned, 1);
+    }
+    gfv_mix_fused_set_prune(s->mf, strcmp(s->cfg->prune, "off") != 0);
     double t0 = now();
     GFV_CALL_GOTO(st, gfv_mix_fused_terms(&v, n, s->zloc, s->skip, s->logq, s->recv,
                                           s->hess_l ? s->recv + n * d : NULL, s->mf), done);
@@ -413,6 +430,8 @@ static int time_breakdown_fused(gfv_solver *s, breakdown *bd) {
   }
   bd->phase_a = median(REPS, t[0]), bd->phase_b = 0;
   bd->gemm = median(REPS, t[1]), bd->syrk = median(REPS, t[2]), bd->gemm_p = median(REPS, t[3]);
+  bd->prune_on = median(REPS, t[5]), bd->prune_off = median(REPS, t[4]);
+  bd->pruned = pairs > 0 ? pruned / pairs : 0.0;
 done:
   free(buf), free(cw), free(Hb);
   return st;
@@ -502,6 +521,7 @@ static int trajectory(gfv_comm *comm, gfv_target *target, const bench_opts *o, l
   cfg->trust_region = 0;
   GFV_CALL(gfv_config_set(cfg, "family", o->family, NULL));
   GFV_CALL(gfv_config_set(cfg, "layout", o->layout, NULL));
+  GFV_CALL(gfv_config_set(cfg, "prune", o->prune, NULL));
   GFV_CALL(gfv_solver_create(cfg, target, comm, out));
   gfv_solver *s = *out;
   if (r > 0) {
@@ -654,6 +674,9 @@ static int bench(gfv_comm *comm, const bench_opts *o) {
              "\"syrk\": %.6e, \"gemm_p\": %.6e, \"gemm_gflops\": %.4f, \"syrk_gflops\": %.4f}",
              bd.phase_a, bd.phase_b, bd.gemm, bd.syrk, bd.gemm_p, f_gemm / bd.gemm * 1e-9,
              f_syrk / bd.syrk * 1e-9);
+    if (params && !s->diag)
+      printf(", \"prune\": {\"fraction\": %.6f, \"on_sec\": %.6e, \"off_sec\": %.6e, \"speedup\": %.4f}",
+             bd.pruned, bd.prune_on, bd.prune_off, bd.prune_off / bd.prune_on);
     }
     printf("}\n");
     fflush(stdout);

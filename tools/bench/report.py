@@ -153,6 +153,13 @@ def main():
     print("where the mixture time goes (seconds per iteration, kernel phases and their BLAS calls timed alone):")
     for n in notes:
         print(n)
+    for name in ("spread", "compact"):  # run_bench.sh's pruning rows (docs/pruning.md)
+        p = load(os.path.join(out, "prune.%s.json" % name))
+        if p and "prune" in p:
+            q = p["prune"]
+            print("pruning, %-7s mixture (d=%d K=%d S=%d): %.1f%% of the pairs pruned; fused kernel %.2f ms on, "
+                  "%.2f ms off: %.2fx" % (name, p["d"], p["K"], p["S"], 100 * q["fraction"], q["on_sec"] * 1e3,
+                                          q["off_sec"] * 1e3, q["speedup"]))
     if k1:
         print("NumPy self-check, K=1 on gauss d=%d: KL %.2e -> %.2e after %d iterations (%s)"
               % (k1["d"], k1["kl_initial"], k1["kl_final"], k1["iters"], "ok" if k1["ok"] else "FAILED"))

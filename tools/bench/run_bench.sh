@@ -14,7 +14,9 @@
 #      particles, timed the same way; its final ELBO is compared with gflowvi's.
 # The diagonal family (--family=diag) is the last configuration: d=500, where gflowvi's
 # --estimator=auto is stein.  Then 2-rank runs (tools/mpirun.sh) of the d=32 configuration
-# in both layouts, which must reproduce the 1-rank trajectories.  Everything is single-threaded: the program sets one OpenBLAS thread
+# in both layouts, which must reproduce the 1-rank trajectories.  Last, the fused kernel with
+# --prune=on and off on a spread-out and a compact mixture (docs/pruning.md; about 15 s).
+# Everything is single-threaded: the program sets one OpenBLAS thread
 # itself; NumPy gets OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 (a per-core comparison).
 # OPENBLAS_CORETYPE, when the environment sets it, is left as it is (and printed).
 #
@@ -78,6 +80,14 @@ for layout in samples params; do
   echo "run_bench: d32 on 2 ranks, $layout layout ..." >&2
   bash tools/mpirun.sh 2 "$bench" --dim=32 --particles=256 --samples=8 --step="$step" \
     --warmup=2 --reps=5 --block=4 --layout="$layout" >"$out/d32.r2.$layout.json"
+done
+# Exact pruning (docs/pruning.md): the fused kernel with pruning on and off on the same
+# particles and points (--breakdown), on a spread-out and on a compact mixture.
+for spread in "spread 8" "compact 0.3"; do
+  read -r name scale <<<"$spread"
+  echo "run_bench: pruning, $name mixture (d=16 K=512 S=8, --init-scale=$scale) ..." >&2
+  "$bench" --dim=16 --particles=512 --samples=8 --layout=params --init-scale="$scale" --warmup=1 --reps=3 \
+    --block=1 --eval-samples=200 --square=500 --breakdown >"$out/prune.$name.json"
 done
 echo "run_bench: done in $((SECONDS - t_start)) s" >&2
 
