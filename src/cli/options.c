@@ -1,7 +1,10 @@
-/* options.c - the option table and everything it drives: defaults, the command line,
- * config files, --help, and the echo of the resolved configuration (text and JSON).
+/* options.c - everything the option rows drive: defaults, the command line, config files,
+ * validation (gfv_config_check, shared with the library), --help, and the echo of the
+ * resolved configuration (text and JSON).
  *
- * Adding an option means adding one row to the table below (and the field to
+ * The rows are not here: each module defines its own options next to its code (a
+ * gfv_option_table, src/core/optdef.h) and src/cli/option_tables.c lists the tables.
+ * Adding an option means adding a row to its module's table (and the field to
  * gfv_config); parsing, validation, help and both echoes follow from the row. */
 #include <ctype.h>
 #include <errno.h>
@@ -14,264 +17,21 @@
 #include "gflowvi/config.h"
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
+#include "core/optdef.h"
+#include "targets/registry.h"
 
-typedef enum { OPT_STRING, OPT_LONG, OPT_DOUBLE, OPT_BOOL, OPT_CHOICE } opt_type;
-
-/* Range of a numeric option: lo <= v, lo < v, or lo <= v <= hi. */
-typedef enum { BOUND_NONE, BOUND_GE, BOUND_GT, BOUND_BETWEEN } opt_bound;
-
-/* What an option is to a restart (--restart=FILE; gfv_config_merge_restart).  Every option
- * not given on the command line or in --config takes the checkpoint's value; a given one:
- *   ROLE_PROBLEM  defines the posterior or the random streams: refused if it differs;
- *   ROLE_INIT     only shapes the start, which the checkpoint replaces: the checkpoint's
- *                 value is kept silently;
- *   ROLE_RUN      steps, lengths, tolerances, outputs: the new value is used;
- *   ROLE_NONE     not carried by the checkpoint (config, restart).
- * ROLE_PROBLEM is 0, so a row added without a role is on the safe side. */
-typedef enum { ROLE_PROBLEM = 0, ROLE_INIT, ROLE_RUN, ROLE_NONE } opt_role;
-
-typedef struct {
-  const char *name;              /* with dashes, as on the command line */
-  opt_type type;
-  size_t offset, size;           /* the field in gfv_config */
-  const char *metavar;           /* --help placeholder for strings (FILE, DIR, SPEC) */
-  const char *def;               /* default, as text: parsed like any user value */
-  const char *help;
-  opt_bound bound;
-  double lo, hi;
-  const char *const *choices;    /* OPT_CHOICE: NULL-terminated */
-  opt_role role;                 /* on restart; see opt_role */
-} option;
-
-#define FIELD(f) .offset = offsetof(gfv_config, f), .size = sizeof(((gfv_config *)0)->f)
-
-static const char *const flow_choices[] = {"ngflow", "gflow", NULL};
-static const char *const estimator_choices[] = {"auto", "hessian", "stein", NULL};
-static const char *const update_choices[] = {"retraction", "plain", NULL};
-static const char *const family_choices[] = {"full", "diag", NULL};
-static const char *const layout_choices[] = {"auto", "params", "samples", NULL};
-static const char *const schedule_choices[] = {"constant", "decay", "adaptive", NULL};
-static const char *const standardize_choices[] = {"auto", "scale", "center-scale", "none", NULL};
-static const char *const resample_choices[] = {"none", "psis", NULL};
-
-static const option options[] = {
-    {.name = "config", .type = OPT_STRING, FIELD(config), .metavar = "FILE", .def = "",
+/* --config belongs to the parser itself. */
+static const gfv_option cli_options[] = {
+    {.name = "config", .type = OPT_STRING, GFV_OPTION_FIELD(config), .metavar = "FILE", .def = "",
      .role = ROLE_NONE,
      .help = "read options from FILE ('name = value' lines, '#' comments) before the "
              "command line, which overrides them"},
-    {.name = "target", .type = OPT_STRING, FIELD(target), .metavar = "SPEC", .def = "gmm4",
-     .role = ROLE_PROBLEM,
-     .help = "target density: gauss, gmm4, gmm:FILE (a mixture read from a CSV file), banana, "
-             "funnel, logreg and bnn (with --data), plugin:FILE.so (your own model)"},
-    {.name = "dim", .type = OPT_LONG, FIELD(dim), .def = "0", .bound = BOUND_GE, .lo = 0,
-     .role = ROLE_PROBLEM,
-     .help = "dimension; 0 = the target's default dimension"},
-    {.name = "flow", .type = OPT_CHOICE, FIELD(flow), .def = "ngflow", .choices = flow_choices,
-     .role = ROLE_PROBLEM,
-     .help = "ngflow = NGFlow-VI (natural-gradient flow on precisions), gflow = GFlow-VI "
-             "(Wasserstein flow on covariances)"},
-    {.name = "estimator", .type = OPT_CHOICE, FIELD(estimator), .def = "auto",
-     .role = ROLE_PROBLEM,
-     .choices = estimator_choices,
-     .help = "estimator of the expected Hessian: auto = hessian where the target has one, "
-             "else stein"},
-    {.name = "update", .type = OPT_CHOICE, FIELD(update), .def = "retraction",
-     .role = ROLE_PROBLEM,
-     .choices = update_choices,
-     .help = "retraction keeps every covariance positive definite; plain is only for the "
-             "ablation, it can lose positive definiteness"},
-    {.name = "family", .type = OPT_CHOICE, FIELD(family), .def = "full", .choices = family_choices,
-     .role = ROLE_PROBLEM,
-     .help = "covariance family: full (dense, O(K^2 S d^2) per iteration) or diag (diagonal, "
-             "O(K^2 S d): for hundreds or thousands of parameters)"},
-    {.name = "particles", .type = OPT_LONG, FIELD(particles), .def = "20", .bound = BOUND_GE,
-     .role = ROLE_PROBLEM,
-     .lo = 1, .help = "number of mixture components K (sharded over the ranks; K >= ranks)"},
-    {.name = "samples", .type = OPT_LONG, FIELD(samples), .def = "10", .bound = BOUND_GE, .lo = 1,
-     .role = ROLE_PROBLEM,
-     .help = "Monte Carlo samples per particle per iteration"},
-    /* ROLE_RUN: both layouts evaluate the same sums over the same samples, in another order,
-     * so the answer differs by rounding only (tests/mpi/test_rank_agreement.sh). */
-    {.name = "layout", .type = OPT_CHOICE, FIELD(layout), .def = "auto", .choices = layout_choices,
-     .role = ROLE_RUN,
-     .help = "what the ranks exchange each iteration: params = every particle's parameters, each "
-             "rank evaluating the whole mixture at its own samples; samples = every sample, each "
-             "rank evaluating its own components at all of them; auto = the one the performance "
-             "model says is faster for this K, S, d and rank count"},
-    {.name = "step", .type = OPT_DOUBLE, FIELD(step), .def = "0.05", .bound = BOUND_GT, .lo = 0,
-     .role = ROLE_RUN,
-     .help = "step size eta"},
-    {.name = "weight-step", .type = OPT_DOUBLE, FIELD(weight_step), .def = "0",
-     .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 0,
-     .help = "step size of the mixture-weight flow; 0 = equal weights (the paper's method)"},
-    {.name = "trust-region", .type = OPT_DOUBLE, FIELD(trust_region), .def = "0.5",
-     .bound = BOUND_GE, .lo = 0,
-     .role = ROLE_RUN,
-     .help = "bound, in nats, on KL(new || old) of each component in one iteration (times d/10 "
-             "above 10 dimensions): a step that would move a component further is shortened for "
-             "that component alone; the bound adapts per component (halved when the "
-             "component's objective got worse, grown back when not); 0 = no bound (the paper's "
-             "plain steps)"},
-    {.name = "iters", .type = OPT_LONG, FIELD(iters), .def = "1000", .bound = BOUND_GE, .lo = 0,
-     .role = ROLE_RUN,
-     .help = "maximum number of iterations"},
-    {.name = "tol", .type = OPT_DOUBLE, FIELD(tol), .def = "0", .bound = BOUND_BETWEEN, .lo = 0,
-     .hi = 1,
-     .role = ROLE_RUN,
-     .help = "stop when the ELBO has settled: the mean and median ELBO of each window of "
-             "--conv-window iterations moved by less than tol x max(1, |ELBO|) from the window "
-             "before, even with 2 standard errors added, for 2 windows in a row; 0 = run all "
-             "iterations (the verdict then judges convergence at 0.01)"},
-    {.name = "tol-update", .type = OPT_DOUBLE, FIELD(tol_update), .def = "0", .bound = BOUND_GE,
-     .lo = 0,
-     .role = ROLE_RUN,
-     .help = "stop when the relative update norm |dlambda| / (1 + |lambda|) falls below this: "
-             "the particles moved little, which does not mean the fit is good; 0 = never"},
-    {.name = "conv-window", .type = OPT_LONG, FIELD(conv_window), .def = "50", .bound = BOUND_GE,
-     .lo = 10,
-     .role = ROLE_RUN,
-     .help = "iterations per window of the convergence test (--tol and the verdict)"},
-    {.name = "step-schedule", .type = OPT_CHOICE, FIELD(step_schedule), .def = "constant",
-     .choices = schedule_choices,
-     .role = ROLE_RUN,
-     .help = "constant = --step; decay = --step / (1 + c) in chunk c of 25 iterations; "
-             "adaptive = every 25 iterations x1.5 when the ELBO improved by more than its "
-             "noise, /2 when it fell or a step was rejected"},
-    {.name = "step-max", .type = OPT_DOUBLE, FIELD(step_max), .def = "0", .bound = BOUND_GE,
-     .lo = 0,
-     .role = ROLE_RUN,
-     .help = "largest step of --step-schedule=adaptive; 0 = max(1, --step)"},
-    {.name = "step-min", .type = OPT_DOUBLE, FIELD(step_min), .def = "0", .bound = BOUND_GE,
-     .lo = 0,
-     .role = ROLE_RUN,
-     .help = "smallest step the decay and adaptive schedules choose (a rejected step is still "
-             "halved below it); 0 = --step / 100"},
-    {.name = "seed", .type = OPT_LONG, FIELD(seed), .def = "1", .bound = BOUND_GE, .lo = 0,
-     .role = ROLE_PROBLEM,
-     .help = "master random seed; particle k's stream derives from (seed, k)"},
-    {.name = "init-scale", .type = OPT_DOUBLE, FIELD(init_scale), .def = "3", .bound = BOUND_GE,
-     .role = ROLE_INIT,
-     .lo = 0, .help = "initial means drawn from N(0, init_scale^2 I); with --init=mode, the "
-                      "spread of the means in standard deviations of the Laplace covariance "
-                      "(and the starts' spread)"},
-    {.name = "init-var", .type = OPT_DOUBLE, FIELD(init_var), .def = "1", .bound = BOUND_GT,
-     .role = ROLE_INIT,
-     .lo = 0, .help = "initial covariances init_var * I; with --init=mode, init_var times the "
-                      "Laplace covariance"},
-    {.name = "init", .type = OPT_STRING, FIELD(init), .metavar = "SPEC", .def = GFV_INIT_DEFAULT,
-     .role = ROLE_INIT,
-     .help = "initial particles: prior = means ~ N(0, init_scale^2 I), covariances init_var I; "
-             "mode = around the best Gaussian found by L-BFGS from --init-starts starts "
-             "(Pathfinder-style ELBO choice), means spread by init_scale of its standard "
-             "deviations, covariances init_var times it; FILE = warm start from a mixture.csv "
-             "of an earlier fit (any K, full or diag); default prior, mode for stan: targets"},
-    {.name = "init-starts", .type = OPT_LONG, FIELD(init_starts), .def = "4", .bound = BOUND_GE,
-     .role = ROLE_INIT,
-     .lo = 1, .help = "--init=mode: L-BFGS starts drawn from N(0, init_scale^2 I), shared out "
-                      "over the ranks"},
-    {.name = "out", .type = OPT_STRING, FIELD(out), .metavar = "DIR", .def = "gflowvi-out",
-     .role = ROLE_RUN,
-     .help = "output directory (created if needed)"},
-    {.name = "out-samples", .type = OPT_LONG, FIELD(out_samples), .def = "10000",
-     .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 0, .help = "rows of samples.csv and draws.csv, drawn from the fitted mixture"},
-    {.name = "eval-samples", .type = OPT_LONG, FIELD(eval_samples), .def = "100000",
-     .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 1, .help = "fresh samples for the final ELBO and KL estimates"},
-    {.name = "progress-every", .type = OPT_LONG, FIELD(progress_every), .def = "100",
-     .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 0, .help = "print a progress line every N iterations; 0 = never"},
-    {.name = "max-retries", .type = OPT_LONG, FIELD(max_retries), .def = "10",
-     .role = ROLE_RUN,
-     .bound = BOUND_BETWEEN, .lo = 0, .hi = 60,
-     .help = "halvings of the step allowed in a run (a rejected step halves it for the rest of "
-             "the run) before giving up"},
-    {.name = "checkpoint", .type = OPT_STRING, FIELD(checkpoint), .metavar = "FILE", .def = "",
-     .role = ROLE_RUN,
-     .help = "checkpoint file (HDF5); empty = OUT/checkpoint.h5"},
-    {.name = "checkpoint-every", .type = OPT_LONG, FIELD(checkpoint_every), .def = "0",
-     .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 0, .help = "write a checkpoint every N iterations; 0 = never"},
-    {.name = "checkpoint-seconds", .type = OPT_DOUBLE, FIELD(checkpoint_seconds), .def = "0",
-     .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 0,
-     .help = "write a checkpoint when this many seconds have passed since the last; 0 = never "
-             "(SIGTERM, SIGUSR1 and SIGINT always checkpoint and stop with status 10)"},
-    {.name = "restart", .type = OPT_STRING, FIELD(restart), .metavar = "FILE", .def = "",
-     .role = ROLE_NONE,
-     .help = "continue the run saved in this checkpoint (any rank count); options not given "
-             "take the checkpoint's values, those that define the problem cannot change"},
-    {.name = "data", .type = OPT_STRING, FIELD(data), .metavar = "FILE", .def = "",
-     .role = ROLE_PROBLEM,
-     .help = "training data of --target=logreg or bnn: a CSV of numbers (one optional header "
-             "line), features and a label/response column"},
-    {.name = "test-data", .type = OPT_STRING, FIELD(test_data), .metavar = "FILE", .def = "",
-     .role = ROLE_RUN,
-     .help = "held-out CSV (same columns as --data): the run reports predictive accuracy / "
-             "RMSE and log-likelihood under the fitted mixture"},
-    {.name = "label-col", .type = OPT_LONG, FIELD(label_col), .def = "-1",
-     .role = ROLE_PROBLEM,
-     .help = "column of the label (logreg, 0/1) or response (bnn): 1-based, negative counts "
-             "from the end (-1 = last)"},
-    {.name = "standardize", .type = OPT_CHOICE, FIELD(standardize), .def = "auto",
-     .role = ROLE_PROBLEM,
-     .choices = standardize_choices,
-     .help = "feature scaling from the training data: scale = divide by the standard "
-             "deviation, center-scale = also subtract the mean; auto = scale for logreg, "
-             "center-scale for bnn"},
-    {.name = "intercept", .type = OPT_BOOL, FIELD(intercept), .def = "true",
-     .role = ROLE_PROBLEM,
-     .help = "logreg: add an intercept (a column of ones) to the features"},
-    {.name = "prior-scale", .type = OPT_DOUBLE, FIELD(prior_scale), .def = "10",
-     .role = ROLE_PROBLEM,
-     .bound = BOUND_GT, .lo = 0, .help = "logreg: prior N(0, s^2 I) on all weights"},
-    {.name = "hidden", .type = OPT_LONG, FIELD(hidden), .def = "50", .bound = BOUND_GE, .lo = 1,
-     .role = ROLE_PROBLEM,
-     .help = "bnn: hidden units (one ReLU layer)"},
-    {.name = "batch-size", .type = OPT_LONG, FIELD(batch_size), .def = "0", .bound = BOUND_GE,
-     .role = ROLE_PROBLEM,
-     .lo = 0,
-     .help = "bnn: training rows per minibatch, drawn per iteration from (seed, iteration); "
-             "0 = all rows"},
-    {.name = "split-seed", .type = OPT_LONG, FIELD(split_seed), .def = "0", .bound = BOUND_GE,
-     .role = ROLE_PROBLEM,
-     .lo = 0,
-     .help = "logreg, bnn: hold out a random --test-fraction of --data as the test set, "
-             "drawn from this seed; 0 = no split"},
-    {.name = "test-fraction", .type = OPT_DOUBLE, FIELD(test_fraction), .def = "0.1",
-     .role = ROLE_PROBLEM,
-     .bound = BOUND_BETWEEN, .lo = 0, .hi = 0.9,
-     .help = "fraction of the rows held out by --split-seed"},
-    {.name = "plugin-arg", .type = OPT_STRING, FIELD(plugin_arg), .metavar = "ARGS", .def = "",
-     .role = ROLE_PROBLEM,
-     .help = "--target=plugin:FILE.so: comma-separated strings handed to the plugin's "
-             "gfv_plugin_init"},
-    {.name = "resample", .type = OPT_CHOICE, FIELD(resample), .def = "none",
-     .choices = resample_choices, .role = ROLE_RUN,
-     .help = "psis = also write draws_psis.csv: the draws of draws.csv resampled with "
-             "replacement by their Pareto-smoothed importance weights p/q"},
-    {.name = "predict", .type = OPT_STRING, FIELD(predict), .metavar = "FILE", .def = "",
-     .role = ROLE_RUN,
-     .help = "logreg, bnn: a CSV of feature rows (the columns of --data without the label); "
-             "writes predictions.csv with each row's predictive mean, sd and 5/50/95% quantiles"},
-    {.name = "check-target", .type = OPT_BOOL, FIELD(check_target), .def = "false",
-     .role = ROLE_RUN,
-     .help = "fit nothing: compare the target's gradient (and Hessian) with central finite "
-             "differences at points drawn from the initial mixture; exit 0 when they agree, "
-             "4 when not"},
-    {.name = "quiet", .type = OPT_BOOL, FIELD(quiet), .def = "false",
-     .role = ROLE_RUN,
-     .help = "suppress the configuration echo and the progress lines"},
-    {.name = "strict", .type = OPT_BOOL, FIELD(strict), .def = "false",
-     .role = ROLE_RUN,
-     .help = "exit with status 12 (after writing the outputs) when the diagnostics say the fit "
-             "is not reliable; without it such a fit exits 0 with its warnings on stderr and "
-             "in summary.json"},
 };
+GFV_OPTION_TABLE(gfv_options_cli, cli_options);
 
-#define NOPTIONS (sizeof options / sizeof options[0])
-_Static_assert(NOPTIONS <= GFV_OPTIONS_MAX, "raise GFV_OPTIONS_MAX (gfv_config.given)");
+typedef gfv_option option;
+#define NOPTIONS gfv_option_count()
+#define OPTION(i) gfv_option_at(i)
 
 /* ---- lookup and field access ------------------------------------------------------- */
 
@@ -287,8 +47,14 @@ static int name_matches(const char *name, const char *given, size_t len) {
 
 static const option *find_option(const char *given, size_t len) {
   for (size_t i = 0; i < NOPTIONS; i++)
-    if (name_matches(options[i].name, given, len)) return &options[i];
+    if (name_matches(OPTION(i)->name, given, len)) return OPTION(i);
   return NULL;
+}
+
+static size_t index_of(const option *o) {
+  size_t i = 0;
+  while (OPTION(i) && OPTION(i) != o) i++;
+  return i;
 }
 
 static void *field_of(gfv_config *cfg, const option *o) { return (char *)cfg + o->offset; }
@@ -354,16 +120,18 @@ static int check_range(const option *o, double v, const char *text, const char *
 
 static void join_choices(const option *o, const char *sep, char *buf, size_t n) {
   buf[0] = '\0';
-  for (size_t i = 0; o->choices[i]; i++) {
+  const char *c;
+  for (size_t i = 0; (c = gfv_option_choice(o, i)) != NULL; i++) {
     if (i) strncat(buf, sep, n - strlen(buf) - 1);
-    strncat(buf, o->choices[i], n - strlen(buf) - 1);
+    strncat(buf, c, n - strlen(buf) - 1);
   }
 }
 
 /* s against the option's choices: GFV_OK when it is one, else the message that lists them. */
 static int check_choice(const option *o, const char *s, const char *where) {
-  for (size_t i = 0; o->choices[i]; i++)
-    if (strcmp(s, o->choices[i]) == 0) return GFV_OK;
+  const char *c;
+  for (size_t i = 0; (c = gfv_option_choice(o, i)) != NULL; i++)
+    if (strcmp(s, c) == 0) return GFV_OK;
   char list[256];
   join_choices(o, ", ", list, sizeof list);
   GFV_ERROR(GFV_ERR_USAGE, "%s: '%s' is not one of %s", where, s, list);
@@ -419,7 +187,7 @@ void gfv_config_defaults(gfv_config *cfg) {
   /* The defaults are text parsed by the same code as user values, so --help shows exactly
    * what is used; they cannot fail (tests/unit/test_options.c checks every field). */
   for (size_t i = 0; i < NOPTIONS; i++)
-    (void)set_value(cfg, &options[i], options[i].def, options[i].name);
+    (void)set_value(cfg, OPTION(i), OPTION(i)->def, OPTION(i)->name);
 }
 
 /* origin says where the value came from.  An option spelling ("--step") already names the
@@ -436,7 +204,7 @@ int gfv_config_set(gfv_config *cfg, const char *name, const char *value, const c
   else if (origin[0] == '-') snprintf(where, sizeof where, "%s", origin);
   else snprintf(where, sizeof where, "%s: %s", origin, o->name);
   GFV_CALL(set_value(cfg, o, value, where));
-  cfg->given[o - options] = 1;
+  cfg->given[index_of(o)] = 1;
   return GFV_OK;
 }
 
@@ -508,7 +276,7 @@ static int config_line(gfv_config *cfg, const char *path, long lineno, char *lin
   char where[GFV_PATH_MAX + 2 * GFV_NAME_MAX];
   snprintf(where, sizeof where, "%s:%ld: %s", path, lineno, o->name);
   GFV_CALL(set_value(cfg, o, value, where));
-  cfg->given[o - options] = 1;
+  cfg->given[index_of(o)] = 1;
   return GFV_OK;
 }
 
@@ -601,7 +369,7 @@ static int apply_argv(gfv_config *cfg, int argc, char **argv, int only_config) {
     GFV_CALL(next_arg(argc, argv, &i, &o, &value, where, sizeof where));
     if (only_config && strcmp(o->name, "config") != 0) continue;
     GFV_CALL(set_value(cfg, o, value, where));
-    cfg->given[o - options] = 1;
+    cfg->given[index_of(o)] = 1;
   }
   return GFV_OK;
 }
@@ -611,8 +379,8 @@ static int check_combinations(const gfv_config *cfg) {
   GFV_CHECK(cfg->target[0], GFV_ERR_USAGE, "--target: must not be empty");
   GFV_CHECK(cfg->out[0], GFV_ERR_USAGE, "--out: must not be empty");
   for (size_t i = 0; i < NOPTIONS; i++)
-    if (options[i].type == OPT_STRING && options[i].role != ROLE_NONE)
-      GFV_CALL(check_writable(&options[i], cfield_of(cfg, &options[i])));
+    if (OPTION(i)->type == OPT_STRING && OPTION(i)->role != ROLE_NONE)
+      GFV_CALL(check_writable(OPTION(i), cfield_of(cfg, OPTION(i))));
   /* K S sample points exist on every rank; the product must at least be representable. */
   GFV_CHECK(cfg->particles <= (long)((size_t)-1 / 2 / sizeof(double)) / cfg->samples,
             GFV_ERR_USAGE, "--particles x --samples = %ld x %ld is too large", cfg->particles,
@@ -651,7 +419,10 @@ static int check_field(const gfv_config *cfg, const option *o) {
 }
 
 int gfv_config_check(const gfv_config *cfg) {
-  for (size_t i = 0; i < NOPTIONS; i++) GFV_CALL(check_field(cfg, &options[i]));
+  GFV_CHECK(NOPTIONS <= GFV_OPTIONS_MAX, GFV_ERR_INTERNAL,
+            "%zu options, but gfv_config.given holds %d: raise GFV_OPTIONS_MAX", NOPTIONS,
+            GFV_OPTIONS_MAX);
+  for (size_t i = 0; i < NOPTIONS; i++) GFV_CALL(check_field(cfg, OPTION(i)));
   GFV_CALL(check_combinations(cfg));
   return GFV_OK;
 }
@@ -707,15 +478,15 @@ static void print_value(FILE *out, const gfv_config *cfg, const option *o) {
 static int name_width(void) {
   size_t w = 0;
   for (size_t i = 0; i < NOPTIONS; i++)
-    if (strlen(options[i].name) > w) w = strlen(options[i].name);
+    if (strlen(OPTION(i)->name) > w) w = strlen(OPTION(i)->name);
   return (int)w;
 }
 
 void gfv_config_print(FILE *out, const gfv_config *cfg, const char *prefix) {
   const int w = name_width();
   for (size_t i = 0; i < NOPTIONS; i++) {
-    fprintf(out, "%s%-*s = ", prefix ? prefix : "", w, options[i].name);
-    print_value(out, cfg, &options[i]);
+    fprintf(out, "%s%-*s = ", prefix ? prefix : "", w, OPTION(i)->name);
+    print_value(out, cfg, OPTION(i));
     fputc('\n', out);
   }
 }
@@ -724,7 +495,7 @@ void gfv_config_print(FILE *out, const gfv_config *cfg, const char *prefix) {
 
 int gfv_config_write(FILE *out, const gfv_config *cfg) {
   for (size_t i = 0; i < NOPTIONS; i++) {
-    const option *o = &options[i];
+    const option *o = OPTION(i);
     if (o->role == ROLE_NONE) continue;
     char buf[64];
     const char *v = value_text(cfg, o, buf, sizeof buf);
@@ -736,14 +507,14 @@ int gfv_config_write(FILE *out, const gfv_config *cfg) {
 
 int gfv_config_given(const gfv_config *cfg, const char *name) {
   const option *o = find_option(name, strlen(name));
-  return o ? cfg->given[o - options] : 0;
+  return o ? cfg->given[index_of(o)] : 0;
 }
 
 int gfv_config_merge_restart(gfv_config *cfg, const gfv_config *ck, const char *path) {
   char diff[1024] = "";
   size_t used = 0;
   for (size_t i = 0; i < NOPTIONS; i++) {
-    const option *o = &options[i];
+    const option *o = OPTION(i);
     if (o->role == ROLE_NONE || (o->role == ROLE_RUN && cfg->given[i])) continue;
     char a[64], b[64];
     const char *mine = value_text(cfg, o, a, sizeof a), *theirs = value_text(ck, o, b, sizeof b);
@@ -778,9 +549,9 @@ static void json_value(FILE *out, const gfv_config *cfg, const option *o) {
 void gfv_config_print_json(FILE *out, const gfv_config *cfg, int indent) {
   for (size_t i = 0; i < NOPTIONS; i++) {
     fprintf(out, "%*s", indent > 0 ? indent : 0, "");
-    gfv_json_string(out, options[i].name);
+    gfv_json_string(out, OPTION(i)->name);
     fputs(": ", out);
-    json_value(out, cfg, &options[i]);
+    json_value(out, cfg, OPTION(i));
     if (i + 1 < NOPTIONS) fputs(",\n", out);
   }
 }
@@ -849,7 +620,7 @@ void gfv_config_print_help(FILE *out, const char *prog) {
   char syn[GFV_NAME_MAX + 256], text[1024];
   int col = 0;
   for (size_t i = 0; i < NOPTIONS; i++) {
-    option_synopsis(&options[i], syn, sizeof syn);
+    option_synopsis(OPTION(i), syn, sizeof syn);
     if ((int)strlen(syn) > col) col = (int)strlen(syn);
   }
   col += 5; /* two spaces before, at least three after */
@@ -857,11 +628,22 @@ void gfv_config_print_help(FILE *out, const char *prog) {
   print_wrapped(out, help_intro, 0, 0, WIDTH);
   fprintf(out, "\nOptions:\n");
   for (size_t i = 0; i < NOPTIONS; i++) {
-    const option *o = &options[i];
+    const option *o = OPTION(i);
     option_synopsis(o, syn, sizeof syn);
     snprintf(text, sizeof text, "%s (default:%c%s)", o->help, NBSP, o->def[0] ? o->def : "none");
     fprintf(out, "  %-*s", col - 2, syn);
     print_wrapped(out, text, col, col, WIDTH);
+  }
+  /* The targets from their registry (src/targets/target_list.h), one entry each. */
+  fprintf(out, "\nTargets (--target=SPEC):\n");
+  const gfv_target_type *tt;
+  int tcol = 0;
+  for (size_t i = 0; (tt = gfv_target_type_at(i)) != NULL; i++)
+    if ((int)strlen(tt->synopsis) > tcol) tcol = (int)strlen(tt->synopsis);
+  tcol += 3;
+  for (size_t i = 0; (tt = gfv_target_type_at(i)) != NULL; i++) {
+    fprintf(out, "  %-*s", tcol - 2, tt->synopsis);
+    print_wrapped(out, tt->help, tcol, tcol, WIDTH);
   }
   fprintf(out, "\n%s", help_outputs);
 }

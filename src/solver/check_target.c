@@ -21,6 +21,7 @@
 #include "gflowvi/error.h"
 #include "rng/stream.h"
 #include "solver/solver_impl.h"
+#include "core/optdef.h"
 
 #define CHECK_POINTS 8      /* points drawn from the initial mixture */
 #define CHECK_TRIES 10000   /* draws allowed to find them inside the target's support */
@@ -213,3 +214,14 @@ int gfv_solver_check_target(gfv_solver *s, FILE *out) {
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
   return GFV_OK;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+
+static const gfv_option check_options[] = {
+    {.name = "check-target", .type = OPT_BOOL, GFV_OPTION_FIELD(check_target), .def = "false",
+     .role = ROLE_RUN,
+     .help = "fit nothing: compare the target's gradient (and Hessian) with central finite "
+             "differences at points drawn from the initial mixture; exit 0 when they agree, "
+             "4 when not"},
+};
+GFV_OPTION_TABLE(gfv_options_check, check_options);

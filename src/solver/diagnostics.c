@@ -31,6 +31,7 @@
 
 #include "gflowvi/error.h"
 #include "solver/solver_impl.h"
+#include "core/optdef.h"
 
 #define GFV_KHAT_MAX 0.7
 #define GFV_MAX_MOVE 20.0      /* standard deviations of the component, in one step */
@@ -195,3 +196,17 @@ int gfv_solver_diagnose(gfv_solver *s, gfv_eval_result *res) {
   free(phi);
   return GFV_OK;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+
+static const gfv_option report_options[] = {
+    {.name = "quiet", .type = OPT_BOOL, GFV_OPTION_FIELD(quiet), .def = "false",
+     .role = ROLE_RUN,
+     .help = "suppress the configuration echo and the progress lines"},
+    {.name = "strict", .type = OPT_BOOL, GFV_OPTION_FIELD(strict), .def = "false",
+     .role = ROLE_RUN,
+     .help = "exit with status 12 (after writing the outputs) when the diagnostics say the fit "
+             "is not reliable; without it such a fit exits 0 with its warnings on stderr and "
+             "in summary.json"},
+};
+GFV_OPTION_TABLE(gfv_options_report, report_options);

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "solver/solver_impl.h"
+#include "core/optdef.h"
 
 #define NET_ALPHA 2e-6    /* seconds per message */
 #define NET_BETA 1e-10    /* seconds per byte */
@@ -73,3 +74,18 @@ int gfv_layout_choose(const char *option, size_t K, size_t S, size_t d, int diag
 }
 
 const char *gfv_layout_name(int layout) { return layout == GFV_LAYOUT_PARAMS ? "params" : "samples"; }
+
+/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+
+static const char *const layout_choices[] = {"auto", "params", "samples", NULL};
+static const gfv_option layout_options[] = {
+    /* ROLE_RUN: both layouts evaluate the same sums over the same samples, in another order,
+     * so the answer differs by rounding only (tests/mpi/test_rank_agreement.sh). */
+    {.name = "layout", .type = OPT_CHOICE, GFV_OPTION_FIELD(layout), .def = "auto", .choices = layout_choices,
+     .role = ROLE_RUN,
+     .help = "what the ranks exchange each iteration: params = every particle's parameters, each "
+             "rank evaluating the whole mixture at its own samples; samples = every sample, each "
+             "rank evaluating its own components at all of them; auto = the one the performance "
+             "model says is faster for this K, S, d and rank count"},
+};
+GFV_OPTION_TABLE(gfv_options_layout, layout_options);

@@ -12,6 +12,7 @@
 #include "gflowvi/error.h"
 #include "rng/stream.h"
 #include "solver/draws.h"
+#include "core/optdef.h"
 
 int gfv_draws_resample_psis(const gfv_draws *d, uint64_t seed, FILE *f, gfv_psis_result *res,
                             size_t *distinct) {
@@ -46,3 +47,14 @@ done:
   free(lr), free(w), free(seen);
   return st;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+
+static const char *const resample_choices[] = {"none", "psis", NULL};
+static const gfv_option resample_options[] = {
+    {.name = "resample", .type = OPT_CHOICE, GFV_OPTION_FIELD(resample), .def = "none",
+     .choices = resample_choices, .role = ROLE_RUN,
+     .help = "psis = also write draws_psis.csv: the draws of draws.csv resampled with "
+             "replacement by their Pareto-smoothed importance weights p/q"},
+};
+GFV_OPTION_TABLE(gfv_options_resample, resample_options);

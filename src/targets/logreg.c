@@ -30,6 +30,8 @@
 #include "rng/stream.h"
 #include "targets/models.h"
 #include "targets/targets_impl.h"
+#include "core/optdef.h"
+#include "targets/registry.h"
 
 #define LOGREG_CHUNK_ELEMS (1u << 20) /* bound on N x (points per chunk) scratch */
 #define LOGREG_DRAWS 4000             /* posterior draws for the report */
@@ -306,3 +308,30 @@ int gfv_target_logreg_design(const gfv_target *t, size_t *n, size_t *D, const do
   *n = c->N, *D = c->D, *X = c->X, *y = c->y;
   return GFV_OK;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+
+static const gfv_option logreg_options[] = {
+    {.name = "intercept", .type = OPT_BOOL, GFV_OPTION_FIELD(intercept), .def = "true",
+     .role = ROLE_PROBLEM,
+     .help = "logreg: add an intercept (a column of ones) to the features"},
+    {.name = "prior-scale", .type = OPT_DOUBLE, GFV_OPTION_FIELD(prior_scale), .def = "10",
+     .role = ROLE_PROBLEM,
+     .bound = BOUND_GT, .lo = 0, .help = "logreg: prior N(0, s^2 I) on all weights"},
+};
+GFV_OPTION_TABLE(gfv_options_logreg, logreg_options);
+
+/* ---- the type (src/targets/registry.h; listed in target_list.h) ---- */
+
+static int create_logreg(const char *arg, size_t dim, const gfv_config *cfg, gfv_target **out) {
+  (void)dim;
+  GFV_CHECK(cfg, GFV_ERR_USAGE, "target %s reads its data from the configuration (--data); "
+            "create it with gfv_target_create_from_config", arg);
+  return gfv_target_logreg_create(cfg, out);
+}
+
+const gfv_target_type gfv_target_type_logreg = {
+    .name = "logreg", .synopsis = "logreg",
+    .help = "Bayesian logistic regression on --data (0/1 labels), prior N(0, prior_scale^2 I), "
+            "intercept last",
+    .create = create_logreg, .options = &gfv_options_logreg};
