@@ -2,9 +2,11 @@
  *
  * Every module that reads gfv_config defines the rows of its own options next to its code
  * (src/targets/data.c defines --data, src/flows/registry.c --flow, ...) as a
- * gfv_option_table; src/cli/option_tables.c lists the tables in the order of the echo, and
- * src/cli/options.c parses, checks, prints help and echoes from that list.  This header
- * needs nothing but config.h, so a numerics module can define its rows without the CLI. */
+ * gfv_option_table; src/core/option_registry.c lists the tables in the order of the echo,
+ * src/core/config.c checks and sets values from that list (gfv_config_set, gfv_config_check,
+ * shared by the command line and the library), and src/cli/options.c parses the command
+ * line and config files and prints help and the echoes.  This header needs nothing but
+ * config.h, so a numerics module can define its rows without the CLI. */
 #ifndef GFLOWVI_OPTDEF_H
 #define GFLOWVI_OPTDEF_H
 
@@ -56,12 +58,40 @@ typedef struct {
 #define GFV_OPTION_TABLE(name, rows_) \
   const gfv_option_table name = {.rows = rows_, .n = sizeof rows_ / sizeof rows_[0]}
 
-/* All options, in the echo's order (src/cli/option_tables.c): gfv_option_count() rows,
+/* All options, in the echo's order (src/core/option_registry.c): gfv_option_count() rows,
  * row i at gfv_option_at(i) (NULL past the end).  gfv_config.given is indexed alike. */
 size_t gfv_option_count(void);
 const gfv_option *gfv_option_at(size_t i);
 
 /* The i-th choice of an OPT_CHOICE option, NULL past the last. */
 const char *gfv_option_choice(const gfv_option *o, size_t i);
+
+/* ---- the values (src/core/config.c), for the parser and the echoes ---------------- */
+
+/* The option called given[0..len), '_' matching '-' (config files may use the struct field
+ * spelling, weight_step); NULL for none. */
+const gfv_option *gfv_option_find(const char *given, size_t len);
+/* o's index in gfv_option_at (and gfv_config.given). */
+size_t gfv_option_index(const gfv_option *o);
+/* Parses value into o's field of cfg; where prefixes every message ("--step",
+ * "run.cfg:5: step").  cfg is left unchanged on failure. */
+int gfv_option_set_value(gfv_config *cfg, const gfv_option *o, const char *value,
+                         const char *where);
+/* 1 and *out set when s is a boolean word (true/false, yes/no, on/off, 1/0), else 0. */
+int gfv_option_bool_word(const char *s, int *out);
+/* The choices of o joined by sep into buf. */
+void gfv_option_join_choices(const gfv_option *o, const char *sep, char *buf, size_t n);
+/* The value of o in cfg as exact text (doubles: the shortest %g that reads back the same);
+ * numbers are formatted into buf (40 bytes at least). */
+const char *gfv_option_value_text(const gfv_config *cfg, const gfv_option *o, char *buf,
+                                  size_t n);
+/* A config-file value must be written in quotes ('#', or a blank or quote at either end). */
+int gfv_option_needs_quotes(const char *s);
+/* GFV_ERR_USAGE when string value v cannot be written to a config file or checkpoint. */
+int gfv_option_check_writable(const gfv_option *o, const char *v);
+
+static inline const void *gfv_option_cfield(const gfv_config *cfg, const gfv_option *o) {
+  return (const char *)cfg + o->offset;
+}
 
 #endif

@@ -29,7 +29,7 @@ const gfv_estimator_type *gfv_estimator_lookup(const char *name) {
 
 size_t gfv_estimator_work_size(size_t d, size_t S) { return 2 * S * d + d * d; }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const char *flow_choice(size_t i) { return i < COUNT(flows) ? flows[i]->name : NULL; }
 

@@ -74,7 +74,7 @@ double gfv_trust_region_shrink(double kl, double eps) {
   return f > 0.5 ? 0.5 : f < 1e-3 ? 1e-3 : f;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option step_options[] = {
     {.name = "step", .type = OPT_DOUBLE, GFV_OPTION_FIELD(step), .def = "0.05", .bound = BOUND_GT, .lo = 0,

@@ -215,7 +215,7 @@ int gfv_solver_check_target(gfv_solver *s, FILE *out) {
   return GFV_OK;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option check_options[] = {
     {.name = "check-target", .type = OPT_BOOL, GFV_OPTION_FIELD(check_target), .def = "false",

@@ -454,7 +454,7 @@ int gfv_solver_restore(gfv_solver *s, const char *path) {
   return GFV_OK;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option checkpoint_options[] = {
     {.name = "checkpoint", .type = OPT_STRING, GFV_OPTION_FIELD(checkpoint), .metavar = "FILE", .def = "",

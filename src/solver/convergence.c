@@ -185,7 +185,7 @@ int gfv_convergence_replay(gfv_convergence *c, const gfv_trace_row *rows, size_t
   return GFV_OK;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option stopping_options[] = {
     {.name = "iters", .type = OPT_LONG, GFV_OPTION_FIELD(iters), .def = "1000", .bound = BOUND_GE, .lo = 0,

@@ -197,7 +197,7 @@ int gfv_solver_diagnose(gfv_solver *s, gfv_eval_result *res) {
   return GFV_OK;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option report_options[] = {
     {.name = "quiet", .type = OPT_BOOL, GFV_OPTION_FIELD(quiet), .def = "false",

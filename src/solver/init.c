@@ -227,7 +227,7 @@ int gfv_solver_init_particles(gfv_solver *s) {
   return st;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option init_options[] = {
     {.name = "seed", .type = OPT_LONG, GFV_OPTION_FIELD(seed), .def = "1", .bound = BOUND_GE, .lo = 0,

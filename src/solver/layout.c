@@ -75,7 +75,7 @@ int gfv_layout_choose(const char *option, size_t K, size_t S, size_t d, int diag
 
 const char *gfv_layout_name(int layout) { return layout == GFV_LAYOUT_PARAMS ? "params" : "samples"; }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const char *const layout_choices[] = {"auto", "params", "samples", NULL};
 static const gfv_option layout_options[] = {

@@ -447,7 +447,7 @@ int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res) {
   return GFV_OK;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option output_options[] = {
     {.name = "out", .type = OPT_STRING, GFV_OPTION_FIELD(out), .metavar = "DIR", .def = "gflowvi-out",

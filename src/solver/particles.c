@@ -110,7 +110,7 @@ void gfv_particles_transform(const gfv_particles *p, size_t j, size_t S, double 
     for (size_t t = 0; t < d; t++) z[i * d + t] += p->mu[j * d + t];
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const char *const family_choices[] = {"full", "diag", NULL};
 static const gfv_option particles_options[] = {

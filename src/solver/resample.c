@@ -48,7 +48,7 @@ done:
   return st;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const char *const resample_choices[] = {"none", "psis", NULL};
 static const gfv_option resample_options[] = {

@@ -107,7 +107,7 @@ int gfv_restart_configure(gfv_comm *comm, gfv_config *cfg) {
   return st;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option restart_options[] = {
     {.name = "restart", .type = OPT_STRING, GFV_OPTION_FIELD(restart), .metavar = "FILE", .def = "",

@@ -193,7 +193,7 @@ double gfv_schedule_replay(gfv_schedule *s, const gfv_trace_row *rows, size_t n)
   return s->eta;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const char *const schedule_choices[] = {"constant", "decay", "adaptive", NULL};
 static const gfv_option schedule_options[] = {

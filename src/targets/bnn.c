@@ -412,7 +412,7 @@ int gfv_target_bnn_batch(const gfv_target *t, size_t *B, const size_t **rows) {
   return GFV_OK;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option bnn_options[] = {
     {.name = "hidden", .type = OPT_LONG, GFV_OPTION_FIELD(hidden), .def = "50", .bound = BOUND_GE, .lo = 1,

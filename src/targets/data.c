@@ -239,7 +239,7 @@ done:
   return st;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const char *const standardize_choices[] = {"auto", "scale", "center-scale", "none", NULL};
 static const gfv_option data_options[] = {
@@ -264,7 +264,7 @@ static const gfv_option data_options[] = {
 };
 GFV_OPTION_TABLE(gfv_options_data, data_options);
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option split_options[] = {
     {.name = "split-seed", .type = OPT_LONG, GFV_OPTION_FIELD(split_seed), .def = "0", .bound = BOUND_GE,

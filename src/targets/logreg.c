@@ -309,7 +309,7 @@ int gfv_target_logreg_design(const gfv_target *t, size_t *n, size_t *D, const do
   return GFV_OK;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option logreg_options[] = {
     {.name = "intercept", .type = OPT_BOOL, GFV_OPTION_FIELD(intercept), .def = "true",

@@ -337,7 +337,7 @@ fail:
   return st;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option plugin_options[] = {
     {.name = "plugin-arg", .type = OPT_STRING, GFV_OPTION_FIELD(plugin_arg), .metavar = "ARGS", .def = "",

@@ -75,7 +75,7 @@ double gfv_lpd_mcse(size_t M, const double *acc) {
   return sqrt(ss / (double)(M - 1) / (double)M);
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option predict_options[] = {
     {.name = "predict", .type = OPT_STRING, GFV_OPTION_FIELD(predict), .metavar = "FILE", .def = "",

@@ -156,7 +156,7 @@ const char *gfv_target_list_help(void) {
   return list_help;
 }
 
-/* ---- options (rows: src/core/optdef.h; order: src/cli/option_tables.c) ---- */
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option target_options[] = {
     {.name = "target", .type = OPT_STRING, GFV_OPTION_FIELD(target), .metavar = "SPEC", .def = "gmm4",

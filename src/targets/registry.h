@@ -3,7 +3,7 @@
  * Each target file defines one gfv_target_type; src/targets/target_list.h names it on one
  * line, and that line is all the registry needs: the type's name is matched against
  * --target, its synopsis and help are listed by --help and the unknown-target message, and
- * its option table (if any) joins the options (src/cli/option_tables.c). */
+ * its option table (if any) joins the options (src/core/option_registry.c). */
 #ifndef GFLOWVI_TARGETS_REGISTRY_H
 #define GFLOWVI_TARGETS_REGISTRY_H
 

@@ -1,4 +1,4 @@
-/* option_tables.c - the registry of options: every module's table (src/core/optdef.h), in
+/* option_registry.c - the registry of options: every module's table (src/core/optdef.h), in
  * the order of the echo ("# resolved configuration", summary.json's "config" and the
  * configuration text of checkpoints), which is also the order of --help.
  *
