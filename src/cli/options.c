@@ -8,16 +8,14 @@
  * validation, help and both echoes follow from the row. */
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "core/optdef.h"
 #include "gflowvi/config.h"
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
-#include "core/optdef.h"
 #include "targets/registry.h"
 
 /* --config belongs to the parser itself. */

@@ -14,9 +14,9 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "flows/flow.h"
 #include "linalg/linalg.h"
-#include "core/optdef.h"
 
 double gfv_kl_gauss(size_t d, const double *mu_new, const double *L_new, const double *mu_old,
                     const double *L_old, double *work, double *maha) {

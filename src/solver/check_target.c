@@ -18,10 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "rng/stream.h"
 #include "solver/solver_impl.h"
-#include "core/optdef.h"
 
 #define CHECK_POINTS 8      /* points drawn from the initial mixture */
 #define CHECK_TRIES 10000   /* draws allowed to find them inside the target's support */

@@ -31,11 +31,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
 #include "io/h5file.h"
 #include "solver/solver_impl.h"
-#include "core/optdef.h"
 
 /* 3: counter-based streams, no stream state (2 held GSL MT19937 states). */
 #define GFV_CKPT_FORMAT "gflowvi-checkpoint 3"

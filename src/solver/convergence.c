@@ -41,8 +41,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gflowvi/error.h"
 #include "core/optdef.h"
+#include "gflowvi/error.h"
 
 struct gfv_convergence {
   size_t window, hold;

@@ -29,9 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "solver/solver_impl.h"
-#include "core/optdef.h"
 
 #define GFV_KHAT_MAX 0.7
 #define GFV_MAX_MOVE 20.0      /* standard deviations of the component, in one step */

@@ -21,12 +21,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
 #include "rng/stream.h"
 #include "solver/init.h"
 #include "solver/solver_impl.h"
-#include "core/optdef.h"
 
 #define INIT_ELBO_MARGIN 5.0 /* nats below the best ELBO beyond which a Gaussian is dropped */
 

@@ -28,8 +28,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "solver/solver_impl.h"
 #include "core/optdef.h"
+#include "solver/solver_impl.h"
 
 #define NET_ALPHA 2e-6    /* seconds per message */
 #define NET_BETA 1e-10    /* seconds per byte */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
 #include "gflowvi/io.h"
@@ -21,7 +22,6 @@
 #include "solver/draws.h"
 #include "solver/solver_impl.h"
 #include "targets/models.h"
-#include "core/optdef.h"
 
 #define GFV_VERSION GFV_VERSION_STRING /* include/gflowvi/version.h */
 const char *const gfv_output_file_names[F_COUNT] = {

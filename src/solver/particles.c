@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gflowvi/error.h"
 #include "core/optdef.h"
+#include "gflowvi/error.h"
 
 void gfv_block_range(size_t K, int size, int rank, size_t *k0, size_t *kloc) {
   size_t P = (size_t)size, r = (size_t)rank, base = K / P, extra = K % P;

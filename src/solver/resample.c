@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "rng/stream.h"
 #include "solver/draws.h"
-#include "core/optdef.h"
 
 int gfv_draws_resample_psis(const gfv_draws *d, uint64_t seed, FILE *f, gfv_psis_result *res,
                             size_t *distinct) {

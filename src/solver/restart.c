@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "io/h5file.h"
 #include "solver/solver_impl.h"
-#include "core/optdef.h"
 
 const char *const gfv_input_attr[GFV_NINPUTS] = {"data_checksum", "target_file_checksum"};
 

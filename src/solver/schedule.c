@@ -46,8 +46,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "gflowvi/error.h"
 #include "core/optdef.h"
+#include "gflowvi/error.h"
 
 static const char *const kind_names[] = {"constant", "decay", "adaptive"};
 

@@ -12,8 +12,8 @@
 #include <math.h>
 
 #include "gflowvi/error.h"
-#include "targets/targets_impl.h"
 #include "targets/registry.h"
+#include "targets/targets_impl.h"
 
 #define BANANA_B 0.25
 

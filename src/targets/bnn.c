@@ -32,13 +32,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
 #include "rng/stream.h"
 #include "targets/models.h"
-#include "targets/targets_impl.h"
-#include "core/optdef.h"
 #include "targets/registry.h"
+#include "targets/targets_impl.h"
 
 #define BNN_A0 1.0
 #define BNN_B0 0.1
@@ -429,13 +429,11 @@ GFV_OPTION_TABLE(gfv_options_bnn, bnn_options);
 /* ---- the type (src/targets/registry.h; listed in target_list.h) ---- */
 
 static int create_bnn(const char *arg, size_t dim, const gfv_config *cfg, gfv_target **out) {
-  (void)dim;
-  GFV_CHECK(cfg, GFV_ERR_USAGE, "target %s reads its data from the configuration (--data); "
-            "create it with gfv_target_create_from_config", arg);
+  (void)arg, (void)dim;
   return gfv_target_bnn_create(cfg, out);
 }
 
 const gfv_target_type gfv_target_type_bnn = {
     .name = "bnn", .synopsis = "bnn",
     .help = "Bayesian neural-network regression on --data, one ReLU layer of --hidden units",
-    .create = create_bnn, .options = &gfv_options_bnn};
+    .needs_config = 1, .create = create_bnn, .options = &gfv_options_bnn};

@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
 #include "linalg/linalg.h"
 #include "rng/stream.h"
 #include "targets/models.h"
-#include "core/optdef.h"
 
 double gfv_log1pexp(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)); }
 

@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "gflowvi/error.h"
-#include "targets/targets_impl.h"
 #include "targets/registry.h"
+#include "targets/targets_impl.h"
 
 static int funnel_eval(const gfv_target *t, size_t n, const double *z, double *logp, double *grad,
                        double *hess) {

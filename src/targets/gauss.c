@@ -19,8 +19,8 @@
 
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
-#include "targets/targets_impl.h"
 #include "targets/registry.h"
+#include "targets/targets_impl.h"
 
 #define GAUSS_CHUNK 256 /* points per DSYMM: bounds the scratch at 2 * 256 * d doubles */
 

@@ -26,8 +26,8 @@
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
 #include "linalg/linalg.h"
-#include "targets/targets_impl.h"
 #include "targets/registry.h"
+#include "targets/targets_impl.h"
 
 #define GMM_CHUNK 256 /* points per call when the caller wants a Hessian but no gradient */
 #define GMM_MAX_SCALE 1e150 /* largest precision entry and P mu entry of a gmm:FILE component */

@@ -25,13 +25,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
 #include "rng/stream.h"
 #include "targets/models.h"
-#include "targets/targets_impl.h"
-#include "core/optdef.h"
 #include "targets/registry.h"
+#include "targets/targets_impl.h"
 
 #define LOGREG_CHUNK_ELEMS (1u << 20) /* bound on N x (points per chunk) scratch */
 #define LOGREG_DRAWS 4000             /* posterior draws for the report */
@@ -324,9 +324,7 @@ GFV_OPTION_TABLE(gfv_options_logreg, logreg_options);
 /* ---- the type (src/targets/registry.h; listed in target_list.h) ---- */
 
 static int create_logreg(const char *arg, size_t dim, const gfv_config *cfg, gfv_target **out) {
-  (void)dim;
-  GFV_CHECK(cfg, GFV_ERR_USAGE, "target %s reads its data from the configuration (--data); "
-            "create it with gfv_target_create_from_config", arg);
+  (void)arg, (void)dim;
   return gfv_target_logreg_create(cfg, out);
 }
 
@@ -334,4 +332,4 @@ const gfv_target_type gfv_target_type_logreg = {
     .name = "logreg", .synopsis = "logreg",
     .help = "Bayesian logistic regression on --data (0/1 labels), prior N(0, prior_scale^2 I), "
             "intercept last",
-    .create = create_logreg, .options = &gfv_options_logreg};
+    .needs_config = 1, .create = create_logreg, .options = &gfv_options_logreg};

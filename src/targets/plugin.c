@@ -29,13 +29,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "gflowvi/plugin.h"
 #include "targets/models.h"
 #include "targets/plugin_elf.h"
-#include "targets/targets_impl.h"
-#include "core/optdef.h"
 #include "targets/registry.h"
+#include "targets/targets_impl.h"
 
 #define PLUGIN_ARGS_MAX 256
 

@@ -4,10 +4,10 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/optdef.h"
 #include "gflowvi/io.h"
 #include "linalg/linalg.h"
 #include "targets/models.h"
-#include "core/optdef.h"
 
 static void json_array(FILE *json, const char *key, size_t n, const double *v) {
   fprintf(json, "    \"%s\": [", key);

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <threads.h>
 
-#include "gflowvi/error.h"
 #include "core/optdef.h"
+#include "gflowvi/error.h"
 #include "targets/registry.h"
 #include "targets/targets_impl.h"
 
@@ -88,6 +88,9 @@ static int create(const char *spec, long dim, const gfv_config *cfg, gfv_target 
   GFV_CHECK(dim >= 0, GFV_ERR_USAGE, "--dim must be >= 0 (0 = the target's default), got %ld", dim);
   const gfv_target_type *tt = gfv_target_type_find(spec);
   if (!tt) GFV_CALL(unknown(spec));
+  GFV_CHECK(cfg || !tt->needs_config, GFV_ERR_USAGE,
+            "target %s reads its data from the configuration (--data); create it with "
+            "gfv_target_create_from_config", spec);
   size_t d = 0;
   if (tt->min_dim > 0) GFV_CALL(free_dim(spec, dim, tt->default_dim, tt->min_dim, &d));
   const size_t n = strlen(tt->name);

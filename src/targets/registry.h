@@ -22,6 +22,9 @@ typedef struct {
   /* A dimension the user chooses with --dim: its default and least value (min_dim >= 1);
    * 0, 0 for a target whose dimension is its own (fixed, or from a file). */
   long default_dim, min_dim;
+  /* 1: the target reads more of the configuration than --dim (data, plugin arguments), so
+   * gfv_target_create (which has no configuration) refuses it. */
+  int needs_config;
   /* Makes the target.  arg: the text after the prefix, or the name; dim: the resolved
    * --dim (0 when the type has no default_dim); cfg: NULL through gfv_target_create. */
   int (*create)(const char *arg, size_t dim, const gfv_config *cfg, gfv_target **out);

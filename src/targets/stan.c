@@ -36,8 +36,8 @@
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
 #include "targets/models.h"
-#include "targets/targets_impl.h"
 #include "targets/registry.h"
+#include "targets/targets_impl.h"
 
 extern char **environ;
 
@@ -189,12 +189,10 @@ int gfv_target_stan_create(const char *model, const gfv_config *cfg, gfv_target 
 
 static int create_stan(const char *model, size_t dim, const gfv_config *cfg, gfv_target **out) {
   (void)dim;
-  GFV_CHECK(cfg, GFV_ERR_USAGE, "target stan:%s reads --data from the configuration; create it "
-            "with gfv_target_create_from_config", model);
   return gfv_target_stan_create(model, cfg, out);
 }
 
 const gfv_target_type gfv_target_type_stan = {
     .name = "stan:", .synopsis = "stan:FILE.stan",
     .help = "a Stan program FILE.stan (data: --data=FILE.json), compiled once into a cached plugin",
-    .create = create_stan, .prepare = gfv_target_stan_prepare};
+    .needs_config = 1, .create = create_stan, .prepare = gfv_target_stan_prepare};
