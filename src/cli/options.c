@@ -20,7 +20,7 @@
 
 /* --config belongs to the parser itself. */
 static const gfv_option cli_options[] = {
-    {.name = "config", .type = OPT_STRING, GFV_OPTION_FIELD(config), .metavar = "FILE", .def = "",
+    {.name = "config", .type = OPT_STRING, OPT_FIELD(config), .metavar = "FILE", .def = "",
      .role = ROLE_NONE,
      .help = "read options from FILE ('name = value' lines, '#' comments) before the "
              "command line, which overrides them"},

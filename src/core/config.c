@@ -228,8 +228,8 @@ static int check_combinations(const gfv_config *cfg) {
   return GFV_OK;
 }
 
-/* The value of o already in cfg against the same rules as gfv_option_set_value: a program that fills
- * the struct directly (the library's callers) gets the parser's checks and messages. */
+/* The value of o already in cfg against the same rules as gfv_option_set_value: a program
+ * that fills the struct directly (the library's callers) gets the parser's checks and messages. */
 static int check_field(const gfv_config *cfg, const option *o) {
   const void *v = gfv_option_cfield(cfg, o);
   char where[2 * GFV_NAME_MAX], text[64];
@@ -300,7 +300,8 @@ int gfv_config_merge_restart(gfv_config *cfg, const gfv_config *ck, const char *
     const option *o = OPTION(i);
     if (o->role == ROLE_NONE || (o->role == ROLE_RUN && cfg->given[i])) continue;
     char a[64], b[64];
-    const char *mine = gfv_option_value_text(cfg, o, a, sizeof a), *theirs = gfv_option_value_text(ck, o, b, sizeof b);
+    const char *mine = gfv_option_value_text(cfg, o, a, sizeof a);
+    const char *theirs = gfv_option_value_text(ck, o, b, sizeof b);
     if (o->role == ROLE_PROBLEM && cfg->given[i] && strcmp(mine, theirs) != 0) {
       if (used < sizeof diff) /* a long list is cut at the message's length anyway */
         used += (size_t)snprintf(diff + used, sizeof diff - used, "%s--%s=%s (checkpoint: %s)",

@@ -51,7 +51,7 @@ typedef struct {
   size_t n;
 } gfv_option_table;
 
-#define GFV_OPTION_FIELD(f) \
+#define OPT_FIELD(f) \
   .offset = offsetof(gfv_config, f), .size = sizeof(((gfv_config *)0)->f)
 
 /* const gfv_option_table NAME, made from the array ROWS defined just before. */

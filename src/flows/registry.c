@@ -40,17 +40,17 @@ static const char *estimator_choice(size_t i) {
 
 static const char *const update_choices[] = {"retraction", "plain", NULL};
 static const gfv_option flow_options[] = {
-    {.name = "flow", .type = OPT_CHOICE, GFV_OPTION_FIELD(flow), .def = "ngflow",
+    {.name = "flow", .type = OPT_CHOICE, OPT_FIELD(flow), .def = "ngflow",
      .choice_at = flow_choice,
      .role = ROLE_PROBLEM,
      .help = "ngflow = NGFlow-VI (natural-gradient flow on precisions), gflow = GFlow-VI "
              "(Wasserstein flow on covariances)"},
-    {.name = "estimator", .type = OPT_CHOICE, GFV_OPTION_FIELD(estimator), .def = "auto",
+    {.name = "estimator", .type = OPT_CHOICE, OPT_FIELD(estimator), .def = "auto",
      .role = ROLE_PROBLEM,
      .choice_at = estimator_choice,
      .help = "estimator of the expected Hessian: auto = hessian where the target has one, "
              "else stein"},
-    {.name = "update", .type = OPT_CHOICE, GFV_OPTION_FIELD(update), .def = "retraction",
+    {.name = "update", .type = OPT_CHOICE, OPT_FIELD(update), .def = "retraction",
      .role = ROLE_PROBLEM,
      .choices = update_choices,
      .help = "retraction keeps every covariance positive definite; plain is only for the "

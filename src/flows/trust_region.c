@@ -77,14 +77,14 @@ double gfv_trust_region_shrink(double kl, double eps) {
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option step_options[] = {
-    {.name = "step", .type = OPT_DOUBLE, GFV_OPTION_FIELD(step), .def = "0.05", .bound = BOUND_GT, .lo = 0,
+    {.name = "step", .type = OPT_DOUBLE, OPT_FIELD(step), .def = "0.05", .bound = BOUND_GT, .lo = 0,
      .role = ROLE_RUN,
      .help = "step size eta"},
-    {.name = "weight-step", .type = OPT_DOUBLE, GFV_OPTION_FIELD(weight_step), .def = "0",
+    {.name = "weight-step", .type = OPT_DOUBLE, OPT_FIELD(weight_step), .def = "0",
      .role = ROLE_RUN,
      .bound = BOUND_GE, .lo = 0,
      .help = "step size of the mixture-weight flow; 0 = equal weights (the paper's method)"},
-    {.name = "trust-region", .type = OPT_DOUBLE, GFV_OPTION_FIELD(trust_region), .def = "0.5",
+    {.name = "trust-region", .type = OPT_DOUBLE, OPT_FIELD(trust_region), .def = "0.5",
      .bound = BOUND_GE, .lo = 0,
      .role = ROLE_RUN,
      .help = "bound, in nats, on KL(new || old) of each component in one iteration (times d/10 "

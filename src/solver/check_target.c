@@ -218,7 +218,7 @@ int gfv_solver_check_target(gfv_solver *s, FILE *out) {
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option check_options[] = {
-    {.name = "check-target", .type = OPT_BOOL, GFV_OPTION_FIELD(check_target), .def = "false",
+    {.name = "check-target", .type = OPT_BOOL, OPT_FIELD(check_target), .def = "false",
      .role = ROLE_RUN,
      .help = "fit nothing: compare the target's gradient (and Hessian) with central finite "
              "differences at points drawn from the initial mixture; exit 0 when they agree, "

@@ -457,13 +457,13 @@ int gfv_solver_restore(gfv_solver *s, const char *path) {
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option checkpoint_options[] = {
-    {.name = "checkpoint", .type = OPT_STRING, GFV_OPTION_FIELD(checkpoint), .metavar = "FILE", .def = "",
+    {.name = "checkpoint", .type = OPT_STRING, OPT_FIELD(checkpoint), .metavar = "FILE", .def = "",
      .role = ROLE_RUN,
      .help = "checkpoint file (HDF5); empty = OUT/checkpoint.h5"},
-    {.name = "checkpoint-every", .type = OPT_LONG, GFV_OPTION_FIELD(checkpoint_every), .def = "0",
+    {.name = "checkpoint-every", .type = OPT_LONG, OPT_FIELD(checkpoint_every), .def = "0",
      .role = ROLE_RUN,
      .bound = BOUND_GE, .lo = 0, .help = "write a checkpoint every N iterations; 0 = never"},
-    {.name = "checkpoint-seconds", .type = OPT_DOUBLE, GFV_OPTION_FIELD(checkpoint_seconds), .def = "0",
+    {.name = "checkpoint-seconds", .type = OPT_DOUBLE, OPT_FIELD(checkpoint_seconds), .def = "0",
      .role = ROLE_RUN,
      .bound = BOUND_GE, .lo = 0,
      .help = "write a checkpoint when this many seconds have passed since the last; 0 = never "

@@ -200,10 +200,10 @@ int gfv_solver_diagnose(gfv_solver *s, gfv_eval_result *res) {
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option report_options[] = {
-    {.name = "quiet", .type = OPT_BOOL, GFV_OPTION_FIELD(quiet), .def = "false",
+    {.name = "quiet", .type = OPT_BOOL, OPT_FIELD(quiet), .def = "false",
      .role = ROLE_RUN,
      .help = "suppress the configuration echo and the progress lines"},
-    {.name = "strict", .type = OPT_BOOL, GFV_OPTION_FIELD(strict), .def = "false",
+    {.name = "strict", .type = OPT_BOOL, OPT_FIELD(strict), .def = "false",
      .role = ROLE_RUN,
      .help = "exit with status 12 (after writing the outputs) when the diagnostics say the fit "
              "is not reliable; without it such a fit exits 0 with its warnings on stderr and "

@@ -81,7 +81,8 @@ static const char *const layout_choices[] = {"auto", "params", "samples", NULL};
 static const gfv_option layout_options[] = {
     /* ROLE_RUN: both layouts evaluate the same sums over the same samples, in another order,
      * so the answer differs by rounding only (tests/mpi/test_rank_agreement.sh). */
-    {.name = "layout", .type = OPT_CHOICE, GFV_OPTION_FIELD(layout), .def = "auto", .choices = layout_choices,
+    {.name = "layout", .type = OPT_CHOICE, OPT_FIELD(layout), .def = "auto",
+     .choices = layout_choices,
      .role = ROLE_RUN,
      .help = "what the ranks exchange each iteration: params = every particle's parameters, each "
              "rank evaluating the whole mixture at its own samples; samples = every sample, each "

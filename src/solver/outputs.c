@@ -450,19 +450,20 @@ int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res) {
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option output_options[] = {
-    {.name = "out", .type = OPT_STRING, GFV_OPTION_FIELD(out), .metavar = "DIR", .def = "gflowvi-out",
+    {.name = "out", .type = OPT_STRING, OPT_FIELD(out), .metavar = "DIR", .def = "gflowvi-out",
      .role = ROLE_RUN,
      .help = "output directory (created if needed)"},
-    {.name = "out-samples", .type = OPT_LONG, GFV_OPTION_FIELD(out_samples), .def = "10000",
+    {.name = "out-samples", .type = OPT_LONG, OPT_FIELD(out_samples), .def = "10000",
      .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 0, .help = "rows of samples.csv and draws.csv, drawn from the fitted mixture"},
-    {.name = "eval-samples", .type = OPT_LONG, GFV_OPTION_FIELD(eval_samples), .def = "100000",
+     .bound = BOUND_GE, .lo = 0,
+     .help = "rows of samples.csv and draws.csv, drawn from the fitted mixture"},
+    {.name = "eval-samples", .type = OPT_LONG, OPT_FIELD(eval_samples), .def = "100000",
      .role = ROLE_RUN,
      .bound = BOUND_GE, .lo = 1, .help = "fresh samples for the final ELBO and KL estimates"},
-    {.name = "progress-every", .type = OPT_LONG, GFV_OPTION_FIELD(progress_every), .def = "100",
+    {.name = "progress-every", .type = OPT_LONG, OPT_FIELD(progress_every), .def = "100",
      .role = ROLE_RUN,
      .bound = BOUND_GE, .lo = 0, .help = "print a progress line every N iterations; 0 = never"},
-    {.name = "max-retries", .type = OPT_LONG, GFV_OPTION_FIELD(max_retries), .def = "10",
+    {.name = "max-retries", .type = OPT_LONG, OPT_FIELD(max_retries), .def = "10",
      .role = ROLE_RUN,
      .bound = BOUND_BETWEEN, .lo = 0, .hi = 60,
      .help = "halvings of the step allowed in a run (a rejected step halves it for the rest of "

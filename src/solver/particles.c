@@ -114,14 +114,16 @@ void gfv_particles_transform(const gfv_particles *p, size_t j, size_t S, double 
 
 static const char *const family_choices[] = {"full", "diag", NULL};
 static const gfv_option particles_options[] = {
-    {.name = "family", .type = OPT_CHOICE, GFV_OPTION_FIELD(family), .def = "full", .choices = family_choices,
+    {.name = "family", .type = OPT_CHOICE, OPT_FIELD(family), .def = "full",
+     .choices = family_choices,
      .role = ROLE_PROBLEM,
      .help = "covariance family: full (dense, O(K^2 S d^2) per iteration) or diag (diagonal, "
              "O(K^2 S d): for hundreds or thousands of parameters)"},
-    {.name = "particles", .type = OPT_LONG, GFV_OPTION_FIELD(particles), .def = "20", .bound = BOUND_GE,
+    {.name = "particles", .type = OPT_LONG, OPT_FIELD(particles), .def = "20", .bound = BOUND_GE,
      .role = ROLE_PROBLEM,
      .lo = 1, .help = "number of mixture components K (sharded over the ranks; K >= ranks)"},
-    {.name = "samples", .type = OPT_LONG, GFV_OPTION_FIELD(samples), .def = "10", .bound = BOUND_GE, .lo = 1,
+    {.name = "samples", .type = OPT_LONG, OPT_FIELD(samples), .def = "10", .bound = BOUND_GE,
+     .lo = 1,
      .role = ROLE_PROBLEM,
      .help = "Monte Carlo samples per particle per iteration"},
 };

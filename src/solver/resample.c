@@ -52,7 +52,7 @@ done:
 
 static const char *const resample_choices[] = {"none", "psis", NULL};
 static const gfv_option resample_options[] = {
-    {.name = "resample", .type = OPT_CHOICE, GFV_OPTION_FIELD(resample), .def = "none",
+    {.name = "resample", .type = OPT_CHOICE, OPT_FIELD(resample), .def = "none",
      .choices = resample_choices, .role = ROLE_RUN,
      .help = "psis = also write draws_psis.csv: the draws of draws.csv resampled with "
              "replacement by their Pareto-smoothed importance weights p/q"},

@@ -110,7 +110,7 @@ int gfv_restart_configure(gfv_comm *comm, gfv_config *cfg) {
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option restart_options[] = {
-    {.name = "restart", .type = OPT_STRING, GFV_OPTION_FIELD(restart), .metavar = "FILE", .def = "",
+    {.name = "restart", .type = OPT_STRING, OPT_FIELD(restart), .metavar = "FILE", .def = "",
      .role = ROLE_NONE,
      .help = "continue the run saved in this checkpoint (any rank count); options not given "
              "take the checkpoint's values, those that define the problem cannot change"},

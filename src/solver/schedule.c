@@ -197,17 +197,17 @@ double gfv_schedule_replay(gfv_schedule *s, const gfv_trace_row *rows, size_t n)
 
 static const char *const schedule_choices[] = {"constant", "decay", "adaptive", NULL};
 static const gfv_option schedule_options[] = {
-    {.name = "step-schedule", .type = OPT_CHOICE, GFV_OPTION_FIELD(step_schedule), .def = "constant",
+    {.name = "step-schedule", .type = OPT_CHOICE, OPT_FIELD(step_schedule), .def = "constant",
      .choices = schedule_choices,
      .role = ROLE_RUN,
      .help = "constant = --step; decay = --step / (1 + c) in chunk c of 25 iterations; "
              "adaptive = every 25 iterations x1.5 when the ELBO improved by more than its "
              "noise, /2 when it fell or a step was rejected"},
-    {.name = "step-max", .type = OPT_DOUBLE, GFV_OPTION_FIELD(step_max), .def = "0", .bound = BOUND_GE,
+    {.name = "step-max", .type = OPT_DOUBLE, OPT_FIELD(step_max), .def = "0", .bound = BOUND_GE,
      .lo = 0,
      .role = ROLE_RUN,
      .help = "largest step of --step-schedule=adaptive; 0 = max(1, --step)"},
-    {.name = "step-min", .type = OPT_DOUBLE, GFV_OPTION_FIELD(step_min), .def = "0", .bound = BOUND_GE,
+    {.name = "step-min", .type = OPT_DOUBLE, OPT_FIELD(step_min), .def = "0", .bound = BOUND_GE,
      .lo = 0,
      .role = ROLE_RUN,
      .help = "smallest step the decay and adaptive schedules choose (a rejected step is still "

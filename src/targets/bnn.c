@@ -415,10 +415,10 @@ int gfv_target_bnn_batch(const gfv_target *t, size_t *B, const size_t **rows) {
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option bnn_options[] = {
-    {.name = "hidden", .type = OPT_LONG, GFV_OPTION_FIELD(hidden), .def = "50", .bound = BOUND_GE, .lo = 1,
+    {.name = "hidden", .type = OPT_LONG, OPT_FIELD(hidden), .def = "50", .bound = BOUND_GE, .lo = 1,
      .role = ROLE_PROBLEM,
      .help = "bnn: hidden units (one ReLU layer)"},
-    {.name = "batch-size", .type = OPT_LONG, GFV_OPTION_FIELD(batch_size), .def = "0", .bound = BOUND_GE,
+    {.name = "batch-size", .type = OPT_LONG, OPT_FIELD(batch_size), .def = "0", .bound = BOUND_GE,
      .role = ROLE_PROBLEM,
      .lo = 0,
      .help = "bnn: training rows per minibatch, drawn per iteration from (seed, iteration); "

@@ -312,10 +312,10 @@ int gfv_target_logreg_design(const gfv_target *t, size_t *n, size_t *D, const do
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option logreg_options[] = {
-    {.name = "intercept", .type = OPT_BOOL, GFV_OPTION_FIELD(intercept), .def = "true",
+    {.name = "intercept", .type = OPT_BOOL, OPT_FIELD(intercept), .def = "true",
      .role = ROLE_PROBLEM,
      .help = "logreg: add an intercept (a column of ones) to the features"},
-    {.name = "prior-scale", .type = OPT_DOUBLE, GFV_OPTION_FIELD(prior_scale), .def = "10",
+    {.name = "prior-scale", .type = OPT_DOUBLE, OPT_FIELD(prior_scale), .def = "10",
      .role = ROLE_PROBLEM,
      .bound = BOUND_GT, .lo = 0, .help = "logreg: prior N(0, s^2 I) on all weights"},
 };

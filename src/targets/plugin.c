@@ -340,7 +340,7 @@ fail:
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option plugin_options[] = {
-    {.name = "plugin-arg", .type = OPT_STRING, GFV_OPTION_FIELD(plugin_arg), .metavar = "ARGS", .def = "",
+    {.name = "plugin-arg", .type = OPT_STRING, OPT_FIELD(plugin_arg), .metavar = "ARGS", .def = "",
      .role = ROLE_PROBLEM,
      .help = "--target=plugin:FILE.so: comma-separated strings handed to the plugin's "
              "gfv_plugin_init"},

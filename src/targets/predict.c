@@ -78,7 +78,7 @@ double gfv_lpd_mcse(size_t M, const double *acc) {
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option predict_options[] = {
-    {.name = "predict", .type = OPT_STRING, GFV_OPTION_FIELD(predict), .metavar = "FILE", .def = "",
+    {.name = "predict", .type = OPT_STRING, OPT_FIELD(predict), .metavar = "FILE", .def = "",
      .role = ROLE_RUN,
      .help = "logreg, bnn: a CSV of feature rows (the columns of --data without the label); "
              "writes predictions.csv with each row's predictive mean, sd and 5/50/95% quantiles"},

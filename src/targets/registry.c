@@ -162,10 +162,10 @@ const char *gfv_target_list_help(void) {
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
 static const gfv_option target_options[] = {
-    {.name = "target", .type = OPT_STRING, GFV_OPTION_FIELD(target), .metavar = "SPEC", .def = "gmm4",
+    {.name = "target", .type = OPT_STRING, OPT_FIELD(target), .metavar = "SPEC", .def = "gmm4",
      .role = ROLE_PROBLEM,
      .help = "target density: one of the targets listed under 'Targets' below"},
-    {.name = "dim", .type = OPT_LONG, GFV_OPTION_FIELD(dim), .def = "0", .bound = BOUND_GE, .lo = 0,
+    {.name = "dim", .type = OPT_LONG, OPT_FIELD(dim), .def = "0", .bound = BOUND_GE, .lo = 0,
      .role = ROLE_PROBLEM,
      .help = "dimension; 0 = the target's default dimension"},
 };
