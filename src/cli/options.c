@@ -79,7 +79,7 @@ static int config_line(gfv_config *cfg, const char *path, long lineno, char *lin
   char where[GFV_PATH_MAX + 2 * GFV_NAME_MAX];
   snprintf(where, sizeof where, "%s:%ld: %s", path, lineno, o->name);
   GFV_CALL(gfv_option_set_value(cfg, o, value, where));
-  cfg->given[gfv_option_index(o)] = 1;
+  gfv_option_mark_given(cfg, o);
   return GFV_OK;
 }
 
@@ -172,7 +172,7 @@ static int apply_argv(gfv_config *cfg, int argc, char **argv, int only_config) {
     GFV_CALL(next_arg(argc, argv, &i, &o, &value, where, sizeof where));
     if (only_config && strcmp(o->name, "config") != 0) continue;
     GFV_CALL(gfv_option_set_value(cfg, o, value, where));
-    cfg->given[gfv_option_index(o)] = 1;
+    gfv_option_mark_given(cfg, o);
   }
   return GFV_OK;
 }

@@ -45,6 +45,16 @@ size_t gfv_option_index(const option *o) {
   return i;
 }
 
+/* gfv_config.given has GFV_OPTIONS_MAX entries; more options than that is a build error
+ * that gfv_config_check reports (and test_option_registry catches), so the marks of the
+ * options beyond are dropped rather than written out of bounds. */
+void gfv_option_mark_given(gfv_config *cfg, const gfv_option *o) {
+  size_t i = gfv_option_index(o);
+  if (i < GFV_OPTIONS_MAX) cfg->given[i] = 1;
+}
+
+static int is_given(const gfv_config *cfg, size_t i) { return i < GFV_OPTIONS_MAX && cfg->given[i]; }
+
 static void *field_of(gfv_config *cfg, const option *o) { return (char *)cfg + o->offset; }
 
 /* ---- parsing one value ------------------------------------------------------------- */
@@ -188,7 +198,7 @@ int gfv_config_set(gfv_config *cfg, const char *name, const char *value, const c
   else if (origin[0] == '-') snprintf(where, sizeof where, "%s", origin);
   else snprintf(where, sizeof where, "%s: %s", origin, o->name);
   GFV_CALL(gfv_option_set_value(cfg, o, value, where));
-  cfg->given[gfv_option_index(o)] = 1;
+  gfv_option_mark_given(cfg, o);
   return GFV_OK;
 }
 
@@ -290,7 +300,7 @@ const char *gfv_option_value_text(const gfv_config *cfg, const option *o, char *
 
 int gfv_config_given(const gfv_config *cfg, const char *name) {
   const option *o = gfv_option_find(name, strlen(name));
-  return o ? cfg->given[gfv_option_index(o)] : 0;
+  return o ? is_given(cfg, gfv_option_index(o)) : 0;
 }
 
 int gfv_config_merge_restart(gfv_config *cfg, const gfv_config *ck, const char *path) {
@@ -298,11 +308,11 @@ int gfv_config_merge_restart(gfv_config *cfg, const gfv_config *ck, const char *
   size_t used = 0;
   for (size_t i = 0; i < NOPTIONS; i++) {
     const option *o = OPTION(i);
-    if (o->role == ROLE_NONE || (o->role == ROLE_RUN && cfg->given[i])) continue;
+    if (o->role == ROLE_NONE || (o->role == ROLE_RUN && is_given(cfg, i))) continue;
     char a[64], b[64];
     const char *mine = gfv_option_value_text(cfg, o, a, sizeof a);
     const char *theirs = gfv_option_value_text(ck, o, b, sizeof b);
-    if (o->role == ROLE_PROBLEM && cfg->given[i] && strcmp(mine, theirs) != 0) {
+    if (o->role == ROLE_PROBLEM && is_given(cfg, i) && strcmp(mine, theirs) != 0) {
       if (used < sizeof diff) /* a long list is cut at the message's length anyway */
         used += (size_t)snprintf(diff + used, sizeof diff - used, "%s--%s=%s (checkpoint: %s)",
                                  used ? ", " : "", o->name, mine[0] ? mine : "''",

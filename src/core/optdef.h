@@ -73,6 +73,8 @@ const char *gfv_option_choice(const gfv_option *o, size_t i);
 const gfv_option *gfv_option_find(const char *given, size_t len);
 /* o's index in gfv_option_at (and gfv_config.given). */
 size_t gfv_option_index(const gfv_option *o);
+/* Records that o was given (gfv_config.given). */
+void gfv_option_mark_given(gfv_config *cfg, const gfv_option *o);
 /* Parses value into o's field of cfg; where prefixes every message ("--step",
  * "run.cfg:5: step").  cfg is left unchanged on failure. */
 int gfv_option_set_value(gfv_config *cfg, const gfv_option *o, const char *value,
