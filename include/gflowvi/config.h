@@ -14,13 +14,13 @@
 
 #define GFV_PATH_MAX 4096
 #define GFV_NAME_MAX 64
-#define GFV_OPTIONS_MAX 128 /* rows of the option table, at most (checked at compile time) */
+#define GFV_OPTIONS_MAX 128 /* options, at most (checked by gfv_config_check) */
 /* The default of --init (prior | mode | FILE): one place, so it can change after measuring. */
 #define GFV_INIT_DEFAULT "prior"
 
 typedef struct {
   char config[GFV_PATH_MAX];   /* config file that was read ("" if none) */
-  char target[GFV_PATH_MAX];   /* target spec: gauss, gmm4, gmm:FILE, banana, funnel */
+  char target[GFV_PATH_MAX];   /* target spec (gflowvi --help, "Targets") */
   long dim;                    /* dimension; 0 = the target's own default */
   char flow[GFV_NAME_MAX];     /* ngflow | gflow */
   char estimator[GFV_NAME_MAX];/* auto | hessian | stein */
@@ -71,7 +71,7 @@ typedef struct {
   char resample[GFV_NAME_MAX]; /* none | psis: also write draws_psis.csv */
   char predict[GFV_PATH_MAX];  /* logreg, bnn: feature rows to predict ("" = none) */
   int check_target;            /* compare the target's derivatives with finite differences */
-  /* Not an option: given[i] is 1 when the option of table row i was set on the command line
+  /* Not an option: given[i] is 1 when option i (gfv_option_at, src/core/optdef.h) was set on the command line
    * or in the --config file (or by gfv_config_set), 0 when it holds its default.  A restart
    * takes the checkpoint's value for every option not given.  See gfv_config_given. */
   unsigned char given[GFV_OPTIONS_MAX];

@@ -2,17 +2,10 @@
  *
  * A target is a type object: its evaluation function works on a block of n points at
  * once (row-major n x d), so models can use BLAS level 3 across the block.  Targets are
- * created by name from a registry (src/targets/registry.c):
- *   gauss      correlated Gaussian in --dim dimensions (default 4)
- *   gmm4       2-D mixture of four Gaussians at (+-3, +-3), covariance 0.5 I
- *   gmm:FILE   a normalised Gaussian mixture read from FILE (the mixture.csv format)
- *   banana     2-D twisted Gaussian
- *   funnel     Neal's funnel in --dim dimensions (default 10)
- *   logreg     Bayesian logistic regression on --data      (src/targets/logreg.c)
- *   bnn        Bayesian neural-network regression on --data (src/targets/bnn.c)
- *   plugin:F   a user's model in the shared object F        (include/gflowvi/plugin.h)
- *   stan:F     a Stan program F, compiled into a plugin       (src/targets/stan.c)
- * The last four need the configuration: gfv_target_create_from_config.
+ * created by name from a registry: src/targets/target_list.h lists the built-in ones
+ * (`gflowvi --help`, "Targets", shows each with its synopsis).  Those that read more of the
+ * configuration than --dim (logreg, bnn, plugin:FILE.so, stan:FILE.stan) are created with
+ * gfv_target_create_from_config.
  * A target returns non-finite values rather than failing; the caller checks them. */
 #ifndef GFLOWVI_TARGET_H
 #define GFLOWVI_TARGET_H
@@ -44,7 +37,7 @@ typedef int (*gfv_target_eval_fn)(const gfv_target *t, size_t n, const double *z
                                   double *grad, double *hess);
 
 struct gfv_target {
-  char name[64];        /* registry name: "gauss", "gmm4", "gmm", "banana", "funnel" */
+  char name[64];        /* registry name: "gauss", "gmm" (for gmm:FILE), ... */
   size_t dim;
   int has_hessian;      /* eval accepts hess != NULL */
   int normalized;       /* exp(l) integrates to 1: KL(q || p) = -ELBO */

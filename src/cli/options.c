@@ -1,451 +1,35 @@
-/* options.c - the option table and everything it drives: defaults, the command line,
- * config files, --help, and the echo of the resolved configuration (text and JSON).
+/* options.c - the command line and config files, --help, and the echo of the resolved
+ * configuration (text, JSON, and the config text of checkpoints).
  *
- * Adding an option means adding one row to the table below (and the field to
- * gfv_config); parsing, validation, help and both echoes follow from the row. */
+ * The rows are not here: each module defines its own options next to its code (a
+ * gfv_option_table, src/core/optdef.h) and src/core/option_registry.c lists the tables;
+ * checking and setting a value is src/core/config.c's (shared with the library).  Adding an
+ * option means adding a row to its module's table (and the field to gfv_config); parsing,
+ * validation, help and both echoes follow from the row. */
 #include <ctype.h>
 #include <errno.h>
-#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "core/optdef.h"
 #include "gflowvi/config.h"
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
+#include "targets/registry.h"
 
-typedef enum { OPT_STRING, OPT_LONG, OPT_DOUBLE, OPT_BOOL, OPT_CHOICE } opt_type;
-
-/* Range of a numeric option: lo <= v, lo < v, or lo <= v <= hi. */
-typedef enum { BOUND_NONE, BOUND_GE, BOUND_GT, BOUND_BETWEEN } opt_bound;
-
-/* What an option is to a restart (--restart=FILE; gfv_config_merge_restart).  Every option
- * not given on the command line or in --config takes the checkpoint's value; a given one:
- *   ROLE_PROBLEM  defines the posterior or the random streams: refused if it differs;
- *   ROLE_INIT     only shapes the start, which the checkpoint replaces: the checkpoint's
- *                 value is kept silently;
- *   ROLE_RUN      steps, lengths, tolerances, outputs: the new value is used;
- *   ROLE_NONE     not carried by the checkpoint (config, restart).
- * ROLE_PROBLEM is 0, so a row added without a role is on the safe side. */
-typedef enum { ROLE_PROBLEM = 0, ROLE_INIT, ROLE_RUN, ROLE_NONE } opt_role;
-
-typedef struct {
-  const char *name;              /* with dashes, as on the command line */
-  opt_type type;
-  size_t offset, size;           /* the field in gfv_config */
-  const char *metavar;           /* --help placeholder for strings (FILE, DIR, SPEC) */
-  const char *def;               /* default, as text: parsed like any user value */
-  const char *help;
-  opt_bound bound;
-  double lo, hi;
-  const char *const *choices;    /* OPT_CHOICE: NULL-terminated */
-  opt_role role;                 /* on restart; see opt_role */
-} option;
-
-#define FIELD(f) .offset = offsetof(gfv_config, f), .size = sizeof(((gfv_config *)0)->f)
-
-static const char *const flow_choices[] = {"ngflow", "gflow", NULL};
-static const char *const estimator_choices[] = {"auto", "hessian", "stein", NULL};
-static const char *const update_choices[] = {"retraction", "plain", NULL};
-static const char *const family_choices[] = {"full", "diag", NULL};
-static const char *const layout_choices[] = {"auto", "params", "samples", NULL};
-static const char *const prune_choices[] = {"on", "off", NULL};
-static const char *const schedule_choices[] = {"constant", "decay", "adaptive", NULL};
-static const char *const standardize_choices[] = {"auto", "scale", "center-scale", "none", NULL};
-static const char *const resample_choices[] = {"none", "psis", NULL};
-
-static const option options[] = {
-    {.name = "config", .type = OPT_STRING, FIELD(config), .metavar = "FILE", .def = "",
+/* --config belongs to the parser itself. */
+static const gfv_option cli_options[] = {
+    {.name = "config", .type = OPT_STRING, OPT_FIELD(config), .metavar = "FILE", .def = "",
      .role = ROLE_NONE,
      .help = "read options from FILE ('name = value' lines, '#' comments) before the "
              "command line, which overrides them"},
-    {.name = "target", .type = OPT_STRING, FIELD(target), .metavar = "SPEC", .def = "gmm4",
-     .role = ROLE_PROBLEM,
-     .help = "target density: gauss, gmm4, gmm:FILE (a mixture read from a CSV file), banana, "
-             "funnel, logreg and bnn (with --data), plugin:FILE.so (your own model)"},
-    {.name = "dim", .type = OPT_LONG, FIELD(dim), .def = "0", .bound = BOUND_GE, .lo = 0,
-     .role = ROLE_PROBLEM,
-     .help = "dimension; 0 = the target's default dimension"},
-    {.name = "flow", .type = OPT_CHOICE, FIELD(flow), .def = "ngflow", .choices = flow_choices,
-     .role = ROLE_PROBLEM,
-     .help = "ngflow = NGFlow-VI (natural-gradient flow on precisions), gflow = GFlow-VI "
-             "(Wasserstein flow on covariances)"},
-    {.name = "estimator", .type = OPT_CHOICE, FIELD(estimator), .def = "auto",
-     .role = ROLE_PROBLEM,
-     .choices = estimator_choices,
-     .help = "estimator of the expected Hessian: auto = hessian where the target has one, "
-             "else stein"},
-    {.name = "update", .type = OPT_CHOICE, FIELD(update), .def = "retraction",
-     .role = ROLE_PROBLEM,
-     .choices = update_choices,
-     .help = "retraction keeps every covariance positive definite; plain is only for the "
-             "ablation, it can lose positive definiteness"},
-    {.name = "family", .type = OPT_CHOICE, FIELD(family), .def = "full", .choices = family_choices,
-     .role = ROLE_PROBLEM,
-     .help = "covariance family: full (dense, O(K^2 S d^2) per iteration) or diag (diagonal, "
-             "O(K^2 S d): for hundreds or thousands of parameters)"},
-    {.name = "particles", .type = OPT_LONG, FIELD(particles), .def = "20", .bound = BOUND_GE,
-     .role = ROLE_PROBLEM,
-     .lo = 1, .help = "number of mixture components K (sharded over the ranks; K >= ranks)"},
-    {.name = "samples", .type = OPT_LONG, FIELD(samples), .def = "10", .bound = BOUND_GE, .lo = 1,
-     .role = ROLE_PROBLEM,
-     .help = "Monte Carlo samples per particle per iteration"},
-    /* ROLE_RUN: both layouts evaluate the same sums over the same samples, in another order,
-     * so the answer differs by rounding only (tests/mpi/test_rank_agreement.sh). */
-    {.name = "layout", .type = OPT_CHOICE, FIELD(layout), .def = "auto", .choices = layout_choices,
-     .role = ROLE_RUN,
-     .help = "what the ranks exchange each iteration: params = every particle's parameters, each "
-             "rank evaluating the whole mixture at its own samples; samples = every sample, each "
-             "rank evaluating its own components at all of them; auto = the one the performance "
-             "model says is faster for this K, S, d and rank count"},
-    /* ROLE_RUN: pruning skips only terms below the sums' rounding (docs/pruning.md). */
-    {.name = "prune", .type = OPT_CHOICE, FIELD(prune), .def = "on", .choices = prune_choices,
-     .role = ROLE_RUN,
-     .help = "params layout, full family: skip (point, component) pairs whose terms a bound shows "
-             "to lie below the rounding of the sums (exact; saves most of the work on a "
-             "spread-out mixture); off = evaluate every pair"},
-    {.name = "step", .type = OPT_DOUBLE, FIELD(step), .def = "0.05", .bound = BOUND_GT, .lo = 0,
-     .role = ROLE_RUN,
-     .help = "step size eta"},
-    {.name = "weight-step", .type = OPT_DOUBLE, FIELD(weight_step), .def = "0",
-     .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 0,
-     .help = "step size of the mixture-weight flow; 0 = equal weights (the paper's method)"},
-    {.name = "trust-region", .type = OPT_DOUBLE, FIELD(trust_region), .def = "0.5",
-     .bound = BOUND_GE, .lo = 0,
-     .role = ROLE_RUN,
-     .help = "bound, in nats, on KL(new || old) of each component in one iteration (times d/10 "
-             "above 10 dimensions): a step that would move a component further is shortened for "
-             "that component alone; the bound adapts per component (halved when the "
-             "component's objective got worse, grown back when not); 0 = no bound (the paper's "
-             "plain steps)"},
-    {.name = "iters", .type = OPT_LONG, FIELD(iters), .def = "1000", .bound = BOUND_GE, .lo = 0,
-     .role = ROLE_RUN,
-     .help = "maximum number of iterations"},
-    {.name = "tol", .type = OPT_DOUBLE, FIELD(tol), .def = "0", .bound = BOUND_BETWEEN, .lo = 0,
-     .hi = 1,
-     .role = ROLE_RUN,
-     .help = "stop when the ELBO has settled: the mean and median ELBO of each window of "
-             "--conv-window iterations moved by less than tol x max(1, |ELBO|) from the window "
-             "before, even with 2 standard errors added, for 2 windows in a row; 0 = run all "
-             "iterations (the verdict then judges convergence at 0.01)"},
-    {.name = "tol-update", .type = OPT_DOUBLE, FIELD(tol_update), .def = "0", .bound = BOUND_GE,
-     .lo = 0,
-     .role = ROLE_RUN,
-     .help = "stop when the relative update norm |dlambda| / (1 + |lambda|) falls below this: "
-             "the particles moved little, which does not mean the fit is good; 0 = never"},
-    {.name = "conv-window", .type = OPT_LONG, FIELD(conv_window), .def = "50", .bound = BOUND_GE,
-     .lo = 10,
-     .role = ROLE_RUN,
-     .help = "iterations per window of the convergence test (--tol and the verdict)"},
-    {.name = "step-schedule", .type = OPT_CHOICE, FIELD(step_schedule), .def = "constant",
-     .choices = schedule_choices,
-     .role = ROLE_RUN,
-     .help = "constant = --step; decay = --step / (1 + c) in chunk c of 25 iterations; "
-             "adaptive = every 25 iterations x1.5 when the ELBO improved by more than its "
-             "noise, /2 when it fell or a step was rejected"},
-    {.name = "step-max", .type = OPT_DOUBLE, FIELD(step_max), .def = "0", .bound = BOUND_GE,
-     .lo = 0,
-     .role = ROLE_RUN,
-     .help = "largest step of --step-schedule=adaptive; 0 = max(1, --step)"},
-    {.name = "step-min", .type = OPT_DOUBLE, FIELD(step_min), .def = "0", .bound = BOUND_GE,
-     .lo = 0,
-     .role = ROLE_RUN,
-     .help = "smallest step the decay and adaptive schedules choose (a rejected step is still "
-             "halved below it); 0 = --step / 100"},
-    {.name = "seed", .type = OPT_LONG, FIELD(seed), .def = "1", .bound = BOUND_GE, .lo = 0,
-     .role = ROLE_PROBLEM,
-     .help = "master random seed; particle k's stream derives from (seed, k)"},
-    {.name = "init-scale", .type = OPT_DOUBLE, FIELD(init_scale), .def = "3", .bound = BOUND_GE,
-     .role = ROLE_INIT,
-     .lo = 0, .help = "initial means drawn from N(0, init_scale^2 I); with --init=mode, the "
-                      "spread of the means in standard deviations of the Laplace covariance "
-                      "(and the starts' spread)"},
-    {.name = "init-var", .type = OPT_DOUBLE, FIELD(init_var), .def = "1", .bound = BOUND_GT,
-     .role = ROLE_INIT,
-     .lo = 0, .help = "initial covariances init_var * I; with --init=mode, init_var times the "
-                      "Laplace covariance"},
-    {.name = "init", .type = OPT_STRING, FIELD(init), .metavar = "SPEC", .def = GFV_INIT_DEFAULT,
-     .role = ROLE_INIT,
-     .help = "initial particles: prior = means ~ N(0, init_scale^2 I), covariances init_var I; "
-             "mode = around the best Gaussian found by L-BFGS from --init-starts starts "
-             "(Pathfinder-style ELBO choice), means spread by init_scale of its standard "
-             "deviations, covariances init_var times it; FILE = warm start from a mixture.csv "
-             "of an earlier fit (any K, full or diag); default prior, mode for stan: targets"},
-    {.name = "init-starts", .type = OPT_LONG, FIELD(init_starts), .def = "4", .bound = BOUND_GE,
-     .role = ROLE_INIT,
-     .lo = 1, .help = "--init=mode: L-BFGS starts drawn from N(0, init_scale^2 I), shared out "
-                      "over the ranks"},
-    {.name = "out", .type = OPT_STRING, FIELD(out), .metavar = "DIR", .def = "gflowvi-out",
-     .role = ROLE_RUN,
-     .help = "output directory (created if needed)"},
-    {.name = "out-samples", .type = OPT_LONG, FIELD(out_samples), .def = "10000",
-     .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 0, .help = "rows of samples.csv and draws.csv, drawn from the fitted mixture"},
-    {.name = "eval-samples", .type = OPT_LONG, FIELD(eval_samples), .def = "100000",
-     .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 1, .help = "fresh samples for the final ELBO and KL estimates"},
-    {.name = "progress-every", .type = OPT_LONG, FIELD(progress_every), .def = "100",
-     .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 0, .help = "print a progress line every N iterations; 0 = never"},
-    {.name = "max-retries", .type = OPT_LONG, FIELD(max_retries), .def = "10",
-     .role = ROLE_RUN,
-     .bound = BOUND_BETWEEN, .lo = 0, .hi = 60,
-     .help = "halvings of the step allowed in a run (a rejected step halves it for the rest of "
-             "the run) before giving up"},
-    {.name = "checkpoint", .type = OPT_STRING, FIELD(checkpoint), .metavar = "FILE", .def = "",
-     .role = ROLE_RUN,
-     .help = "checkpoint file (HDF5); empty = OUT/checkpoint.h5"},
-    {.name = "checkpoint-every", .type = OPT_LONG, FIELD(checkpoint_every), .def = "0",
-     .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 0, .help = "write a checkpoint every N iterations; 0 = never"},
-    {.name = "checkpoint-seconds", .type = OPT_DOUBLE, FIELD(checkpoint_seconds), .def = "0",
-     .role = ROLE_RUN,
-     .bound = BOUND_GE, .lo = 0,
-     .help = "write a checkpoint when this many seconds have passed since the last; 0 = never "
-             "(SIGTERM, SIGUSR1 and SIGINT always checkpoint and stop with status 10)"},
-    {.name = "restart", .type = OPT_STRING, FIELD(restart), .metavar = "FILE", .def = "",
-     .role = ROLE_NONE,
-     .help = "continue the run saved in this checkpoint (any rank count); options not given "
-             "take the checkpoint's values, those that define the problem cannot change"},
-    {.name = "data", .type = OPT_STRING, FIELD(data), .metavar = "FILE", .def = "",
-     .role = ROLE_PROBLEM,
-     .help = "training data of --target=logreg or bnn: a CSV of numbers (one optional header "
-             "line), features and a label/response column"},
-    {.name = "test-data", .type = OPT_STRING, FIELD(test_data), .metavar = "FILE", .def = "",
-     .role = ROLE_RUN,
-     .help = "held-out CSV (same columns as --data): the run reports predictive accuracy / "
-             "RMSE and log-likelihood under the fitted mixture"},
-    {.name = "label-col", .type = OPT_LONG, FIELD(label_col), .def = "-1",
-     .role = ROLE_PROBLEM,
-     .help = "column of the label (logreg, 0/1) or response (bnn): 1-based, negative counts "
-             "from the end (-1 = last)"},
-    {.name = "standardize", .type = OPT_CHOICE, FIELD(standardize), .def = "auto",
-     .role = ROLE_PROBLEM,
-     .choices = standardize_choices,
-     .help = "feature scaling from the training data: scale = divide by the standard "
-             "deviation, center-scale = also subtract the mean; auto = scale for logreg, "
-             "center-scale for bnn"},
-    {.name = "intercept", .type = OPT_BOOL, FIELD(intercept), .def = "true",
-     .role = ROLE_PROBLEM,
-     .help = "logreg: add an intercept (a column of ones) to the features"},
-    {.name = "prior-scale", .type = OPT_DOUBLE, FIELD(prior_scale), .def = "10",
-     .role = ROLE_PROBLEM,
-     .bound = BOUND_GT, .lo = 0, .help = "logreg: prior N(0, s^2 I) on all weights"},
-    {.name = "hidden", .type = OPT_LONG, FIELD(hidden), .def = "50", .bound = BOUND_GE, .lo = 1,
-     .role = ROLE_PROBLEM,
-     .help = "bnn: hidden units (one ReLU layer)"},
-    {.name = "batch-size", .type = OPT_LONG, FIELD(batch_size), .def = "0", .bound = BOUND_GE,
-     .role = ROLE_PROBLEM,
-     .lo = 0,
-     .help = "bnn: training rows per minibatch, drawn per iteration from (seed, iteration); "
-             "0 = all rows"},
-    {.name = "split-seed", .type = OPT_LONG, FIELD(split_seed), .def = "0", .bound = BOUND_GE,
-     .role = ROLE_PROBLEM,
-     .lo = 0,
-     .help = "logreg, bnn: hold out a random --test-fraction of --data as the test set, "
-             "drawn from this seed; 0 = no split"},
-    {.name = "test-fraction", .type = OPT_DOUBLE, FIELD(test_fraction), .def = "0.1",
-     .role = ROLE_PROBLEM,
-     .bound = BOUND_BETWEEN, .lo = 0, .hi = 0.9,
-     .help = "fraction of the rows held out by --split-seed"},
-    {.name = "plugin-arg", .type = OPT_STRING, FIELD(plugin_arg), .metavar = "ARGS", .def = "",
-     .role = ROLE_PROBLEM,
-     .help = "--target=plugin:FILE.so: comma-separated strings handed to the plugin's "
-             "gfv_plugin_init"},
-    {.name = "resample", .type = OPT_CHOICE, FIELD(resample), .def = "none",
-     .choices = resample_choices, .role = ROLE_RUN,
-     .help = "psis = also write draws_psis.csv: the draws of draws.csv resampled with "
-             "replacement by their Pareto-smoothed importance weights p/q"},
-    {.name = "predict", .type = OPT_STRING, FIELD(predict), .metavar = "FILE", .def = "",
-     .role = ROLE_RUN,
-     .help = "logreg, bnn: a CSV of feature rows (the columns of --data without the label); "
-             "writes predictions.csv with each row's predictive mean, sd and 5/50/95% quantiles"},
-    {.name = "check-target", .type = OPT_BOOL, FIELD(check_target), .def = "false",
-     .role = ROLE_RUN,
-     .help = "fit nothing: compare the target's gradient (and Hessian) with central finite "
-             "differences at points drawn from the initial mixture; exit 0 when they agree, "
-             "4 when not"},
-    {.name = "quiet", .type = OPT_BOOL, FIELD(quiet), .def = "false",
-     .role = ROLE_RUN,
-     .help = "suppress the configuration echo and the progress lines"},
-    {.name = "strict", .type = OPT_BOOL, FIELD(strict), .def = "false",
-     .role = ROLE_RUN,
-     .help = "exit with status 12 (after writing the outputs) when the diagnostics say the fit "
-             "is not reliable; without it such a fit exits 0 with its warnings on stderr and "
-             "in summary.json"},
 };
+GFV_OPTION_TABLE(gfv_options_cli, cli_options);
 
-#define NOPTIONS (sizeof options / sizeof options[0])
-_Static_assert(NOPTIONS <= GFV_OPTIONS_MAX, "raise GFV_OPTIONS_MAX (gfv_config.given)");
-
-/* ---- lookup and field access ------------------------------------------------------- */
-
-/* Compares the first len characters of given with an option name, '_' matching '-', so
- * config files may use the struct field spelling (weight_step). */
-static int name_matches(const char *name, const char *given, size_t len) {
-  for (size_t i = 0; i < len; i++) {
-    char c = given[i] == '_' ? '-' : given[i];
-    if (name[i] != c) return 0; /* also stops at the end of name */
-  }
-  return name[len] == '\0';
-}
-
-static const option *find_option(const char *given, size_t len) {
-  for (size_t i = 0; i < NOPTIONS; i++)
-    if (name_matches(options[i].name, given, len)) return &options[i];
-  return NULL;
-}
-
-static void *field_of(gfv_config *cfg, const option *o) { return (char *)cfg + o->offset; }
-
-static const void *cfield_of(const gfv_config *cfg, const option *o) {
-  return (const char *)cfg + o->offset;
-}
-
-/* ---- parsing one value ------------------------------------------------------------- */
-
-static int parse_long(const char *s, const char *where, long *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  GFV_CHECK(end != s && *end == '\0' && !isspace((unsigned char)s[0]), GFV_ERR_USAGE,
-            "%s: '%s' is not an integer", where, s);
-  GFV_CHECK(errno != ERANGE, GFV_ERR_USAGE, "%s: '%s' is out of range", where, s);
-  *out = v;
-  return GFV_OK;
-}
-
-static int parse_double(const char *s, const char *where, double *out) {
-  char *end;
-  double v = strtod(s, &end);
-  GFV_CHECK(end != s && *end == '\0' && !isspace((unsigned char)s[0]), GFV_ERR_USAGE,
-            "%s: '%s' is not a number", where, s);
-  /* Overflow gives +-HUGE_VAL and is caught here; underflow to 0 is left to the range. */
-  GFV_CHECK(isfinite(v), GFV_ERR_USAGE, "%s: '%s' is not a finite number", where, s);
-  *out = v;
-  return GFV_OK;
-}
-
-/* 1 and *out set when s is a boolean word, 0 otherwise. */
-static int bool_word(const char *s, int *out) {
-  static const char *const words[][2] = {
-      {"0", "1"}, {"false", "true"}, {"no", "yes"}, {"off", "on"}};
-  for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-    for (int v = 0; v < 2; v++)
-      if (strcasecmp(s, words[i][v]) == 0) {
-        *out = v;
-        return 1;
-      }
-  return 0;
-}
-
-/* v against the option's range; text is the value as the user wrote it. */
-static int check_range(const option *o, double v, const char *text, const char *where) {
-  switch (o->bound) {
-  case BOUND_NONE: break;
-  case BOUND_GE:
-    GFV_CHECK(v >= o->lo, GFV_ERR_USAGE, "%s: must be >= %g, got %s", where, o->lo, text);
-    break;
-  case BOUND_GT:
-    GFV_CHECK(v > o->lo, GFV_ERR_USAGE, "%s: must be > %g, got %s", where, o->lo, text);
-    break;
-  case BOUND_BETWEEN:
-    GFV_CHECK(v >= o->lo && v <= o->hi, GFV_ERR_USAGE, "%s: must be between %g and %g, got %s",
-              where, o->lo, o->hi, text);
-    break;
-  }
-  return GFV_OK;
-}
-
-static void join_choices(const option *o, const char *sep, char *buf, size_t n) {
-  buf[0] = '\0';
-  for (size_t i = 0; o->choices[i]; i++) {
-    if (i) strncat(buf, sep, n - strlen(buf) - 1);
-    strncat(buf, o->choices[i], n - strlen(buf) - 1);
-  }
-}
-
-/* s against the option's choices: GFV_OK when it is one, else the message that lists them. */
-static int check_choice(const option *o, const char *s, const char *where) {
-  for (size_t i = 0; o->choices[i]; i++)
-    if (strcmp(s, o->choices[i]) == 0) return GFV_OK;
-  char list[256];
-  join_choices(o, ", ", list, sizeof list);
-  GFV_ERROR(GFV_ERR_USAGE, "%s: '%s' is not one of %s", where, s, list);
-}
-
-static int set_choice(char *dst, const option *o, const char *s, const char *where) {
-  GFV_CALL(check_choice(o, s, where));
-  strcpy(dst, s); /* every choice fits: checked by the defaults test */
-  return GFV_OK;
-}
-
-/* Parses value for option o into cfg; where prefixes every message ("--step",
- * "run.cfg:5: step").  cfg is left unchanged on failure. */
-static int set_value(gfv_config *cfg, const option *o, const char *value, const char *where) {
-  void *dst = field_of(cfg, o);
-  GFV_CHECK(value, GFV_ERR_USAGE, "%s: missing value", where);
-  switch (o->type) {
-  case OPT_STRING: {
-    size_t len = strlen(value);
-    GFV_CHECK(len < o->size, GFV_ERR_USAGE, "%s: value too long (%zu characters, at most %zu)",
-              where, len, o->size - 1);
-    memcpy(dst, value, len + 1);
-    return GFV_OK;
-  }
-  case OPT_CHOICE: return set_choice(dst, o, value, where);
-  case OPT_LONG: {
-    long v = 0;
-    GFV_CALL(parse_long(value, where, &v));
-    GFV_CALL(check_range(o, (double)v, value, where));
-    *(long *)dst = v;
-    return GFV_OK;
-  }
-  case OPT_DOUBLE: {
-    double v = 0;
-    GFV_CALL(parse_double(value, where, &v));
-    GFV_CALL(check_range(o, v, value, where));
-    *(double *)dst = v;
-    return GFV_OK;
-  }
-  case OPT_BOOL: {
-    int v;
-    GFV_CHECK(bool_word(value, &v), GFV_ERR_USAGE,
-              "%s: '%s' is not a boolean (use true/false, yes/no, on/off or 1/0)", where, value);
-    *(int *)dst = v;
-    return GFV_OK;
-  }
-  }
-  GFV_ERROR(GFV_ERR_INTERNAL, "%s: option with unknown type %d", where, (int)o->type);
-}
-
-void gfv_config_defaults(gfv_config *cfg) {
-  memset(cfg, 0, sizeof *cfg);
-  /* The defaults are text parsed by the same code as user values, so --help shows exactly
-   * what is used; they cannot fail (tests/unit/test_options.c checks every field). */
-  for (size_t i = 0; i < NOPTIONS; i++)
-    (void)set_value(cfg, &options[i], options[i].def, options[i].name);
-}
-
-/* origin says where the value came from.  An option spelling ("--step") already names the
- * option; anything else (a "file:line") is followed by the option's name. */
-int gfv_config_set(gfv_config *cfg, const char *name, const char *value, const char *origin) {
-  const option *o = find_option(name, strlen(name));
-  if (!o) {
-    if (!origin || origin[0] == '-')
-      GFV_ERROR(GFV_ERR_USAGE, "unknown option '--%s' (see --help)", name);
-    GFV_ERROR(GFV_ERR_USAGE, "%s: unknown option '%s'", origin, name);
-  }
-  char where[GFV_PATH_MAX + 2 * GFV_NAME_MAX];
-  if (!origin) snprintf(where, sizeof where, "--%s", o->name);
-  else if (origin[0] == '-') snprintf(where, sizeof where, "%s", origin);
-  else snprintf(where, sizeof where, "%s: %s", origin, o->name);
-  GFV_CALL(set_value(cfg, o, value, where));
-  cfg->given[o - options] = 1;
-  return GFV_OK;
-}
+typedef gfv_option option;
+#define NOPTIONS gfv_option_count()
+#define OPTION(i) gfv_option_at(i)
 
 /* ---- config files ------------------------------------------------------------------ */
 
@@ -476,26 +60,6 @@ static char *line_value(char *v) {
   return trim(v);
 }
 
-/* A string value that line_value reads back only when written in quotes. */
-static int needs_quotes(const char *s) {
-  size_t n = strlen(s);
-  return n > 0 && (isspace((unsigned char)s[0]) || isspace((unsigned char)s[n - 1]) ||
-                   s[0] == '"' || strchr(s, '#'));
-}
-
-/* A string value no config file can hold, since the reader has no escapes: a newline ends
- * the line, and a double quote ends a quoted value.  Checked when the command line is
- * parsed, so that a run never learns at its first checkpoint that it cannot write one. */
-static int check_writable(const option *o, const char *v) {
-  GFV_CHECK(!strchr(v, '\n'), GFV_ERR_USAGE,
-            "--%s: the value contains a newline, which a config file or checkpoint cannot "
-            "hold; choose another value", o->name);
-  GFV_CHECK(!(needs_quotes(v) && strchr(v, '"')), GFV_ERR_USAGE,
-            "--%s: the value contains a double quote and needs quotes itself ('#', or a blank "
-            "or quote at either end), which a config file or checkpoint cannot hold; choose "
-            "another value", o->name);
-  return GFV_OK;
-}
 
 static int config_line(gfv_config *cfg, const char *path, long lineno, char *line) {
   char *s = trim(line);
@@ -507,15 +71,15 @@ static int config_line(gfv_config *cfg, const char *path, long lineno, char *lin
   GFV_CHECK(*name, GFV_ERR_USAGE, "%s:%ld: expected 'name = value'", path, lineno);
   GFV_CHECK(value, GFV_ERR_USAGE, "%s:%ld: %s: unterminated quote or text after the closing quote",
             path, lineno, name);
-  const option *o = find_option(name, strlen(name));
+  const option *o = gfv_option_find(name, strlen(name));
   GFV_CHECK(o, GFV_ERR_USAGE, "%s:%ld: unknown option '%s'", path, lineno, name);
   /* A config file naming another would make the precedence order unclear. */
   GFV_CHECK(strcmp(o->name, "config") != 0, GFV_ERR_USAGE,
             "%s:%ld: 'config' cannot be set inside a config file", path, lineno);
   char where[GFV_PATH_MAX + 2 * GFV_NAME_MAX];
   snprintf(where, sizeof where, "%s:%ld: %s", path, lineno, o->name);
-  GFV_CALL(set_value(cfg, o, value, where));
-  cfg->given[o - options] = 1;
+  GFV_CALL(gfv_option_set_value(cfg, o, value, where));
+  gfv_option_mark_given(cfg, o);
   return GFV_OK;
 }
 
@@ -580,7 +144,7 @@ static int next_arg(int argc, char **argv, int *i, const option **opt, const cha
   if (a[1] != '-') GFV_ERROR(GFV_ERR_USAGE, "unknown option '%s' (see --help)", a);
   const char *name = a + 2, *eq = strchr(name, '=');
   size_t len = eq ? (size_t)(eq - name) : strlen(name);
-  const option *o = find_option(name, len);
+  const option *o = gfv_option_find(name, len);
   if (!o) GFV_ERROR(GFV_ERR_USAGE, "unknown option '--%.*s' (see --help)", (int)len, name);
   snprintf(where, wsize, "--%.*s", (int)len, name);
   *opt = o;
@@ -590,7 +154,7 @@ static int next_arg(int argc, char **argv, int *i, const option **opt, const cha
     /* "--quiet" alone means true; "--quiet no" also works, since no bare words are
      * accepted anywhere else. */
     int b;
-    *value = *i < argc && bool_word(argv[*i], &b) ? argv[(*i)++] : "true";
+    *value = *i < argc && gfv_option_bool_word(argv[*i], &b) ? argv[(*i)++] : "true";
   } else {
     /* "--out --step=1" is a forgotten value, not a directory named "--step=1". */
     int has = *i < argc && strncmp(argv[*i], "--", 2) != 0;
@@ -607,61 +171,12 @@ static int apply_argv(gfv_config *cfg, int argc, char **argv, int only_config) {
     char where[2 * GFV_NAME_MAX];
     GFV_CALL(next_arg(argc, argv, &i, &o, &value, where, sizeof where));
     if (only_config && strcmp(o->name, "config") != 0) continue;
-    GFV_CALL(set_value(cfg, o, value, where));
-    cfg->given[o - options] = 1;
+    GFV_CALL(gfv_option_set_value(cfg, o, value, where));
+    gfv_option_mark_given(cfg, o);
   }
   return GFV_OK;
 }
 
-/* Checks that need more than one value or that the table cannot express. */
-static int check_combinations(const gfv_config *cfg) {
-  GFV_CHECK(cfg->target[0], GFV_ERR_USAGE, "--target: must not be empty");
-  GFV_CHECK(cfg->out[0], GFV_ERR_USAGE, "--out: must not be empty");
-  for (size_t i = 0; i < NOPTIONS; i++)
-    if (options[i].type == OPT_STRING && options[i].role != ROLE_NONE)
-      GFV_CALL(check_writable(&options[i], cfield_of(cfg, &options[i])));
-  /* K S sample points exist on every rank; the product must at least be representable. */
-  GFV_CHECK(cfg->particles <= (long)((size_t)-1 / 2 / sizeof(double)) / cfg->samples,
-            GFV_ERR_USAGE, "--particles x --samples = %ld x %ld is too large", cfg->particles,
-            cfg->samples);
-  return GFV_OK;
-}
-
-/* The value of o already in cfg against the same rules as set_value: a program that fills
- * the struct directly (the library's callers) gets the parser's checks and messages. */
-static int check_field(const gfv_config *cfg, const option *o) {
-  const void *v = cfield_of(cfg, o);
-  char where[2 * GFV_NAME_MAX], text[64];
-  snprintf(where, sizeof where, "--%s", o->name);
-  switch (o->type) {
-  case OPT_STRING:
-  case OPT_CHOICE:
-    GFV_CHECK(memchr(v, '\0', o->size), GFV_ERR_USAGE, "%s: value not terminated within %zu bytes",
-              where, o->size);
-    return o->type == OPT_CHOICE ? check_choice(o, (const char *)v, where) : GFV_OK;
-  case OPT_LONG:
-    snprintf(text, sizeof text, "%ld", *(const long *)v);
-    return check_range(o, (double)*(const long *)v, text, where);
-  case OPT_DOUBLE: {
-    const double x = *(const double *)v;
-    snprintf(text, sizeof text, "%g", x);
-    GFV_CHECK(isfinite(x), GFV_ERR_USAGE, "%s: '%s' is not a finite number", where, text);
-    return check_range(o, x, text, where);
-  }
-  case OPT_BOOL: {
-    const int b = *(const int *)v;
-    GFV_CHECK(b == 0 || b == 1, GFV_ERR_USAGE, "%s: %d is not a boolean (0 or 1)", where, b);
-    return GFV_OK;
-  }
-  }
-  GFV_ERROR(GFV_ERR_INTERNAL, "%s: option with unknown type %d", where, (int)o->type);
-}
-
-int gfv_config_check(const gfv_config *cfg) {
-  for (size_t i = 0; i < NOPTIONS; i++) GFV_CALL(check_field(cfg, &options[i]));
-  GFV_CALL(check_combinations(cfg));
-  return GFV_OK;
-}
 
 int gfv_config_parse(gfv_config *cfg, int argc, char **argv, int *want_help) {
   *want_help = 0;
@@ -685,44 +200,24 @@ int gfv_config_parse(gfv_config *cfg, int argc, char **argv, int *want_help) {
  * Doubles take the shortest %g form that reads back as the same double (0.05, not
  * 0.05000000000000000278; 10, not 1e+01), so the text is exact and two values are equal
  * exactly when their texts are. */
-static const char *value_text(const gfv_config *cfg, const option *o, char *buf, size_t n) {
-  const void *v = cfield_of(cfg, o);
-  switch (o->type) {
-  case OPT_STRING:
-  case OPT_CHOICE: return (const char *)v;
-  case OPT_LONG: snprintf(buf, n, "%ld", *(const long *)v); break;
-  case OPT_DOUBLE: {
-    const double x = *(const double *)v;
-    char t[40];
-    buf[0] = '\0';
-    for (int prec = 17; prec >= 1; prec--) { /* ties go to the fewer digits */
-      snprintf(t, sizeof t, "%.*g", prec, x);
-      if (strtod(t, NULL) == x && (!buf[0] || strlen(t) <= strlen(buf))) snprintf(buf, n, "%s", t);
-    }
-    break;
-  }
-  case OPT_BOOL: return *(const int *)v ? "true" : "false";
-  }
-  return buf;
-}
 
 static void print_value(FILE *out, const gfv_config *cfg, const option *o) {
   char buf[64];
-  fputs(value_text(cfg, o, buf, sizeof buf), out);
+  fputs(gfv_option_value_text(cfg, o, buf, sizeof buf), out);
 }
 
 static int name_width(void) {
   size_t w = 0;
   for (size_t i = 0; i < NOPTIONS; i++)
-    if (strlen(options[i].name) > w) w = strlen(options[i].name);
+    if (strlen(OPTION(i)->name) > w) w = strlen(OPTION(i)->name);
   return (int)w;
 }
 
 void gfv_config_print(FILE *out, const gfv_config *cfg, const char *prefix) {
   const int w = name_width();
   for (size_t i = 0; i < NOPTIONS; i++) {
-    fprintf(out, "%s%-*s = ", prefix ? prefix : "", w, options[i].name);
-    print_value(out, cfg, &options[i]);
+    fprintf(out, "%s%-*s = ", prefix ? prefix : "", w, OPTION(i)->name);
+    print_value(out, cfg, OPTION(i));
     fputc('\n', out);
   }
 }
@@ -731,48 +226,20 @@ void gfv_config_print(FILE *out, const gfv_config *cfg, const char *prefix) {
 
 int gfv_config_write(FILE *out, const gfv_config *cfg) {
   for (size_t i = 0; i < NOPTIONS; i++) {
-    const option *o = &options[i];
+    const option *o = OPTION(i);
     if (o->role == ROLE_NONE) continue;
     char buf[64];
-    const char *v = value_text(cfg, o, buf, sizeof buf);
-    if (o->type == OPT_STRING) GFV_CALL(check_writable(o, v));
-    fprintf(out, needs_quotes(v) ? "%s = \"%s\"\n" : "%s = %s\n", o->name, v);
+    const char *v = gfv_option_value_text(cfg, o, buf, sizeof buf);
+    if (o->type == OPT_STRING) GFV_CALL(gfv_option_check_writable(o, v));
+    fprintf(out, gfv_option_needs_quotes(v) ? "%s = \"%s\"\n" : "%s = %s\n", o->name, v);
   }
   return GFV_OK;
 }
 
-int gfv_config_given(const gfv_config *cfg, const char *name) {
-  const option *o = find_option(name, strlen(name));
-  return o ? cfg->given[o - options] : 0;
-}
-
-int gfv_config_merge_restart(gfv_config *cfg, const gfv_config *ck, const char *path) {
-  char diff[1024] = "";
-  size_t used = 0;
-  for (size_t i = 0; i < NOPTIONS; i++) {
-    const option *o = &options[i];
-    if (o->role == ROLE_NONE || (o->role == ROLE_RUN && cfg->given[i])) continue;
-    char a[64], b[64];
-    const char *mine = value_text(cfg, o, a, sizeof a), *theirs = value_text(ck, o, b, sizeof b);
-    if (o->role == ROLE_PROBLEM && cfg->given[i] && strcmp(mine, theirs) != 0) {
-      if (used < sizeof diff) /* a long list is cut at the message's length anyway */
-        used += (size_t)snprintf(diff + used, sizeof diff - used, "%s--%s=%s (checkpoint: %s)",
-                                 used ? ", " : "", o->name, mine[0] ? mine : "''",
-                                 theirs[0] ? theirs : "''");
-      continue;
-    }
-    memcpy(field_of(cfg, o), cfield_of(ck, o), o->size);
-  }
-  GFV_CHECK(!diff[0], GFV_ERR_USAGE,
-            "--restart=%s: the checkpoint's problem differs: %s; these options define the "
-            "problem and cannot change on restart", path, diff);
-  GFV_CALL(gfv_config_check(cfg));
-  return GFV_OK;
-}
 
 /* Longs are printed exactly with %ld: through a double, a seed above 2^53 would change. */
 static void json_value(FILE *out, const gfv_config *cfg, const option *o) {
-  const void *v = cfield_of(cfg, o);
+  const void *v = gfv_option_cfield(cfg, o);
   switch (o->type) {
   case OPT_STRING:
   case OPT_CHOICE: gfv_json_string(out, (const char *)v); break;
@@ -785,9 +252,9 @@ static void json_value(FILE *out, const gfv_config *cfg, const option *o) {
 void gfv_config_print_json(FILE *out, const gfv_config *cfg, int indent) {
   for (size_t i = 0; i < NOPTIONS; i++) {
     fprintf(out, "%*s", indent > 0 ? indent : 0, "");
-    gfv_json_string(out, options[i].name);
+    gfv_json_string(out, OPTION(i)->name);
     fputs(": ", out);
-    json_value(out, cfg, &options[i]);
+    json_value(out, cfg, OPTION(i));
     if (i + 1 < NOPTIONS) fputs(",\n", out);
   }
 }
@@ -825,7 +292,7 @@ static void option_synopsis(const option *o, char *buf, size_t n) {
   case OPT_LONG: snprintf(type, sizeof type, "INT"); break;
   case OPT_DOUBLE: snprintf(type, sizeof type, "NUM"); break;
   case OPT_BOOL: snprintf(type, sizeof type, "BOOL"); break;
-  case OPT_CHOICE: join_choices(o, "|", type, sizeof type); break;
+  case OPT_CHOICE: gfv_option_join_choices(o, "|", type, sizeof type); break;
   }
   snprintf(buf, n, "--%s=%s", o->name, type);
 }
@@ -856,7 +323,7 @@ void gfv_config_print_help(FILE *out, const char *prog) {
   char syn[GFV_NAME_MAX + 256], text[1024];
   int col = 0;
   for (size_t i = 0; i < NOPTIONS; i++) {
-    option_synopsis(&options[i], syn, sizeof syn);
+    option_synopsis(OPTION(i), syn, sizeof syn);
     if ((int)strlen(syn) > col) col = (int)strlen(syn);
   }
   col += 5; /* two spaces before, at least three after */
@@ -864,11 +331,22 @@ void gfv_config_print_help(FILE *out, const char *prog) {
   print_wrapped(out, help_intro, 0, 0, WIDTH);
   fprintf(out, "\nOptions:\n");
   for (size_t i = 0; i < NOPTIONS; i++) {
-    const option *o = &options[i];
+    const option *o = OPTION(i);
     option_synopsis(o, syn, sizeof syn);
     snprintf(text, sizeof text, "%s (default:%c%s)", o->help, NBSP, o->def[0] ? o->def : "none");
     fprintf(out, "  %-*s", col - 2, syn);
     print_wrapped(out, text, col, col, WIDTH);
+  }
+  /* The targets from their registry (src/targets/target_list.h), one entry each. */
+  fprintf(out, "\nTargets (--target=SPEC):\n");
+  const gfv_target_type *tt;
+  int tcol = 0;
+  for (size_t i = 0; (tt = gfv_target_type_at(i)) != NULL; i++)
+    if ((int)strlen(tt->synopsis) > tcol) tcol = (int)strlen(tt->synopsis);
+  tcol += 3;
+  for (size_t i = 0; (tt = gfv_target_type_at(i)) != NULL; i++) {
+    fprintf(out, "  %-*s", tcol - 2, tt->synopsis);
+    print_wrapped(out, tt->help, tcol, tcol, WIDTH);
   }
   fprintf(out, "\n%s", help_outputs);
 }

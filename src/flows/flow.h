@@ -36,6 +36,8 @@ extern const gfv_flow_type gfv_flow_gflow;  /* Euclidean gradient in (mu, Sigma)
 
 /* NULL when the name is unknown. */
 const gfv_flow_type *gfv_flow_lookup(const char *name);
+/* The i-th registered flow (src/flows/registry.c), NULL past the last. */
+const gfv_flow_type *gfv_flow_at(size_t i);
 size_t gfv_flow_work_size(size_t d);
 
 /* The samples of one particle and the mixture terms at them, as an estimator sees them. */
@@ -63,6 +65,8 @@ extern const gfv_estimator_type gfv_estimator_hessian; /* Price: average of H_h 
 extern const gfv_estimator_type gfv_estimator_stein;   /* Bonnet/Stein: sym(P E[(z-mu) grad h^T]) */
 
 const gfv_estimator_type *gfv_estimator_lookup(const char *name);
+/* The i-th registered estimator, NULL past the last. */
+const gfv_estimator_type *gfv_estimator_at(size_t i);
 
 /* ---- the per-component trust region (trust_region.c) ------------------------------- */
 

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "flows/flow.h"
 #include "linalg/linalg.h"
 
@@ -72,3 +73,24 @@ double gfv_trust_region_shrink(double kl, double eps) {
   double f = 0.95 * sqrt(eps / kl);
   return f > 0.5 ? 0.5 : f < 1e-3 ? 1e-3 : f;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option step_options[] = {
+    {.name = "step", .type = OPT_DOUBLE, OPT_FIELD(step), .def = "0.05", .bound = BOUND_GT, .lo = 0,
+     .role = ROLE_RUN,
+     .help = "step size eta"},
+    {.name = "weight-step", .type = OPT_DOUBLE, OPT_FIELD(weight_step), .def = "0",
+     .role = ROLE_RUN,
+     .bound = BOUND_GE, .lo = 0,
+     .help = "step size of the mixture-weight flow; 0 = equal weights (the paper's method)"},
+    {.name = "trust-region", .type = OPT_DOUBLE, OPT_FIELD(trust_region), .def = "0.5",
+     .bound = BOUND_GE, .lo = 0,
+     .role = ROLE_RUN,
+     .help = "bound, in nats, on KL(new || old) of each component in one iteration (times d/10 "
+             "above 10 dimensions): a step that would move a component further is shortened for "
+             "that component alone; the bound adapts per component (halved when the "
+             "component's objective got worse, grown back when not); 0 = no bound (the paper's "
+             "plain steps)"},
+};
+GFV_OPTION_TABLE(gfv_options_step, step_options);

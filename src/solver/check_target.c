@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "rng/stream.h"
 #include "solver/solver_impl.h"
@@ -213,3 +214,14 @@ int gfv_solver_check_target(gfv_solver *s, FILE *out) {
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
   return GFV_OK;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option check_options[] = {
+    {.name = "check-target", .type = OPT_BOOL, OPT_FIELD(check_target), .def = "false",
+     .role = ROLE_RUN,
+     .help = "fit nothing: compare the target's gradient (and Hessian) with central finite "
+             "differences at points drawn from the initial mixture; exit 0 when they agree, "
+             "4 when not"},
+};
+GFV_OPTION_TABLE(gfv_options_check, check_options);

@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
 #include "io/h5file.h"
@@ -452,3 +453,20 @@ int gfv_solver_restore(gfv_solver *s, const char *path) {
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
   return GFV_OK;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option checkpoint_options[] = {
+    {.name = "checkpoint", .type = OPT_STRING, OPT_FIELD(checkpoint), .metavar = "FILE", .def = "",
+     .role = ROLE_RUN,
+     .help = "checkpoint file (HDF5); empty = OUT/checkpoint.h5"},
+    {.name = "checkpoint-every", .type = OPT_LONG, OPT_FIELD(checkpoint_every), .def = "0",
+     .role = ROLE_RUN,
+     .bound = BOUND_GE, .lo = 0, .help = "write a checkpoint every N iterations; 0 = never"},
+    {.name = "checkpoint-seconds", .type = OPT_DOUBLE, OPT_FIELD(checkpoint_seconds), .def = "0",
+     .role = ROLE_RUN,
+     .bound = BOUND_GE, .lo = 0,
+     .help = "write a checkpoint when this many seconds have passed since the last; 0 = never "
+             "(SIGTERM, SIGUSR1 and SIGINT always checkpoint and stop with status 10)"},
+};
+GFV_OPTION_TABLE(gfv_options_checkpoint, checkpoint_options);

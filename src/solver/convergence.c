@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 
 struct gfv_convergence {
@@ -183,3 +184,29 @@ int gfv_convergence_replay(gfv_convergence *c, const gfv_trace_row *rows, size_t
     if (rows[i].iteration >= 1) GFV_CALL(gfv_convergence_push(c, rows[i].elbo, rows[i].elbo_se, NULL));
   return GFV_OK;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option stopping_options[] = {
+    {.name = "iters", .type = OPT_LONG, OPT_FIELD(iters), .def = "1000", .bound = BOUND_GE, .lo = 0,
+     .role = ROLE_RUN,
+     .help = "maximum number of iterations"},
+    {.name = "tol", .type = OPT_DOUBLE, OPT_FIELD(tol), .def = "0", .bound = BOUND_BETWEEN, .lo = 0,
+     .hi = 1,
+     .role = ROLE_RUN,
+     .help = "stop when the ELBO has settled: the mean and median ELBO of each window of "
+             "--conv-window iterations moved by less than tol x max(1, |ELBO|) from the window "
+             "before, even with 2 standard errors added, for 2 windows in a row; 0 = run all "
+             "iterations (the verdict then judges convergence at 0.01)"},
+    {.name = "tol-update", .type = OPT_DOUBLE, OPT_FIELD(tol_update), .def = "0", .bound = BOUND_GE,
+     .lo = 0,
+     .role = ROLE_RUN,
+     .help = "stop when the relative update norm |dlambda| / (1 + |lambda|) falls below this: "
+             "the particles moved little, which does not mean the fit is good; 0 = never"},
+    {.name = "conv-window", .type = OPT_LONG, OPT_FIELD(conv_window), .def = "50",
+     .bound = BOUND_GE,
+     .lo = 10,
+     .role = ROLE_RUN,
+     .help = "iterations per window of the convergence test (--tol and the verdict)"},
+};
+GFV_OPTION_TABLE(gfv_options_stopping, stopping_options);

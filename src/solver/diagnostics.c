@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "solver/solver_impl.h"
 
@@ -195,3 +196,17 @@ int gfv_solver_diagnose(gfv_solver *s, gfv_eval_result *res) {
   free(phi);
   return GFV_OK;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option report_options[] = {
+    {.name = "quiet", .type = OPT_BOOL, OPT_FIELD(quiet), .def = "false",
+     .role = ROLE_RUN,
+     .help = "suppress the configuration echo and the progress lines"},
+    {.name = "strict", .type = OPT_BOOL, OPT_FIELD(strict), .def = "false",
+     .role = ROLE_RUN,
+     .help = "exit with status 12 (after writing the outputs) when the diagnostics say the fit "
+             "is not reliable; without it such a fit exits 0 with its warnings on stderr and "
+             "in summary.json"},
+};
+GFV_OPTION_TABLE(gfv_options_report, report_options);

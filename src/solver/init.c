@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
 #include "rng/stream.h"
@@ -225,3 +226,33 @@ int gfv_solver_init_particles(gfv_solver *s) {
   if (!st && s->rank == 0 && !cfg->quiet) gfv_log(s, GFV_LOG_INFO, "init: %s; %.3f s", msg, gfv_comm_wtime() - t0);
   return st;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option init_options[] = {
+    {.name = "seed", .type = OPT_LONG, OPT_FIELD(seed), .def = "1", .bound = BOUND_GE, .lo = 0,
+     .role = ROLE_PROBLEM,
+     .help = "master random seed; particle k's stream derives from (seed, k)"},
+    {.name = "init-scale", .type = OPT_DOUBLE, OPT_FIELD(init_scale), .def = "3", .bound = BOUND_GE,
+     .role = ROLE_INIT,
+     .lo = 0, .help = "initial means drawn from N(0, init_scale^2 I); with --init=mode, the "
+                      "spread of the means in standard deviations of the Laplace covariance "
+                      "(and the starts' spread)"},
+    {.name = "init-var", .type = OPT_DOUBLE, OPT_FIELD(init_var), .def = "1", .bound = BOUND_GT,
+     .role = ROLE_INIT,
+     .lo = 0, .help = "initial covariances init_var * I; with --init=mode, init_var times the "
+                      "Laplace covariance"},
+    {.name = "init", .type = OPT_STRING, OPT_FIELD(init), .metavar = "SPEC",
+     .def = GFV_INIT_DEFAULT,
+     .role = ROLE_INIT,
+     .help = "initial particles: prior = means ~ N(0, init_scale^2 I), covariances init_var I; "
+             "mode = around the best Gaussian found by L-BFGS from --init-starts starts "
+             "(Pathfinder-style ELBO choice), means spread by init_scale of its standard "
+             "deviations, covariances init_var times it; FILE = warm start from a mixture.csv "
+             "of an earlier fit (any K, full or diag); default prior, mode for stan: targets"},
+    {.name = "init-starts", .type = OPT_LONG, OPT_FIELD(init_starts), .def = "4", .bound = BOUND_GE,
+     .role = ROLE_INIT,
+     .lo = 1, .help = "--init=mode: L-BFGS starts drawn from N(0, init_scale^2 I), shared out "
+                      "over the ranks"},
+};
+GFV_OPTION_TABLE(gfv_options_init, init_options);

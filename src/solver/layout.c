@@ -28,6 +28,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "solver/solver_impl.h"
 
 #define NET_ALPHA 2e-6    /* seconds per message */
@@ -73,3 +74,26 @@ int gfv_layout_choose(const char *option, size_t K, size_t S, size_t d, int diag
 }
 
 const char *gfv_layout_name(int layout) { return layout == GFV_LAYOUT_PARAMS ? "params" : "samples"; }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const char *const layout_choices[] = {"auto", "params", "samples", NULL};
+static const char *const prune_choices[] = {"on", "off", NULL};
+static const gfv_option layout_options[] = {
+    /* ROLE_RUN: both layouts evaluate the same sums over the same samples, in another order,
+     * so the answer differs by rounding only (tests/mpi/test_rank_agreement.sh). */
+    {.name = "layout", .type = OPT_CHOICE, OPT_FIELD(layout), .def = "auto",
+     .choices = layout_choices,
+     .role = ROLE_RUN,
+     .help = "what the ranks exchange each iteration: params = every particle's parameters, each "
+             "rank evaluating the whole mixture at its own samples; samples = every sample, each "
+             "rank evaluating its own components at all of them; auto = the one the performance "
+             "model says is faster for this K, S, d and rank count"},
+    /* ROLE_RUN: pruning skips only terms below the sums' rounding (docs/pruning.md). */
+    {.name = "prune", .type = OPT_CHOICE, OPT_FIELD(prune), .def = "on", .choices = prune_choices,
+     .role = ROLE_RUN,
+     .help = "params layout, full family: skip (point, component) pairs whose terms a bound shows "
+             "to lie below the rounding of the sums (exact; saves most of the work on a "
+             "spread-out mixture); off = evaluate every pair"},
+};
+GFV_OPTION_TABLE(gfv_options_layout, layout_options);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
 #include "gflowvi/io.h"
@@ -453,3 +454,27 @@ int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res) {
   s->timers[GFV_PHASE_IO] += gfv_comm_wtime() - t0;
   return GFV_OK;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option output_options[] = {
+    {.name = "out", .type = OPT_STRING, OPT_FIELD(out), .metavar = "DIR", .def = "gflowvi-out",
+     .role = ROLE_RUN,
+     .help = "output directory (created if needed)"},
+    {.name = "out-samples", .type = OPT_LONG, OPT_FIELD(out_samples), .def = "10000",
+     .role = ROLE_RUN,
+     .bound = BOUND_GE, .lo = 0,
+     .help = "rows of samples.csv and draws.csv, drawn from the fitted mixture"},
+    {.name = "eval-samples", .type = OPT_LONG, OPT_FIELD(eval_samples), .def = "100000",
+     .role = ROLE_RUN,
+     .bound = BOUND_GE, .lo = 1, .help = "fresh samples for the final ELBO and KL estimates"},
+    {.name = "progress-every", .type = OPT_LONG, OPT_FIELD(progress_every), .def = "100",
+     .role = ROLE_RUN,
+     .bound = BOUND_GE, .lo = 0, .help = "print a progress line every N iterations; 0 = never"},
+    {.name = "max-retries", .type = OPT_LONG, OPT_FIELD(max_retries), .def = "10",
+     .role = ROLE_RUN,
+     .bound = BOUND_BETWEEN, .lo = 0, .hi = 60,
+     .help = "halvings of the step allowed in a run (a rejected step halves it for the rest of "
+             "the run) before giving up"},
+};
+GFV_OPTION_TABLE(gfv_options_output, output_options);

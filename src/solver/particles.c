@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 
 void gfv_block_range(size_t K, int size, int rank, size_t *k0, size_t *kloc) {
@@ -108,3 +109,22 @@ void gfv_particles_transform(const gfv_particles *p, size_t j, size_t S, double 
   for (size_t i = 0; i < S; i++)
     for (size_t t = 0; t < d; t++) z[i * d + t] += p->mu[j * d + t];
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const char *const family_choices[] = {"full", "diag", NULL};
+static const gfv_option particles_options[] = {
+    {.name = "family", .type = OPT_CHOICE, OPT_FIELD(family), .def = "full",
+     .choices = family_choices,
+     .role = ROLE_PROBLEM,
+     .help = "covariance family: full (dense, O(K^2 S d^2) per iteration) or diag (diagonal, "
+             "O(K^2 S d): for hundreds or thousands of parameters)"},
+    {.name = "particles", .type = OPT_LONG, OPT_FIELD(particles), .def = "20", .bound = BOUND_GE,
+     .role = ROLE_PROBLEM,
+     .lo = 1, .help = "number of mixture components K (sharded over the ranks; K >= ranks)"},
+    {.name = "samples", .type = OPT_LONG, OPT_FIELD(samples), .def = "10", .bound = BOUND_GE,
+     .lo = 1,
+     .role = ROLE_PROBLEM,
+     .help = "Monte Carlo samples per particle per iteration"},
+};
+GFV_OPTION_TABLE(gfv_options_particles, particles_options);

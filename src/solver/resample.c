@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "rng/stream.h"
 #include "solver/draws.h"
@@ -46,3 +47,14 @@ done:
   free(lr), free(w), free(seen);
   return st;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const char *const resample_choices[] = {"none", "psis", NULL};
+static const gfv_option resample_options[] = {
+    {.name = "resample", .type = OPT_CHOICE, OPT_FIELD(resample), .def = "none",
+     .choices = resample_choices, .role = ROLE_RUN,
+     .help = "psis = also write draws_psis.csv: the draws of draws.csv resampled with "
+             "replacement by their Pareto-smoothed importance weights p/q"},
+};
+GFV_OPTION_TABLE(gfv_options_resample, resample_options);

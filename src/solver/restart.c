@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "io/h5file.h"
 #include "solver/solver_impl.h"
@@ -105,3 +106,13 @@ int gfv_restart_configure(gfv_comm *comm, gfv_config *cfg) {
   free(text);
   return st;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option restart_options[] = {
+    {.name = "restart", .type = OPT_STRING, OPT_FIELD(restart), .metavar = "FILE", .def = "",
+     .role = ROLE_NONE,
+     .help = "continue the run saved in this checkpoint (any rank count); options not given "
+             "take the checkpoint's values, those that define the problem cannot change"},
+};
+GFV_OPTION_TABLE(gfv_options_restart, restart_options);

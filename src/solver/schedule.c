@@ -46,6 +46,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 
 static const char *const kind_names[] = {"constant", "decay", "adaptive"};
@@ -191,3 +192,25 @@ double gfv_schedule_replay(gfv_schedule *s, const gfv_trace_row *rows, size_t n)
       gfv_schedule_step(s, rows[i].iteration, rows[i].elbo, rows[i].elbo_se, rows[i].step_size);
   return s->eta;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const char *const schedule_choices[] = {"constant", "decay", "adaptive", NULL};
+static const gfv_option schedule_options[] = {
+    {.name = "step-schedule", .type = OPT_CHOICE, OPT_FIELD(step_schedule), .def = "constant",
+     .choices = schedule_choices,
+     .role = ROLE_RUN,
+     .help = "constant = --step; decay = --step / (1 + c) in chunk c of 25 iterations; "
+             "adaptive = every 25 iterations x1.5 when the ELBO improved by more than its "
+             "noise, /2 when it fell or a step was rejected"},
+    {.name = "step-max", .type = OPT_DOUBLE, OPT_FIELD(step_max), .def = "0", .bound = BOUND_GE,
+     .lo = 0,
+     .role = ROLE_RUN,
+     .help = "largest step of --step-schedule=adaptive; 0 = max(1, --step)"},
+    {.name = "step-min", .type = OPT_DOUBLE, OPT_FIELD(step_min), .def = "0", .bound = BOUND_GE,
+     .lo = 0,
+     .role = ROLE_RUN,
+     .help = "smallest step the decay and adaptive schedules choose (a rejected step is still "
+             "halved below it); 0 = --step / 100"},
+};
+GFV_OPTION_TABLE(gfv_options_schedule, schedule_options);

@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "gflowvi/error.h"
+#include "targets/registry.h"
 #include "targets/targets_impl.h"
 
 #define BANANA_B 0.25
@@ -51,3 +52,15 @@ int gfv_target_banana_create(gfv_target **out) {
   *out = t;
   return GFV_OK;
 }
+
+/* ---- the type (src/targets/registry.h; listed in target_list.h) ---- */
+
+static int create_banana(const char *arg, size_t dim, const gfv_config *cfg, gfv_target **out) {
+  (void)arg, (void)dim, (void)cfg;
+  return gfv_target_banana_create(out);
+}
+
+const gfv_target_type gfv_target_type_banana = {
+    .name = "banana", .synopsis = "banana",
+    .help = "2-D twisted Gaussian: x1 ~ N(0, 2^2), x2 | x1 ~ N(0.25 (x1^2 - 4), 1)",
+    .create = create_banana};

@@ -32,10 +32,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
 #include "rng/stream.h"
 #include "targets/models.h"
+#include "targets/registry.h"
 #include "targets/targets_impl.h"
 
 #define BNN_A0 1.0
@@ -409,3 +411,29 @@ int gfv_target_bnn_batch(const gfv_target *t, size_t *B, const size_t **rows) {
   *rows = c->full ? NULL : c->perm;
   return GFV_OK;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option bnn_options[] = {
+    {.name = "hidden", .type = OPT_LONG, OPT_FIELD(hidden), .def = "50", .bound = BOUND_GE, .lo = 1,
+     .role = ROLE_PROBLEM,
+     .help = "bnn: hidden units (one ReLU layer)"},
+    {.name = "batch-size", .type = OPT_LONG, OPT_FIELD(batch_size), .def = "0", .bound = BOUND_GE,
+     .role = ROLE_PROBLEM,
+     .lo = 0,
+     .help = "bnn: training rows per minibatch, drawn per iteration from (seed, iteration); "
+             "0 = all rows"},
+};
+GFV_OPTION_TABLE(gfv_options_bnn, bnn_options);
+
+/* ---- the type (src/targets/registry.h; listed in target_list.h) ---- */
+
+static int create_bnn(const char *arg, size_t dim, const gfv_config *cfg, gfv_target **out) {
+  (void)arg, (void)dim;
+  return gfv_target_bnn_create(cfg, out);
+}
+
+const gfv_target_type gfv_target_type_bnn = {
+    .name = "bnn", .synopsis = "bnn",
+    .help = "Bayesian neural-network regression on --data, one ReLU layer of --hidden units",
+    .needs_config = 1, .create = create_bnn, .options = &gfv_options_bnn};

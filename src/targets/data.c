@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
 #include "linalg/linalg.h"
@@ -237,3 +238,43 @@ done:
   free(L), free(eps);
   return st;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const char *const standardize_choices[] = {"auto", "scale", "center-scale", "none", NULL};
+static const gfv_option data_options[] = {
+    {.name = "data", .type = OPT_STRING, OPT_FIELD(data), .metavar = "FILE", .def = "",
+     .role = ROLE_PROBLEM,
+     .help = "training data of --target=logreg or bnn: a CSV of numbers (one optional header "
+             "line), features and a label/response column"},
+    {.name = "test-data", .type = OPT_STRING, OPT_FIELD(test_data), .metavar = "FILE", .def = "",
+     .role = ROLE_RUN,
+     .help = "held-out CSV (same columns as --data): the run reports predictive accuracy / "
+             "RMSE and log-likelihood under the fitted mixture"},
+    {.name = "label-col", .type = OPT_LONG, OPT_FIELD(label_col), .def = "-1",
+     .role = ROLE_PROBLEM,
+     .help = "column of the label (logreg, 0/1) or response (bnn): 1-based, negative counts "
+             "from the end (-1 = last)"},
+    {.name = "standardize", .type = OPT_CHOICE, OPT_FIELD(standardize), .def = "auto",
+     .role = ROLE_PROBLEM,
+     .choices = standardize_choices,
+     .help = "feature scaling from the training data: scale = divide by the standard "
+             "deviation, center-scale = also subtract the mean; auto = scale for logreg, "
+             "center-scale for bnn"},
+};
+GFV_OPTION_TABLE(gfv_options_data, data_options);
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option split_options[] = {
+    {.name = "split-seed", .type = OPT_LONG, OPT_FIELD(split_seed), .def = "0", .bound = BOUND_GE,
+     .role = ROLE_PROBLEM,
+     .lo = 0,
+     .help = "logreg, bnn: hold out a random --test-fraction of --data as the test set, "
+             "drawn from this seed; 0 = no split"},
+    {.name = "test-fraction", .type = OPT_DOUBLE, OPT_FIELD(test_fraction), .def = "0.1",
+     .role = ROLE_PROBLEM,
+     .bound = BOUND_BETWEEN, .lo = 0, .hi = 0.9,
+     .help = "fraction of the rows held out by --split-seed"},
+};
+GFV_OPTION_TABLE(gfv_options_split, split_options);

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "gflowvi/error.h"
+#include "targets/registry.h"
 #include "targets/targets_impl.h"
 
 static int funnel_eval(const gfv_target *t, size_t n, const double *z, double *logp, double *grad,
@@ -58,3 +59,16 @@ int gfv_target_funnel_create(size_t dim, gfv_target **out) {
   *out = t;
   return GFV_OK;
 }
+
+/* ---- the type (src/targets/registry.h; listed in target_list.h) ---- */
+
+static int create_funnel(const char *arg, size_t dim, const gfv_config *cfg, gfv_target **out) {
+  (void)arg, (void)cfg;
+  return gfv_target_funnel_create(dim, out);
+}
+
+const gfv_target_type gfv_target_type_funnel = {
+    .name = "funnel", .synopsis = "funnel", .default_dim = 10, .min_dim = 2,
+    .help = "Neal's funnel, --dim (default 10): z_0 ~ N(0, 3^2), z_i | z_0 ~ N(0, exp(z_0)) for "
+            "i >= 1",
+    .create = create_funnel};

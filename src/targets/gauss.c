@@ -19,6 +19,7 @@
 
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
+#include "targets/registry.h"
 #include "targets/targets_impl.h"
 
 #define GAUSS_CHUNK 256 /* points per DSYMM: bounds the scratch at 2 * 256 * d doubles */
@@ -126,3 +127,17 @@ int gfv_target_gauss_moments(const gfv_target *t, const double **mean, const dou
   *cov = c->cov;
   return GFV_OK;
 }
+
+/* ---- the type (src/targets/registry.h; listed in target_list.h) ---- */
+
+/* --dim chooses the dimension. */
+static int create_gauss(const char *arg, size_t dim, const gfv_config *cfg, gfv_target **out) {
+  (void)arg, (void)cfg;
+  return gfv_target_gauss_create(dim, out);
+}
+
+const gfv_target_type gfv_target_type_gauss = {
+    .name = "gauss", .synopsis = "gauss", .default_dim = 4, .min_dim = 1,
+    .help = "correlated Gaussian, --dim (default 4): mean (-1)^i (1 + i mod 3)/2, cov s_i s_j "
+            "0.6^|i-j|, s_i = 1 + (i mod 3)/2",
+    .create = create_gauss};

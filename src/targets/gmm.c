@@ -26,6 +26,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
 #include "linalg/linalg.h"
+#include "targets/registry.h"
 #include "targets/targets_impl.h"
 
 #define GMM_CHUNK 256 /* points per call when the caller wants a Hessian but no gradient */
@@ -344,3 +345,29 @@ int gfv_target_gmm_view(const gfv_target *t, gfv_mix_view *view, const double **
   *logw = c->logw;
   return GFV_OK;
 }
+
+/* ---- the type (src/targets/registry.h; listed in target_list.h) ---- */
+
+static int create_gmm4(const char *arg, size_t dim, const gfv_config *cfg, gfv_target **out) {
+  (void)arg, (void)dim, (void)cfg;
+  return gfv_target_gmm4_create(out);
+}
+
+const gfv_target_type gfv_target_type_gmm4 = {
+    .name = "gmm4", .synopsis = "gmm4",
+    .help = "2-D mixture of four Gaussians at (+-3, +-3), covariance 0.5 I, equal weights",
+    .create = create_gmm4};
+
+static int create_gmm_file(const char *path, size_t dim, const gfv_config *cfg,
+                           gfv_target **out) {
+  (void)dim, (void)cfg;
+  GFV_CHECK(path[0] != '\0', GFV_ERR_USAGE,
+            "target gmm:FILE needs a file name, as in gmm:mixture.csv");
+  return gfv_target_gmm_file_create(path, out);
+}
+
+const gfv_target_type gfv_target_type_gmm_file = {
+    .name = "gmm:", .synopsis = "gmm:FILE",
+    .help = "Gaussian mixture read from FILE (mixture.csv: weight, mean, covariance per row; "
+            "weights normalised)",
+    .create = create_gmm_file};

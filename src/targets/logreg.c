@@ -25,10 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
 #include "rng/stream.h"
 #include "targets/models.h"
+#include "targets/registry.h"
 #include "targets/targets_impl.h"
 
 #define LOGREG_CHUNK_ELEMS (1u << 20) /* bound on N x (points per chunk) scratch */
@@ -306,3 +308,28 @@ int gfv_target_logreg_design(const gfv_target *t, size_t *n, size_t *D, const do
   *n = c->N, *D = c->D, *X = c->X, *y = c->y;
   return GFV_OK;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option logreg_options[] = {
+    {.name = "intercept", .type = OPT_BOOL, OPT_FIELD(intercept), .def = "true",
+     .role = ROLE_PROBLEM,
+     .help = "logreg: add an intercept (a column of ones) to the features"},
+    {.name = "prior-scale", .type = OPT_DOUBLE, OPT_FIELD(prior_scale), .def = "10",
+     .role = ROLE_PROBLEM,
+     .bound = BOUND_GT, .lo = 0, .help = "logreg: prior N(0, s^2 I) on all weights"},
+};
+GFV_OPTION_TABLE(gfv_options_logreg, logreg_options);
+
+/* ---- the type (src/targets/registry.h; listed in target_list.h) ---- */
+
+static int create_logreg(const char *arg, size_t dim, const gfv_config *cfg, gfv_target **out) {
+  (void)arg, (void)dim;
+  return gfv_target_logreg_create(cfg, out);
+}
+
+const gfv_target_type gfv_target_type_logreg = {
+    .name = "logreg", .synopsis = "logreg",
+    .help = "Bayesian logistic regression on --data (0/1 labels), prior N(0, prior_scale^2 I), "
+            "intercept last",
+    .needs_config = 1, .create = create_logreg, .options = &gfv_options_logreg};

@@ -29,10 +29,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "gflowvi/plugin.h"
 #include "targets/models.h"
 #include "targets/plugin_elf.h"
+#include "targets/registry.h"
 #include "targets/targets_impl.h"
 
 #define PLUGIN_ARGS_MAX 256
@@ -334,3 +336,25 @@ fail:
   gfv_target_free(t);
   return st;
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option plugin_options[] = {
+    {.name = "plugin-arg", .type = OPT_STRING, OPT_FIELD(plugin_arg), .metavar = "ARGS", .def = "",
+     .role = ROLE_PROBLEM,
+     .help = "--target=plugin:FILE.so: comma-separated strings handed to the plugin's "
+             "gfv_plugin_init"},
+};
+GFV_OPTION_TABLE(gfv_options_plugin, plugin_options);
+
+/* ---- the type (src/targets/registry.h; listed in target_list.h) ---- */
+
+static int create_plugin(const char *path, size_t dim, const gfv_config *cfg, gfv_target **out) {
+  (void)dim;
+  return gfv_target_plugin_create(path, cfg, out);
+}
+
+const gfv_target_type gfv_target_type_plugin = {
+    .name = "plugin:", .synopsis = "plugin:FILE.so",
+    .help = "your own model: a shared object FILE.so implementing include/gflowvi/plugin.h",
+    .create = create_plugin, .options = &gfv_options_plugin};

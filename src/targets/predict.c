@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/optdef.h"
 #include "gflowvi/io.h"
 #include "linalg/linalg.h"
 #include "targets/models.h"
@@ -73,3 +74,13 @@ double gfv_lpd_mcse(size_t M, const double *acc) {
   for (size_t m = 0; m < M; m++) ss += (acc[m] - 1.0) * (acc[m] - 1.0);
   return sqrt(ss / (double)(M - 1) / (double)M);
 }
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option predict_options[] = {
+    {.name = "predict", .type = OPT_STRING, OPT_FIELD(predict), .metavar = "FILE", .def = "",
+     .role = ROLE_RUN,
+     .help = "logreg, bnn: a CSV of feature rows (the columns of --data without the label); "
+             "writes predictions.csv with each row's predictive mean, sd and 5/50/95% quantiles"},
+};
+GFV_OPTION_TABLE(gfv_options_predict, predict_options);

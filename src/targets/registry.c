@@ -1,4 +1,7 @@
-/* registry.c - targets by name (see target.h) and the calls every target shares.
+/* registry.c - targets by name (registry.h, target.h) and the calls every target shares.
+ *
+ * The list of targets is target_list.h; each type (name, help, create) lives in the
+ * target's own file, so nothing here names a target.
  *
  * The dimension rules live here, not in the targets, so every target reports a wrong
  * --dim the same way: 0 picks the target's default, a fixed-dimension target refuses any
@@ -6,13 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
 
+#include "core/optdef.h"
 #include "gflowvi/error.h"
-#include "targets/models.h"
+#include "targets/registry.h"
 #include "targets/targets_impl.h"
-
-#define GAUSS_DEFAULT_DIM 4
-#define FUNNEL_DEFAULT_DIM 10
 
 int gfv_target_alloc(const char *name, size_t dim, gfv_target **out) {
   gfv_target *t;
@@ -53,55 +55,48 @@ static int free_dim(const char *spec, long dim, long def, long min_dim, size_t *
   return GFV_OK;
 }
 
-/* The targets that read more of the configuration than --dim (data models, plugins);
- * cfg is NULL when called through gfv_target_create.  Returns 1 in *handled when spec is
- * one of them. */
-static int create_model(const char *spec, const gfv_config *cfg, gfv_target **t, int *handled) {
-  *handled = 1;
-  if (strcmp(spec, "logreg") == 0 || strcmp(spec, "bnn") == 0) {
-    GFV_CHECK(cfg, GFV_ERR_USAGE, "target %s reads its data from the configuration (--data); "
-              "create it with gfv_target_create_from_config", spec);
-    if (spec[0] == 'l') GFV_CALL(gfv_target_logreg_create(cfg, t));
-    else GFV_CALL(gfv_target_bnn_create(cfg, t));
-  } else if (strncmp(spec, "plugin:", 7) == 0) {
-    GFV_CALL(gfv_target_plugin_create(spec + 7, cfg, t));
-  } else if (strncmp(spec, "stan:", 5) == 0) {
-    GFV_CHECK(cfg, GFV_ERR_USAGE, "target %s reads --data from the configuration; create it "
-              "with gfv_target_create_from_config", spec);
-    GFV_CALL(gfv_target_stan_create(spec + 5, cfg, t));
-  } else {
-    *handled = 0;
+static const gfv_target_type *const types[] = {
+#define GFV_TARGET(id) &gfv_target_type_##id,
+#include "targets/target_list.h"
+#undef GFV_TARGET
+};
+#define NTYPES (sizeof types / sizeof types[0])
+
+const gfv_target_type *gfv_target_type_at(size_t i) { return i < NTYPES ? types[i] : NULL; }
+
+const gfv_target_type *gfv_target_type_find(const char *spec) {
+  for (size_t i = 0; i < NTYPES; i++) {
+    const char *name = types[i]->name;
+    size_t n = strlen(name);
+    if (n > 0 && name[n - 1] == ':' ? strncmp(spec, name, n) == 0 : strcmp(spec, name) == 0)
+      return types[i];
   }
-  return GFV_OK;
+  return NULL;
+}
+
+static int unknown(const char *spec) {
+  char list[512] = "";
+  for (size_t i = 0; i < NTYPES; i++) {
+    size_t used = strlen(list);
+    snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", types[i]->synopsis);
+  }
+  GFV_ERROR(GFV_ERR_USAGE, "unknown target '%s' (choose %s)", spec, list);
 }
 
 static int create(const char *spec, long dim, const gfv_config *cfg, gfv_target **out) {
   *out = NULL;
   GFV_CHECK(dim >= 0, GFV_ERR_USAGE, "--dim must be >= 0 (0 = the target's default), got %ld", dim);
-  gfv_target *t = NULL;
+  const gfv_target_type *tt = gfv_target_type_find(spec);
+  if (!tt) GFV_CALL(unknown(spec));
+  GFV_CHECK(cfg || !tt->needs_config, GFV_ERR_USAGE,
+            "target %s reads its data from the configuration (--data); create it with "
+            "gfv_target_create_from_config", spec);
   size_t d = 0;
-  int handled = 0;
-  GFV_CALL(create_model(spec, cfg, &t, &handled));
-  if (handled) {
-    /* logreg, bnn, plugin:FILE or stan:FILE, made above */
-  } else if (strcmp(spec, "gauss") == 0) {
-    GFV_CALL(free_dim(spec, dim, GAUSS_DEFAULT_DIM, 1, &d));
-    GFV_CALL(gfv_target_gauss_create(d, &t));
-  } else if (strcmp(spec, "funnel") == 0) {
-    GFV_CALL(free_dim(spec, dim, FUNNEL_DEFAULT_DIM, 2, &d));
-    GFV_CALL(gfv_target_funnel_create(d, &t));
-  } else if (strcmp(spec, "gmm4") == 0) {
-    GFV_CALL(gfv_target_gmm4_create(&t));
-  } else if (strcmp(spec, "banana") == 0) {
-    GFV_CALL(gfv_target_banana_create(&t));
-  } else if (strncmp(spec, "gmm:", 4) == 0) {
-    GFV_CHECK(spec[4] != '\0', GFV_ERR_USAGE, "target gmm:FILE needs a file name, as in gmm:mixture.csv");
-    GFV_CALL(gfv_target_gmm_file_create(spec + 4, &t));
-  } else {
-    GFV_ERROR(GFV_ERR_USAGE,
-              "unknown target '%s' (choose gauss, gmm4, gmm:FILE, banana, funnel, logreg, bnn, "
-              "plugin:FILE.so, stan:FILE.stan)", spec);
-  }
+  if (tt->min_dim > 0) GFV_CALL(free_dim(spec, dim, tt->default_dim, tt->min_dim, &d));
+  const size_t n = strlen(tt->name);
+  const char *arg = tt->name[n - 1] == ':' ? spec + n : spec;
+  gfv_target *t = NULL;
+  GFV_CALL(tt->create(arg, d, cfg, &t));
   int st = check_fixed_dim(spec, t, dim);
   if (st) {
     gfv_target_free(t);
@@ -112,7 +107,8 @@ static int create(const char *spec, long dim, const gfv_config *cfg, gfv_target 
 }
 
 int gfv_target_prepare(const gfv_config *cfg) {
-  if (strncmp(cfg->target, "stan:", 5) == 0) GFV_CALL(gfv_target_stan_prepare(cfg));
+  const gfv_target_type *tt = gfv_target_type_find(cfg->target);
+  if (tt && tt->prepare) GFV_CALL(tt->prepare(cfg)); /* an unknown one fails in create */
   return GFV_OK;
 }
 
@@ -143,16 +139,34 @@ void gfv_target_free(gfv_target *t) {
   free(t);
 }
 
-/* One line per target; gauss spells out its fixed mean and covariance (i = 0, ..., d-1), so
- * a user can check a fit against them. */
-const char *gfv_target_list_help(void) {
-  return "  gauss      correlated Gaussian, --dim (default 4): mean (-1)^i (1 + i mod 3)/2, cov s_i s_j 0.6^|i-j|, s_i = 1 + (i mod 3)/2\n"
-         "  gmm4       2-D mixture of four Gaussians at (+-3, +-3), covariance 0.5 I, equal weights\n"
-         "  gmm:FILE   Gaussian mixture read from FILE (mixture.csv: weight, mean, covariance per row; weights normalised)\n"
-         "  banana     2-D twisted Gaussian: x1 ~ N(0, 2^2), x2 | x1 ~ N(0.25 (x1^2 - 4), 1)\n"
-         "  funnel     Neal's funnel, --dim (default 10): z_0 ~ N(0, 3^2), z_i | z_0 ~ N(0, exp(z_0)) for i >= 1\n"
-         "  logreg     Bayesian logistic regression on --data (0/1 labels), prior N(0, prior_scale^2 I), intercept last\n"
-         "  bnn        Bayesian neural-network regression on --data, one ReLU layer of --hidden units\n"
-         "  plugin:F   your own model: a shared object F implementing include/gflowvi/plugin.h\n"
-         "  stan:F     a Stan program F (data: --data=FILE.json), compiled once into a cached plugin\n";
+/* One line per target, its synopsis then its help, in a column as wide as the longest
+ * synopsis; built once (call_once: the library may be called from several threads). */
+static char list_help[4096];
+static once_flag list_help_once = ONCE_FLAG_INIT;
+
+static void build_list_help(void) {
+  int w = 0;
+  for (size_t i = 0; i < NTYPES; i++)
+    if ((int)strlen(types[i]->synopsis) > w) w = (int)strlen(types[i]->synopsis);
+  size_t used = 0;
+  for (size_t i = 0; i < NTYPES && used < sizeof list_help; i++)
+    used += (size_t)snprintf(list_help + used, sizeof list_help - used, "  %-*s %s\n", w,
+                             types[i]->synopsis, types[i]->help);
 }
+
+const char *gfv_target_list_help(void) {
+  call_once(&list_help_once, build_list_help);
+  return list_help;
+}
+
+/* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
+
+static const gfv_option target_options[] = {
+    {.name = "target", .type = OPT_STRING, OPT_FIELD(target), .metavar = "SPEC", .def = "gmm4",
+     .role = ROLE_PROBLEM,
+     .help = "target density: one of the targets listed under 'Targets' below"},
+    {.name = "dim", .type = OPT_LONG, OPT_FIELD(dim), .def = "0", .bound = BOUND_GE, .lo = 0,
+     .role = ROLE_PROBLEM,
+     .help = "dimension; 0 = the target's default dimension"},
+};
+GFV_OPTION_TABLE(gfv_options_target, target_options);

@@ -36,6 +36,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
 #include "targets/models.h"
+#include "targets/registry.h"
 #include "targets/targets_impl.h"
 
 extern char **environ;
@@ -183,3 +184,15 @@ int gfv_target_stan_create(const char *model, const gfv_config *cfg, gfv_target 
   t->has_hessian = t->has_hessian && strcmp(cfg->estimator, "hessian") == 0;
   return GFV_OK;
 }
+
+/* ---- the type (src/targets/registry.h; listed in target_list.h) ---- */
+
+static int create_stan(const char *model, size_t dim, const gfv_config *cfg, gfv_target **out) {
+  (void)dim;
+  return gfv_target_stan_create(model, cfg, out);
+}
+
+const gfv_target_type gfv_target_type_stan = {
+    .name = "stan:", .synopsis = "stan:FILE.stan",
+    .help = "a Stan program FILE.stan (data: --data=FILE.json), compiled once into a cached plugin",
+    .needs_config = 1, .create = create_stan, .prepare = gfv_target_stan_prepare};
