@@ -93,10 +93,14 @@ void gfv_particles_transform(const gfv_particles *p, size_t j, size_t S, double 
 
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
-static const char *const family_choices[] = {"full", "diag", NULL};
+/* The registered families (src/mixture/family.c), in their order. */
+static const char *family_choice(size_t i) {
+  const gfv_family_type *f = gfv_family_at(i);
+  return f ? f->name : NULL;
+}
 static const gfv_option particles_options[] = {
     {.name = "family", .type = OPT_CHOICE, OPT_FIELD(family), .def = "full",
-     .choices = family_choices,
+     .choice_at = family_choice,
      .role = ROLE_PROBLEM,
      .help = "covariance family: full (dense, O(K^2 S d^2) per iteration) or diag (diagonal, "
              "O(K^2 S d): for hundreds or thousands of parameters)"},
