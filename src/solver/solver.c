@@ -58,7 +58,8 @@ const char *gfv_solver_estimator_name(const gfv_config *cfg, const gfv_target *t
   /* auto: the Price (hessian) estimator has the lower variance, but the diagonal family is
    * for large d, where the targets' full d x d Hessians per sample would dominate. */
   if (strcmp(cfg->estimator, "auto") != 0) return cfg->estimator;
-  int diag = strcmp(cfg->family, "diag") == 0;
+  const gfv_family_type *fam = gfv_family_lookup(cfg->family);
+  int diag = fam && fam->diag;
   return t->has_hessian && (!diag || t->dim <= GFV_DIAG_HESSIAN_MAX_DIM) ? "hessian" : "stein";
 }
 
