@@ -157,7 +157,7 @@ int gfv_solver_gather_covariances(gfv_solver *s, double *w, double *mu, double *
   for (size_t k = 0; k < s->K && !bad; k++) {
     double *S = Sigma + k * ps;
     /* full_L holds P_k's factor, gathered with the precisions (S holds P_k on entry). */
-    bad = s->fam->covariance(d, S, s->full_L + k * ps, S) != 0;
+    bad = s->fam->covariance(s->fam, d, S, s->full_L + k * ps, S) != 0;
   }
   GFV_CHECK(!bad, GFV_ERR_NUMERIC, "gfv_solver_gather_covariances: a precision could not be inverted");
   return GFV_OK;

@@ -320,7 +320,7 @@ done:
 /* Reads the whole checkpoint into f, checking format, shapes and checksum. */
 static int read_file(const char *path, const gfv_config *cfg, size_t d, const gfv_family_type *fam,
                      full_state *f) {
-  const size_t ps = fam->psize(d);
+  const size_t ps = fam->psize(fam, d);
   gfv_h5 h;
   char sum[32], want[32];
   int st = GFV_OK;

@@ -91,7 +91,7 @@ static int work_alloc(const gfv_solver *s, size_t m, block_work *b) {
   GFV_CALL(gfv_calloc(&b->lq, B, sizeof(double)));
   GFV_CALL(gfv_calloc(&b->out, B * m, sizeof(double)));
   GFV_CALL(gfv_calloc(&b->seeds, B, sizeof(unsigned long)));
-  GFV_CALL(s->fam->work_alloc(s->d, s->K, 1, &b->mw));
+  GFV_CALL(s->fam->work_alloc(s->fam, s->d, s->K, 1, &b->mw));
   return GFV_OK;
 }
 

@@ -68,14 +68,14 @@ int gfv_solver_gather_full(gfv_solver *s) {
   GFV_CALL(gfv_comm_agree(s->comm, gfv_solver_alloc_full(s, 1), NULL));
   if (gfv_sim_sampling() > 0) {
     GFV_CALL(share_rows(s));
-    s->fam->log_const(d, K, s->full_logw, s->full_P, s->full_L, s->full_logc);
+    s->fam->log_const(s->fam, d, K, s->full_logw, s->full_P, s->full_L, s->full_logc);
     return GFV_OK;
   }
   GFV_CALL(gather_rows(s, s->cur.logw, s->full_logw, 1));
   GFV_CALL(gather_rows(s, s->cur.mu, s->full_mu, d));
   GFV_CALL(gather_rows(s, s->cur.P, s->full_P, s->psize));
   GFV_CALL(gather_rows(s, s->cur.L, s->full_L, s->psize));
-  s->fam->log_const(d, K, s->full_logw, s->full_P, s->full_L, s->full_logc);
+  s->fam->log_const(s->fam, d, K, s->full_logw, s->full_P, s->full_L, s->full_logc);
   return GFV_OK;
 }
 
@@ -188,7 +188,7 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
     gfv_mix_fused_set_prune(f, strcmp(s->cfg->prune, "off") != 0);
     gfv_mix_fused_fix_mixture(f, 1); /* the evaluation's calls all see the final mixture */
   } else
-    GFV_CALL_GOTO(st, s->fam->work_alloc(s->d, s->K, 1, &w), done);
+    GFV_CALL_GOTO(st, s->fam->work_alloc(s->fam, s->d, s->K, 1, &w), done);
   GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_EVAL_BLOCK * s->d, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lq, GFV_EVAL_BLOCK, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, GFV_EVAL_BLOCK, sizeof(double)), done);

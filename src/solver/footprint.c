@@ -84,7 +84,7 @@ static void get_shape(const gfv_config *cfg, const gfv_target *t, int ranks, int
   s->H = est && est->needs_hessian;
   s->root = rank == 0;
   s->d = (double)t->dim;
-  s->ps = (double)fam->psize(t->dim);
+  s->ps = (double)fam->psize(fam, t->dim);
   s->K = (double)cfg->particles;
   s->S = (double)cfg->samples;
   s->kloc = (double)kl;

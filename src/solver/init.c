@@ -133,7 +133,7 @@ static int place(gfv_solver *s, const double *res, const kept_set *k) {
       if (gfv_chol_inverse(d, Lc, P) != 0)
         GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC, "--init=mode: cannot invert the covariance found");
       for (size_t i = 0; i < dd; i++) P[i] /= var;
-      if (p->fam->from_precision(d, P, Pf, Lf) != 0)
+      if (p->fam->from_precision(p->fam, d, P, Pf, Lf) != 0)
         GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC,
                        "--init=mode: the precision of the covariance found is not positive definite "
                        "(is --init-var=%g too small?)", var);

@@ -70,11 +70,12 @@ typedef struct {
 
 static int fitted_compute(const gfv_solver *s, fitted *m) {
   const size_t K = s->K, ps = s->psize;
+  const gfv_family_type *f = s->fam;
   GFV_ALLOC(m->w, K);
   GFV_ALLOC(m->cov, K * ps);
   for (size_t k = 0; k < K; k++) {
     m->w[k] = exp(s->full_logw[k]);
-    GFV_CHECK(s->fam->covariance(s->d, s->full_P + k * ps, s->full_L + k * ps, m->cov + k * ps) == 0,
+    GFV_CHECK(f->covariance(f, s->d, s->full_P + k * ps, s->full_L + k * ps, m->cov + k * ps) == 0,
               GFV_ERR_NUMERIC,
               "particle %zu: cannot invert its precision", k);
   }
@@ -139,7 +140,7 @@ static void plot_box(const gfv_solver *s, double box[4]) {
   const size_t ps = s->psize, vstride = s->fam->cov_rank == 2 ? 3 : 1;
   double cov[4];
   for (size_t k = 0; k < s->K; k++) {
-    if (s->fam->covariance(2, s->full_P + ps * k, s->full_L + ps * k, cov)) continue;
+    if (s->fam->covariance(s->fam, 2, s->full_P + ps * k, s->full_L + ps * k, cov)) continue;
     for (int a = 0; a < 2; a++) {
       double m = s->full_mu[2 * k + a], r = 4 * sqrt(cov[vstride * (size_t)a]);
       box[2 * a] = fmin(box[2 * a], m - r);
@@ -157,7 +158,7 @@ static int write_density(gfv_solver *s, FILE *f) {
   GFV_CALL_GOTO(st, gfv_calloc(&z, 2 * n, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lq, n, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, n, sizeof(double)), done);
-  GFV_CALL_GOTO(st, s->fam->work_alloc(2, s->K, 1, &w), done);
+  GFV_CALL_GOTO(st, s->fam->work_alloc(s->fam, 2, s->K, 1, &w), done);
   for (size_t iy = 0; iy < GFV_GRID; iy++)
     for (size_t ix = 0; ix < GFV_GRID; ix++) {
       double *p = z + 2 * (iy * GFV_GRID + ix);

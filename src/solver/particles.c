@@ -36,7 +36,7 @@ int gfv_particles_alloc(size_t d, size_t K, size_t k0, size_t kloc, const gfv_fa
                         unsigned long seed, gfv_particles *p) {
   memset(p, 0, sizeof *p);
   p->d = d, p->K = K, p->k0 = k0, p->kloc = kloc, p->fam = fam;
-  p->psize = fam->psize(d);
+  p->psize = fam->psize(fam, d);
   GFV_ALLOC(p->mu, kloc * d);
   GFV_ALLOC(p->P, kloc * p->psize);
   GFV_ALLOC(p->L, kloc * p->psize);
@@ -57,7 +57,7 @@ void gfv_particles_init(gfv_particles *p, double scale, double var) {
     gfv_stream st = gfv_particles_stream(p, j, GFV_PURPOSE_INIT);
     gfv_stream_normals(&st, 0, 0, d, p->mu + j * d);
     for (size_t t = 0; t < d; t++) p->mu[j * d + t] *= scale;
-    p->fam->init(d, var, p->P + j * ps, p->L + j * ps);
+    p->fam->init(p->fam, d, var, p->P + j * ps, p->L + j * ps);
     p->logw[j] = -log((double)p->K);
   }
   gfv_particles_update_logc(p);
@@ -73,7 +73,7 @@ void gfv_particles_copy_params(gfv_particles *dst, const gfv_particles *src) {
 }
 
 void gfv_particles_update_logc(gfv_particles *p) {
-  p->fam->log_const(p->d, p->kloc, p->logw, p->P, p->L, p->logc);
+  p->fam->log_const(p->fam, p->d, p->kloc, p->logw, p->P, p->L, p->logc);
 }
 
 gfv_mix_view gfv_particles_view(const gfv_particles *p) {
@@ -88,7 +88,7 @@ void gfv_particles_sample(const gfv_particles *p, size_t j, const gfv_stream *st
 }
 
 void gfv_particles_transform(const gfv_particles *p, size_t j, size_t S, double *z) {
-  p->fam->transform(p->d, p->mu + j * p->d, p->L + j * p->psize, S, z);
+  p->fam->transform(p->fam, p->d, p->mu + j * p->d, p->L + j * p->psize, S, z);
 }
 
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */

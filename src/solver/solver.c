@@ -69,7 +69,7 @@ static int resolve_methods(gfv_solver *s) {
   GFV_CHECK(s->flow, GFV_ERR_USAGE, "--flow: unknown flow '%s'", cfg->flow);
   s->fam = gfv_family_lookup(cfg->family);
   GFV_CHECK(s->fam, GFV_ERR_USAGE, "--family: unknown family '%s'", cfg->family);
-  s->psize = s->fam->psize(s->d);
+  s->psize = s->fam->psize(s->fam, s->d);
   const char *est = gfv_solver_estimator_name(cfg, s->target);
   s->est = gfv_estimator_lookup(est);
   GFV_CHECK(s->est, GFV_ERR_USAGE, "--estimator: unknown estimator '%s'", est);
@@ -121,7 +121,7 @@ static int allocate(gfv_solver *s) {
     if (s->est->needs_hessian) GFV_SIM_ALLOC(s->H_all, s->K * ps);
     GFV_SIM_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
     s->zloc = s->zall + s->k0 * s->S * d, s->logq_loc = s->logq + s->k0 * s->S;
-    GFV_CALL(s->fam->work_alloc(d, s->kloc, s->S, &s->mw));
+    GFV_CALL(s->fam->work_alloc(s->fam, d, s->kloc, s->S, &s->mw));
   }
   GFV_ALLOC(s->flow_work, gfv_flow_work_size(d));
   GFV_ALLOC(s->tr_eps, s->kloc);
@@ -503,7 +503,7 @@ static void support_barrier(gfv_solver *s, const gfv_particle_samples *smp, doub
     for (size_t i = 0; i < n; i++) a += smp->z[i * d + t] - mu[t];
     m[t] = a / (double)n;
   }
-  s->fam->support_barrier(d, n, smp->z, mu, P, m, gh, G, C);
+  s->fam->support_barrier(s->fam, d, n, smp->z, mu, P, m, gh, G, C);
 }
 
 /* Step 6 (first half): phi, gh and G of each local particle, and which particles have
@@ -533,7 +533,7 @@ static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e) 
     e->phi[j] = mean;
     e->phivar[j] = used > 1 ? m2 / (double)(used - 1) : 0.0;
     gfv_particle_samples smp = particle_samples(s, j, zloc, used);
-    s->fam->estimate(s->est, &smp, e->gh + j * d, e->G + j * ps, s->est_work);
+    s->fam->estimate(s->fam, s->est, &smp, e->gh + j * d, e->G + j * ps, s->est_work);
     if (used < S) {
       support_barrier(s, &smp, e->gh + j * d, e->G + j * ps);
       e->phi[j] -= log((double)used / (double)S);
@@ -608,16 +608,16 @@ static int update_one(gfv_solver *s, const gfv_estimate *e, size_t j, double eta
   const double *mu = s->prev.mu + j * d, *P = s->prev.P + j * ps, *gh = e->gh + j * d;
   const double *G = e->G + j * ps;
   double *mu2 = s->cur.mu + j * d, *P2 = s->cur.P + j * ps, *L2 = s->cur.L + j * ps;
-  int bad = s->fam->update(s->flow, d, mu, P, s->prev.L + j * ps, gh, G, eta, s->plain, mu2, P2, L2,
-                           s->flow_work, info);
-  return bad || !s->fam->factor_is_sane(d, L2);
+  int bad = s->fam->update(s->fam, s->flow, d, mu, P, s->prev.L + j * ps, gh, G, eta, s->plain, mu2,
+                           P2, L2, s->flow_work, info);
+  return bad || !s->fam->factor_is_sane(s->fam, d, L2);
 }
 
 /* KL(new || old) of local particle j and the move of its mean in old standard deviations. */
 static double step_kl(gfv_solver *s, size_t j, double *maha) {
   const size_t d = s->d, ps = s->psize;
   const double *mu1 = s->cur.mu + j * d, *mu0 = s->prev.mu + j * d;
-  return s->fam->kl(d, mu1, s->cur.P + j * ps, s->cur.L + j * ps, mu0, s->prev.P + j * ps,
+  return s->fam->kl(s->fam, d, mu1, s->cur.P + j * ps, s->cur.L + j * ps, mu0, s->prev.P + j * ps,
                     s->prev.L + j * ps, s->kl_work, maha);
 }
 
@@ -628,7 +628,7 @@ static double step_move(gfv_solver *s, size_t j) {
   const double *mu1 = s->cur.mu + j * d, *mu0 = s->prev.mu + j * d, *L = s->prev.L + j * ps;
   double *dm = s->kl_work;
   for (size_t t = 0; t < d; t++) dm[t] = mu1[t] - mu0[t];
-  return s->fam->mahalanobis(d, s->prev.P + j * ps, L, dm);
+  return s->fam->mahalanobis(s->fam, d, s->prev.P + j * ps, L, dm);
 }
 
 /* Puts local particle j back to its state before the iteration. */

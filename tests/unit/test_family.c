@@ -68,17 +68,18 @@ static void random_precision(size_t d, uint64_t key, double *P) {
 
 static void check_family(const gfv_family_type *f) {
   const size_t d = 4, dd = d * d, n = 200000;
-  const size_t ps = f->psize(d);
+  const size_t ps = f->psize(f, d);
   CHECK(gfv_family_lookup(f->name) == f, "%s: lookup by its name", f->name);
   CHECK(f->cov_rank == 1 || f->cov_rank == 2, "%s: cov_rank %d", f->name, f->cov_rank);
   for (size_t e = 1; e <= DMAX; e++)
-    CHECK(f->psize(e) == (f->cov_rank == 2 ? e * e : e), "%s: psize(%zu) = %zu", f->name, e, f->psize(e));
+    CHECK(f->psize(f, e) == (f->cov_rank == 2 ? e * e : e), "%s: psize(%zu) = %zu", f->name, e,
+          f->psize(f, e));
 
   double P[DMAX * DMAX], L[DMAX * DMAX], C[DMAX * DMAX], Pd[DMAX * DMAX], Cd[DMAX * DMAX];
   /* init: covariance var I */
-  f->init(d, 2.5, P, L);
-  CHECK(f->factor_is_sane(d, L), "%s: init factor", f->name);
-  CHECK(f->covariance(d, P, L, C) == 0, "%s: init covariance", f->name);
+  f->init(f, d, 2.5, P, L);
+  CHECK(f->factor_is_sane(f, d, L), "%s: init factor", f->name);
+  CHECK(f->covariance(f, d, P, L, C) == 0, "%s: init covariance", f->name);
   dense(f, d, C, Cd);
   for (size_t a = 0; a < dd; a++)
     CHECK_NEAR(Cd[a], a % (d + 1) == 0 ? 2.5 : 0.0, 1e-14, "init covariance");
@@ -86,14 +87,15 @@ static void check_family(const gfv_family_type *f) {
   /* random parameters */
   double R[DMAX * DMAX], mu[DMAX] = {0.5, -1.0, 2.0, 0.25};
   random_precision(d, 1, R);
-  CHECK(f->from_precision(d, R, P, L) == 0, "%s: from_precision", f->name);
-  CHECK(f->factor_is_sane(d, L), "%s: factor of a random precision", f->name);
-  CHECK(f->covariance(d, P, L, C) == 0, "%s: covariance", f->name);
+  CHECK(f->from_precision(f, d, R, P, L) == 0, "%s: from_precision", f->name);
+  CHECK(f->factor_is_sane(f, d, L), "%s: factor of a random precision", f->name);
+  CHECK(f->covariance(f, d, P, L, C) == 0, "%s: covariance", f->name);
   dense(f, d, P, Pd);
   dense(f, d, C, Cd);
   for (size_t a = 0; a < d; a++) /* the family keeps R, or its diagonal */
     for (size_t b = 0; b < d; b++) {
-      CHECK_NEAR(Pd[a * d + b], f->cov_rank == 2 || a == b ? R[a * d + b] : 0.0, 1e-15, "kept precision");
+      CHECK_NEAR(Pd[a * d + b], f->cov_rank == 2 || a == b ? R[a * d + b] : 0.0, 1e-15,
+                 "kept precision");
       double s = 0;
       for (size_t k = 0; k < d; k++) s += Cd[a * d + k] * Pd[k * d + b];
       CHECK_NEAR(s, a == b ? 1.0 : 0.0, 1e-10, "covariance * precision = I");
@@ -105,12 +107,13 @@ static void check_family(const gfv_family_type *f) {
   if (!z) return;
   gfv_stream st = gfv_stream_make(5, 0, GFV_PURPOSE_SAMPLE);
   gfv_stream_normals(&st, 0, 0, n * d, z);
-  f->transform(d, mu, L, n, z);
+  f->transform(f, d, mu, L, n, z);
   for (size_t i = 0; i < n; i++)
     for (size_t a = 0; a < d; a++) m[a] += z[i * d + a] / (double)n;
   for (size_t i = 0; i < n; i++)
     for (size_t a = 0; a < d; a++)
-      for (size_t b = 0; b < d; b++) S[a * d + b] += (z[i * d + a] - m[a]) * (z[i * d + b] - m[b]) / (double)(n - 1);
+      for (size_t b = 0; b < d; b++)
+        S[a * d + b] += (z[i * d + a] - m[a]) * (z[i * d + b] - m[b]) / (double)(n - 1);
   free(z);
   for (size_t a = 0; a < d; a++) {
     CHECK_NEAR(m[a], mu[a], 5 * sqrt(Cd[a * d + a] / (double)n), "sample mean");
@@ -125,17 +128,19 @@ static void check_family(const gfv_family_type *f) {
   double R2[DMAX * DMAX];
   random_precision(d, 2, R2);
   memcpy(P2, P, ps * sizeof(double)), memcpy(L2, L, ps * sizeof(double));
-  CHECK(f->from_precision(d, R2, P2 + ps, L2 + ps) == 0, "%s: second precision", f->name);
-  f->log_const(d, 2, logw, P2, L2, logc);
+  CHECK(f->from_precision(f, d, R2, P2 + ps, L2 + ps) == 0, "%s: second precision", f->name);
+  f->log_const(f, d, 2, logw, P2, L2, logc);
   double P1d[DMAX * DMAX];
   dense(f, d, P2 + ps, P1d);
-  CHECK_NEAR(logc[0], log(0.3) + 0.5 * logdet(d, Pd) - 0.5 * (double)d * log(2 * M_PI), 1e-12, "logc 0");
-  CHECK_NEAR(logc[1], log(0.7) + 0.5 * logdet(d, P1d) - 0.5 * (double)d * log(2 * M_PI), 1e-12, "logc 1");
+  CHECK_NEAR(logc[0], log(0.3) + 0.5 * logdet(d, Pd) - 0.5 * (double)d * log(2 * M_PI), 1e-12,
+             "logc 0");
+  CHECK_NEAR(logc[1], log(0.7) + 0.5 * logdet(d, P1d) - 0.5 * (double)d * log(2 * M_PI), 1e-12,
+             "logc 1");
 
   /* KL(N(mu1, P1^-1) || N(mu, P^-1)) = 1/2 (tr(P C1) + dm^T P dm - d + log det P1 - log det P) */
   double mu1[DMAX] = {0.0, -0.5, 2.5, 1.0}, C1[DMAX * DMAX], C1d[DMAX * DMAX], dm[DMAX];
   double work[DMAX * DMAX + DMAX], maha = -1;
-  CHECK(f->covariance(d, P2 + ps, L2 + ps, C1) == 0, "covariance 1");
+  CHECK(f->covariance(f, d, P2 + ps, L2 + ps, C1) == 0, "covariance 1");
   dense(f, d, C1, C1d);
   double tr = 0, q = 0;
   for (size_t a = 0; a < d; a++)
@@ -144,17 +149,18 @@ static void check_family(const gfv_family_type *f) {
       q += (mu1[a] - mu[a]) * Pd[a * d + b] * (mu1[b] - mu[b]);
     }
   double kl = 0.5 * (tr + q - (double)d + logdet(d, P1d) - logdet(d, Pd));
-  CHECK_NEAR(f->kl(d, mu1, P2 + ps, L2 + ps, mu, P, L, work, &maha), kl, 1e-10, "kl");
+  CHECK_NEAR(f->kl(f, d, mu1, P2 + ps, L2 + ps, mu, P, L, work, &maha), kl, 1e-10, "kl");
   CHECK_NEAR(maha, sqrt(q), 1e-12, "kl's mahalanobis");
   for (size_t a = 0; a < d; a++) dm[a] = mu1[a] - mu[a];
-  CHECK_NEAR(f->mahalanobis(d, P, L, dm), sqrt(q), 1e-12, "mahalanobis");
+  CHECK_NEAR(f->mahalanobis(f, d, P, L, dm), sqrt(q), 1e-12, "mahalanobis");
 }
 
 static void test_registry(void) {
   size_t count = 0;
   for (const gfv_family_type *f; (f = gfv_family_at(count)) != NULL; count++) check_family(f);
   CHECK(count >= 2, "%zu families registered", count);
-  CHECK(gfv_family_lookup("full") == &gfv_family_full && gfv_family_lookup("diag") == &gfv_family_diag,
+  CHECK(gfv_family_lookup("full") == &gfv_family_full &&
+            gfv_family_lookup("diag") == &gfv_family_diag,
         "full and diag by name");
   CHECK(gfv_family_lookup("nonesuch") == NULL, "unknown name");
 }
@@ -162,7 +168,8 @@ static void test_registry(void) {
 static void test_full_refuses_indefinite(void) {
   const double A[4] = {1.0, 2.0, 2.0, 1.0}; /* eigenvalues 3 and -1 */
   double P[4], L[4];
-  CHECK(gfv_family_full.from_precision(2, A, P, L) != 0, "an indefinite precision");
+  CHECK(gfv_family_full.from_precision(&gfv_family_full, 2, A, P, L) != 0,
+        "an indefinite precision");
 }
 
 int main(void) {
