@@ -135,7 +135,7 @@ void gfv_solver_local_particles(const gfv_solver *s, size_t *first, size_t *coun
   *count = ready(s) ? s->kloc : 0;
 }
 const char *gfv_solver_family(const gfv_solver *s) {
-  return ready(s) ? (s->diag ? "diag" : "full") : s->cfg->family;
+  return ready(s) ? s->fam->name : s->cfg->family;
 }
 const char *gfv_solver_layout(const gfv_solver *s) {
   return ready(s) ? gfv_layout_name(s->layout) : s->cfg->layout;
@@ -156,12 +156,8 @@ int gfv_solver_gather_covariances(gfv_solver *s, double *w, double *mu, double *
   int bad = 0;
   for (size_t k = 0; k < s->K && !bad; k++) {
     double *S = Sigma + k * ps;
-    if (s->diag) {
-      for (size_t a = 0; a < d; a++) S[a] = 1.0 / S[a];
-    } else {
-      /* full_L holds P_k's Cholesky factor, gathered with the precisions. */
-      bad = gfv_chol_inverse(d, s->full_L + k * ps, S) != 0;
-    }
+    /* full_L holds P_k's factor, gathered with the precisions (S holds P_k on entry). */
+    bad = s->fam->covariance(s->fam, d, S, s->full_L + k * ps, S) != 0;
   }
   GFV_CHECK(!bad, GFV_ERR_NUMERIC, "gfv_solver_gather_covariances: a precision could not be inverted");
   return GFV_OK;

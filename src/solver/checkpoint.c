@@ -159,7 +159,7 @@ static void fill_header(const gfv_solver *s, full_state *f) {
   snprintf(f->strings[S_ESTIMATOR], GFV_PATH_MAX, "%s", s->est->name);
   snprintf(f->strings[S_UPDATE], GFV_PATH_MAX, "%s", s->cfg->update);
   snprintf(f->strings[S_RNG], GFV_PATH_MAX, "%s", GFV_CKPT_RNG);
-  snprintf(f->strings[S_FAMILY], GFV_PATH_MAX, "%s", s->diag ? "diag" : "full");
+  snprintf(f->strings[S_FAMILY], GFV_PATH_MAX, "%s", s->fam->name);
   for (size_t i = 0; i < s->ntrace; i++) {
     const gfv_trace_row *t = &s->trace[i];
     double row[6] = {(double)t->iteration, t->elbo, t->elbo_se, t->step_norm, t->step_size, t->seconds};
@@ -193,7 +193,7 @@ static int write_config_text(gfv_solver *s, gfv_h5 *h) {
 
 static int write_file(gfv_solver *s, const full_state *f, const char *path) {
   const size_t K = f->K, d = f->d;
-  const int prank = f->ps == d * d ? 3 : 2; /* precisions: (K, d, d), or (K, d) for diag */
+  const int prank = 1 + s->fam->cov_rank; /* precisions: (K, d, d), or (K, d) for diag */
   gfv_h5 h;
   char *json = NULL, sum[32];
   size_t json_len = 0;
@@ -318,7 +318,9 @@ done:
 }
 
 /* Reads the whole checkpoint into f, checking format, shapes and checksum. */
-static int read_file(const char *path, const gfv_config *cfg, size_t d, size_t ps, full_state *f) {
+static int read_file(const char *path, const gfv_config *cfg, size_t d, const gfv_family_type *fam,
+                     full_state *f) {
+  const size_t ps = fam->psize(fam, d);
   gfv_h5 h;
   char sum[32], want[32];
   int st = GFV_OK;
@@ -349,7 +351,7 @@ static int read_file(const char *path, const gfv_config *cfg, size_t d, size_t p
                    sc[SC_NTRACE]);
   GFV_CALL_GOTO(st, state_alloc(f, (size_t)cfg->particles, d, ps, (size_t)sc[SC_NTRACE]), done);
   const size_t K = f->K, kd[2] = {K, d}, kdd[3] = {K, d, d}, k1[1] = {K}, tr[2] = {f->ntrace, 6};
-  const int prank = ps == d * d ? 3 : 2;
+  const int prank = 1 + fam->cov_rank;
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "logw", 1, k1, f->logw), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "mu", 2, kd, f->mu), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "precision", prank, kdd, f->P), done);
@@ -443,7 +445,7 @@ static int distribute(gfv_solver *s, const full_state *f, full_state *mine) {
 
 int gfv_solver_restore(gfv_solver *s, const char *path) {
   full_state f = {0}, mine = {0};
-  int st = s->rank == 0 ? read_file(path, s->cfg, s->d, s->psize, &f) : GFV_OK;
+  int st = s->rank == 0 ? read_file(path, s->cfg, s->d, s->fam, &f) : GFV_OK;
   if (s->rank == 0) memcpy(mine.scalars, f.scalars, sizeof f.scalars), memcpy(mine.strings, f.strings, sizeof f.strings);
   st = gfv_comm_agree(s->comm, st, NULL);
   if (!st) st = distribute(s, &f, &mine);

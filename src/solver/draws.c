@@ -91,8 +91,7 @@ static int work_alloc(const gfv_solver *s, size_t m, block_work *b) {
   GFV_CALL(gfv_calloc(&b->lq, B, sizeof(double)));
   GFV_CALL(gfv_calloc(&b->out, B * m, sizeof(double)));
   GFV_CALL(gfv_calloc(&b->seeds, B, sizeof(unsigned long)));
-  GFV_CALL(s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &b->mw)
-                   : gfv_mix_work_alloc(s->d, s->K, 1, &b->mw));
+  GFV_CALL(s->fam->work_alloc(s->fam, s->d, s->K, 1, &b->mw));
   return GFV_OK;
 }
 
@@ -149,7 +148,7 @@ int gfv_draws_make(gfv_solver *s, int restrict_, FILE *samples, FILE *csv, gfv_d
   GFV_CALL_GOTO(st, gfv_discrete_alloc(s->K, b.w, &table), done);
   gfv_particles view = s->cur; /* borrow the sampler with the whole mixture's arrays */
   view.mu = s->full_mu, view.L = s->full_L;
-  gfv_mix_view full = {d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->diag};
+  gfv_mix_view full = {d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->fam->diag};
   fprintf(samples, "z_1");
   for (size_t t = 1; t < d; t++) fprintf(samples, ",z_%zu", t + 1);
   fprintf(samples, "\n");

@@ -68,16 +68,14 @@ int gfv_solver_gather_full(gfv_solver *s) {
   GFV_CALL(gfv_comm_agree(s->comm, gfv_solver_alloc_full(s, 1), NULL));
   if (gfv_sim_sampling() > 0) {
     GFV_CALL(share_rows(s));
-    if (s->diag) gfv_mix_log_const_diag(d, K, s->full_logw, s->full_P, s->full_logc);
-    else gfv_mix_log_const(d, K, s->full_logw, s->full_L, s->full_logc);
+    s->fam->log_const(s->fam, d, K, s->full_logw, s->full_P, s->full_L, s->full_logc);
     return GFV_OK;
   }
   GFV_CALL(gather_rows(s, s->cur.logw, s->full_logw, 1));
   GFV_CALL(gather_rows(s, s->cur.mu, s->full_mu, d));
   GFV_CALL(gather_rows(s, s->cur.P, s->full_P, s->psize));
   GFV_CALL(gather_rows(s, s->cur.L, s->full_L, s->psize));
-  if (s->diag) gfv_mix_log_const_diag(d, K, s->full_logw, s->full_P, s->full_logc);
-  else gfv_mix_log_const(d, K, s->full_logw, s->full_L, s->full_logc);
+  s->fam->log_const(s->fam, d, K, s->full_logw, s->full_P, s->full_L, s->full_logc);
   return GFV_OK;
 }
 
@@ -132,7 +130,7 @@ static void finish_sums(const h_sums *a, double *mean, double *var) {
  * kernel's evaluation. */
 static int mixture_logq(gfv_solver *s, gfv_mix_work *w, gfv_mix_fused *f, size_t c,
                         const double *z, double *lq) {
-  gfv_mix_view full = {s->d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->diag};
+  gfv_mix_view full = {s->d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->fam->diag};
   if (f) return gfv_mix_fused_terms(&full, c, z, NULL, lq, NULL, NULL, f);
   return gfv_mix_eval(&full, c, z, lq, NULL, NULL, w);
 }
@@ -185,13 +183,12 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   if (s->layout == GFV_LAYOUT_PARAMS) {
     /* Groups of M: each particle's draws, the pruning's tiles (docs/pruning.md); single
      * points when a particle's draws come in several calls. */
-    GFV_CALL_GOTO(st, gfv_mix_fused_alloc(s->d, s->K, M <= GFV_EVAL_BLOCK ? M : 1, s->diag,
+    GFV_CALL_GOTO(st, gfv_mix_fused_alloc(s->d, s->K, M <= GFV_EVAL_BLOCK ? M : 1, s->fam->diag,
                                           GFV_MIX_FUSED_BUDGET, &f), done);
     gfv_mix_fused_set_prune(f, strcmp(s->cfg->prune, "off") != 0);
     gfv_mix_fused_fix_mixture(f, 1); /* the evaluation's calls all see the final mixture */
   } else
-    GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(s->d, s->K, 1, &w)
-                             : gfv_mix_work_alloc(s->d, s->K, 1, &w), done);
+    GFV_CALL_GOTO(st, s->fam->work_alloc(s->fam, s->d, s->K, 1, &w), done);
   GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_EVAL_BLOCK * s->d, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lq, GFV_EVAL_BLOCK, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, GFV_EVAL_BLOCK, sizeof(double)), done);

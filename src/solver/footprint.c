@@ -78,11 +78,13 @@ static void get_shape(const gfv_config *cfg, const gfv_target *t, int ranks, int
   size_t k0, kl;
   gfv_block_range((size_t)cfg->particles, ranks, rank, &k0, &kl);
   const gfv_estimator_type *est = gfv_estimator_lookup(gfv_solver_estimator_name(cfg, t));
-  s->diag = strcmp(cfg->family, "diag") == 0;
+  const gfv_family_type *fam = gfv_family_lookup(cfg->family); /* a validated choice */
+  if (!fam) fam = &gfv_family_full;
+  s->diag = fam->diag; /* the kernels' flag: their workspace sizes */
   s->H = est && est->needs_hessian;
   s->root = rank == 0;
   s->d = (double)t->dim;
-  s->ps = s->diag ? s->d : s->d * s->d;
+  s->ps = (double)fam->psize(fam, t->dim);
   s->K = (double)cfg->particles;
   s->S = (double)cfg->samples;
   s->kloc = (double)kl;

@@ -118,10 +118,11 @@ static int place(gfv_solver *s, const double *res, const kept_set *k) {
   const size_t d = s->d, dd = d * d, stride = GFV_MODE_STRIDE(d);
   const double scale = s->cfg->init_scale, var = s->cfg->init_var;
   gfv_particles *p = &s->cur;
-  double *P = NULL, *LP = NULL, *eps = NULL;
+  double *P = NULL, *Pf = NULL, *Lf = NULL, *eps = NULL; /* Pf, Lf: P in the run's family */
   int st = GFV_OK;
   GFV_CALL_GOTO(st, gfv_calloc(&P, dd, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&LP, dd, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&Pf, dd, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&Lf, dd, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&eps, d, sizeof(double)), done);
   size_t g = 0, first = 0, have = (size_t)-1; /* Gaussian g: particles first .. first + count[g] - 1 */
   for (size_t j = 0; j < p->kloc; j++) {
@@ -132,8 +133,7 @@ static int place(gfv_solver *s, const double *res, const kept_set *k) {
       if (gfv_chol_inverse(d, Lc, P) != 0)
         GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC, "--init=mode: cannot invert the covariance found");
       for (size_t i = 0; i < dd; i++) P[i] /= var;
-      memcpy(LP, P, dd * sizeof(double));
-      if (!p->diag && gfv_chol(d, LP) != 0)
+      if (p->fam->from_precision(p->fam, d, P, Pf, Lf) != 0)
         GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC,
                        "--init=mode: the precision of the covariance found is not positive definite "
                        "(is --init-var=%g too small?)", var);
@@ -144,17 +144,13 @@ static int place(gfv_solver *s, const double *res, const kept_set *k) {
     gfv_stream_normals(&rs, 0, 0, d, eps);
     cblas_dtrmv(CblasRowMajor, CblasLower, CblasNoTrans, CblasNonUnit, (int)d, Lc, (int)d, eps, 1);
     for (size_t a = 0; a < d; a++) mu[a] = m[a] + scale * eps[a];
-    if (p->diag) {
-      for (size_t a = 0; a < d; a++) Pj[a] = P[a * d + a], Lj[a] = sqrt(P[a * d + a]);
-    } else {
-      memcpy(Pj, P, dd * sizeof(double));
-      memcpy(Lj, LP, dd * sizeof(double));
-    }
+    memcpy(Pj, Pf, p->psize * sizeof(double));
+    memcpy(Lj, Lf, p->psize * sizeof(double));
     p->logw[j] = -log((double)p->K);
   }
   gfv_particles_update_logc(p);
 done:
-  free(P), free(LP), free(eps);
+  free(P), free(Pf), free(Lf), free(eps);
   return st;
 }
 

@@ -104,7 +104,7 @@ static void fill_particle(gfv_particles *p, size_t j, const gfv_mixture_file *f,
   const size_t d = p->d, dd = d * d, s = c->src[kk];
   double *P = p->P + j * p->psize, *L = p->L + j * p->psize;
   memcpy(p->mu + j * d, c->mu + kk * d, d * sizeof(double));
-  if (p->diag) {
+  if (p->fam->diag) {
     for (size_t a = 0; a < d; a++) {
       P[a] = f->diag ? 1.0 / f->cov[s * d + a] : f->P[s * dd + a * d + a];
       L[a] = sqrt(P[a]);

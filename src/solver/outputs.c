@@ -70,15 +70,13 @@ typedef struct {
 
 static int fitted_compute(const gfv_solver *s, fitted *m) {
   const size_t K = s->K, ps = s->psize;
+  const gfv_family_type *f = s->fam;
   GFV_ALLOC(m->w, K);
   GFV_ALLOC(m->cov, K * ps);
   for (size_t k = 0; k < K; k++) {
     m->w[k] = exp(s->full_logw[k]);
-    if (s->diag) {
-      for (size_t t = 0; t < ps; t++) m->cov[k * ps + t] = 1.0 / s->full_P[k * ps + t];
-      continue;
-    }
-    GFV_CHECK(gfv_chol_inverse(s->d, s->full_L + k * ps, m->cov + k * ps) == 0, GFV_ERR_NUMERIC,
+    GFV_CHECK(f->covariance(f, s->d, s->full_P + k * ps, s->full_L + k * ps, m->cov + k * ps) == 0,
+              GFV_ERR_NUMERIC,
               "particle %zu: cannot invert its precision", k);
   }
   return GFV_OK;
@@ -88,8 +86,7 @@ static void write_mixture(const gfv_solver *s, const fitted *m, FILE *f) {
   const size_t d = s->d, dd = s->psize;
   fprintf(f, "weight");
   csv_header(f, "mu", d, 0);
-  if (s->diag) csv_header(f, "var", d, 0); /* the diagonal family: variances only */
-  else csv_header(f, "cov", d, 1);
+  csv_header(f, s->fam->csv_prefix, d, s->fam->csv_pairs);
   fprintf(f, "\n");
   for (size_t k = 0; k < s->K; k++) {
     fprintf(f, "%.17g", m->w[k]);
@@ -109,8 +106,7 @@ static int write_mixture_h5(const gfv_solver *s, const fitted *m, const gfv_eval
   GFV_CALL(gfv_h5_create(path, &h));
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "weights", 1, k1, m->w), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "means", 2, kd, s->full_mu), fail);
-  if (s->diag) GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "variances", 2, kd, m->cov), fail);
-  else GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "covariances", 3, kdd, m->cov), fail);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, s->fam->h5_cov, 1 + s->fam->cov_rank, kdd, m->cov), fail);
   GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "target", s->cfg->target), fail);
   GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "flow", s->flow->name), fail);
   GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "elbo", res->elbo), fail);
@@ -140,12 +136,13 @@ static void plot_box(const gfv_solver *s, double box[4]) {
     return;
   }
   box[0] = box[2] = INFINITY, box[1] = box[3] = -INFINITY;
+  /* The covariance's shape (family.h, cov_rank): a 2 x 2 matrix, or the two variances. */
+  const size_t ps = s->psize, vstride = s->fam->cov_rank == 2 ? 3 : 1;
   double cov[4];
   for (size_t k = 0; k < s->K; k++) {
-    if (s->diag) cov[0] = 1.0 / s->full_P[2 * k], cov[3] = 1.0 / s->full_P[2 * k + 1];
-    else if (gfv_chol_inverse(2, s->full_L + 4 * k, cov)) continue;
+    if (s->fam->covariance(s->fam, 2, s->full_P + ps * k, s->full_L + ps * k, cov)) continue;
     for (int a = 0; a < 2; a++) {
-      double m = s->full_mu[2 * k + a], r = 4 * sqrt(cov[3 * a]);
+      double m = s->full_mu[2 * k + a], r = 4 * sqrt(cov[vstride * (size_t)a]);
       box[2 * a] = fmin(box[2 * a], m - r);
       box[2 * a + 1] = fmax(box[2 * a + 1], m + r);
     }
@@ -161,15 +158,14 @@ static int write_density(gfv_solver *s, FILE *f) {
   GFV_CALL_GOTO(st, gfv_calloc(&z, 2 * n, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lq, n, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, n, sizeof(double)), done);
-  GFV_CALL_GOTO(st, s->diag ? gfv_mix_work_alloc_diag(2, s->K, 1, &w) : gfv_mix_work_alloc(2, s->K, 1, &w),
-                done);
+  GFV_CALL_GOTO(st, s->fam->work_alloc(s->fam, 2, s->K, 1, &w), done);
   for (size_t iy = 0; iy < GFV_GRID; iy++)
     for (size_t ix = 0; ix < GFV_GRID; ix++) {
       double *p = z + 2 * (iy * GFV_GRID + ix);
       p[0] = box[0] + (box[1] - box[0]) * (double)ix / (GFV_GRID - 1);
       p[1] = box[2] + (box[3] - box[2]) * (double)iy / (GFV_GRID - 1);
     }
-  gfv_mix_view full = {2, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->diag};
+  gfv_mix_view full = {2, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->fam->diag};
   GFV_CALL_GOTO(st, gfv_mix_eval(&full, n, z, lq, NULL, NULL, w), done);
   GFV_CALL_GOTO(st, gfv_target_eval(s->target, n, z, lp, NULL, NULL), done);
   fprintf(f, "x,y,log_target,log_q\n");
@@ -212,7 +208,7 @@ typedef struct {
 /* The fitted mixture as the targets' hooks see it; they draw from the streams (seed, 0,
  * purpose) of its seed, the report GFV_PURPOSE_REPORT, --predict GFV_PURPOSE_PREDICT. */
 static gfv_fitted_mixture fit_of(const gfv_solver *s, const fitted *m) {
-  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov, (unsigned long)s->cur.seed, s->diag};
+  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov, (unsigned long)s->cur.seed, s->fam->diag};
   return fit;
 }
 

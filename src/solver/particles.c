@@ -1,7 +1,6 @@
 /* particles.c - the rank's particles: allocation, initial state, sampling. */
 #include "solver/particles.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +32,11 @@ gfv_stream gfv_particles_stream(const gfv_particles *p, size_t j, unsigned purpo
   return gfv_stream_make(p->seed, (uint64_t)(p->k0 + j), purpose);
 }
 
-int gfv_particles_alloc(size_t d, size_t K, size_t k0, size_t kloc, int diag, unsigned long seed,
-                        gfv_particles *p) {
+int gfv_particles_alloc(size_t d, size_t K, size_t k0, size_t kloc, const gfv_family_type *fam,
+                        unsigned long seed, gfv_particles *p) {
   memset(p, 0, sizeof *p);
-  p->d = d, p->K = K, p->k0 = k0, p->kloc = kloc, p->diag = diag;
-  p->psize = diag ? d : d * d;
+  p->d = d, p->K = K, p->k0 = k0, p->kloc = kloc, p->fam = fam;
+  p->psize = fam->psize(fam, d);
   GFV_ALLOC(p->mu, kloc * d);
   GFV_ALLOC(p->P, kloc * p->psize);
   GFV_ALLOC(p->L, kloc * p->psize);
@@ -53,18 +52,12 @@ void gfv_particles_free(gfv_particles *p) {
 }
 
 void gfv_particles_init(gfv_particles *p, double scale, double var) {
-  const size_t d = p->d, ps = p->psize, stride = p->diag ? 1 : d + 1;
+  const size_t d = p->d, ps = p->psize;
   for (size_t j = 0; j < p->kloc; j++) {
-    double *P = p->P + j * ps, *L = p->L + j * ps;
     gfv_stream st = gfv_particles_stream(p, j, GFV_PURPOSE_INIT);
     gfv_stream_normals(&st, 0, 0, d, p->mu + j * d);
     for (size_t t = 0; t < d; t++) p->mu[j * d + t] *= scale;
-    memset(P, 0, ps * sizeof(double));
-    memset(L, 0, ps * sizeof(double));
-    for (size_t t = 0; t < d; t++) { /* diagonal entries; in the diag family, all entries */
-      P[t * stride] = 1.0 / var;
-      L[t * stride] = 1.0 / sqrt(var);
-    }
+    p->fam->init(p->fam, d, var, p->P + j * ps, p->L + j * ps);
     p->logw[j] = -log((double)p->K);
   }
   gfv_particles_update_logc(p);
@@ -80,12 +73,11 @@ void gfv_particles_copy_params(gfv_particles *dst, const gfv_particles *src) {
 }
 
 void gfv_particles_update_logc(gfv_particles *p) {
-  if (p->diag) gfv_mix_log_const_diag(p->d, p->kloc, p->logw, p->P, p->logc);
-  else gfv_mix_log_const(p->d, p->kloc, p->logw, p->L, p->logc);
+  p->fam->log_const(p->fam, p->d, p->kloc, p->logw, p->P, p->L, p->logc);
 }
 
 gfv_mix_view gfv_particles_view(const gfv_particles *p) {
-  gfv_mix_view v = {p->d, p->kloc, p->mu, p->P, p->L, p->logc, p->diag};
+  gfv_mix_view v = {p->d, p->kloc, p->mu, p->P, p->L, p->logc, p->fam->diag};
   return v;
 }
 
@@ -96,26 +88,19 @@ void gfv_particles_sample(const gfv_particles *p, size_t j, const gfv_stream *st
 }
 
 void gfv_particles_transform(const gfv_particles *p, size_t j, size_t S, double *z) {
-  const size_t d = p->d;
-  if (p->diag) { /* x = eps / sqrt(p), L holding sqrt(p) */
-    const double *l = p->L + j * d;
-    for (size_t i = 0; i < S; i++)
-      for (size_t t = 0; t < d; t++) z[i * d + t] /= l[t];
-  } else {
-    /* Rows x^T = eps^T L^{-1}, i.e. x = L^{-T} eps, has covariance (L L^T)^{-1} = Sigma. */
-    cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)S, (int)d,
-                1.0, p->L + j * d * d, (int)d, z, (int)d);
-  }
-  for (size_t i = 0; i < S; i++)
-    for (size_t t = 0; t < d; t++) z[i * d + t] += p->mu[j * d + t];
+  p->fam->transform(p->fam, p->d, p->mu + j * p->d, p->L + j * p->psize, S, z);
 }
 
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
-static const char *const family_choices[] = {"full", "diag", NULL};
+/* The registered families (src/mixture/family.c), in their order. */
+static const char *family_choice(size_t i) {
+  const gfv_family_type *f = gfv_family_at(i);
+  return f ? f->name : NULL;
+}
 static const gfv_option particles_options[] = {
     {.name = "family", .type = OPT_CHOICE, OPT_FIELD(family), .def = "full",
-     .choices = family_choices,
+     .choice_at = family_choice,
      .role = ROLE_PROBLEM,
      .help = "covariance family: full (dense, O(K^2 S d^2) per iteration) or diag (diagonal, "
              "O(K^2 S d): for hundreds or thousands of parameters)"},

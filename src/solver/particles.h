@@ -11,13 +11,14 @@
 #include <stdint.h>
 
 #include "gflowvi/mixture.h"
+#include "mixture/family.h"
 #include "rng/stream.h"
 
 typedef struct {
   size_t d, K;       /* dimension, global number of particles */
   size_t k0, kloc;   /* first global index and count on this rank */
-  int diag;          /* the diagonal family */
-  size_t psize;      /* numbers per precision: d * d (full) or d (diag) */
+  const gfv_family_type *fam; /* the covariance family (mixture/family.h) */
+  size_t psize;      /* numbers per precision: fam->psize(d) */
   double *mu;        /* kloc x d */
   double *P, *L;     /* kloc x psize: precision and its Cholesky factor (diag: p, sqrt(p)) */
   double *logw;      /* kloc: log weights, normalised over all ranks */
@@ -37,7 +38,8 @@ int gfv_block_owner(size_t K, int size, size_t k);
 gfv_stream gfv_particles_stream(const gfv_particles *p, size_t j, unsigned purpose);
 
 /* Allocates the block (parameters zeroed). */
-int gfv_particles_alloc(size_t d, size_t K, size_t k0, size_t kloc, int diag, unsigned long seed,
+int gfv_particles_alloc(size_t d, size_t K, size_t k0, size_t kloc, const gfv_family_type *fam,
+                        unsigned long seed,
                         gfv_particles *p);
 void gfv_particles_free(gfv_particles *p);
 

@@ -58,7 +58,8 @@ const char *gfv_solver_estimator_name(const gfv_config *cfg, const gfv_target *t
   /* auto: the Price (hessian) estimator has the lower variance, but the diagonal family is
    * for large d, where the targets' full d x d Hessians per sample would dominate. */
   if (strcmp(cfg->estimator, "auto") != 0) return cfg->estimator;
-  int diag = strcmp(cfg->family, "diag") == 0;
+  const gfv_family_type *fam = gfv_family_lookup(cfg->family);
+  int diag = fam && fam->diag;
   return t->has_hessian && (!diag || t->dim <= GFV_DIAG_HESSIAN_MAX_DIM) ? "hessian" : "stein";
 }
 
@@ -66,8 +67,9 @@ static int resolve_methods(gfv_solver *s) {
   const gfv_config *cfg = s->cfg;
   s->flow = gfv_flow_lookup(cfg->flow);
   GFV_CHECK(s->flow, GFV_ERR_USAGE, "--flow: unknown flow '%s'", cfg->flow);
-  s->diag = strcmp(cfg->family, "diag") == 0;
-  s->psize = s->diag ? s->d : s->d * s->d;
+  s->fam = gfv_family_lookup(cfg->family);
+  GFV_CHECK(s->fam, GFV_ERR_USAGE, "--family: unknown family '%s'", cfg->family);
+  s->psize = s->fam->psize(s->fam, s->d);
   const char *est = gfv_solver_estimator_name(cfg, s->target);
   s->est = gfv_estimator_lookup(est);
   GFV_CHECK(s->est, GFV_ERR_USAGE, "--estimator: unknown estimator '%s'", est);
@@ -83,8 +85,8 @@ static int resolve_methods(gfv_solver *s) {
 static int allocate(gfv_solver *s) {
   const size_t d = s->d, dd = d * d, ps = s->psize, P = (size_t)s->size;
   const unsigned long seed = (unsigned long)s->cfg->seed;
-  GFV_CALL(gfv_particles_alloc(d, s->K, s->k0, s->kloc, s->diag, seed, &s->cur));
-  GFV_CALL(gfv_particles_alloc(d, s->K, s->k0, s->kloc, s->diag, seed, &s->prev));
+  GFV_CALL(gfv_particles_alloc(d, s->K, s->k0, s->kloc, s->fam, seed, &s->cur));
+  GFV_CALL(gfv_particles_alloc(d, s->K, s->k0, s->kloc, s->fam, seed, &s->prev));
   for (int i = 0; i < 2; i++) GFV_CALL(alloc_estimate(&s->est_buf[i], s->kloc, d, ps));
   GFV_ALLOC(s->z_counts, P);
   GFV_ALLOC(s->z_displs, P);
@@ -106,7 +108,7 @@ static int allocate(gfv_solver *s) {
     GFV_ALLOC(s->skip, s->nloc);
     s->zloc = s->zall, s->logq_loc = s->logq;
     GFV_CALL(gfv_solver_alloc_full(s, 0));
-    GFV_CALL(gfv_mix_fused_alloc(d, s->K, s->S, s->diag, GFV_MIX_FUSED_BUDGET, &s->mf));
+    GFV_CALL(gfv_mix_fused_alloc(d, s->K, s->S, s->fam->diag, GFV_MIX_FUSED_BUDGET, &s->mf));
     gfv_mix_fused_set_prune(s->mf, strcmp(s->cfg->prune, "off") != 0);
   } else {
     /* GFV_SIM_ALLOC: one copy for all ranks in a timing-only simulated run (sim.h). */
@@ -119,8 +121,7 @@ static int allocate(gfv_solver *s) {
     if (s->est->needs_hessian) GFV_SIM_ALLOC(s->H_all, s->K * ps);
     GFV_SIM_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
     s->zloc = s->zall + s->k0 * s->S * d, s->logq_loc = s->logq + s->k0 * s->S;
-    if (s->diag) GFV_CALL(gfv_mix_work_alloc_diag(d, s->kloc, s->S, &s->mw));
-    else GFV_CALL(gfv_mix_work_alloc(d, s->kloc, s->S, &s->mw));
+    GFV_CALL(s->fam->work_alloc(s->fam, d, s->kloc, s->S, &s->mw));
   }
   GFV_ALLOC(s->flow_work, gfv_flow_work_size(d));
   GFV_ALLOC(s->tr_eps, s->kloc);
@@ -174,7 +175,7 @@ static int create_local(gfv_solver *s) {
   gfv_block_range(s->K, s->size, s->rank, &s->k0, &s->kloc);
   s->n = s->K * s->S, s->nloc = s->kloc * s->S;
   GFV_CALL(resolve_methods(s));
-  s->layout = gfv_layout_choose(cfg->layout, s->K, s->S, s->d, s->diag, s->est->needs_hessian,
+  s->layout = gfv_layout_choose(cfg->layout, s->K, s->S, s->d, s->fam->diag, s->est->needs_hessian,
                                 s->size);
   /* The inputs as they are at the start, for the checkpoints (a restart compares them). */
   if (s->rank == 0) GFV_CALL(gfv_input_checksums(cfg, s->input_sums));
@@ -446,7 +447,7 @@ static int mixture_terms_params(gfv_solver *s) {
   GFV_CALL(gfv_solver_gather_params(s));
   double t1 = gfv_comm_wtime();
   for (size_t i = 0; i < s->nloc; i++) s->skip[i] = !usable(s, i);
-  gfv_mix_view v = {d, s->K, s->full_mu, s->full_P, NULL, s->full_logc, s->diag};
+  gfv_mix_view v = {d, s->K, s->full_mu, s->full_P, NULL, s->full_logc, s->fam->diag};
   GFV_CALL(gfv_solver_phase_fused(s, &v));
   gfv_solver_phases_neutral(s); /* timing-only simulated runs (src/comm/sim.h) */
   s->timers[GFV_PHASE_COMM] += t1 - t0;
@@ -502,24 +503,7 @@ static void support_barrier(gfv_solver *s, const gfv_particle_samples *smp, doub
     for (size_t i = 0; i < n; i++) a += smp->z[i * d + t] - mu[t];
     m[t] = a / (double)n;
   }
-  if (s->diag) {
-    for (size_t t = 0; t < d; t++) {
-      double c = 0;
-      for (size_t i = 0; i < n; i++) c += (smp->z[i * d + t] - mu[t]) * (smp->z[i * d + t] - mu[t]);
-      c /= (double)n;
-      gh[t] -= P[t] * m[t];
-      G[t] += P[t] - P[t] * P[t] * c;
-    }
-    return;
-  }
-  /* y_i = P (z_i - mu): gh -= mean y, G += P - mean y y^T (= P C P). */
-  cblas_dsymv(CblasRowMajor, CblasLower, (int)d, -1.0, P, (int)d, m, 1, 1.0, gh, 1);
-  for (size_t t = 0; t < d * d; t++) G[t] += P[t];
-  for (size_t i = 0; i < n; i++) {
-    for (size_t t = 0; t < d; t++) m[t] = smp->z[i * d + t] - mu[t];
-    cblas_dsymv(CblasRowMajor, CblasLower, (int)d, 1.0, P, (int)d, m, 1, 0.0, C, 1);
-    cblas_dger(CblasRowMajor, (int)d, (int)d, -1.0 / (double)n, C, 1, C, 1, G, (int)d);
-  }
+  s->fam->support_barrier(s->fam, d, n, smp->z, mu, P, m, gh, G, C);
 }
 
 /* Step 6 (first half): phi, gh and G of each local particle, and which particles have
@@ -549,8 +533,7 @@ static void local_estimates(gfv_solver *s, const double *zloc, gfv_estimate *e) 
     e->phi[j] = mean;
     e->phivar[j] = used > 1 ? m2 / (double)(used - 1) : 0.0;
     gfv_particle_samples smp = particle_samples(s, j, zloc, used);
-    if (s->diag) s->est->estimate_diag(&smp, e->gh + j * d, e->G + j * ps);
-    else s->est->estimate(&smp, e->gh + j * d, e->G + j * ps, s->est_work);
+    s->fam->estimate(s->fam, s->est, &smp, e->gh + j * d, e->G + j * ps, s->est_work);
     if (used < S) {
       support_barrier(s, &smp, e->gh + j * d, e->G + j * ps);
       e->phi[j] -= log((double)used / (double)S);
@@ -625,18 +608,17 @@ static int update_one(gfv_solver *s, const gfv_estimate *e, size_t j, double eta
   const double *mu = s->prev.mu + j * d, *P = s->prev.P + j * ps, *gh = e->gh + j * d;
   const double *G = e->G + j * ps;
   double *mu2 = s->cur.mu + j * d, *P2 = s->cur.P + j * ps, *L2 = s->cur.L + j * ps;
-  int bad = s->diag ? s->flow->update_diag(d, mu, P, gh, G, eta, s->plain, mu2, P2, L2, info)
-                    : s->flow->update(d, mu, P, s->prev.L + j * ps, gh, G, eta, s->plain, mu2, P2, L2,
-                                      s->flow_work, info);
-  return bad || !gfv_factor_is_sane(d, L2, s->diag);
+  int bad = s->fam->update(s->fam, s->flow, d, mu, P, s->prev.L + j * ps, gh, G, eta, s->plain, mu2,
+                           P2, L2, s->flow_work, info);
+  return bad || !s->fam->factor_is_sane(s->fam, d, L2);
 }
 
 /* KL(new || old) of local particle j and the move of its mean in old standard deviations. */
 static double step_kl(gfv_solver *s, size_t j, double *maha) {
   const size_t d = s->d, ps = s->psize;
   const double *mu1 = s->cur.mu + j * d, *mu0 = s->prev.mu + j * d;
-  if (s->diag) return gfv_kl_gauss_diag(d, mu1, s->cur.P + j * ps, mu0, s->prev.P + j * ps, maha);
-  return gfv_kl_gauss(d, mu1, s->cur.L + j * ps, mu0, s->prev.L + j * ps, s->kl_work, maha);
+  return s->fam->kl(s->fam, d, mu1, s->cur.P + j * ps, s->cur.L + j * ps, mu0, s->prev.P + j * ps,
+                    s->prev.L + j * ps, s->kl_work, maha);
 }
 
 /* The move of local particle j's mean in its old standard deviations, sqrt(dmu^T P dmu):
@@ -644,14 +626,9 @@ static double step_kl(gfv_solver *s, size_t j, double *maha) {
 static double step_move(gfv_solver *s, size_t j) {
   const size_t d = s->d, ps = s->psize;
   const double *mu1 = s->cur.mu + j * d, *mu0 = s->prev.mu + j * d, *L = s->prev.L + j * ps;
-  double *dm = s->kl_work, m2 = 0.0;
+  double *dm = s->kl_work;
   for (size_t t = 0; t < d; t++) dm[t] = mu1[t] - mu0[t];
-  if (s->diag) {
-    for (size_t t = 0; t < d; t++) m2 += s->prev.P[j * ps + t] * dm[t] * dm[t];
-    return sqrt(m2);
-  }
-  cblas_dtrmv(CblasRowMajor, CblasLower, CblasTrans, CblasNonUnit, (int)d, L, (int)d, dm, 1);
-  return sqrt(cblas_ddot((int)d, dm, 1, dm, 1));
+  return s->fam->mahalanobis(s->fam, d, s->prev.P + j * ps, L, dm);
 }
 
 /* Puts local particle j back to its state before the iteration. */

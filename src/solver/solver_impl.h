@@ -68,8 +68,8 @@ struct gfv_solver {
   const gfv_flow_type *flow;
   const gfv_estimator_type *est;
   int rank, size, plain;
-  int diag;                 /* the diagonal family (--family=diag) */
-  size_t psize;             /* numbers per precision: d * d, or d for diag */
+  const gfv_family_type *fam; /* the covariance family (--family; mixture/family.h) */
+  size_t psize;             /* numbers per precision: fam->psize(d) */
   size_t d, K, S, k0, kloc, n, nloc; /* n = K S points in all, nloc = kloc S on this rank */
 
   gfv_particles cur, prev; /* prev: the state before the last update, for rejections */

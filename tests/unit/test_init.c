@@ -112,7 +112,7 @@ static void test_prior_is_the_original(void) {
   gfv_solver *s = make_solver(&cfg, t, &st);
   CHECK(s, "solver: %s", gfv_error_message());
   gfv_particles p;
-  gfv_particles_alloc(3, 5, 0, 5, 0, 17, &p);
+  gfv_particles_alloc(3, 5, 0, 5, &gfv_family_full, 17, &p);
   gfv_particles_init(&p, 2.5, 0.3);
   if (s) {
     CHECK(memcmp(p.mu, s->cur.mu, 15 * sizeof(double)) == 0, "means differ");

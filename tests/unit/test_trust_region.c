@@ -94,7 +94,7 @@ static double check_bound(gfv_solver *s, long iters, const char *what) {
     }
     for (size_t j = 0; j < s->kloc; j++) {
       const size_t d = s->d, ps = s->psize;
-      double kl = s->diag ? gfv_kl_gauss_diag(d, s->cur.mu + j * d, s->cur.P + j * ps,
+      double kl = s->fam->diag ? gfv_kl_gauss_diag(d, s->cur.mu + j * d, s->cur.P + j * ps,
                                                s->prev.mu + j * d, s->prev.P + j * ps, NULL)
                           : gfv_kl_gauss(d, s->cur.mu + j * d, s->cur.L + j * ps,
                                          s->prev.mu + j * d, s->prev.L + j * ps, s->kl_work, NULL);
