@@ -80,7 +80,7 @@ HEADERS  := $(wildcard include/gflowvi/*.h) $(wildcard src/*/*.h)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
 .PHONY: all lib shared install tests check check-asan fuzz fuzzers plugins demo clean
-all: $(BUILD)/bin/gflowvi $(BUILD)/lib/libgflowvi.so tests $(BUILD)/bin/calibrate
+all: $(BUILD)/bin/gflowvi $(BUILD)/lib/libgflowvi.so tests $(BUILD)/bin/calibrate $(BUILD)/bin/gflowvi-bench
 
 lib: $(BUILD)/libgflowvi.a
 
@@ -202,7 +202,8 @@ fuzz:
 demo: $(BUILD)/bin/gflowvi
 	bash tools/demo.sh --no-install
 
-# The benchmark (docs/performance.md; not part of `make check`): gflowvi-bench and the
+# The benchmark (docs/performance.md; not part of `make check`, but `all` builds the program
+# so that CI compiles it): gflowvi-bench and the
 # NumPy baseline tools/bench/ngflow_numpy.py on the same configurations, one table.
 .PHONY: bench
 $(BUILD)/bin/gflowvi-bench: tools/bench/bench.c $(BUILD)/libgflowvi.a $(HEADERS)
