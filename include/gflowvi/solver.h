@@ -18,6 +18,7 @@
 
 #include "gflowvi/comm.h"
 #include "gflowvi/config.h"
+#include "gflowvi/log.h"
 #include "gflowvi/target.h"
 
 typedef struct gfv_solver gfv_solver;
@@ -103,18 +104,10 @@ void gfv_solver_free(gfv_solver *s);
 typedef int (*gfv_monitor_fn)(gfv_solver *s, long iter, double elbo, void *ctx);
 void gfv_solver_set_monitor(gfv_solver *s, gfv_monitor_fn fn, void *ctx);
 
-/* What the solver says, by kind.  Without a log callback, progress and info lines go to
- * stdout, notes and warnings to stderr, exactly as the command-line program prints them. */
-enum gfv_log_level {
-  GFV_LOG_PROGRESS, /* "iter ... elbo ..." lines (every progress-every iterations) */
-  GFV_LOG_INFO,     /* one-off facts: initialisation, convergence, stops */
-  GFV_LOG_NOTE,     /* something worth knowing that does not make the fit doubtful */
-  GFV_LOG_WARNING   /* rejected steps, components put back, files left in place */
-};
-/* message: one line, without its newline, as the default would print it.  Rank 0 only
- * (the other ranks say nothing).  With a callback set, the solver writes nothing to stdout or
- * stderr itself; fn NULL restores the default. */
-typedef void (*gfv_log_fn)(int level, const char *message, void *ctx);
+/* What the solver says (the levels and gfv_log_fn are in log.h), on rank 0 only: the other
+ * ranks say nothing.  With a callback set, the lines of the solver, and those said during a
+ * call on it (a plugin's warnings), go to fn; fn NULL restores the thread's callback
+ * (gfv_set_log) or, without one, stdout / stderr as the command-line program prints them. */
 void gfv_solver_set_log(gfv_solver *s, gfv_log_fn fn, void *ctx);
 
 /* Collective: one accepted iteration (rejections with halved steps happen inside). */
@@ -191,6 +184,19 @@ int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P);
 /* Collective: the same with the covariances (P_k^-1; the diagonals' reciprocals in the diag
  * family) in Sigma instead of the precisions.  GFV_ERR_NUMERIC when a P_k cannot be inverted. */
 int gfv_solver_gather_covariances(gfv_solver *s, double *w, double *mu, double *Sigma);
+
+/* ---- Errors (docs/api.md, "Errors") ----------------------------------------------------
+ *
+ * Every call on s that returns a status records it in s: GFV_OK and "" when it succeeded,
+ * else its status and its one-line message (the one gfv_error_message() of the calling
+ * thread holds right after it; on a rank where another rank's failure was agreed, a line
+ * saying so).  The record describes the last such call on s only: two solvers keep theirs
+ * apart, in one thread or in two.  The calls that return no status (the accessors, the
+ * callbacks' setters) leave it alone; gfv_solver_create_empty and gfv_solver_create, which
+ * have no solver yet when they fail, leave only the thread's record (error.h).  Not
+ * collective.  NULL s: GFV_ERR_USAGE and "no solver given". */
+int gfv_solver_error_code(const gfv_solver *s);
+const char *gfv_solver_error_message(const gfv_solver *s);
 
 #pragma GCC visibility pop
 

@@ -4,6 +4,8 @@
  * never read each other's message; within one thread, the last error wins. */
 #include "gflowvi/error.h"
 
+#include "core/error_serial.h"
+
 #include <gsl/gsl_errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -19,6 +21,7 @@ static _Thread_local struct {
   const char *func;
 } err_trace[GFV_TRACE_MAX];
 static _Thread_local int err_depth;
+static _Thread_local unsigned long err_serial; /* gfv_error_set calls so far */
 
 int gfv_error_set(int code, const char *file, int line, const char *func, const char *fmt, ...) {
   va_list ap;
@@ -27,6 +30,7 @@ int gfv_error_set(int code, const char *file, int line, const char *func, const 
   va_end(ap);
   err_code = code;
   err_depth = 0;
+  err_serial++;
   gfv_error_push(file, line, func);
   return code;
 }
@@ -40,6 +44,7 @@ void gfv_error_push(const char *file, int line, const char *func) {
 }
 
 const char *gfv_error_message(void) { return err_message; }
+unsigned long gfv_error_serial(void) { return err_serial; }
 int gfv_error_code(void) { return err_code; }
 
 void gfv_error_print_trace(FILE *out) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "gflowvi/error.h"
 #include "linalg/linalg.h"
 #include "solver/solver_impl.h"
@@ -46,7 +47,7 @@ static int is_run_option(const char *name) {
   return 0;
 }
 
-int gfv_solver_set_option(gfv_solver *s, const char *name, const char *value) {
+int gfv_solver_set_option_impl(gfv_solver *s, const char *name, const char *value) {
   GFV_CHECK(s && name, GFV_ERR_USAGE, "gfv_solver_set_option: no solver or no option name");
   GFV_CHECK(s->state != GFV_SOLVER_SETUP_FAILED, GFV_ERR_USAGE,
             "gfv_solver_set_option: the solver's set-up failed; only gfv_solver_free is left");
@@ -69,14 +70,14 @@ done:
   return st;
 }
 
-int gfv_solver_set_config(gfv_solver *s, const gfv_config *cfg) {
+int gfv_solver_set_config_impl(gfv_solver *s, const gfv_config *cfg) {
   GFV_CHECK(s->state == GFV_SOLVER_EMPTY, GFV_ERR_USAGE,
             "gfv_solver_set_config: only before gfv_solver_setup");
   if (cfg != &s->config) s->config = *cfg;
   return GFV_OK;
 }
 
-int gfv_solver_set_target(gfv_solver *s, gfv_target *target) {
+int gfv_solver_set_target_impl(gfv_solver *s, gfv_target *target) {
   GFV_CHECK(s->state == GFV_SOLVER_EMPTY, GFV_ERR_USAGE,
             "gfv_solver_set_target: only before gfv_solver_setup");
   GFV_CHECK(target, GFV_ERR_USAGE, "gfv_solver_set_target: no target given");
@@ -84,7 +85,7 @@ int gfv_solver_set_target(gfv_solver *s, gfv_target *target) {
   return GFV_OK;
 }
 
-int gfv_solver_solve(gfv_solver *s) {
+int gfv_solver_solve_impl(gfv_solver *s) {
   if (s->state == GFV_SOLVER_EMPTY) GFV_CALL(gfv_solver_setup(s));
   GFV_CALL(gfv_solver_run(s));
   return GFV_OK;
@@ -102,15 +103,7 @@ void gfv_log(const gfv_solver *s, int level, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(line, sizeof line, fmt, ap);
   va_end(ap);
-  if (s && s->log) {
-    s->log(level, line, s->log_ctx);
-    return;
-  }
-  /* What the program has always printed where: progress and facts on stdout, flushed per
-   * line (a user, or a test, waits on them); notes and warnings on stderr. */
-  FILE *out = level == GFV_LOG_PROGRESS || level == GFV_LOG_INFO ? stdout : stderr;
-  fprintf(out, "%s\n", line);
-  fflush(out);
+  gfv_log_emit(s ? s->log : NULL, s ? s->log_ctx : NULL, level, line);
 }
 
 /* ---- accessors --------------------------------------------------------------------------- */
@@ -150,7 +143,7 @@ int gfv_solver_num_ranks(const gfv_solver *s) { return s->size; }
 int gfv_solver_rank(const gfv_solver *s) { return s->rank; }
 const gfv_config *gfv_solver_config(const gfv_solver *s) { return s->cfg; }
 
-int gfv_solver_gather_covariances(gfv_solver *s, double *w, double *mu, double *Sigma) {
+int gfv_solver_gather_covariances_impl(gfv_solver *s, double *w, double *mu, double *Sigma) {
   GFV_CALL(gfv_solver_gather(s, w, mu, Sigma)); /* the precisions, inverted below */
   const size_t d = s->d, ps = s->psize;
   int bad = 0;

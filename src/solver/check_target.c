@@ -207,7 +207,7 @@ done:
   return st;
 }
 
-int gfv_solver_check_target(gfv_solver *s, FILE *out) {
+int gfv_solver_check_target_impl(gfv_solver *s, FILE *out) {
   GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_check_target"));
   GFV_CALL(gfv_solver_gather_full(s));
   int st = s->rank == 0 ? check_rank0(s, out) : GFV_OK;

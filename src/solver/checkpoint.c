@@ -244,7 +244,7 @@ const char *gfv_solver_checkpoint_path(const gfv_solver *s, char *buf, size_t si
   return gfv_checkpoint_path(s->cfg, buf, size);
 }
 
-int gfv_solver_checkpoint(gfv_solver *s, const char *path) {
+int gfv_solver_checkpoint_impl(gfv_solver *s, const char *path) {
   GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_checkpoint"));
   double t0 = gfv_comm_wtime();
   const size_t per = doubles_per_particle(s->d, s->psize) * sizeof(double);

@@ -79,7 +79,7 @@ int gfv_solver_gather_full(gfv_solver *s) {
   return GFV_OK;
 }
 
-int gfv_solver_gather(gfv_solver *s, double *w, double *mu, double *P) {
+int gfv_solver_gather_impl(gfv_solver *s, double *w, double *mu, double *P) {
   GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_gather"));
   GFV_CALL(gfv_solver_gather_full(s));
   for (size_t k = 0; k < s->K; k++) w[k] = exp(s->full_logw[k]);
@@ -248,7 +248,7 @@ done:
   return GFV_OK;
 }
 
-int gfv_solver_evaluate(gfv_solver *s, gfv_eval_result *res) {
+int gfv_solver_evaluate_impl(gfv_solver *s, gfv_eval_result *res) {
   GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_evaluate"));
   double t0 = gfv_comm_wtime();
   memset(res, 0, sizeof *res);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "gflowvi/error.h"
 #include "solver/solver_impl.h"
 
@@ -66,7 +67,8 @@ static int clean_one(cleaner *c, const char *name) {
   for (size_t i = 0; i < c->nkeep; i++)
     if (sb.st_dev == c->keep[i].st_dev && sb.st_ino == c->keep[i].st_ino) {
       if (!c->dry_run)
-        fprintf(stderr, "gflowvi: warning: left '%s' in place: it is an input of this run\n", path);
+        gfv_log_line(GFV_LOG_WARNING, "gflowvi: warning: left '%s' in place: it is an input of this run",
+                     path);
       return GFV_OK;
     }
   c->count++;
@@ -90,10 +92,10 @@ static int clean_temporaries(cleaner *c) {
      * same directory right now: that file is left alone. */
     if (pid != (long)getpid() && live_gflowvi(pid)) {
       if (!c->dry_run)
-        fprintf(stderr,
-                "gflowvi: warning: left '%s/%s' in place: process %ld, another gflowvi, may be "
-                "writing it (two runs into one --out overwrite each other's files)\n",
-                c->dir, e->d_name, pid);
+        gfv_log_line(GFV_LOG_WARNING,
+                     "gflowvi: warning: left '%s/%s' in place: process %ld, another gflowvi, may "
+                     "be writing it (two runs into one --out overwrite each other's files)",
+                     c->dir, e->d_name, pid);
       continue;
     }
     st = clean_one(c, e->d_name);

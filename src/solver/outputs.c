@@ -438,7 +438,7 @@ fail:
   return st;
 }
 
-int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res) {
+int gfv_solver_write_outputs_impl(gfv_solver *s, const gfv_eval_result *res) {
   GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_write_outputs"));
   double t0 = gfv_comm_wtime();
   rank_stats rs;

@@ -295,7 +295,7 @@ static int initial_estimate(gfv_solver *s) {
             "check the model or change --init / --init-scale");
 }
 
-int gfv_solver_setup(gfv_solver *s) {
+int gfv_solver_setup_impl(gfv_solver *s) {
   GFV_CHECK(s->state == GFV_SOLVER_EMPTY, GFV_ERR_USAGE, "gfv_solver_setup: %s",
             s->state == GFV_SOLVER_READY ? "the solver is already set up"
                                          : "its set-up failed; only gfv_solver_free is left");
@@ -871,7 +871,7 @@ static int trace_reserve(gfv_solver *s) {
   return GFV_OK;
 }
 
-int gfv_solver_iterate(gfv_solver *s) {
+int gfv_solver_iterate_impl(gfv_solver *s) {
   GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_iterate"));
   GFV_CALL(trace_reserve(s));
   gfv_particles_copy_params(&s->prev, &s->cur);
@@ -899,7 +899,7 @@ static void progress(const gfv_solver *s, long iter0, double run_secs) {
           left);
 }
 
-int gfv_solver_stop(gfv_solver *s, const char *phase) {
+int gfv_solver_stop_impl(gfv_solver *s, const char *phase) {
   char path[GFV_PATH_MAX + 32];
   gfv_solver_checkpoint_path(s, path, sizeof path);
   GFV_CALL(gfv_solver_checkpoint(s, path));
@@ -925,7 +925,7 @@ static int checkpoint_if_asked(gfv_solver *s) {
   return GFV_OK;
 }
 
-int gfv_solver_run(gfv_solver *s) {
+int gfv_solver_run_impl(gfv_solver *s) {
   GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_run"));
   const gfv_config *cfg = s->cfg;
   int show = s->rank == 0 && !cfg->quiet && cfg->progress_every > 0;

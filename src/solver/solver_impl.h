@@ -63,6 +63,8 @@ struct gfv_solver {
   void *monitor_ctx;
   gfv_log_fn log;           /* gfv_solver_set_log (NULL: stdout / stderr, see gfv_log) */
   void *log_ctx;
+  int err_code;             /* the last status-returning call's status and message (api_calls.c) */
+  char err_message[1024];
   gfv_target *target;
   gfv_comm *comm;
   const gfv_flow_type *flow;
@@ -187,6 +189,24 @@ int gfv_solver_diagnose(gfv_solver *s, gfv_eval_result *res);
  * without its newline.  The callers decide which rank speaks (rank 0, as before). */
 void gfv_log(const gfv_solver *s, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* The bodies of the public calls that return a status; the public functions (api_calls.c)
+ * wrap them to record the outcome in the solver (gfv_solver_error_code) and to put the
+ * solver's log callback in scope while they run. */
+int gfv_solver_set_option_impl(gfv_solver *s, const char *name, const char *value);
+int gfv_solver_set_config_impl(gfv_solver *s, const gfv_config *cfg);
+int gfv_solver_set_target_impl(gfv_solver *s, gfv_target *target);
+int gfv_solver_setup_impl(gfv_solver *s);
+int gfv_solver_iterate_impl(gfv_solver *s);
+int gfv_solver_run_impl(gfv_solver *s);
+int gfv_solver_solve_impl(gfv_solver *s);
+int gfv_solver_evaluate_impl(gfv_solver *s, gfv_eval_result *res);
+int gfv_solver_write_outputs_impl(gfv_solver *s, const gfv_eval_result *res);
+int gfv_solver_check_target_impl(gfv_solver *s, FILE *out);
+int gfv_solver_checkpoint_impl(gfv_solver *s, const char *path);
+int gfv_solver_stop_impl(gfv_solver *s, const char *phase);
+int gfv_solver_gather_impl(gfv_solver *s, double *w, double *mu, double *P);
+int gfv_solver_gather_covariances_impl(gfv_solver *s, double *w, double *mu, double *Sigma);
 
 /* GFV_OK when s is set up, else GFV_ERR_USAGE naming fn (the public entry points that need
  * the particles call it first). */

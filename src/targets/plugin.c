@@ -18,7 +18,7 @@
  * Evaluation calls gfv_plugin_logdensity with a gradient buffer always (the plugin never
  * sees grad == NULL; scratch is used when the caller wants none), and gfv_plugin_hessian
  * when asked for Hessians.  The first NaN or +Inf in the results, and the first non-finite
- * gradient at a finite log density, are reported once per process on stderr with the
+ * gradient at a finite log density, are reported once per process (through the log, src/core/log.h) with the
  * function and the point; the values are passed on unchanged, so the solver's safeguards
  * (reject and retry, or stop with exit status 4) decide what happens. */
 #include <dlfcn.h>
@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/optdef.h"
 #include "gflowvi/error.h"
 #include "gflowvi/plugin.h"
@@ -58,10 +59,10 @@ static const char *guard_path, *guard_phase;
 static void exit_guard(int status, void *arg) {
   (void)arg;
   if (!guard_phase) return;
-  fprintf(stderr,
-          "gflowvi: error: plugin '%s' called exit(%d) during %s; a plugin must return an error "
-          "instead (see include/gflowvi/plugin.h)\n",
-          guard_path, status, guard_phase);
+  gfv_log_line(GFV_LOG_WARNING,
+               "gflowvi: error: plugin '%s' called exit(%d) during %s; a plugin must return an "
+               "error instead (see include/gflowvi/plugin.h)",
+               guard_path, status, guard_phase);
   fflush(NULL);
   _exit(GFV_ERR_INPUT);
 }
@@ -107,9 +108,9 @@ static void check_values(plugin_ctx *c, const char *fn, const char *dname, size_
     size_t len = 0;
     for (size_t a = 0; a < d && a < 6 && len < sizeof pt; a++)
       len += (size_t)snprintf(pt + len, sizeof pt - len, "%s%.6g", a ? ", " : "", z[i * d + a]);
-    fprintf(stderr,
-            "gflowvi: warning: plugin %s: %s returned a non-finite %s (%g) at z = (%s%s); "
-            "gflowvi rejects such steps (reported once)\n",
+    gfv_log_line(GFV_LOG_WARNING,
+                 "gflowvi: warning: plugin %s: %s returned a non-finite %s (%g) at z = (%s%s); "
+                 "gflowvi rejects such steps (reported once)",
             c->path, fn, what, bad, pt, d > 6 ? ", ..." : "");
     return;
   }

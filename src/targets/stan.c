@@ -33,6 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "gflowvi/error.h"
 #include "gflowvi/interrupt.h"
 #include "targets/models.h"
@@ -68,8 +69,8 @@ static int find_tool(char *out, size_t cap) {
   return GFV_OK;
 }
 
-/* Reads the tool's output line by line: progress lines go to stderr when show is set, the
- * last line is kept in last. */
+/* Reads the tool's output line by line: progress lines go to the log (stderr by default)
+ * when show is set, the last line is kept in last. */
 static int read_lines(int fd, int show, char *last, size_t cap, pid_t pid) {
   char buf[STAN_LINE_MAX];
   size_t len = 0;
@@ -92,8 +93,7 @@ static int read_lines(int fd, int show, char *last, size_t cap, pid_t pid) {
       if (strncmp(buf, "ok ", 3) == 0 || strncmp(buf, "error ", 6) == 0) {
         snprintf(last, cap, "%s", buf);
       } else if (show && buf[0]) {
-        fprintf(stderr, "%s\n", buf);
-        fflush(stderr);
+        gfv_log_line(GFV_LOG_NOTE, "%s", buf);
       }
       len -= (size_t)(nl + 1 - buf);
       memmove(buf, nl + 1, len + 1);
@@ -134,8 +134,8 @@ static int build_model(const char *model, int show, char *so_path, size_t cap) {
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (st == GFV_STOPPED) {
-    fprintf(stderr, "gflowvi: received %s while compiling the Stan model %s: stopped (nothing "
-                    "cached)\n", gfv_interrupt_name(gfv_interrupt_signal()), model);
+    gfv_log_line(GFV_LOG_NOTE, "gflowvi: received %s while compiling the Stan model %s: stopped "
+                 "(nothing cached)", gfv_interrupt_name(gfv_interrupt_signal()), model);
     return GFV_STOPPED;
   }
   if (strncmp(last, "error ", 6) == 0) GFV_ERROR(GFV_ERR_INPUT, "%s", last + 6);
