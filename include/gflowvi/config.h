@@ -79,6 +79,11 @@ typedef struct {
 
 /* Fills every field with its default. */
 void gfv_config_defaults(gfv_config *cfg);
+/* For callers that cannot see the struct (a foreign-function interface such as Python's
+ * ctypes): a configuration allocated by the library holding every default; GFV_ERR_MEMORY.
+ * gfv_config_destroy frees it (NULL allowed). */
+int gfv_config_create(gfv_config **out);
+void gfv_config_destroy(gfv_config *cfg);
 
 /* Parses argv (argv[0] is the program).  Reads --config=FILE first, then applies the
  * command line on top.  Sets *want_help when --help/-h is present (nothing else is

@@ -56,6 +56,8 @@ typedef struct {
   int warning_severe[GFV_MAX_WARNINGS];
   char warnings[GFV_MAX_WARNINGS][GFV_WARNING_LEN];
 } gfv_eval_result;
+/* sizeof(gfv_eval_result), for bindings that mirror the struct (src/bindings/python/). */
+size_t gfv_eval_result_size(void);
 
 /* ---- Life cycle (docs/api.md) ----------------------------------------------------------
  *

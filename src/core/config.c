@@ -184,6 +184,17 @@ void gfv_config_defaults(gfv_config *cfg) {
     (void)gfv_option_set_value(cfg, OPTION(i), OPTION(i)->def, OPTION(i)->name);
 }
 
+int gfv_config_create(gfv_config **out) {
+  gfv_config *cfg;
+  *out = NULL;
+  GFV_ALLOC(cfg, 1);
+  gfv_config_defaults(cfg);
+  *out = cfg;
+  return GFV_OK;
+}
+
+void gfv_config_destroy(gfv_config *cfg) { free(cfg); }
+
 /* origin says where the value came from.  An option spelling ("--step") already names the
  * option; anything else (a "file:line") is followed by the option's name. */
 int gfv_config_set(gfv_config *cfg, const char *name, const char *value, const char *origin) {

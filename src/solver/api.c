@@ -139,6 +139,7 @@ const char *gfv_solver_flow(const gfv_solver *s) {
 const char *gfv_solver_estimator(const gfv_solver *s) {
   return ready(s) ? s->est->name : s->cfg->estimator;
 }
+size_t gfv_eval_result_size(void) { return sizeof(gfv_eval_result); }
 int gfv_solver_num_ranks(const gfv_solver *s) { return s->size; }
 int gfv_solver_rank(const gfv_solver *s) { return s->rank; }
 const gfv_config *gfv_solver_config(const gfv_solver *s) { return s->cfg; }

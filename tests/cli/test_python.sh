@@ -12,7 +12,11 @@
 #  - with python3-mpi4py, 3 ranks under mpirun: every rank gets the 1-rank answer (1e-9)
 #    and rank 0 writes the files;
 #  - PyTorch autograd (gflowvi.torch_density), skipped where python3-torch is absent;
-#  - the package installed by make install finds the installed library by itself.
+#  - the package installed by make install finds the installed library by itself;
+#  - tools/examples/fit_gaussian.py (the example docs/python.md opens with) fits one Gaussian
+#    to N((1, -2), [[2, 0.6], [0.6, 1]]): its printed mean and covariance must match the
+#    closed form to 1e-3 (one component holds the target exactly; as for the C example in
+#    test_install.sh, the fit reaches it to 1e-6, and a wrong sign or factor moves it by O(1)).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -65,6 +69,16 @@ else
 fi
 
 run_checks torch "$GFV_PYTHON" "$checks" torch
+
+example=$GFV_ROOT/tools/examples/fit_gaussian.py
+(cd "$(tmpdir)" && "$GFV_PYTHON" "$example") >"$GFV_TMP/example.log" 2>&1 || true
+"$GFV_PYTHON" - "$GFV_TMP/example.log" <<'PY' && pass example_closed_form || fail example_closed_form "$(tr '\n' ' ' <"$GFV_TMP/example.log")"
+import sys
+lines = dict(l.split(None, 1) for l in open(sys.argv[1]) if l.strip())
+got = [float(x) for x in lines["mean"].split() + lines["cov"].split()]
+want = [1, -2, 2, 0.6, 0.6, 1]
+assert len(got) == 6 and max(abs(a - b) for a, b in zip(got, want)) < 1e-3, got
+PY
 
 prefix=$(tmpdir)
 if make -s -C "$GFV_ROOT" BUILD="$GFV_BUILD" install PREFIX="$prefix" >"$GFV_TMP/install.log" 2>&1; then

@@ -59,9 +59,9 @@ def basic(version):
     check("result_arrays", r.weights.shape == (4,) and r.means.shape == (4, 2)
           and r.covariances.shape == (4, 2, 2) and r.iterations == 300 and np.isfinite(r.elbo)
           and all(np.linalg.eigvalsh(C).min() > 0 for C in r.covariances), repr(r))
-    expect_error("bad_option_value", 2, "gflowvi.fit: particles: must be >= 1", lambda: gflowvi.fit(gauss, 2, particles=0))
-    expect_error("unknown_option", 2, "unknown option 'no-such-option'", lambda: gflowvi.fit(gauss, 2, no_such_option=1))
-    expect_error("bad_choice", 2, "family", lambda: gflowvi.fit(gauss, 2, family="dense"))
+    expect_error("bad_option_value", 2, "gflowvi.fit(particles='0'): --particles: must be >= 1", lambda: gflowvi.fit(gauss, 2, particles=0))
+    expect_error("unknown_option", 2, "gflowvi.fit(no_such_option='1'): unknown option '--no-such-option'", lambda: gflowvi.fit(gauss, 2, no_such_option=1))
+    expect_error("bad_choice", 2, "gflowvi.fit(family='dense'): --family: 'dense' is not one of full, diag", lambda: gflowvi.fit(gauss, 2, family="dense"))
     expect_error("nan_density", 4, "non-finite",
                  lambda: gflowvi.fit(lambda z: (np.full(len(z), np.nan), -z), 2, particles=2, iters=20))
 

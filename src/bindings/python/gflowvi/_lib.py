@@ -45,18 +45,19 @@ _PROTOTYPES = {
     "gfv_error_clear": (None, []),
     "gfv_status_name": (c_char_p, [c_int]),
     "gfv_error_install_gsl_handler": (None, []),
-    "gfv_config_create": (c_int, [POINTER(c_void_p)]),
-    "gfv_config_destroy": (None, [c_void_p]),
-    "gfv_config_set": (c_int, [c_void_p, c_char_p, c_char_p, c_char_p]),
     "gfv_comm_self": (c_int, [POINTER(c_void_p)]),
     "gfv_comm_init_mpi": (c_int, [c_void_p, c_void_p, POINTER(c_void_p)]),
     "gfv_comm_rank": (c_int, [c_void_p]),
     "gfv_comm_free": (None, [c_void_p]),
     "gfv_target_create_callback": (c_int, [c_size_t, DENSITY_FN, c_void_p, c_uint, POINTER(c_void_p)]),
     "gfv_target_free": (None, [c_void_p]),
-    "gfv_solver_create": (c_int, [c_void_p, c_void_p, c_void_p, POINTER(c_void_p)]),
+    "gfv_solver_create_empty": (c_int, [c_void_p, POINTER(c_void_p)]),
+    "gfv_solver_set_option": (c_int, [c_void_p, c_char_p, c_char_p]),
+    "gfv_solver_set_target": (c_int, [c_void_p, c_void_p]),
     "gfv_solver_free": (None, [c_void_p]),
-    "gfv_solver_run": (c_int, [c_void_p]),
+    "gfv_solver_solve": (c_int, [c_void_p]),
+    "gfv_solver_error_code": (c_int, [c_void_p]),
+    "gfv_solver_error_message": (c_char_p, [c_void_p]),
     "gfv_solver_evaluate": (c_int, [c_void_p, POINTER(EvalResult)]),
     "gfv_solver_write_outputs": (c_int, [c_void_p, POINTER(EvalResult)]),
     "gfv_solver_iteration": (ctypes.c_long, [c_void_p]),
@@ -110,11 +111,16 @@ def _load():
 lib = _load()
 
 
-def check(status):
-    """Raises GflowviError for a non-zero status, with the library's message."""
+def check(status, solver=None, context=""):
+    """Raises GflowviError for a non-zero status, with the library's message: the solver's
+    own record (gfv_solver_error_message) for a call on a solver, else the thread's (calls
+    that have no solver: creating the communicator, the target, the solver itself).
+    context, if given, starts the message (which keyword argument was refused)."""
     if status:
+        message = (lib.gfv_solver_error_message(solver) if solver is not None and solver.value
+                   else lib.gfv_error_message())
         raise GflowviError(status, lib.gfv_status_name(status).decode(),
-                           lib.gfv_error_message().decode(errors="replace"))
+                           context + message.decode(errors="replace"))
 
 
 def set_error(message):

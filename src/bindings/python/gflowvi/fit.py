@@ -1,9 +1,10 @@
 """fit.py - gflowvi.fit: a Gaussian-mixture approximation of a log density written in Python.
 
 The density is handed to the library as a C function (gfv_target_create_callback) that
-calls back into Python with blocks of points; the options are the gflowvi program's, set
-one by one through gfv_config_set, so their validation and their messages are the
-library's own.  docs/python.md has the details and an example.
+calls back into Python with blocks of points; the solver is driven through the library's
+life cycle (create_empty, set_option for each option, set_target, solve, evaluate: docs/api.md),
+so the options' validation and their messages are the library's own, and a failure's message
+is the solver's own error record.  docs/python.md has the details and an example.
 """
 import ctypes
 import math
@@ -92,23 +93,24 @@ def fit(logp_and_grad, dim, *, hessian=None, normalized=False, out=None, mpi=Fal
     options.setdefault("target", "python:" + getattr(logp_and_grad, "__name__", "density"))
     if mpi:
         from mpi4py import MPI  # noqa: F401  (initialises MPI; finalises it at exit)
-    cfg, comm, target, solver = c_void_p(), c_void_p(), c_void_p(), c_void_p()
+    comm, target, solver = c_void_p(), c_void_p(), c_void_p()
     density = _Density(logp_and_grad, hessian, dim)
     try:
-        check(lib.gfv_config_create(byref(cfg)))
-        for name, value in options.items():
-            check(lib.gfv_config_set(cfg, name.replace("_", "-").encode(), _text(value).encode(),
-                                     b"gflowvi.fit"))
-        flags = (CALLBACK_HESSIAN if hessian is not None else 0) | (CALLBACK_NORMALIZED if normalized else 0)
         if dim < 1:  # the library says so too, but would see dim modulo 2^64
             raise GflowviError(2, "usage", f"gflowvi.fit: dim must be at least 1 (got {dim})")
-        check(lib.gfv_target_create_callback(dim, density.c_fn, None, flags, byref(target)))
         check(lib.gfv_comm_init_mpi(None, None, byref(comm)) if mpi else lib.gfv_comm_self(byref(comm)))
+        check(lib.gfv_solver_create_empty(comm, byref(solver)))
+        for name, value in options.items():
+            text = _text(value)
+            check(lib.gfv_solver_set_option(solver, name.replace("_", "-").encode(), text.encode()),
+                  solver, f"gflowvi.fit({name}={text!r}): ")
+        flags = (CALLBACK_HESSIAN if hessian is not None else 0) | (CALLBACK_NORMALIZED if normalized else 0)
+        check(lib.gfv_target_create_callback(dim, density.c_fn, None, flags, byref(target)))
+        check(lib.gfv_solver_set_target(solver, target), solver)
         if out is not None and lib.gfv_comm_rank(comm) == 0:
             check(lib.gfv_outputs_clean(str(out).encode(), None, 0, 0, None, None))
         res = EvalResult()
-        for step in (lambda: lib.gfv_solver_create(cfg, target, comm, byref(solver)),
-                     lambda: lib.gfv_solver_run(solver),
+        for step in (lambda: lib.gfv_solver_solve(solver),
                      lambda: lib.gfv_solver_evaluate(solver, byref(res)),
                      lambda: lib.gfv_solver_write_outputs(solver, byref(res)) if out is not None else 0):
             status = step()
@@ -116,7 +118,7 @@ def fit(logp_and_grad, dim, *, hessian=None, normalized=False, out=None, mpi=Fal
                 if isinstance(density.exc, KeyboardInterrupt):
                     raise density.exc
                 try:
-                    check(status)
+                    check(status, solver)
                 except GflowviError as e:
                     raise e from density.exc
         return _result(solver, res, out)
@@ -124,7 +126,6 @@ def fit(logp_and_grad, dim, *, hessian=None, normalized=False, out=None, mpi=Fal
         lib.gfv_solver_free(solver)
         lib.gfv_target_free(target)
         lib.gfv_comm_free(comm)
-        lib.gfv_config_destroy(cfg)
 
 
 def _result(solver, res, out):
@@ -133,7 +134,7 @@ def _result(solver, res, out):
     w, mu = np.empty(K), np.empty((K, d))
     cov = np.empty((K, d)) if diag else np.empty((K, d, d))
     ptr = lambda a: a.ctypes.data_as(POINTER(c_double))  # noqa: E731
-    check(lib.gfv_solver_gather_covariances(solver, ptr(w), ptr(mu), ptr(cov)))
+    check(lib.gfv_solver_gather_covariances(solver, ptr(w), ptr(mu), ptr(cov)), solver)
     r = FitResult()
     r.weights, r.means = w, mu
     r.covariances = np.stack([np.diag(v) for v in cov]) if diag else cov
