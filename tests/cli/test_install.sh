@@ -9,8 +9,10 @@
 #  - exactly the public API is exported (nm -D --defined-only): every symbol is a gfv_ name
 #    declared in an installed header, every function those headers declare is there (but
 #    gfv_plugin_*, which a plugin defines), and an internal function (gfv_chol) is not;
-#  - tools/examples/fit_gaussian.c, built with `pkg-config --cflags --libs gflowvi`
-#    against the shared library and again statically, fits a 2-D Gaussian given through
+#  - tools/examples/fit_gaussian.c drives the life cycle of docs/api.md (create_empty,
+#    set_option, set_target, solve; not the one-call gfv_solver_create with a gfv_config);
+#    built with `pkg-config --cflags --libs gflowvi`
+#    against the shared library and again statically, it fits a 2-D Gaussian given through
 #    gfv_target_create_callback and prints its mean and covariance: they must match the
 #    closed form N((1, -2), [[2, 0.6], [0.6, 1]]) to 1e-3.  One Gaussian component can
 #    hold the target exactly and the fit reaches it to 1e-7 (measured), so 1e-3 leaves
@@ -81,6 +83,9 @@ want_mean, want_cov = [1, -2], [2, 0.6, 0.6, 1]
 assert max(abs(a - b) for a, b in zip(mean + cov, want_mean + want_cov)) < 1e-3, (mean, cov)
 PY
 }
+grep -q 'gfv_solver_create_empty' "$src" && grep -q 'gfv_solver_set_option' "$src" &&
+  ! grep -qE 'gfv_solver_create\(|gfv_config_(set|defaults)\(' "$src" &&
+  pass example_uses_life_cycle || fail example_uses_life_cycle "$src does not use create_empty / set_option only"
 if "$cc" -std=c11 -Wall -Wextra "${sanflags[@]}" "$src" $(pkg-config --cflags --libs gflowvi) \
   -o "$GFV_TMP/fit_shared" 2>"$GFV_TMP/cc.log"; then
   LD_LIBRARY_PATH=$lib "$GFV_TMP/fit_shared" >"$GFV_TMP/shared.log" 2>&1 || true

@@ -1,9 +1,9 @@
 /* fit_gaussian.c - libgflowvi from a C program (docs/library.md): fits one Gaussian to a
  * density given as a function, N(m, S) with m = (1, -2), S = [[2, 0.6], [0.6, 1]], on one
- * process without MPI, and prints the fitted mean and covariance.  Build it against an
- * installed gflowvi:  cc fit_gaussian.c $(pkg-config --cflags --libs gflowvi) */
+ * process without MPI, through the public life cycle only (docs/api.md), and prints the
+ * fitted mean and covariance.  Build it against an installed gflowvi:
+ *   cc fit_gaussian.c $(pkg-config --cflags --libs gflowvi) */
 #include <stdio.h>
-#include <string.h>
 
 #include <gflowvi/comm.h>
 #include <gflowvi/error.h>
@@ -26,28 +26,26 @@ int main(void) {
   int major;
   printf("gflowvi %s (header %s)\n", gfv_version(&major, NULL, NULL), GFV_VERSION_STRING);
   if (major != GFV_VERSION_MAJOR) return 1;
-  gfv_config cfg;
-  gfv_config_defaults(&cfg);
-  gfv_target *t = NULL;
   gfv_comm *comm = NULL;
+  gfv_target *t = NULL;
   gfv_solver *s = NULL;
-  double w, mu[2], P[4];
-  int st = gfv_config_set(&cfg, "particles", "1", "example");
-  if (!st) st = gfv_config_set(&cfg, "quiet", "true", "example");
+  double w, mu[2], S[4];
+  int st = gfv_comm_self(&comm);
   if (!st) st = gfv_target_create_callback(2, logp, NULL, 0, &t);
-  if (!st) st = gfv_comm_self(&comm);
-  if (!st) st = gfv_solver_create(&cfg, t, comm, &s);
-  if (!st) st = gfv_solver_run(s);
-  if (!st) st = gfv_solver_gather(s, &w, mu, P); /* weights, means, precisions */
-  if (st) {
-    fprintf(stderr, "error %d (%s): %s\n", st, gfv_status_name(st), gfv_error_message());
-  } else {
-    double det = P[0] * P[3] - P[1] * P[2]; /* the covariance is the inverse of P */
+  if (!st) st = gfv_solver_create_empty(comm, &s);
+  if (!st) st = gfv_solver_set_option(s, "particles", "1"); /* the options of gflowvi --help */
+  if (!st) st = gfv_solver_set_option(s, "quiet", "true");
+  if (!st) st = gfv_solver_set_target(s, t);
+  if (!st) st = gfv_solver_solve(s);
+  if (!st) st = gfv_solver_gather_covariances(s, &w, mu, S); /* weights, means, covariances */
+  if (st) /* a failed call on s is recorded in s; before s exists, in the thread */
+    fprintf(stderr, "error %d (%s): %s\n", st, gfv_status_name(st),
+            s ? gfv_solver_error_message(s) : gfv_error_message());
+  else
     printf("iterations %ld\nmean %.4f %.4f\ncov %.4f %.4f %.4f %.4f\n", gfv_solver_iteration(s),
-           mu[0], mu[1], P[3] / det, -P[1] / det, -P[2] / det, P[0] / det);
-  }
+           mu[0], mu[1], S[0], S[1], S[2], S[3]);
   gfv_solver_free(s);
-  gfv_comm_free(comm);
   gfv_target_free(t);
+  gfv_comm_free(comm);
   return st;
 }
