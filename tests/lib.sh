@@ -192,3 +192,31 @@ else:
     print(repr(v))
 EOF
 }
+
+# gfv_mpi_program_checks PROG NP... - runs the MPI test program BUILD/tests/mpi/PROG (built by
+# make from tests/mpi/PROG.c) at each NP under tools/mpirun.sh; its PASS/FAIL lines count here
+# with a -npN suffix; no line at all, or a non-zero exit, is one more FAIL.
+gfv_mpi_program_checks() {
+  local prog=$GFV_BUILD/tests/mpi/$1 name=$1 np log rc lines verdict check rest
+  shift
+  if [[ ! -x $prog ]]; then
+    fail "$name-built" "$prog missing (make all builds it)"
+    return
+  fi
+  for np in "$@"; do
+    set +e
+    log=$(timeout 120 "$GFV_ROOT/tools/mpirun.sh" "$np" "$prog" 2>&1)
+    rc=$?
+    set -e
+    lines=$(grep -E '^(PASS|FAIL) ' <<<"$log" || true)
+    if [[ -z $lines ]]; then
+      fail "$name-np$np" "exit $rc, no result: $(tail -5 <<<"$log")"
+      continue
+    fi
+    while read -r verdict check rest; do
+      check=${check%:}
+      if [[ $verdict == PASS ]]; then pass "$check-np$np"; else fail "$check-np$np" "$rest"; fi
+    done <<<"$lines"
+    [[ $rc == 0 ]] || fail "$name-exit-np$np" "exit $rc"
+  done
+}

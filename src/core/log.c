@@ -23,7 +23,9 @@ gfv_log_scope gfv_log_scope_enter(gfv_log_fn fn, void *ctx) {
 
 void gfv_log_scope_leave(gfv_log_scope saved) { scope = saved; }
 
-void gfv_log_emit(gfv_log_fn fn, void *ctx, int level, const char *line) {
+void gfv_log_vline(gfv_log_fn fn, void *ctx, int level, const char *fmt, va_list ap) {
+  char line[2 * GFV_PATH_MAX + 1024];
+  vsnprintf(line, sizeof line, fmt, ap);
   if (!fn) fn = scope.fn, ctx = scope.ctx;
   if (!fn) fn = thread_fn, ctx = thread_ctx;
   if (fn) {
@@ -38,10 +40,8 @@ void gfv_log_emit(gfv_log_fn fn, void *ctx, int level, const char *line) {
 }
 
 void gfv_log_line(int level, const char *fmt, ...) {
-  char line[2 * GFV_PATH_MAX + 1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  gfv_log_vline(NULL, NULL, level, fmt, ap);
   va_end(ap);
-  gfv_log_emit(NULL, NULL, level, line);
 }

@@ -6,12 +6,15 @@
 #ifndef GFV_CORE_LOG_H
 #define GFV_CORE_LOG_H
 
+#include <stdarg.h>
+
 #include "gflowvi/log.h"
 
 /* A line (without its newline) at level; the caller decides which rank speaks. */
 void gfv_log_line(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The same for a line already formatted, to fn when it is set (a solver's own callback). */
-void gfv_log_emit(gfv_log_fn fn, void *ctx, int level, const char *line);
+/* The same to fn when it is set (a solver's own callback), else to the callback in scope. */
+void gfv_log_vline(gfv_log_fn fn, void *ctx, int level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* The callback in scope during a call on an object that has one; enter returns the scope it
  * replaced, which leave restores (calls nest: a solver call inside a monitor). */

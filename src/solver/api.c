@@ -98,12 +98,10 @@ void gfv_solver_set_monitor(gfv_solver *s, gfv_monitor_fn fn, void *ctx) {
 void gfv_solver_set_log(gfv_solver *s, gfv_log_fn fn, void *ctx) { s->log = fn, s->log_ctx = ctx; }
 
 void gfv_log(const gfv_solver *s, int level, const char *fmt, ...) {
-  char line[2 * GFV_PATH_MAX + 1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(line, sizeof line, fmt, ap);
+  gfv_log_vline(s ? s->log : NULL, s ? s->log_ctx : NULL, level, fmt, ap);
   va_end(ap);
-  gfv_log_emit(s ? s->log : NULL, s ? s->log_ctx : NULL, level, line);
 }
 
 /* ---- accessors --------------------------------------------------------------------------- */
