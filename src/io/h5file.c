@@ -3,8 +3,10 @@
 #include "io/h5file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,37 +35,13 @@ static int h5_errno(void) {
   return err > 0 ? err : EIO;
 }
 
-int gfv_h5_create_in(gfv_ofile *out, const char *path, gfv_h5 *f) {
-  quiet_hdf5();
-  memset(f, 0, sizeof *f);
-  f->id = H5I_INVALID_HID;
-  GFV_CHECK(strlen(path) < sizeof f->path, GFV_ERR_USAGE, "path too long: '%s'", path);
-  strcpy(f->path, path);
-  f->out = out;
-  /* The default (sec2) driver, straight to the temporary name: no image in memory. */
-  f->id = H5Fcreate(gfv_ofile_tmp_path(out), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  GFV_CHECK(f->id >= 0, GFV_ERR_IO, "cannot create the HDF5 file '%s': %s", path,
-            strerror(h5_errno()));
-  return GFV_OK;
-}
-
-int gfv_h5_create(const char *path, gfv_h5 *f) {
-  gfv_ofile *out = NULL;
-  GFV_CALL(gfv_ofile_open_named(path, &out));
-  int st = gfv_h5_create_in(out, path, f);
-  if (st) {
-    gfv_ofile_abort(out);
-    return st;
-  }
-  f->owns_out = 1;
-  return GFV_OK;
-}
-
-/* Closes f->id whatever happened before.  After a failure HDF5 still holds dirty metadata
- * that H5Fclose would write to a file system that refused the last write, and a failed
- * H5Fclose leaves the file open inside HDF5 (HDF5 1.10 then crashes in MPI_Finalize): so
- * the file's descriptor is first pointed at an anonymous in-memory file (memfd), which
- * takes those last writes; the temporary file is removed by the caller either way. */
+/* Closes f->id whatever happened before.  HDF5 then still holds dirty metadata that
+ * H5Fclose would write to a file system that refused a write, and a failed H5Fclose leaves
+ * the file open inside HDF5 (HDF5 1.10 then crashes in MPI_Finalize): so the file's
+ * descriptor is first pointed at an anonymous in-memory file (memfd), which takes those
+ * last writes; the caller removes the temporary file.  This works only while HDF5's own
+ * metadata flushes have not failed (1.10.8's cache cannot be flushed again after one
+ * failed: "slist already enabled"), which the reservation in gfv_h5_create_in sees to. */
 static void close_after_failure(gfv_h5 *f) {
   if (f->id < 0) return;
   int *fd = NULL;
@@ -78,6 +56,53 @@ static void close_after_failure(gfv_h5 *f) {
   f->id = H5I_INVALID_HID;
 }
 
+/* Reserves the blocks of `bytes` for the file at tmp without changing its size
+ * (FALLOC_FL_KEEP_SIZE; gfv_h5_close_file gives back what is left over): 0, or the errno of a
+ * refusal (ENOSPC).  A file system that cannot reserve (EOPNOTSUPP) is written without. */
+static int reserve_space(const char *tmp, double bytes) {
+  int fd = open(tmp, O_WRONLY), err = 0;
+  if (fd < 0) return errno;
+  if (bytes > 0 && fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)bytes) != 0 &&
+      errno != EOPNOTSUPP && errno != ENOSYS)
+    err = errno;
+  close(fd);
+  return err;
+}
+
+int gfv_h5_create_in(gfv_ofile *out, const char *path, double reserve, gfv_h5 *f) {
+  quiet_hdf5();
+  memset(f, 0, sizeof *f);
+  f->id = H5I_INVALID_HID;
+  GFV_CHECK(strlen(path) < sizeof f->path, GFV_ERR_USAGE, "path too long: '%s'", path);
+  strcpy(f->path, path);
+  f->out = out;
+  /* The default (sec2) driver, straight to the temporary name: no image in memory. */
+  f->id = H5Fcreate(gfv_ofile_tmp_path(out), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  GFV_CHECK(f->id >= 0, GFV_ERR_IO, "cannot create the HDF5 file '%s': %s", path,
+            strerror(h5_errno()));
+  /* The whole file's space before HDF5 writes a byte: a full disk is then our own error
+   * here, never a failed flush inside HDF5, which could not close the file after it. */
+  int err = reserve_space(gfv_ofile_tmp_path(out), reserve);
+  f->reserved = reserve;
+  if (err) {
+    close_after_failure(f);
+    GFV_ERROR(GFV_ERR_IO, "cannot write '%s': %s", path, strerror(err));
+  }
+  return GFV_OK;
+}
+
+int gfv_h5_create(const char *path, double reserve, gfv_h5 *f) {
+  gfv_ofile *out = NULL;
+  GFV_CALL(gfv_ofile_open_named(path, &out));
+  int st = gfv_h5_create_in(out, path, reserve, f);
+  if (st) {
+    gfv_ofile_abort(out);
+    return st;
+  }
+  f->owns_out = 1;
+  return GFV_OK;
+}
+
 int gfv_h5_close_file(gfv_h5 *f) {
   GFV_CHECK(f->id >= 0, GFV_ERR_INTERNAL, "'%s': HDF5 file not open", f->path);
   /* Every deferred write now, while a failure can still be closed cleanly. */
@@ -86,10 +111,20 @@ int gfv_h5_close_file(gfv_h5 *f) {
     close_after_failure(f);
     GFV_ERROR(GFV_ERR_IO, "cannot write '%s': %s", f->path, strerror(err));
   }
-  herr_t rc = H5Fclose(f->id);
-  int err = rc < 0 ? h5_errno() : 0;
+  if (H5Fclose(f->id) < 0) { /* the file may stay open inside HDF5: try once more */
+    int err = h5_errno();
+    close_after_failure(f);
+    GFV_ERROR(GFV_ERR_IO, "cannot write '%s': %s", f->path, strerror(err));
+  }
   f->id = H5I_INVALID_HID;
-  GFV_CHECK(rc >= 0, GFV_ERR_IO, "cannot write '%s': %s", f->path, strerror(err));
+  /* The reserved blocks beyond the end go back now, before the other outputs are written
+   * (best effort: they are the file system's again when the file is removed). */
+  struct stat sb;
+  int fd = open(gfv_ofile_tmp_path(f->out), O_WRONLY);
+  if (fd >= 0 && fstat(fd, &sb) == 0 && (double)sb.st_size < f->reserved)
+    (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, sb.st_size,
+                    (off_t)f->reserved - sb.st_size);
+  if (fd >= 0) close(fd);
   return GFV_OK;
 }
 

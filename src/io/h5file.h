@@ -5,10 +5,10 @@
  * which is fsynced and renamed over path only after H5Fclose succeeded; on any failure the
  * temporary file is removed.  Nothing of the file is held in memory, so mixture.h5 and the
  * checkpoint can be written a block of rows at a time (gfv_h5_set) however large they are.
- * A failed write leaves HDF5 with dirty metadata for a file system that refused it;
- * gfv_h5_close_file and gfv_h5_abort then close the file through an in-memory sink, so
- * HDF5 never keeps a half-closed file (HDF5 1.10 crashes in MPI_Finalize after a failed
- * H5Fclose).  HDF5's own error printing is turned off; every failure becomes one gflowvi
+ * A full disk must not reach HDF5's metadata flushes: after one failed, HDF5 1.10.8 can
+ * never close the file, and crashes in MPI_Finalize.  So gfv_h5_create reserves the
+ * file's space first (fallocate, FALLOC_FL_KEEP_SIZE), and a failure closes the file
+ * through an in-memory sink (memfd) that takes HDF5's last writes.  HDF5's own error printing is turned off; every failure becomes one gflowvi
  * message naming the file and the reason ("cannot write 'ck.h5': No space left on
  * device").  Not collective: one rank writes. */
 #ifndef GFLOWVI_H5FILE_H
@@ -26,16 +26,19 @@ typedef struct {
   char path[4200]; /* the file's name (the final one when writing) */
   gfv_ofile *out;  /* writing: the temporary file HDF5 writes */
   int owns_out;    /* gfv_h5_create: commit and abort take out with them */
+  double reserved; /* bytes reserved on disk for the file (given back at the close) */
 } gfv_h5;
 
 /* Writing. */
-int gfv_h5_create(const char *path, gfv_h5 *f);
+/* reserve: the bytes the file will take, about (its data and 64 KiB more is plenty),
+ * allocated on disk before HDF5 writes (a full disk fails here, cleanly). */
+int gfv_h5_create(const char *path, double reserve, gfv_h5 *f);
 int gfv_h5_commit(gfv_h5 *f); /* close; fsync, rename; nothing left on failure */
 void gfv_h5_abort(gfv_h5 *f); /* close, remove the temporary file (when f owns it) */
 /* An HDF5 file at the temporary name of out (gfv_ofile_open_named), for a set of files
  * renamed together: gfv_h5_close_file closes it, the caller finishes and commits out
  * (gfv_h5_abort closes it and leaves out to the caller). */
-int gfv_h5_create_in(gfv_ofile *out, const char *path, gfv_h5 *f);
+int gfv_h5_create_in(gfv_ofile *out, const char *path, double reserve, gfv_h5 *f);
 int gfv_h5_close_file(gfv_h5 *f);
 int gfv_h5_write_doubles(gfv_h5 *f, const char *name, int rank, const size_t *dims, const double *v);
 int gfv_h5_write_bytes(gfv_h5 *f, const char *name, size_t rows, size_t cols, const unsigned char *v);

@@ -313,7 +313,9 @@ static int writer_open(gfv_solver *s, const char *path, size_t rows, ck_writer *
     GFV_CALL(gfv_mkdir_p(dir));
   }
   GFV_CALL(writer_alloc(s, rows, w));
-  return gfv_h5_create(path, &w->h);
+  /* The data, the trace, and 64 KiB for HDF5's headers and the configuration's attributes. */
+  const double data = (double)s->K * (double)(doubles_per_particle(s->d, s->psize) * sizeof(double));
+  return gfv_h5_create(path, data + 48.0 * (double)s->ntrace + 65536.0, &w->h);
 }
 
 int gfv_solver_checkpoint(gfv_solver *s, const char *path) {

@@ -121,7 +121,8 @@ static int write_mixture(const gfv_solver *s, const gfv_eval_result *res, FILE *
   fprintf(csv, "\n");
   GFV_CALL_GOTO(st, gfv_calloc(&w, rows, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&cov, rows * ps, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_h5_create_in(h5out, path, &h), done);
+  /* the data and 64 KiB for HDF5's headers and the attributes */
+  GFV_CALL_GOTO(st, gfv_h5_create_in(h5out, path, 8.0 * (double)K * (double)(1 + d + ps) + 65536.0, &h), done);
   GFV_CALL_GOTO(st, gfv_h5_set_create(&h, "weights", 1, k1, &ws), done);
   for (size_t k = 0; k < K; k += rows) {
     const size_t n = K - k < rows ? K - k : rows;
