@@ -324,7 +324,8 @@ int gfv_solver_checkpoint(gfv_solver *s, const char *path) {
   /* Blocks of at most GFV_OUTPUT_BLOCK_BYTES: every rank packs its particles block by
    * block and sends them to rank 0, which takes the ranks in order and writes each block
    * into the datasets as it comes (rank 0 never holds more than two blocks). */
-  const size_t per = doubles_per_particle(s->d, s->psize), rows = gfv_output_block_rows(per * sizeof(double));
+  const size_t per = doubles_per_particle(s->d, s->psize);
+  const size_t rows = gfv_ckpt_block_rows(s->K, s->size, per * sizeof(double));
   double *block = NULL;
   full_state f = {0};
   ck_writer w = {0};

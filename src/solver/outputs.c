@@ -21,6 +21,7 @@
 #include "linalg/linalg.h"
 #include "rng/stream.h"
 #include "solver/draws.h"
+#include "solver/footprint.h"
 #include "solver/output_blocks.h"
 #include "solver/solver_impl.h"
 #include "targets/models.h"
@@ -36,6 +37,7 @@ const char *const gfv_output_file_names[F_COUNT] = {
 enum { STAT_BYTES = GFV_NPHASES, STAT_RSS, STAT_PAIRS, STAT_PRUNED, NSTATS };
 typedef struct {
   double min[NSTATS], max[NSTATS], mean[NSTATS];
+  double *rss; /* rank 0: each rank's peak resident memory, in rank order */
 } rank_stats;
 
 static int gather_stats(gfv_solver *s, rank_stats *rs) {
@@ -52,7 +54,41 @@ static int gather_stats(gfv_solver *s, rank_stats *rs) {
   GFV_CALL(gfv_comm_allreduce_max(s->comm, rs->min, (size_t)n));
   GFV_CALL(gfv_comm_allreduce_sum(s->comm, rs->mean, (size_t)n));
   for (int i = 0; i < n; i++) rs->min[i] = -rs->min[i], rs->mean[i] /= s->size;
-  return GFV_OK;
+  /* and every rank's own peak, for summary.json's list (size doubles on rank 0) */
+  size_t *counts = NULL, *displs = NULL;
+  int st = gfv_calloc(&counts, (size_t)s->size, sizeof(size_t));
+  if (!st) st = gfv_calloc(&displs, (size_t)s->size, sizeof(size_t));
+  if (!st && s->rank == 0) st = gfv_calloc(&rs->rss, (size_t)s->size, sizeof(double));
+  st = gfv_comm_agree(s->comm, st, NULL);
+  if (!st) {
+    gfv_block_counts((size_t)s->size, s->size, sizeof(double), counts, displs);
+    st = gfv_comm_gatherv_bytes(s->comm, &v[STAT_RSS], sizeof(double), rs->rss, counts, displs, 0);
+  }
+  free(counts), free(displs);
+  return st;
+}
+
+/* "peak_rss_bytes": min and max over ranks, each rank's, and the memory model's bound for
+ * each rank (footprint.c: what the solver allocates at its peak, without the process's
+ * own libraries and the target's buffers, so RSS exceeds it by a constant of some MB). */
+static void write_rss(const gfv_solver *s, const rank_stats *rs, FILE *f) {
+  fprintf(f, "  \"peak_rss_bytes\": {\"min\": ");
+  gfv_json_number(f, rs->min[STAT_RSS]);
+  fprintf(f, ", \"max\": ");
+  gfv_json_number(f, rs->max[STAT_RSS]);
+  fprintf(f, ", \"ranks\": [");
+  for (int r = 0; r < s->size; r++) {
+    if (r) fprintf(f, ", ");
+    gfv_json_number(f, rs->rss ? rs->rss[r] : NAN);
+  }
+  fprintf(f, "], \"model_bytes\": [");
+  for (int r = 0; r < s->size; r++) {
+    gfv_mem_estimate e;
+    gfv_memory_estimate(s->cfg, s->target, s->size, r, &e);
+    if (r) fprintf(f, ", ");
+    gfv_json_number(f, e.peak);
+  }
+  fprintf(f, "]},\n");
 }
 
 static void csv_header(FILE *f, const char *prefix, size_t d, int matrix) {
@@ -109,7 +145,7 @@ static void write_mixture_rows(const gfv_solver *s, size_t k0, size_t n, const d
 static int write_mixture(const gfv_solver *s, const gfv_eval_result *res, FILE *csv,
                          gfv_ofile *h5out, const char *path) {
   const size_t K = s->K, d = s->d, ps = s->psize;
-  const size_t rows = gfv_output_block_rows((1 + ps) * sizeof(double));
+  const size_t rows = gfv_mixture_block_rows(K, ps);
   const size_t k1[1] = {K}, kd[2] = {K, d}, kdd[3] = {K, d, d};
   double *w = NULL, *cov = NULL;
   gfv_h5 h = {.id = H5I_INVALID_HID};
@@ -382,11 +418,7 @@ static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_
     fprintf(f, "}%s\n", i < GFV_NPHASES ? "," : "");
   }
   fprintf(f, "  },\n");
-  fprintf(f, "  \"peak_rss_bytes\": {\"min\": ");
-  gfv_json_number(f, rs->min[STAT_RSS]);
-  fprintf(f, ", \"max\": ");
-  gfv_json_number(f, rs->max[STAT_RSS]);
-  fprintf(f, "},\n");
+  write_rss(s, rs, f);
   /* Means over ranks: their ratio is that of the sums. */
   const double pairs = rs->mean[STAT_PAIRS], pruned = rs->mean[STAT_PRUNED];
   json_member(f, "pruned_fraction", pairs > 0 ? pruned / pairs : 0.0, 0);
@@ -476,11 +508,12 @@ fail:
 int gfv_solver_write_outputs(gfv_solver *s, const gfv_eval_result *res) {
   GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_write_outputs"));
   double t0 = gfv_comm_wtime();
-  rank_stats rs;
+  rank_stats rs = {0};
   GFV_CALL(gfv_comm_agree(s->comm, gfv_interrupt_signal() ? GFV_STOPPED : GFV_OK, NULL));
   GFV_CALL(gfv_solver_gather_full(s));
-  GFV_CALL(gather_stats(s, &rs));
-  int st = s->rank == 0 ? write_all(s, res, &rs) : GFV_OK;
+  int st = gather_stats(s, &rs);
+  if (!st && s->rank == 0) st = write_all(s, res, &rs);
+  free(rs.rss);
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
   s->timers[GFV_PHASE_IO] += gfv_comm_wtime() - t0;
   return GFV_OK;
