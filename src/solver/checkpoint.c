@@ -20,8 +20,11 @@
  *   (restart.c) config_text (the options as a config file), data_checksum and
  *   target_file_checksum (the input files' contents) and config_text_checksum over those.
  *
- * Writing gathers the particles to rank 0, which writes a temporary file, syncs it and
- * renames it: a kill during the write leaves the previous checkpoint intact.  Reading:
+ * Writing: every rank packs its particles a block at a time (output_blocks.h) and sends
+ * them to rank 0, which takes the ranks in order and writes each block into datasets
+ * created at full size, HDF5 writing the temporary file itself; then it reads the file back
+ * a block at a time for the checksum, syncs it and renames it: no rank holds all K
+ * particles, and a kill during the write leaves the previous checkpoint intact.  Reading:
  * rank 0 reads the configuration first (gfv_checkpoint_read_config, before the target
  * exists); then rank 0 reads the whole file and verifies the checksum, broadcasts the
  * scalars and the trace, and scatters to every rank its own block of particles, so that
