@@ -56,6 +56,13 @@ int gfv_comm_scatterv_bytes(gfv_comm *c, const void *send, const size_t *counts,
 int gfv_comm_gatherv_bytes(gfv_comm *c, const void *send, size_t bytes, void *recv,
                            const size_t *counts, const size_t *displs, int root);
 
+/* Point to point, blocking: `bytes` bytes to rank dest, and from rank src (which must send
+ * exactly that many with the same tag).  For streams that one rank takes in turn from each
+ * of the others (checkpoint.c), where a gather would need the whole at once.  MPI only:
+ * a one-rank communicator has no other rank (GFV_ERR_INTERNAL). */
+int gfv_comm_send_bytes(gfv_comm *c, const void *buf, size_t bytes, int dest, int tag);
+int gfv_comm_recv_bytes(gfv_comm *c, void *buf, size_t bytes, int src, int tag);
+
 /* Collective: makes every rank agree on the outcome of a step that may have failed on
  * some ranks.  Returns 0 when all ranks passed 0; otherwise the status of the lowest
  * failing rank, on every rank.  The lowest failing rank keeps its message; the others

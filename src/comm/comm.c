@@ -286,6 +286,26 @@ int gfv_comm_gatherv_bytes(gfv_comm *c, const void *send, size_t bytes, void *re
   return GFV_OK;
 }
 
+int gfv_comm_send_bytes(gfv_comm *c, const void *buf, size_t bytes, int dest, int tag) {
+  GFV_CHECK(c->is_mpi && dest != c->rank, GFV_ERR_INTERNAL, "gfv_comm_send_bytes: no rank %d to send to", dest);
+  int n = 0;
+  GFV_CALL(to_int(bytes, &n));
+  c->bytes_sent += (double)bytes;
+  MPI_CALL(MPI_Send(buf, n, MPI_BYTE, dest, tag, c->comm), "Send");
+  return GFV_OK;
+}
+
+int gfv_comm_recv_bytes(gfv_comm *c, void *buf, size_t bytes, int src, int tag) {
+  GFV_CHECK(c->is_mpi && src != c->rank, GFV_ERR_INTERNAL, "gfv_comm_recv_bytes: no rank %d to receive from", src);
+  int n = 0, got = 0;
+  GFV_CALL(to_int(bytes, &n));
+  MPI_Status status;
+  MPI_CALL(MPI_Recv(buf, n, MPI_BYTE, src, tag, c->comm, &status), "Recv");
+  MPI_CALL(MPI_Get_count(&status, MPI_BYTE, &got), "Get_count");
+  GFV_CHECK(got == n, GFV_ERR_INTERNAL, "rank %d sent %d bytes, %d expected", src, got, n);
+  return GFV_OK;
+}
+
 int gfv_comm_agree(gfv_comm *c, int status, int *is_reporter) {
   if (is_reporter) *is_reporter = status != 0;
   if (!c->is_mpi) return status;

@@ -13,11 +13,13 @@
 
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
+#include "io/ofile_named.h"
 
 struct gfv_ofile {
   FILE *fp;
   char *path; /* final name */
   char *tmp;  /* name written to until the commit */
+  int named;  /* gfv_ofile_open_named: another writer (HDF5) writes tmp; 1 until synced */
 };
 
 static char *dup_string(const char *s) {
@@ -33,7 +35,8 @@ static void ofile_free(gfv_ofile *f) {
   free(f);
 }
 
-int gfv_ofile_open(const char *path, gfv_ofile **out) {
+/* The names of f; fp stays NULL. */
+static int ofile_names(const char *path, gfv_ofile **out) {
   *out = NULL;
   gfv_ofile *f = NULL;
   GFV_ALLOC(f, 1);
@@ -45,6 +48,22 @@ int gfv_ofile_open(const char *path, gfv_ofile **out) {
     GFV_ERROR(GFV_ERR_MEMORY, "out of memory opening '%s'", path);
   }
   snprintf(f->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+  *out = f;
+  return GFV_OK;
+}
+
+int gfv_ofile_open_named(const char *path, gfv_ofile **out) {
+  GFV_CALL(ofile_names(path, out));
+  (*out)->named = 1;
+  return GFV_OK;
+}
+
+const char *gfv_ofile_tmp_path(const gfv_ofile *f) { return f->tmp; }
+
+int gfv_ofile_open(const char *path, gfv_ofile **out) {
+  gfv_ofile *f = NULL;
+  *out = NULL;
+  GFV_CALL(ofile_names(path, &f));
   f->fp = fopen(f->tmp, "w");
   if (!f->fp) {
     int err = errno;
@@ -87,11 +106,21 @@ static int flush_and_close(FILE *fp) {
   return err;
 }
 
+/* Syncs the file another writer wrote and closed; 0 or an errno. */
+static int sync_named(const char *tmp) {
+  int fd = open(tmp, O_RDONLY), err = 0;
+  if (fd < 0) return errno;
+  if (fsync(fd) != 0 && errno != EINVAL) err = errno;
+  close(fd);
+  return err;
+}
+
 int gfv_ofile_finish(gfv_ofile *f) {
   GFV_CHECK(f, GFV_ERR_INTERNAL, "gfv_ofile_finish: no file");
-  if (!f->fp) return GFV_OK; /* finished before */
-  int err = flush_and_close(f->fp);
+  if (!f->fp && !f->named) return GFV_OK; /* finished before */
+  int err = f->fp ? flush_and_close(f->fp) : sync_named(f->tmp);
   f->fp = NULL;
+  f->named = 0;
   if (err) {
     remove(f->tmp);
     GFV_ERROR(GFV_ERR_IO, "cannot write '%s': %s", f->path, strerror(err));

@@ -20,8 +20,11 @@
  *   (restart.c) config_text (the options as a config file), data_checksum and
  *   target_file_checksum (the input files' contents) and config_text_checksum over those.
  *
- * Writing gathers the particles to rank 0, which writes a temporary file, syncs it and
- * renames it: a kill during the write leaves the previous checkpoint intact.  Reading:
+ * Writing: every rank packs its particles a block at a time (output_blocks.h) and sends
+ * them to rank 0, which takes the ranks in order and writes each block into datasets
+ * created at full size, HDF5 writing the temporary file itself; then it reads the file back
+ * a block at a time for the checksum, syncs it and renames it: no rank holds all K
+ * particles, and a kill during the write leaves the previous checkpoint intact.  Reading:
  * rank 0 reads the configuration first (gfv_checkpoint_read_config, before the target
  * exists); then rank 0 reads the whole file and verifies the checksum, broadcasts the
  * scalars and the trace, and scatters to every rank its own block of particles, so that
@@ -35,6 +38,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
 #include "io/h5file.h"
+#include "solver/output_blocks.h"
 #include "solver/solver_impl.h"
 
 /* 3: counter-based streams, no stream state (2 held GSL MT19937 states). */
@@ -89,7 +93,16 @@ static void state_free(full_state *f) {
   free(f->phivar), free(f->tr_eps), free(f->used), free(f->trace);
 }
 
-/* The checksum covers every number and name the restart uses, in a fixed order. */
+/* The part of the checksum after the particles' arrays: the trace, scalars and names. */
+static uint64_t checksum_tail(uint64_t h, const full_state *f) {
+  h = gfv_fnv1a(h, f->trace, f->ntrace * 6 * 8);
+  h = gfv_fnv1a(h, f->scalars, sizeof f->scalars);
+  for (int i = 0; i < S_COUNT; i++) h = gfv_fnv1a(h, f->strings[i], strlen(f->strings[i]));
+  return h;
+}
+
+/* The checksum covers every number and name the restart uses, in a fixed order: the
+ * particles' arrays (in the order of particle_sets), then checksum_tail. */
 static uint64_t checksum(const full_state *f) {
   const size_t K = f->K, d = f->d, dd = f->ps;
   uint64_t h = GFV_FNV_INIT;
@@ -98,20 +111,32 @@ static uint64_t checksum(const full_state *f) {
     size_t bytes;
   } parts[] = {{f->logw, K * 8},      {f->mu, K * d * 8},  {f->P, K * dd * 8},  {f->L, K * dd * 8},
                {f->gh, K * d * 8},    {f->G, K * dd * 8},  {f->phi, K * 8},     {f->phivar, K * 8},
-               {f->tr_eps, K * 8},    {f->used, K * 8},
-               {f->trace, f->ntrace * 6 * 8}, {f->scalars, sizeof f->scalars}};
+               {f->tr_eps, K * 8},    {f->used, K * 8}};
   for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) h = gfv_fnv1a(h, parts[i].p, parts[i].bytes);
-  for (int i = 0; i < S_COUNT; i++) h = gfv_fnv1a(h, f->strings[i], strlen(f->strings[i]));
-  return h;
+  return checksum_tail(h, f);
 }
 
-/* Packs this rank's particles, doubles_per_particle each. */
-static void pack_local(const gfv_solver *s, unsigned char *buf) {
-  const size_t d = s->d, dd = s->psize, per = doubles_per_particle(d, dd) * sizeof(double);
+/* The particles' datasets, in the file's order, which is also the order of a packed
+ * particle's numbers and of the checksum: width W1 (1), WD (d) or WP (ps numbers). */
+enum { W1, WD, WP };
+static const struct {
+  const char *name;
+  int width;
+} particle_sets[] = {{"logw", W1},          {"mu", WD},           {"precision", WP},
+                     {"precision_chol", WP}, {"grad_estimate", WD}, {"hessian_estimate", WP},
+                     {"phi", W1},            {"phi_var", W1},       {"trust_region", W1},
+                     {"samples_in_support", W1}};
+#define NSETS (sizeof particle_sets / sizeof particle_sets[0])
+
+static size_t set_width(int w, size_t d, size_t ps) { return w == W1 ? 1 : w == WD ? d : ps; }
+
+/* Packs this rank's particles [j0, j0 + n), doubles_per_particle each. */
+static void pack_local(const gfv_solver *s, size_t j0, size_t n, double *buf) {
+  const size_t d = s->d, dd = s->psize, per = doubles_per_particle(d, dd);
   const gfv_estimate *e = &s->est_buf[s->cur_est];
-  for (size_t j = 0; j < s->kloc; j++) {
-    unsigned char *p = buf + j * per;
-    double *x = (double *)(void *)p;
+  for (size_t i = 0; i < n; i++) {
+    const size_t j = j0 + i;
+    double *x = buf + i * per;
     x[0] = s->cur.logw[j];
     memcpy(x + 1, s->cur.mu + j * d, d * 8);
     memcpy(x + 1 + d, s->cur.P + j * dd, dd * 8);
@@ -122,24 +147,6 @@ static void pack_local(const gfv_solver *s, unsigned char *buf) {
     x[2 + 2 * d + 3 * dd] = e->phivar[j];
     x[3 + 2 * d + 3 * dd] = s->tr_eps[j];
     x[4 + 2 * d + 3 * dd] = (double)e->used[j];
-  }
-}
-
-static void unpack_all(const unsigned char *buf, full_state *f) {
-  const size_t d = f->d, dd = f->ps, per = doubles_per_particle(d, dd) * sizeof(double);
-  for (size_t k = 0; k < f->K; k++) {
-    const unsigned char *p = buf + k * per;
-    const double *v = (const double *)(const void *)p;
-    f->logw[k] = v[0];
-    memcpy(f->mu + k * d, v + 1, d * 8);
-    memcpy(f->P + k * dd, v + 1 + d, dd * 8);
-    memcpy(f->L + k * dd, v + 1 + d + dd, dd * 8);
-    memcpy(f->gh + k * d, v + 1 + d + 2 * dd, d * 8);
-    memcpy(f->G + k * dd, v + 1 + 2 * d + 2 * dd, dd * 8);
-    f->phi[k] = v[1 + 2 * d + 3 * dd];
-    f->phivar[k] = v[2 + 2 * d + 3 * dd];
-    f->tr_eps[k] = v[3 + 2 * d + 3 * dd];
-    f->used[k] = v[4 + 2 * d + 3 * dd];
   }
 }
 
@@ -191,47 +198,95 @@ static int write_config_text(gfv_solver *s, gfv_h5 *h) {
   return st;
 }
 
-static int write_file(gfv_solver *s, const full_state *f, const char *path) {
-  const size_t K = f->K, d = f->d;
-  const int prank = 1 + s->fam->cov_rank; /* precisions: (K, d, d), or (K, d) for diag */
+/* Rank 0's writer: the open file, its particle datasets, and one block's columns. */
+typedef struct {
   gfv_h5 h;
+  gfv_h5_set set[NSETS];
+  double *col[NSETS];
+  size_t width[NSETS];
+  int created; /* the datasets exist (made with the first block of rows) */
+} ck_writer;
+
+static void writer_free(ck_writer *w) {
+  for (size_t i = 0; i < NSETS; i++) gfv_h5_set_close(&w->set[i]), free(w->col[i]), w->col[i] = NULL;
+}
+
+static void writer_init(ck_writer *w) {
+  w->h.id = H5I_INVALID_HID;
+  for (size_t i = 0; i < NSETS; i++) w->set[i].id = H5I_INVALID_HID;
+}
+
+static int writer_alloc(const gfv_solver *s, size_t rows, ck_writer *w) {
+  for (size_t i = 0; i < NSETS; i++) w->width[i] = set_width(particle_sets[i].width, s->d, s->psize);
+  for (size_t i = 0; i < NSETS; i++) GFV_CALL(gfv_calloc(&w->col[i], rows * w->width[i], sizeof(double)));
+  return GFV_OK;
+}
+
+/* Writes n packed particles, global rows [k, k + n), into the datasets; the first block
+ * creates each dataset just before its first write, dataset by dataset, so the storage
+ * is laid out as gfv_h5_write_doubles lays out whole arrays, and then the trace. */
+static int write_block(const gfv_solver *s, ck_writer *w, const full_state *f, const double *packed,
+                       size_t k, size_t n) {
+  const size_t per = doubles_per_particle(s->d, s->psize);
+  for (size_t off = 0, i = 0; i < NSETS; off += w->width[i], i++)
+    for (size_t r = 0; r < n; r++)
+      memcpy(w->col[i] + r * w->width[i], packed + r * per + off, w->width[i] * sizeof(double));
+  const size_t K = s->K, d = s->d;
+  const int prank = 1 + s->fam->cov_rank; /* precisions: (K, d, d), or (K, d) for diag */
+  for (size_t i = 0; i < NSETS; i++) {
+    if (!w->created) {
+      const int wd = particle_sets[i].width, rank = wd == W1 ? 1 : wd == WD ? 2 : prank;
+      const size_t dims[3] = {K, d, d};
+      GFV_CALL(gfv_h5_set_create(&w->h, particle_sets[i].name, rank, dims, &w->set[i]));
+    }
+    GFV_CALL(gfv_h5_set_write_rows(&w->set[i], k, n, w->col[i]));
+  }
+  if (!w->created) {
+    w->created = 1;
+    const size_t tr[2] = {f->ntrace, 6};
+    GFV_CALL(gfv_h5_write_doubles(&w->h, "trace", 2, tr, f->trace));
+  }
+  return GFV_OK;
+}
+
+/* The checksum of what the file holds, read back a block at a time (FNV-1a runs through
+ * each array whole before the next, so it cannot follow the blocks as they arrive). */
+static int checksum_file(const gfv_solver *s, ck_writer *w, const full_state *f, size_t rows,
+                         uint64_t *out) {
+  uint64_t h = GFV_FNV_INIT;
+  for (size_t i = 0; i < NSETS; i++)
+    for (size_t k = 0; k < s->K; k += rows) {
+      const size_t n = s->K - k < rows ? s->K - k : rows;
+      GFV_CALL(gfv_h5_set_read_rows(&w->set[i], k, n, w->col[i]));
+      h = gfv_fnv1a(h, w->col[i], n * w->width[i] * sizeof(double));
+    }
+  *out = checksum_tail(h, f);
+  return GFV_OK;
+}
+
+/* The attributes (after the datasets, as always) and the checksum last. */
+static int write_attributes(gfv_solver *s, ck_writer *w, const full_state *f, size_t rows) {
+  gfv_h5 *h = &w->h;
   char *json = NULL, sum[32];
   size_t json_len = 0;
+  uint64_t ck = 0;
   int st = GFV_OK;
-  GFV_CALL(gfv_h5_create(path, &h));
-  const size_t kd[2] = {K, d}, kdd[3] = {K, d, d}, k1[1] = {K}, tr[2] = {f->ntrace, 6};
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "logw", 1, k1, f->logw), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "mu", 2, kd, f->mu), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "precision", prank, kdd, f->P), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "precision_chol", prank, kdd, f->L), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "grad_estimate", 2, kd, f->gh), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "hessian_estimate", prank, kdd, f->G), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "phi", 1, k1, f->phi), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "phi_var", 1, k1, f->phivar), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "trust_region", 1, k1, f->tr_eps), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "samples_in_support", 1, k1, f->used), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "trace", 2, tr, f->trace), fail);
-  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "format", GFV_CKPT_FORMAT), fail);
-  for (int i = 0; i < S_COUNT; i++)
-    GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, string_names[i], f->strings[i]), fail);
-  for (int i = 0; i < SC_COUNT; i++)
-    GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, scalar_names[i], f->scalars[i]), fail);
+  GFV_CALL(gfv_h5_attr_string(h, "format", GFV_CKPT_FORMAT));
+  for (int i = 0; i < S_COUNT; i++) GFV_CALL(gfv_h5_attr_string(h, string_names[i], f->strings[i]));
+  for (int i = 0; i < SC_COUNT; i++) GFV_CALL(gfv_h5_attr_double(h, scalar_names[i], f->scalars[i]));
   FILE *mem = open_memstream(&json, &json_len);
-  if (!mem) GFV_ERROR_GOTO(st, fail, GFV_ERR_MEMORY, "cannot allocate the configuration text");
+  GFV_CHECK(mem, GFV_ERR_MEMORY, "cannot allocate the configuration text");
   fputs("{\n", mem);
   gfv_config_print_json(mem, s->cfg, 2);
   fputs("\n}\n", mem);
   fclose(mem);
-  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "config", json), fail);
-  GFV_CALL_GOTO(st, write_config_text(s, &h), fail);
-  snprintf(sum, sizeof sum, "%016" PRIx64, checksum(f));
-  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "checksum", sum), fail);
+  st = gfv_h5_attr_string(h, "config", json);
   free(json);
-  return gfv_h5_commit(&h);
-fail:
-  free(json);
-  gfv_h5_abort(&h);
-  return st;
+  GFV_CALL(st);
+  GFV_CALL(write_config_text(s, h));
+  GFV_CALL(checksum_file(s, w, f, rows, &ck));
+  snprintf(sum, sizeof sum, "%016" PRIx64, ck);
+  return gfv_h5_attr_string(h, "checksum", sum);
 }
 
 const char *gfv_checkpoint_path(const gfv_config *cfg, char *buf, size_t size) {
@@ -244,39 +299,63 @@ const char *gfv_solver_checkpoint_path(const gfv_solver *s, char *buf, size_t si
   return gfv_checkpoint_path(s->cfg, buf, size);
 }
 
+/* The tag of the checkpoint's blocks (point to point, rank r to rank 0, in order). */
+#define CKPT_TAG 0x636b
+
+/* Rank 0's side before any block: the header (scalars, names, trace), the directory, the
+ * file and the block buffers. */
+static int writer_open(gfv_solver *s, const char *path, size_t rows, ck_writer *w, full_state *f) {
+  f->d = s->d, f->ps = s->psize, f->ntrace = s->ntrace;
+  GFV_CALL(gfv_calloc(&f->trace, s->ntrace * 6, sizeof(double)));
+  fill_header(s, f);
+  char dir[GFV_PATH_MAX + 32];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash && slash != dir) {
+    *slash = '\0';
+    GFV_CALL(gfv_mkdir_p(dir));
+  }
+  GFV_CALL(writer_alloc(s, rows, w));
+  /* The data, the trace, and 64 KiB for HDF5's headers and the configuration's attributes. */
+  const double data = (double)s->K * (double)(doubles_per_particle(s->d, s->psize) * sizeof(double));
+  return gfv_h5_create(path, data + 48.0 * (double)s->ntrace + 65536.0, &w->h);
+}
+
 int gfv_solver_checkpoint_impl(gfv_solver *s, const char *path) {
   GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_checkpoint"));
   double t0 = gfv_comm_wtime();
-  const size_t per = doubles_per_particle(s->d, s->psize) * sizeof(double);
-  unsigned char *mine = NULL, *all = NULL;
-  size_t *counts = NULL, *displs = NULL;
+  /* Blocks of at most GFV_OUTPUT_BLOCK_BYTES: every rank packs its particles block by
+   * block and sends them to rank 0, which takes the ranks in order and writes each block
+   * into the datasets as it comes (rank 0 never holds more than two blocks). */
+  const size_t per = doubles_per_particle(s->d, s->psize);
+  const size_t rows = gfv_ckpt_block_rows(s->K, s->size, per * sizeof(double));
+  double *block = NULL;
   full_state f = {0};
-  int st = GFV_OK;
-  GFV_CALL_GOTO(st, gfv_calloc(&mine, s->kloc * per, 1), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&counts, (size_t)s->size, sizeof(size_t)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&displs, (size_t)s->size, sizeof(size_t)), done);
-  if (s->rank == 0) GFV_CALL_GOTO(st, gfv_calloc(&all, s->K * per, 1), done);
-done:
+  ck_writer w = {0};
+  writer_init(&w);
+  int st = gfv_calloc(&block, rows * per, sizeof(double)), wst = GFV_OK; /* wst: rank 0's writes */
+  if (!st && s->rank == 0) st = writer_open(s, path, rows, &w, &f);
   st = gfv_comm_agree(s->comm, st, NULL);
-  if (!st) {
-    gfv_block_counts(s->K, s->size, per, counts, displs);
-    pack_local(s, mine);
-    st = gfv_comm_gatherv_bytes(s->comm, mine, s->kloc * per, all, counts, displs, 0);
-  }
-  if (!st && s->rank == 0) {
-    st = state_alloc(&f, s->K, s->d, s->psize, s->ntrace);
-    if (!st) {
-      unpack_all(all, &f);
-      fill_header(s, &f);
-      char dir[GFV_PATH_MAX + 32];
-      snprintf(dir, sizeof dir, "%s", path);
-      char *slash = strrchr(dir, '/');
-      if (slash && slash != dir) *slash = '\0', st = gfv_mkdir_p(dir);
-      if (!st) st = write_file(s, &f, path);
+  for (int r = 0; !st && r < s->size; r++) {
+    size_t k0, kl;
+    gfv_block_range(s->K, s->size, r, &k0, &kl);
+    for (size_t j = 0; j < kl && !st; j += rows) {
+      const size_t n = kl - j < rows ? kl - j : rows, bytes = n * per * sizeof(double);
+      if (r == s->rank) pack_local(s, j, n, block);
+      if (r == s->rank && r != 0) st = gfv_comm_send_bytes(s->comm, block, bytes, 0, CKPT_TAG);
+      else if (r != s->rank && s->rank == 0) st = gfv_comm_recv_bytes(s->comm, block, bytes, r, CKPT_TAG);
+      /* After a failed write rank 0 still takes every block, so that no rank waits forever. */
+      if (!st && s->rank == 0 && !wst) wst = write_block(s, &w, &f, block, k0 + j, n);
     }
-    state_free(&f);
   }
-  free(mine), free(all), free(counts), free(displs);
+  if (!st) st = wst;
+  if (!st && s->rank == 0) st = write_attributes(s, &w, &f, rows);
+  if (s->rank == 0) {
+    writer_free(&w); /* the datasets closed before the file */
+    if (!st) st = gfv_h5_commit(&w.h);
+    gfv_h5_abort(&w.h); /* nothing left to do after a commit */
+  }
+  free(block), free(f.trace);
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
   s->timers[GFV_PHASE_IO] += gfv_comm_wtime() - t0;
   return GFV_OK;

@@ -23,21 +23,27 @@
  *   plus the largest of these later phases:
  *     restart      rank 0 reads the whole checkpoint, 8 K (5 + 2d + 3ps) and the trace,
  *                  and scatters it; every rank keeps its block, kloc of the same
- *     checkpoint   own particles packed; rank 0: 4 copies of all K packed (gathered, as the
- *                  file's state, HDF5's in-memory file, its image) and 3 copies of the trace
+ *     checkpoint   blocks of B = min(GFV_OUTPUT_BLOCK_BYTES / per, ceil(K / P)) packed
+ *                  particles (per = 8 (5 + 2d + 3ps) bytes; output_blocks.h): every rank
+ *                  packs and sends one block at a time; rank 0 holds one block received and
+ *                  its columns (2 B per) and one copy of the trace, and HDF5 writes the file
+ *                  directly (no image in memory)
  *     evaluation   the whole mixture 8 K (2 + d + 2 ps) on every rank (params layout: its L,
  *                  8 K ps, the rest is kept), the kernel workspace for (d, K, 1) (params
  *                  layout: the fused kernel's); 8 kloc M
  *                  log ratios, M = ceil(N/K) of --eval-samples=N; rank 0 gathers all K M for
  *                  PSIS (32 bytes each: the ratios, the smoothed copy, the sort's (value,
  *                  index) pairs)
- *     outputs      rank 0: weights and covariances 8 K (1 + ps), mixture.h5 twice in
- *                  memory, density.csv's grid and workspace for 2-D targets; the draws
+ *     outputs      rank 0: one block of weights and covariances, 8 min(K, GFV_OUTPUT_BLOCK_BYTES
+ *                  / (8 (1 + ps))) (1 + ps), for mixture.csv and mixture.h5 (written by
+ *                  HDF5 directly); all K of them, 8 K (1 + ps), only for a target's report
+ *                  or --predict hooks; density.csv's grid and workspace for 2-D targets; the draws
  *                  (draws.h): N = --out-samples rows of m + 2 values (m outputs), kept for
  *                  posterior.nc, whose in-memory image and one variable's buffer take about
  *                  as much again, the PSIS weights (17 N), a block of 4096 draws' scratch
  *                  and the kernel workspace for (d, K, 1)
- * malloc's own bookkeeping (16 bytes a block) and the targets' buffers (allocated when the
+ * malloc's own bookkeeping (16 bytes a block), HDF5's metadata cache (about 2 MB while a
+ * file is open) and the targets' buffers (allocated when the
  * target is created, before the check, so part of what the process already uses) are
  * not counted; tests/unit/test_resources.c holds the persistent part to 5% of what a
  * created solver allocates.
@@ -56,6 +62,7 @@
 
 #include "flows/flow.h"
 #include "gflowvi/mixture.h"
+#include "solver/output_blocks.h"
 #include "solver/particles.h"
 #include "solver/solver_impl.h"
 
@@ -147,8 +154,9 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
     phase[RESTART][GFV_MEM_PARTICLES] = (s.root ? K : 0) * s.per_ck + kloc * s.per_ck;
     phase[RESTART][GFV_MEM_TRACE] = s.rows * 48;
   }
-  phase[CHECKPOINT][GFV_MEM_PARTICLES] = kloc * s.per_ck + s.root * 4 * K * s.per_ck;
-  phase[CHECKPOINT][GFV_MEM_TRACE] = s.root * 3 * s.rows * 48;
+  const double ck_rows = (double)gfv_ckpt_block_rows((size_t)K, ranks, (size_t)s.per_ck);
+  phase[CHECKPOINT][GFV_MEM_PARTICLES] = (1 + s.root) * ck_rows * s.per_ck;
+  phase[CHECKPOINT][GFV_MEM_TRACE] = s.root * s.rows * 48;
   /* The whole mixture (gfv_solver_gather_full): only L is new in the params layout. */
   const double full = s.params ? 8 * K * ps : 8 * K * (2 + d + 2 * ps);
   const double M = ceil((double)cfg->eval_samples / K);
@@ -159,7 +167,9 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
   phase[EVALUATION][GFV_MEM_EVAL] = 8 * kloc * M + s.root * 32 * K * M;
   phase[OUTPUTS][GFV_MEM_PARTICLES] = full;
   if (s.root) {
-    phase[OUTPUTS][GFV_MEM_PARTICLES] += 8 * K * (1 + ps) + 2 * (8 * K * (1 + d + ps) + H5_OVERHEAD);
+    const double mix_rows = (double)gfv_mixture_block_rows((size_t)K, (size_t)ps);
+    phase[OUTPUTS][GFV_MEM_PARTICLES] +=
+        8 * mix_rows * (1 + ps) + (t->report || cfg->predict[0] ? 8 * K * (1 + ps) : 0);
     if (t->dim == 2)
       phase[OUTPUTS][GFV_MEM_PARTICLES] +=
           8.0 * 4 * GFV_GRID * GFV_GRID + gfv_mix_work_bytes(2, (size_t)K, 1, s.diag);

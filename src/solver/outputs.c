@@ -17,9 +17,12 @@
 #include "gflowvi/io.h"
 #include "gflowvi/version.h"
 #include "io/h5file.h"
+#include "io/ofile_named.h"
 #include "linalg/linalg.h"
 #include "rng/stream.h"
 #include "solver/draws.h"
+#include "solver/footprint.h"
+#include "solver/output_blocks.h"
 #include "solver/solver_impl.h"
 #include "targets/models.h"
 
@@ -34,6 +37,7 @@ const char *const gfv_output_file_names[F_COUNT] = {
 enum { STAT_BYTES = GFV_NPHASES, STAT_RSS, STAT_PAIRS, STAT_PRUNED, NSTATS };
 typedef struct {
   double min[NSTATS], max[NSTATS], mean[NSTATS];
+  double *rss; /* rank 0: each rank's peak resident memory, in rank order */
 } rank_stats;
 
 static int gather_stats(gfv_solver *s, rank_stats *rs) {
@@ -50,7 +54,41 @@ static int gather_stats(gfv_solver *s, rank_stats *rs) {
   GFV_CALL(gfv_comm_allreduce_max(s->comm, rs->min, (size_t)n));
   GFV_CALL(gfv_comm_allreduce_sum(s->comm, rs->mean, (size_t)n));
   for (int i = 0; i < n; i++) rs->min[i] = -rs->min[i], rs->mean[i] /= s->size;
-  return GFV_OK;
+  /* and every rank's own peak, for summary.json's list (size doubles on rank 0) */
+  size_t *counts = NULL, *displs = NULL;
+  int st = gfv_calloc(&counts, (size_t)s->size, sizeof(size_t));
+  if (!st) st = gfv_calloc(&displs, (size_t)s->size, sizeof(size_t));
+  if (!st && s->rank == 0) st = gfv_calloc(&rs->rss, (size_t)s->size, sizeof(double));
+  st = gfv_comm_agree(s->comm, st, NULL);
+  if (!st) {
+    gfv_block_counts((size_t)s->size, s->size, sizeof(double), counts, displs);
+    st = gfv_comm_gatherv_bytes(s->comm, &v[STAT_RSS], sizeof(double), rs->rss, counts, displs, 0);
+  }
+  free(counts), free(displs);
+  return st;
+}
+
+/* "peak_rss_bytes": min and max over ranks, each rank's, and the memory model's bound for
+ * each rank (footprint.c: what the solver allocates at its peak, without the process's
+ * own libraries and the target's buffers, so RSS exceeds it by a constant of some MB). */
+static void write_rss(const gfv_solver *s, const rank_stats *rs, FILE *f) {
+  fprintf(f, "  \"peak_rss_bytes\": {\"min\": ");
+  gfv_json_number(f, rs->min[STAT_RSS]);
+  fprintf(f, ", \"max\": ");
+  gfv_json_number(f, rs->max[STAT_RSS]);
+  fprintf(f, ", \"ranks\": [");
+  for (int r = 0; r < s->size; r++) {
+    if (r) fprintf(f, ", ");
+    gfv_json_number(f, rs->rss ? rs->rss[r] : NAN);
+  }
+  fprintf(f, "], \"model_bytes\": [");
+  for (int r = 0; r < s->size; r++) {
+    gfv_mem_estimate e;
+    gfv_memory_estimate(s->cfg, s->target, s->size, r, &e);
+    if (r) fprintf(f, ", ");
+    gfv_json_number(f, e.peak);
+  }
+  fprintf(f, "]},\n");
 }
 
 static void csv_header(FILE *f, const char *prefix, size_t d, int matrix) {
@@ -63,60 +101,92 @@ static void csv_header(FILE *f, const char *prefix, size_t d, int matrix) {
   }
 }
 
-/* The fitted mixture in user terms: weights and covariances, computed once for all outputs. */
-typedef struct {
-  double *w, *cov; /* K; K x d x d, or K x d variances in the diag family */
-} fitted;
-
-static int fitted_compute(const gfv_solver *s, fitted *m) {
-  const size_t K = s->K, ps = s->psize;
+/* Components [k0, k0 + n) in user terms: weights w (n) and covariances cov (n x ps: d x d,
+ * or the d variances in the diag family). */
+static int fitted_block(const gfv_solver *s, size_t k0, size_t n, double *w, double *cov) {
+  const size_t ps = s->psize;
   const gfv_family_type *f = s->fam;
-  GFV_ALLOC(m->w, K);
-  GFV_ALLOC(m->cov, K * ps);
-  for (size_t k = 0; k < K; k++) {
-    m->w[k] = exp(s->full_logw[k]);
-    GFV_CHECK(f->covariance(f, s->d, s->full_P + k * ps, s->full_L + k * ps, m->cov + k * ps) == 0,
-              GFV_ERR_NUMERIC,
-              "particle %zu: cannot invert its precision", k);
+  for (size_t i = 0; i < n; i++) {
+    const size_t k = k0 + i;
+    w[i] = exp(s->full_logw[k]);
+    GFV_CHECK(f->covariance(f, s->d, s->full_P + k * ps, s->full_L + k * ps, cov + i * ps) == 0,
+              GFV_ERR_NUMERIC, "particle %zu: cannot invert its precision", k);
   }
   return GFV_OK;
 }
 
-static void write_mixture(const gfv_solver *s, const fitted *m, FILE *f) {
+/* The whole fitted mixture, for the targets' report and --predict hooks only: the files
+ * take it a block at a time (write_mixture). */
+typedef struct {
+  double *w, *cov; /* K; K x ps */
+} fitted;
+
+static int fitted_compute(const gfv_solver *s, fitted *m) {
+  GFV_ALLOC(m->w, s->K);
+  GFV_ALLOC(m->cov, s->K * s->psize);
+  return fitted_block(s, 0, s->K, m->w, m->cov);
+}
+
+static void write_mixture_rows(const gfv_solver *s, size_t k0, size_t n, const double *w,
+                               const double *cov, FILE *f) {
   const size_t d = s->d, dd = s->psize;
-  fprintf(f, "weight");
-  csv_header(f, "mu", d, 0);
-  csv_header(f, s->fam->csv_prefix, d, s->fam->csv_pairs);
-  fprintf(f, "\n");
-  for (size_t k = 0; k < s->K; k++) {
-    fprintf(f, "%.17g", m->w[k]);
-    for (size_t t = 0; t < d; t++) fprintf(f, ",%.17g", s->full_mu[k * d + t]);
-    for (size_t t = 0; t < dd; t++) fprintf(f, ",%.17g", m->cov[k * dd + t]);
+  for (size_t i = 0; i < n; i++) {
+    fprintf(f, "%.17g", w[i]);
+    for (size_t t = 0; t < d; t++) fprintf(f, ",%.17g", s->full_mu[(k0 + i) * d + t]);
+    for (size_t t = 0; t < dd; t++) fprintf(f, ",%.17g", cov[i * dd + t]);
     fprintf(f, "\n");
   }
 }
 
-/* mixture.h5: the same mixture for HDF5 readers (h5py, hdf5r, h5dump), built in memory
- * and written to out with the other files. */
-static int write_mixture_h5(const gfv_solver *s, const fitted *m, const gfv_eval_result *res,
-                            const char *path, FILE *out) {
-  gfv_h5 h;
+/* mixture.csv (to csv) and mixture.h5 (for HDF5 readers: h5py, hdf5r, h5dump; written by
+ * HDF5 to h5out's temporary name), a block of GFV_OUTPUT_BLOCK_BYTES of weights and
+ * covariances at a time (output_blocks.h): the datasets are created at full size and
+ * written by hyperslabs, in the order that whole-array writes would take. */
+static int write_mixture(const gfv_solver *s, const gfv_eval_result *res, FILE *csv,
+                         gfv_ofile *h5out, const char *path) {
+  const size_t K = s->K, d = s->d, ps = s->psize;
+  const size_t rows = gfv_mixture_block_rows(K, ps);
+  const size_t k1[1] = {K}, kd[2] = {K, d}, kdd[3] = {K, d, d};
+  double *w = NULL, *cov = NULL;
+  gfv_h5 h = {.id = H5I_INVALID_HID};
+  gfv_h5_set ws = {.id = H5I_INVALID_HID}, cs = {.id = H5I_INVALID_HID};
   int st = GFV_OK;
-  const size_t k1[1] = {s->K}, kd[2] = {s->K, s->d}, kdd[3] = {s->K, s->d, s->d};
-  GFV_CALL(gfv_h5_create(path, &h));
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "weights", 1, k1, m->w), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "means", 2, kd, s->full_mu), fail);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, s->fam->h5_cov, 1 + s->fam->cov_rank, kdd, m->cov), fail);
-  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "target", s->cfg->target), fail);
-  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "flow", s->flow->name), fail);
-  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "elbo", res->elbo), fail);
-  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "elbo_se", res->elbo_se), fail);
-  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "kl", res->kl), fail);
-  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "iterations", (double)s->iter), fail);
-  GFV_CALL(gfv_h5_write_image(&h, out));
-  return GFV_OK;
-fail:
-  gfv_h5_abort(&h);
+  fprintf(csv, "weight");
+  csv_header(csv, "mu", d, 0);
+  csv_header(csv, s->fam->csv_prefix, d, s->fam->csv_pairs);
+  fprintf(csv, "\n");
+  GFV_CALL_GOTO(st, gfv_calloc(&w, rows, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&cov, rows * ps, sizeof(double)), done);
+  /* the data and 64 KiB for HDF5's headers and the attributes */
+  GFV_CALL_GOTO(st, gfv_h5_create_in(h5out, path, 8.0 * (double)K * (double)(1 + d + ps) + 65536.0, &h), done);
+  GFV_CALL_GOTO(st, gfv_h5_set_create(&h, "weights", 1, k1, &ws), done);
+  for (size_t k = 0; k < K; k += rows) {
+    const size_t n = K - k < rows ? K - k : rows;
+    for (size_t i = 0; i < n; i++) w[i] = exp(s->full_logw[k + i]);
+    GFV_CALL_GOTO(st, gfv_h5_set_write_rows(&ws, k, n, w), done);
+  }
+  gfv_h5_set_close(&ws);
+  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "means", 2, kd, s->full_mu), done);
+  GFV_CALL_GOTO(st, gfv_h5_set_create(&h, s->fam->h5_cov, 1 + s->fam->cov_rank, kdd, &cs), done);
+  for (size_t k = 0; k < K; k += rows) {
+    const size_t n = K - k < rows ? K - k : rows;
+    GFV_CALL_GOTO(st, fitted_block(s, k, n, w, cov), done);
+    write_mixture_rows(s, k, n, w, cov, csv);
+    GFV_CALL_GOTO(st, gfv_h5_set_write_rows(&cs, k, n, cov), done);
+  }
+  gfv_h5_set_close(&cs);
+  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "target", s->cfg->target), done);
+  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "flow", s->flow->name), done);
+  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "elbo", res->elbo), done);
+  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "elbo_se", res->elbo_se), done);
+  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "kl", res->kl), done);
+  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "iterations", (double)s->iter), done);
+  st = gfv_h5_close_file(&h);
+done:
+  gfv_h5_set_close(&ws);
+  gfv_h5_set_close(&cs);
+  gfv_h5_abort(&h); /* after a failure; h5out is the caller's */
+  free(w), free(cov);
   return st;
 }
 
@@ -348,11 +418,7 @@ static void write_summary(gfv_solver *s, const gfv_eval_result *res, const rank_
     fprintf(f, "}%s\n", i < GFV_NPHASES ? "," : "");
   }
   fprintf(f, "  },\n");
-  fprintf(f, "  \"peak_rss_bytes\": {\"min\": ");
-  gfv_json_number(f, rs->min[STAT_RSS]);
-  fprintf(f, ", \"max\": ");
-  gfv_json_number(f, rs->max[STAT_RSS]);
-  fprintf(f, "},\n");
+  write_rss(s, rs, f);
   /* Means over ranks: their ratio is that of the sums. */
   const double pairs = rs->mean[STAT_PAIRS], pruned = rs->mean[STAT_PRUNED];
   json_member(f, "pruned_fraction", pairs > 0 ? pruned / pairs : 0.0, 0);
@@ -383,7 +449,7 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
   size_t data_len = 0;
   int st = GFV_OK;
   GFV_CALL(gfv_mkdir_p(s->cfg->out));
-  GFV_CALL_GOTO(st, fitted_compute(s, &m), fail);
+  if (s->target->report || s->cfg->predict[0]) GFV_CALL_GOTO(st, fitted_compute(s, &m), fail);
   GFV_CALL_GOTO(st, run_report(s, &m, &rep), fail);
   if (s->target->describe) {
     FILE *df = open_memstream(&data, &data_len);
@@ -396,15 +462,16 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
     if (i == F_DENSITY && s->d != 2) continue;
     if ((i == F_PSIS && !x.resampled) || (i == F_PREDICTIONS && !s->cfg->predict[0])) continue;
     GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[i], path, sizeof path), fail);
-    GFV_CALL_GOTO(st, gfv_ofile_open(path, &files[i]), fail);
+    /* mixture.h5: HDF5 writes the temporary file itself */
+    if (i == F_H5) GFV_CALL_GOTO(st, gfv_ofile_open_named(path, &files[i]), fail);
+    else GFV_CALL_GOTO(st, gfv_ofile_open(path, &files[i]), fail);
   }
-  write_mixture(s, &m, gfv_ofile_stream(files[F_MIXTURE]));
+  GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[F_H5], path, sizeof path), fail);
+  GFV_CALL_GOTO(st, write_mixture(s, res, gfv_ofile_stream(files[F_MIXTURE]), files[F_H5], path), fail);
   write_trace(s, gfv_ofile_stream(files[F_TRACE]));
   GFV_CALL_GOTO(st, gfv_draws_make(s, res->outside > 0, gfv_ofile_stream(files[F_SAMPLES]),
                                     gfv_ofile_stream(files[F_DRAWS]), &draws), fail);
   if (files[F_DENSITY]) GFV_CALL_GOTO(st, write_density(s, gfv_ofile_stream(files[F_DENSITY])), fail);
-  GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[F_H5], path, sizeof path), fail);
-  GFV_CALL_GOTO(st, write_mixture_h5(s, &m, res, path, gfv_ofile_stream(files[F_H5])), fail);
   GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[F_NC], path, sizeof path), fail);
   gfv_nc_meta meta = {s->cfg->target, GFV_VERSION};
   GFV_CALL_GOTO(st, gfv_posterior_nc_write(&draws, path, &meta, gfv_ofile_stream(files[F_NC])), fail);
@@ -441,11 +508,12 @@ fail:
 int gfv_solver_write_outputs_impl(gfv_solver *s, const gfv_eval_result *res) {
   GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_write_outputs"));
   double t0 = gfv_comm_wtime();
-  rank_stats rs;
+  rank_stats rs = {0};
   GFV_CALL(gfv_comm_agree(s->comm, gfv_interrupt_signal() ? GFV_STOPPED : GFV_OK, NULL));
   GFV_CALL(gfv_solver_gather_full(s));
-  GFV_CALL(gather_stats(s, &rs));
-  int st = s->rank == 0 ? write_all(s, res, &rs) : GFV_OK;
+  int st = gather_stats(s, &rs);
+  if (!st && s->rank == 0) st = write_all(s, res, &rs);
+  free(rs.rss);
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
   s->timers[GFV_PHASE_IO] += gfv_comm_wtime() - t0;
   return GFV_OK;

@@ -9,6 +9,7 @@
  * quantity named with indices ("theta[1]".."theta[8]", "Sigma[1,1]".."Sigma[2,2]") is one
  * variable with one more dim per index, theta_dim_0 (0-based coordinates), as ArviZ makes
  * of Stan's output. */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,9 +282,11 @@ int gfv_posterior_nc_write(const gfv_draws *d, const char *path, const gfv_nc_me
   nc = -1;
   if (rc != NC_NOERR)
     GFV_ERROR_GOTO(st, done, GFV_ERR_IO, "cannot write '%s': %s", path, NC->strerror_(rc));
+  errno = 0;
   size_t written = fwrite(mem.memory, 1, mem.size, out);
+  int err = errno ? errno : EIO; /* a full disk shows here when the stream flushes */
   free(mem.memory);
-  if (written != mem.size) GFV_ERROR_GOTO(st, done, GFV_ERR_IO, "cannot write '%s'", path);
+  if (written != mem.size) GFV_ERROR_GOTO(st, done, GFV_ERR_IO, "cannot write '%s': %s", path, strerror(err));
 done:
   if (nc >= 0) NC->abort_(nc);
   free(buf);
