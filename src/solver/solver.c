@@ -107,8 +107,11 @@ static int allocate(gfv_solver *s) {
     GFV_ALLOC(s->logq, s->nloc);
     GFV_ALLOC(s->skip, s->nloc);
     s->zloc = s->zall, s->logq_loc = s->logq;
-    GFV_CALL(gfv_solver_alloc_full(s, 0));
-    GFV_CALL(gfv_mix_fused_alloc(d, s->K, s->S, s->fam->diag, GFV_MIX_FUSED_BUDGET, &s->mf));
+    /* Beyond the budget, the mixture streams in blocks instead (params_stream.c). */
+    GFV_CALL(gfv_solver_stream_alloc(s));
+    if (!s->stream_cap) GFV_CALL(gfv_solver_alloc_full(s, 0));
+    GFV_CALL(gfv_mix_fused_alloc(d, s->stream_cap ? s->stream_cap : s->K, s->S, s->fam->diag,
+                                 GFV_MIX_FUSED_BUDGET, &s->mf));
     gfv_mix_fused_set_prune(s->mf, strcmp(s->cfg->prune, "off") != 0);
   } else {
     /* GFV_SIM_ALLOC: one copy for all ranks in a timing-only simulated run (sim.h). */
@@ -362,6 +365,7 @@ void gfv_solver_free(gfv_solver *s) {
   gfv_mix_work_free(s->mw);
   gfv_convergence_free(s->conv);
   free(s->full_logw), free(s->full_mu), free(s->full_P), free(s->full_L), free(s->full_logc);
+  free(s->ring[0]), free(s->ring[1]);
   free(s);
 }
 
@@ -443,10 +447,12 @@ static int mixture_terms_samples(gfv_solver *s) {
  * the estimates cannot use is left out by its owner, the only rank that sees it. */
 static int mixture_terms_params(gfv_solver *s) {
   const size_t d = s->d;
+  for (size_t i = 0; i < s->nloc; i++) s->skip[i] = !usable(s, i);
+  /* A mixture beyond the gather budget: in blocks around the ranks (params_stream.c). */
+  if (s->stream_cap) return gfv_solver_stream_terms(s);
   double t0 = gfv_comm_wtime();
   GFV_CALL(gfv_solver_gather_params(s));
   double t1 = gfv_comm_wtime();
-  for (size_t i = 0; i < s->nloc; i++) s->skip[i] = !usable(s, i);
   gfv_mix_view v = {d, s->K, s->full_mu, s->full_P, NULL, s->full_logc, s->fam->diag};
   GFV_CALL(gfv_solver_phase_fused(s, &v));
   gfv_solver_phases_neutral(s); /* timing-only simulated runs (src/comm/sim.h) */

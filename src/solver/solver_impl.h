@@ -130,6 +130,10 @@ struct gfv_solver {
   /* The whole mixture on every rank: every iteration in the params layout (all but L),
    * and for relocations, the final evaluation and the outputs (gfv_solver_gather_full). */
   double *full_logw, *full_mu, *full_P, *full_L, *full_logc;
+  /* The mixture streamed instead (params_stream.c): components per block (0: gathered), and
+   * the two blocks in flight around the ring. */
+  size_t stream_cap;
+  double *ring[2];
 
   int stop_requested;               /* some rank saw the stop flag (agreed) */
   int checkpoint_due;               /* some rank's checkpoint timer expired (agreed) */
@@ -177,6 +181,30 @@ int gfv_solver_alloc_full(gfv_solver *s, int with_L);
 #define GFV_SAMPLES_A_BUDGET ((double)(256 << 20))
 /* Its points per range: all n when n x kloc numbers fit the budget, else a multiple of S. */
 size_t gfv_samples_a_rows(size_t n, size_t kloc, size_t S);
+
+/* The params layout gathers the whole mixture (K (d + ps + 1) numbers) up to this many
+ * bytes, and streams it around the ranks in blocks beyond (params_stream.c).  The
+ * environment variable sets another budget, in bytes: a test knob (tests/mpi/
+ * test_params_stream.sh forces several blocks per rank with it). */
+#define GFV_PARAMS_GATHER_BUDGET ((double)(64 << 20))
+#define GFV_PARAMS_GATHER_ENV "GFV_PARAMS_GATHER_BYTES"
+double gfv_params_gather_budget(void);
+/* Components per block of the streamed mixture, 0 when it is gathered (it fits the budget,
+ * or a timing-only simulated run); a block is at most half the budget. */
+size_t gfv_params_stream_cap(size_t K, int ranks, size_t d, size_t ps);
+/* Sets s->stream_cap and allocates the ring's two blocks when the mixture streams. */
+int gfv_solver_stream_alloc(gfv_solver *s);
+/* Collective: fn(s, block, ctx) for every block of the mixture (s->cur's components of all
+ * ranks) as it passes this rank; its communication time goes to the comm timer, taken off
+ * the mixture timer (the callers time the sweep as mixture work).  A failure of fn on any
+ * rank is agreed after the sweep. */
+typedef int (*gfv_block_fn)(gfv_solver *s, const gfv_mix_view *block, void *ctx);
+int gfv_solver_ring_sweep(gfv_solver *s, gfv_block_fn fn, void *ctx);
+/* Collective: the least eigenvalue bound of all K precisions (the streamed pruning's). */
+int gfv_solver_min_curvature(gfv_solver *s, gfv_mix_fused *f, double *lref);
+/* Collective, params layout, streamed: log q, the gradient sums and the Hessian sums at this
+ * rank's samples, into s->logq and s->recv, as the gathered path's kernel call gives them. */
+int gfv_solver_stream_terms(gfv_solver *s);
 
 /* Collective: the verdict on a finished fit into res (warnings, reliable); needs the
  * final evaluation's figures in res and s->eval_phi (diagnostics.c). */
