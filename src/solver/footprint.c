@@ -19,7 +19,9 @@
  *     particles    two states (cur, prev) of 8 kloc (d + 2 ps + 2), two estimates of
  *                  8 kloc (d + ps + 2), the flow and estimator work, the trust region's
  *                  8 (4 kloc + d^2 + d + 3 S d) and 2 x 16 kloc flags, five per-rank count
- *                  arrays; samples layout: 8 H K ps (phase B's Hessian sums); params
+ *                  arrays; samples layout: 8 H K ps (phase B's Hessian sums; beyond
+ *                  GFV_PARAMS_GATHER_BUDGET 8 H h ps, chunks of h particles, and no send
+ *                  buffer: its n d + H K ps above drop out); params
  *                  layout: the whole mixture but L, 8 K (d + ps + 2), or when it exceeds
  *                  GFV_PARAMS_GATHER_BUDGET the ring's two blocks, 2 x 8 cap (d + ps + 1)
  *                  (at most the budget: params_stream.c)
@@ -133,15 +135,20 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
     const double a = (double)gfv_samples_a_rows((size_t)n, (size_t)kloc, S);
     keep[GFV_MEM_MIXTURE] = 8 * a * kloc + (a < n ? 8 * a : 0) +
                             gfv_mix_work_bytes(t->dim, (size_t)kloc, S, s.diag);
-    const double send = n * d + s.H * K * ps; /* the reduce-scatter's message */
+    /* The reduce-scatter's message; with the Hessian sums in chunks (hr < K particles at a
+     * time) there is no send buffer, and the largest message is gbar's or a chunk's. */
+    const double hr = (double)gfv_samples_h_rows((size_t)K, (size_t)ps, s.H);
+    const double send = hr < K ? 0 : n * d + s.H * K * ps;
+    const double msg = hr < K ? fmax(n * d, hr * ps) : send;
     keep[GFV_MEM_SAMPLES] = 8 * (n * d + n * d + send + nloc * d + s.H * kloc * ps + nloc +
                                  nloc * d + n);
-    if (ranks > 1) keep[GFV_MEM_SAMPLES] += 8 * (2 * send + n);
+    if (ranks > 1) keep[GFV_MEM_SAMPLES] += 8 * (2 * msg + n);
   }
   /* and the trust region's compaction buffers for one particle's samples (solver.c) */
   /* The other particles: the params layout's gathered mixture, or the ring's two blocks. */
   const double ring = 2 * 8 * s.cap * (d + ps + 1);
-  const double others = s.params ? (s.cap > 0 ? ring : 8 * K * (d + ps + 2)) : 8 * s.H * K * ps;
+  const double others = s.params ? (s.cap > 0 ? ring : 8 * K * (d + ps + 2))
+                                 : 8 * s.H * (double)gfv_samples_h_rows((size_t)K, (size_t)ps, s.H) * ps;
   keep[GFV_MEM_HESSIANS] = 8 * s.H * nloc * d * d + 8 * s.H * (double)cfg->samples * d * d;
   keep[GFV_MEM_PARTICLES] =
       2 * 8 * kloc * (d + 2 * ps + 2) + 2 * 8 * kloc * (d + ps + 2) +

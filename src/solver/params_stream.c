@@ -50,6 +50,13 @@ size_t gfv_params_stream_cap(size_t K, int ranks, size_t d, size_t ps) {
   return cap < 1 ? 1 : cap;
 }
 
+size_t gfv_samples_h_rows(size_t K, size_t ps, int hessian) {
+  const double budget = gfv_params_gather_budget(), row = 8.0 * (double)ps;
+  if (!hessian || (double)K * row <= budget || gfv_sim_sampling() > 0) return K;
+  size_t rows = (size_t)(budget / row);
+  return rows < 1 ? 1 : rows;
+}
+
 int gfv_solver_stream_alloc(gfv_solver *s) {
   s->stream_cap = gfv_params_stream_cap(s->K, s->size, s->d, s->psize);
   if (!s->stream_cap || s->ring[0]) return GFV_OK;

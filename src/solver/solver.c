@@ -121,8 +121,11 @@ static int allocate(gfv_solver *s) {
     if (s->a_rows < s->n) GFV_SIM_ALLOC(s->lse_tmp, s->a_rows);
     GFV_ALLOC(s->logq, s->n);
     GFV_SIM_ALLOC(s->gbar_all, s->n * d);
-    if (s->est->needs_hessian) GFV_SIM_ALLOC(s->H_all, s->K * ps);
-    GFV_SIM_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
+    /* Beyond the budget the Hessian sums go in chunks, each reduce-scattered on its own, and
+     * the gradient sums straight from gbar_all: no send buffer (phases.c). */
+    s->h_rows = gfv_samples_h_rows(s->K, ps, s->est->needs_hessian);
+    if (s->est->needs_hessian) GFV_SIM_ALLOC(s->H_all, s->h_rows * ps);
+    if (s->h_rows == s->K) GFV_SIM_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
     s->zloc = s->zall + s->k0 * s->S * d, s->logq_loc = s->logq + s->k0 * s->S;
     GFV_CALL(s->fam->work_alloc(s->fam, d, s->kloc, s->S, &s->mw));
   }
@@ -433,7 +436,10 @@ static int mixture_terms_samples(gfv_solver *s) {
    * Hessian sums (phases.c). */
   GFV_CALL(gfv_solver_phase_b(s, &v));
   double t4 = gfv_comm_wtime();
-  GFV_CALL(gfv_comm_reduce_scatter_sum(c, s->send, s->recv, s->rs_counts));
+  /* (Hessian sums in chunks: they were delivered in phase B; the gradient sums, in point
+   * order, are already in destination order.) */
+  GFV_CALL(s->h_rows < s->K ? gfv_comm_reduce_scatter_sum(c, s->gbar_all, s->recv, s->z_counts)
+                            : gfv_comm_reduce_scatter_sum(c, s->send, s->recv, s->rs_counts));
   gfv_solver_phases_neutral(s); /* timing-only simulated runs (src/comm/sim.h) */
   double t5 = gfv_comm_wtime();
   s->timers[GFV_PHASE_COMM] += (t1 - t0) + (t3 - t2) + (t5 - t4);

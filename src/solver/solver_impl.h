@@ -89,6 +89,8 @@ struct gfv_solver {
   size_t a_rows;            /* samples layout: points per phase-A range (n: all at once) */
   double *lse_tmp;          /* samples layout, several ranges: a range's own log-sum-exps */
   double *gbar_all, *H_all; /* samples layout: phase-B partial sums over this rank's components */
+  size_t h_rows;            /* samples layout: particles whose Hessian sums H_all holds at once
+                               (K, or fewer beyond the budget: gfv_samples_h_rows) */
   double *send, *recv;      /* reduce-scatter buffers; recv: gradient sums at this rank's
                                samples, then its particles' Hessian sums (both layouts) */
   unsigned char *skip;      /* params layout: this rank's samples the estimates cannot use */
@@ -205,6 +207,12 @@ int gfv_solver_min_curvature(gfv_solver *s, gfv_mix_fused *f, double *lref);
 /* Collective, params layout, streamed: log q, the gradient sums and the Hessian sums at this
  * rank's samples, into s->logq and s->recv, as the gathered path's kernel call gives them. */
 int gfv_solver_stream_terms(gfv_solver *s);
+
+/* The samples layout's Hessian sums of all K particles (K ps numbers, before the
+ * reduce-scatter) are held whole up to the same budget, and beyond in chunks of this many
+ * particles, each reduce-scattered as phase B finishes it (phases.c); K without the
+ * hessian estimator and in a timing-only simulated run. */
+size_t gfv_samples_h_rows(size_t K, size_t ps, int hessian);
 
 /* Collective: the verdict on a finished fit into res (warnings, reliable); needs the
  * final evaluation's figures in res and s->eval_phi (diagnostics.c). */

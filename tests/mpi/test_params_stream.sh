@@ -8,7 +8,8 @@
 # measured 1e-15 to 3e-13), the final ELBO and KL to 1e-10 (the evaluation streams too);
 # likewise the diagonal family, the stein estimator, and a spread mixture whose pairs are
 # mostly pruned (exact pruning against the whole mixture).  The streamed runs really
-# stream: they send over twice the gathered run's bytes per iteration (3.3x here).  A streamed run
+# stream: they send over twice the gathered run's bytes per iteration (3.3x here).  The
+# samples layout's Hessian sums, in chunks under the same budget, give its whole-buffer fit.  A streamed run
 # stopped by a checkpoint and restarted gives the uninterrupted run's mixture.csv bitwise.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
@@ -101,6 +102,15 @@ if run spread-g 1 "" "${spread[@]}" && run spread-s 2 2000 "${spread[@]}"; then
   if within 0.5 "$frac"; then pass "spread, streamed: pruned fraction $frac"
   else fail spread-streamed-prunes "only $frac of the pairs pruned"; fi
   compare spread-streamed-pruned-equals-gathered spread-s spread-g 1e-10
+fi
+# The samples layout under the same budget: the Hessian sums of all 48 particles (6 kB) go
+# in chunks of 15 particles, each reduce-scattered on its own, and the final evaluation
+# streams the mixture; the fits at 1 and 3 ranks equal the whole-buffer fit on 2.
+if run samples-g 2 "" "${common[@]}" --layout=samples; then
+  for np in 1 3; do
+    run "samples-s$np" "$np" 2000 "${common[@]}" --layout=samples \
+      && compare "samples-hessian-chunks-${np}ranks-equal-whole" "samples-s$np" samples-g 1e-10
+  done
 fi
 # Restart: 10 iterations with a checkpoint, then on to 20, streamed on 3 ranks.
 if run part 3 2000 "${common[@]}" --iters=10 --checkpoint-every=10 \
