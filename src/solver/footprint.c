@@ -24,7 +24,7 @@
  *                  buffer: its n d + H K ps above drop out); params
  *                  layout: the whole mixture but L, 8 K (d + ps + 2), or when it exceeds
  *                  GFV_PARAMS_GATHER_BUDGET the ring's two blocks, 2 x 8 cap (d + ps + 1)
- *                  (at most the budget: params_stream.c)
+ *                  (at most a quarter of the budget: params_stream.c)
  *   plus the largest of these later phases:
  *     restart      rank 0 reads the whole checkpoint, 8 K (5 + 2d + 3ps) and the trace,
  *                  and scatters it; every rank keeps its block, kloc of the same

@@ -7,7 +7,8 @@
  * own particles into chunks of at most `cap` components; in step t of a sweep a rank holds
  * chunk ch of rank (r - t) mod P, uses it, and passes it on to rank r + 1 while it receives
  * the next from rank r - 1 (gfv_comm_ring_shift).  So a rank holds its own particles and two
- * blocks of cap (d + ps + 1) numbers (the one in hand and the one arriving), whatever K.
+ * blocks of cap (d + ps + 1) numbers (the one in hand and the one arriving), whatever K:
+ * each an eighth of the budget at most.
  *
  * Two sweeps, because the responsibilities need the whole log q first:
  *   1. log q at this rank's points, block by block (gfv_mix_fused_logq_add);
@@ -45,7 +46,9 @@ double gfv_params_gather_budget(void) {
 size_t gfv_params_stream_cap(size_t K, int ranks, size_t d, size_t ps) {
   const double row = 8.0 * (double)(d + ps + 1), budget = gfv_params_gather_budget();
   if ((double)K * row <= budget || gfv_sim_sampling() > 0) return 0;
-  size_t most = (K + (size_t)ranks - 1) / (size_t)ranks, cap = (size_t)(budget / (2.0 * row));
+  /* A block is an eighth of the budget: the two in flight take a quarter, so that a mixture
+   * just beyond the budget takes far less streamed than gathered. */
+  size_t most = (K + (size_t)ranks - 1) / (size_t)ranks, cap = (size_t)(budget / (8.0 * row));
   if (cap > most) cap = most;
   return cap < 1 ? 1 : cap;
 }

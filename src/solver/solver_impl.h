@@ -192,7 +192,7 @@ size_t gfv_samples_a_rows(size_t n, size_t kloc, size_t S);
 #define GFV_PARAMS_GATHER_ENV "GFV_PARAMS_GATHER_BYTES"
 double gfv_params_gather_budget(void);
 /* Components per block of the streamed mixture, 0 when it is gathered (it fits the budget,
- * or a timing-only simulated run); a block is at most half the budget. */
+ * or a timing-only simulated run); a block is at most an eighth of the budget. */
 size_t gfv_params_stream_cap(size_t K, int ranks, size_t d, size_t ps);
 /* Sets s->stream_cap and allocates the ring's two blocks when the mixture streams. */
 int gfv_solver_stream_alloc(gfv_solver *s);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_params_stream.sh - the params layout with the mixture streamed around the ranks
 # (src/solver/params_stream.c, docs/method.md section 9).  GFV_PARAMS_GATHER_BYTES, the
-# test knob of the gather budget, forces blocks of 5 components (d = 4: 21 numbers each,
-# 2000 bytes for the two blocks in flight), so that 48 particles stream in 4 to 10 blocks
+# test knob of the gather budget, forces blocks of 5 components (d = 4: 21 numbers each; a
+# budget of 7000 bytes, a block an eighth of it), so that 48 particles stream in 4 to 10 blocks
 # per rank.  The fits at 1, 2 and 3 ranks equal the gathered fit: mixture.csv and the ELBO
 # trace to 1e-10 relative (the same terms summed in another order, over 20 iterations;
 # measured 1e-15 to 3e-13), the final ELBO and KL to 1e-10 (the evaluation streams too);
@@ -65,7 +65,7 @@ bytes() { json_get "$dir/$1/summary.json" timers | "$GFV_PYTHON" -c \
 
 if run gathered 1 "" "${common[@]}"; then
   for np in 1 2 3; do
-    run "streamed$np" "$np" 2000 "${common[@]}" && compare "streamed-${np}ranks-equals-gathered" "streamed$np" gathered 1e-10
+    run "streamed$np" "$np" 7000 "${common[@]}" && compare "streamed-${np}ranks-equals-gathered" "streamed$np" gathered 1e-10
   done
 fi
 if run gathered3 3 "" "${common[@]}" && [[ -f $dir/streamed3/summary.json ]]; then
@@ -73,10 +73,10 @@ if run gathered3 3 "" "${common[@]}" && [[ -f $dir/streamed3/summary.json ]]; th
   if within "$((2 * ${g%.*}))" "$s"; then pass "streamed run streams ($s bytes per iteration, gathered $g)"
   else fail streamed-run-streams "sent $s bytes per iteration, not over 2x the gathered run's $g"; fi
 fi
-if run diag-g 2 "" "${common[@]}" --family=diag && run diag-s 2 400 "${common[@]}" --family=diag; then
+if run diag-g 2 "" "${common[@]}" --family=diag && run diag-s 2 2000 "${common[@]}" --family=diag; then
   compare diag-streamed-equals-gathered diag-s diag-g 1e-10
 fi
-if run stein-g 2 "" "${common[@]}" --estimator=stein && run stein-s 3 2000 "${common[@]}" --estimator=stein; then
+if run stein-g 2 "" "${common[@]}" --estimator=stein && run stein-s 3 7000 "${common[@]}" --estimator=stein; then
   compare stein-streamed-3ranks-equals-gathered stein-s stein-g 1e-10
 fi
 # Spread out: a target of 48 modes 30 apart on a line (unit covariances), fitted from
@@ -97,14 +97,14 @@ write(sys.argv[2], 1.0, 0.6)
 PY
 spread=(--target="gmm:$dir/line.csv" --init="$dir/start.csv" --particles=48 --samples=4 --iters=8
         --layout=params --eval-samples=2000 --out-samples=10 --quiet)
-if run spread-g 1 "" "${spread[@]}" && run spread-s 2 2000 "${spread[@]}"; then
+if run spread-g 1 "" "${spread[@]}" && run spread-s 2 7000 "${spread[@]}"; then
   frac=$(json_get "$dir/spread-s/summary.json" pruned_fraction)
   if within 0.5 "$frac"; then pass "spread, streamed: pruned fraction $frac"
   else fail spread-streamed-prunes "only $frac of the pairs pruned"; fi
   compare spread-streamed-pruned-equals-gathered spread-s spread-g 1e-10
 fi
-# The samples layout under the same budget: the Hessian sums of all 48 particles (6 kB) go
-# in chunks of 15 particles, each reduce-scattered on its own, and the final evaluation
+# The samples layout under a budget of 2000 bytes: the Hessian sums of all 48 particles
+# (6 kB) go in chunks of 15 particles, each reduce-scattered on its own, and the final evaluation
 # streams the mixture; the fits at 1 and 3 ranks equal the whole-buffer fit on 2.
 if run samples-g 2 "" "${common[@]}" --layout=samples; then
   for np in 1 3; do
@@ -113,8 +113,8 @@ if run samples-g 2 "" "${common[@]}" --layout=samples; then
   done
 fi
 # Restart: 10 iterations with a checkpoint, then on to 20, streamed on 3 ranks.
-if run part 3 2000 "${common[@]}" --iters=10 --checkpoint-every=10 \
-    && run resumed 3 2000 "${common[@]}" --restart="$dir/part/checkpoint.h5"; then
+if run part 3 7000 "${common[@]}" --iters=10 --checkpoint-every=10 \
+    && run resumed 3 7000 "${common[@]}" --restart="$dir/part/checkpoint.h5"; then
   if cmp -s "$dir/streamed3/mixture.csv" "$dir/resumed/mixture.csv"; then pass streamed-restart-bitwise
   else fail streamed-restart-bitwise "mixture.csv of the restarted run differs from the uninterrupted one"; fi
 fi

@@ -205,12 +205,12 @@ static void test_estimate_matches_allocation(void) {
       {"gauss", "full", "stein", "samples", 40, 1500, 1, 10, 10000, GFV_MEM_PARTICLES},
       {"gauss", "diag", "stein", "auto", 100, 4, 10, 10, 1000000, GFV_MEM_DRAWS},
   };
-  /* The params layout with its mixture streamed (a 200 kB gather budget: blocks of 7 and
-   * of 3 components, in place of the gathered mixture: 19.7 MB in the first case). */
+  /* The params layout with its mixture streamed (a 500 kB gather budget: blocks of 4 and
+   * of 2 components, in place of the gathered mixture: 19.7 MB in the first case). */
   static const alloc_case streamed[] = {
       {"gauss", "full", "stein", "params", 40, 1500, 1, 10, 10000, GFV_MEM_PARTICLES},
       {"gauss", "full", "hessian", "params", 60, 20, 400, 10, 10000, GFV_MEM_HESSIANS},
-      /* the samples layout's Hessian sums in chunks of 6 particles, no send buffer */
+      /* the samples layout's Hessian sums in chunks of 17 particles, no send buffer */
       {"gauss", "full", "hessian", "samples", 60, 20, 400, 10, 10000, GFV_MEM_HESSIANS},
   };
   const size_t ncases = sizeof cases / sizeof cases[0], nstreamed = sizeof streamed / sizeof streamed[0];
@@ -218,7 +218,7 @@ static void test_estimate_matches_allocation(void) {
   gfv_comm_self(&comm);
   for (size_t i = 0; i < ncases + nstreamed; i++) {
     const alloc_case *c = i < ncases ? cases + i : streamed + (i - ncases);
-    if (i == ncases) setenv(GFV_PARAMS_GATHER_ENV, "200000", 1);
+    if (i == ncases) setenv(GFV_PARAMS_GATHER_ENV, "500000", 1);
     gfv_config cfg;
     gfv_config_defaults(&cfg);
     snprintf(cfg.target, sizeof cfg.target, "%s", c->target);
