@@ -36,15 +36,12 @@ max_rel_diff() {
   "$GFV_PYTHON" - "$@" <<'PY'
 import sys, json, numpy as np
 worst = 0.0
-for f in ("mixture.csv", "trace.csv"):
-    a = np.genfromtxt(sys.argv[1] + "/" + f, delimiter=",", names=True)
-    b = np.genfromtxt(sys.argv[2] + "/" + f, delimiter=",", names=True)
-    for c in a.dtype.names:
-        if c == "seconds": continue
-        # the trace's nats relative to 1 at least: a perfect fit's ELBO is 0 to rounding
-        # (and the mixture's columns too: a column that stays 0 holds rounding alone)
-        floor = 1.0
-        worst = max(worst, np.abs(a[c] - b[c]).max() / max(np.abs(b[c]).max(), floor))
+for name in ("mixture", "trace"):
+    a, b = (np.genfromtxt("%s/%s.csv" % (d, name), delimiter=",", names=True) for d in sys.argv[1:3])
+    # relative to 1 at least: a perfect fit's ELBO is 0 to rounding, and a column that
+    # stays 0 (an off-diagonal covariance) holds rounding alone
+    for c in (c for c in a.dtype.names if c != "seconds"):
+        worst = max(worst, np.abs(a[c] - b[c]).max() / max(np.abs(b[c]).max(), 1.0))
 sa, sb = (json.load(open(d + "/summary.json")) for d in sys.argv[1:3])
 for k in ("elbo", "kl"):
     if sb.get(k) is not None: worst = max(worst, abs(sa[k] - sb[k]) / max(abs(sb[k]), 1.0))

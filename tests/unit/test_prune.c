@@ -120,6 +120,17 @@ static void draw_points(const mixture *mx, size_t S, gsl_rng *r, double *z, unsi
   }
 }
 
+/* Run 1's log q (+inf where skipped), gradients (n x d) and nh Hessian numbers equal run
+ * 0's to tol. */
+static void check_same(const char *what, size_t n, size_t d, size_t nh, const unsigned char *skip,
+                       double *const lq[2], double *const g[2], double *const H[2], double tol) {
+  for (size_t i = 0; i < n; i++)
+    CHECK(skip[i] ? lq[1][i] == INFINITY : fabs(lq[1][i] - lq[0][i]) <= tol * fmax(1, fabs(lq[0][i])),
+          "%s: log q at %zu: %.17g vs %.17g", what, i, lq[1][i], lq[0][i]);
+  CHECK(max_rel(n * d, g[1], g[0], 1.0) <= tol, "%s: gradients differ by %.3g", what, max_rel(n * d, g[1], g[0], 1.0));
+  CHECK(max_rel(nh, H[1], H[0], 1.0) <= tol, "%s: Hessian sums differ by %.3g", what, max_rel(nh, H[1], H[0], 1.0));
+}
+
 /* The fused kernel with and without pruning on S samples of each component (the params
  * layout's points, group S), some left out (one whole group too); returns the pruned fraction. */
 static double check_pruned(size_t d, size_t k, size_t S, double spread, size_t budget, double tol,
@@ -145,12 +156,7 @@ static double check_pruned(size_t d, size_t k, size_t S, double spread, size_t b
     if (!on) CHECK(pruned == 0, "%s: pruned with pruning off", what);
     gfv_mix_fused_free(f);
   }
-  for (size_t i = 0; i < n; i++)
-    CHECK(skip[i] ? lq[1][i] == INFINITY : fabs(lq[1][i] - lq[0][i]) <= tol * fmax(1, fabs(lq[0][i])),
-          "%s: log q at %zu: %.17g vs %.17g", what, i, lq[1][i], lq[0][i]);
-  CHECK(max_rel(n * d, g[1], g[0], 1.0) <= tol, "%s: gradients differ by %.3g", what, max_rel(n * d, g[1], g[0], 1.0));
-  CHECK(max_rel(ng * dd, H[1], H[0], 1.0) <= tol, "%s: Hessian sums differ by %.3g", what,
-        max_rel(ng * dd, H[1], H[0], 1.0));
+  check_same(what, n, d, ng * dd, skip, lq, g, H, tol);
   for (int on = 0; on < 2; on++) free(lq[on]), free(g[on]), free(H[on]);
   free(z), free(skip);
   free_mixture(&m);
@@ -227,12 +233,7 @@ static void check_streamed(size_t d, size_t k, size_t S, double spread, size_t k
   gfv_mix_fused_counts(f, &pairs, &pruned, 1);
   if (!diag && spread > 10) CHECK(pruned > 0.5 * pairs, "%s: only %g of %g pairs pruned", what, pruned, pairs);
   gfv_mix_fused_free(f);
-  for (size_t i = 0; i < n; i++)
-    CHECK(skip[i] ? lq[1][i] == INFINITY : fabs(lq[1][i] - lq[0][i]) <= tol * fmax(1, fabs(lq[0][i])),
-          "%s: log q at %zu: %.17g vs %.17g", what, i, lq[1][i], lq[0][i]);
-  CHECK(max_rel(n * d, g[1], g[0], 1.0) <= tol, "%s: gradients differ by %.3g", what, max_rel(n * d, g[1], g[0], 1.0));
-  CHECK(max_rel(ng * ps, H[1], H[0], 1.0) <= tol, "%s: Hessian sums differ by %.3g", what,
-        max_rel(ng * ps, H[1], H[0], 1.0));
+  check_same(what, n, d, ng * ps, skip, lq, g, H, tol);
   for (int i = 0; i < 2; i++) free(lq[i]), free(g[i]), free(H[i]);
   free(z), free(skip), free(Pd);
   free_mixture(&m);
