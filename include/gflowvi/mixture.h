@@ -100,15 +100,20 @@ int gfv_mix_fused_logq_add(const gfv_mix_view *m, size_t n, const double *z, con
  * first block), with r_ij = exp(a_ij - logq_i) from logq, the whole mixture's log q at the
  * points (+inf at a left-out point, which then adds nothing; skip may also mark it).
  * K_all is the whole mixture's number of components and lref_all the least lower bound of
- * its precisions' eigenvalues (gfv_mix_fused_min_curvature over all its components), which
+ * its precisions' eigenvalues (the least of gfv_mix_fused_bounds over all its components), which
  * keep the pruning exact for the whole sums.  Summed over the blocks, the result is
  * gfv_mix_fused_terms's on the whole mixture, to rounding. */
 int gfv_mix_fused_terms_given(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
                               const double *logq, size_t K_all, double lref_all, double *gbar,
                               double *H, gfv_mix_fused *f);
-/* The least lower bound of the eigenvalues of m's precisions (the pruning's; +inf for the
- * diagonal family, which does not prune). */
-double gfv_mix_fused_min_curvature(const gfv_mix_view *m, gfv_mix_fused *f);
+/* The pruning's bounds of the eigenvalues of each of m's precisions into lmin and lmax (k
+ * each; 0 and +inf for the diagonal family, which does not prune); returns the least lmin
+ * (+inf for the diagonal family). */
+double gfv_mix_fused_bounds(const gfv_mix_view *m, gfv_mix_fused *f, double *lmin, double *lmax);
+/* The next calls take the bounds of the view's components from lmin and lmax (as
+ * gfv_mix_fused_bounds gave them) instead of computing them: a streamed block carries its
+ * own, computed once by its owner; NULL, NULL computes them again. */
+void gfv_mix_fused_set_bounds(gfv_mix_fused *f, const double *lmin, const double *lmax);
 /* Exact pruning (docs/pruning.md; on after gfv_mix_fused_alloc): pairs whose terms a bound
  * shows to lie below the rounding of the sums are skipped, by tiles of points against the
  * whole mixture (full family).  gfv_mix_fused_counts: the pairs the

@@ -76,6 +76,7 @@ struct gfv_mix_fused {
   double lref_all;
   const double *gq;
   int lq_add; /* gfv_mix_fused_logq_add: log q written as log(exp(logq) + the block's sum) */
+  const double *gmin, *gmax; /* gfv_mix_fused_set_bounds: the components' eigenvalue bounds */
   double pairs, pruned;   /* since gfv_mix_fused_counts last reset them */
   unsigned wait, backoff; /* calls to go without trying to prune, and the next such pause */
 };
@@ -325,8 +326,12 @@ static void blocked_lse(const gfv_mix_view *m, size_t c, const double *z, gfv_mi
 static double prune_prepare(const gfv_mix_view *m, gfv_mix_fused *f) {
   const size_t d = m->d, dd = d * d;
   double lref = INFINITY;
+  if (f->gmin) { /* given with the components (a streamed block): no eigenvalues here */
+    memcpy(f->lmin, f->gmin, m->k * sizeof(double));
+    memcpy(f->lmax, f->gmax, m->k * sizeof(double));
+  }
   for (size_t j = 0; j < m->k; j++) {
-    gfv_prune_eig(d, m->P + j * dd, f->eigw, f->lmin + j, f->lmax + j);
+    if (!f->gmin) gfv_prune_eig(d, m->P + j * dd, f->eigw, f->lmin + j, f->lmax + j);
     lref = f->lmin[j] < lref ? f->lmin[j] : lref;
   }
   /* A block of a larger mixture: the bound refers to the whole mixture's flattest component. */
@@ -640,12 +645,16 @@ int gfv_mix_fused_terms_given(const gfv_mix_view *m, size_t n, const double *z, 
   return fused_run(m, n, z, skip, f->diag ? f->dw->lse_eval : NULL, logq, gbar, H, f);
 }
 
-double gfv_mix_fused_min_curvature(const gfv_mix_view *m, gfv_mix_fused *f) {
-  double lref = INFINITY, lmin, lmax;
-  if (f->diag) return lref; /* no pruning in the diagonal family */
+double gfv_mix_fused_bounds(const gfv_mix_view *m, gfv_mix_fused *f, double *lmin, double *lmax) {
+  double lref = INFINITY;
   for (size_t j = 0; j < m->k; j++) {
-    gfv_prune_eig(m->d, m->P + j * m->d * m->d, f->eigw, &lmin, &lmax);
-    lref = lmin < lref ? lmin : lref;
+    lmin[j] = 0.0, lmax[j] = INFINITY; /* the diagonal family does not prune */
+    if (!f->diag) gfv_prune_eig(m->d, m->P + j * m->d * m->d, f->eigw, lmin + j, lmax + j);
+    lref = f->diag || lmin[j] > lref ? lref : lmin[j];
   }
   return lref;
+}
+
+void gfv_mix_fused_set_bounds(gfv_mix_fused *f, const double *lmin, const double *lmax) {
+  f->gmin = lmin, f->gmax = lmax;
 }

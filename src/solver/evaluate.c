@@ -197,10 +197,11 @@ typedef struct {
   gfv_mix_fused *f;
 } eval_sweep;
 
-static int eval_block(gfv_solver *s, const gfv_mix_view *v, void *ctx) {
+static int eval_block(gfv_solver *s, const gfv_mix_view *v, const double *lmin, void *ctx) {
   eval_sweep *e = ctx;
   const size_t M = e->M;
   gfv_mix_fused_fix_mixture(e->f, 1); /* this block's bounds, once for its many calls */
+  gfv_mix_fused_set_bounds(e->f, lmin, lmin + v->k);
   for (size_t j0 = 0; j0 < s->kloc; j0 += e->per) {
     const size_t nb = s->kloc - j0 < e->per ? s->kloc - j0 : e->per;
     for (size_t i0 = 0; i0 < M; i0 += GFV_EVAL_BLOCK) {
@@ -216,8 +217,12 @@ static int eval_block(gfv_solver *s, const gfv_mix_view *v, void *ctx) {
 }
 
 static int stream_logq(gfv_solver *s, eval_sweep *e) {
+  double lref;
   for (size_t i = 0; i < s->kloc * e->M; i++) e->lq_all[i] = -INFINITY;
-  return gfv_solver_ring_sweep(s, eval_block, e);
+  if (strcmp(s->cfg->prune, "off") != 0) GFV_CALL(gfv_solver_own_bounds(s, e->f, &lref));
+  GFV_CALL(gfv_solver_ring_sweep(s, eval_block, e));
+  gfv_mix_fused_set_bounds(e->f, NULL, NULL);
+  return GFV_OK;
 }
 
 static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {

@@ -23,8 +23,9 @@
  *                  GFV_PARAMS_GATHER_BUDGET 8 H h ps, chunks of h particles, and no send
  *                  buffer: its n d + H K ps above drop out); params
  *                  layout: the whole mixture but L, 8 K (d + ps + 2), or when it exceeds
- *                  GFV_PARAMS_GATHER_BUDGET the ring's two blocks, 2 x 8 cap (d + ps + 1)
- *                  (at most a quarter of the budget: params_stream.c)
+ *                  GFV_PARAMS_GATHER_BUDGET the ring's two blocks, 2 x 8 cap (d + ps + 3)
+ *                  (at most a quarter of the budget: params_stream.c), and the own
+ *                  precisions' eigenvalue bounds, 16 kloc
  *   plus the largest of these later phases:
  *     restart      rank 0 reads the whole checkpoint, 8 K (5 + 2d + 3ps) and the trace,
  *                  and scatters it; every rank keeps its block, kloc of the same
@@ -146,7 +147,7 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
   }
   /* and the trust region's compaction buffers for one particle's samples (solver.c) */
   /* The other particles: the params layout's gathered mixture, or the ring's two blocks. */
-  const double ring = 2 * 8 * s.cap * (d + ps + 1);
+  const double ring = s.cap > 0 ? 2 * 8 * s.cap * (d + ps + GFV_RING_EXTRA) + 16 * kloc : 0;
   const double others = s.params ? (s.cap > 0 ? ring : 8 * K * (d + ps + 2))
                                  : 8 * s.H * (double)gfv_samples_h_rows((size_t)K, (size_t)ps, s.H) * ps;
   keep[GFV_MEM_HESSIANS] = 8 * s.H * nloc * d * d + 8 * s.H * (double)cfg->samples * d * d;

@@ -136,6 +136,8 @@ struct gfv_solver {
    * the two blocks in flight around the ring. */
   size_t stream_cap;
   double *ring[2];
+  double *ring_bounds;      /* 2 kloc: the own precisions' eigenvalue bounds (lmin, then
+                               lmax) that travel with the blocks, for the pruning */
 
   int stop_requested;               /* some rank saw the stop flag (agreed) */
   int checkpoint_due;               /* some rank's checkpoint timer expired (agreed) */
@@ -190,20 +192,25 @@ size_t gfv_samples_a_rows(size_t n, size_t kloc, size_t S);
  * test_params_stream.sh forces several blocks per rank with it). */
 #define GFV_PARAMS_GATHER_BUDGET ((double)(64 << 20))
 #define GFV_PARAMS_GATHER_ENV "GFV_PARAMS_GATHER_BYTES"
+/* Numbers per streamed component besides its mean and precision: log-constant, lmin, lmax. */
+#define GFV_RING_EXTRA 3
 double gfv_params_gather_budget(void);
 /* Components per block of the streamed mixture, 0 when it is gathered (it fits the budget,
  * or a timing-only simulated run); a block is at most an eighth of the budget. */
 size_t gfv_params_stream_cap(size_t K, int ranks, size_t d, size_t ps);
 /* Sets s->stream_cap and allocates the ring's two blocks when the mixture streams. */
 int gfv_solver_stream_alloc(gfv_solver *s);
-/* Collective: fn(s, block, ctx) for every block of the mixture (s->cur's components of all
- * ranks) as it passes this rank; its communication time goes to the comm timer, taken off
- * the mixture timer (the callers time the sweep as mixture work).  A failure of fn on any
- * rank is agreed after the sweep. */
-typedef int (*gfv_block_fn)(gfv_solver *s, const gfv_mix_view *block, void *ctx);
+/* Collective: fn(s, block, lmin, ctx) for every block of the mixture (s->cur's components of
+ * all ranks) as it passes this rank, lmin (and lmax = lmin + block->k) its components'
+ * eigenvalue bounds as s->ring_bounds held them on their owner; its communication time
+ * goes to the comm timer, taken off the mixture timer (the callers time the sweep as
+ * mixture work).  A failure of fn on any rank is agreed after the sweep. */
+typedef int (*gfv_block_fn)(gfv_solver *s, const gfv_mix_view *block, const double *lmin, void *ctx);
 int gfv_solver_ring_sweep(gfv_solver *s, gfv_block_fn fn, void *ctx);
-/* Collective: the least eigenvalue bound of all K precisions (the streamed pruning's). */
-int gfv_solver_min_curvature(gfv_solver *s, gfv_mix_fused *f, double *lref);
+/* Collective: this rank's precisions' eigenvalue bounds into s->ring_bounds (once per
+ * state: every rank then uses them from the blocks) and into *lref the least of all K (the
+ * streamed pruning's). */
+int gfv_solver_own_bounds(gfv_solver *s, gfv_mix_fused *f, double *lref);
 /* Collective, params layout, streamed: log q, the gradient sums and the Hessian sums at this
  * rank's samples, into s->logq and s->recv, as the gathered path's kernel call gives them. */
 int gfv_solver_stream_terms(gfv_solver *s);

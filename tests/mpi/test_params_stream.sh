@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # test_params_stream.sh - the params layout with the mixture streamed around the ranks
 # (src/solver/params_stream.c, docs/method.md section 9).  GFV_PARAMS_GATHER_BYTES, the
-# test knob of the gather budget, forces blocks of 5 components (d = 4: 21 numbers each; a
-# budget of 7000 bytes, a block an eighth of it), so that 48 particles stream in 4 to 10 blocks
+# test knob of the gather budget, forces blocks of 4 components (d = 4: 23 numbers each; a
+# budget of 7000 bytes, a block an eighth of it), so that 48 particles stream in 4 to 12 blocks
 # per rank.  The fits at 1, 2 and 3 ranks equal the gathered fit: mixture.csv and the ELBO
 # trace to 1e-10 relative (the same terms summed in another order, over 20 iterations;
 # measured 1e-15 to 3e-13), the final ELBO and KL to 1e-10 (the evaluation streams too);

@@ -217,19 +217,23 @@ static void check_streamed(size_t d, size_t k, size_t S, double spread, size_t k
   CHECK(gfv_mix_fused_terms(&v, n, z, skip, lq[0], g[0], H[0], f) == 0, "%s: one call", what);
   gfv_mix_fused_free(f);
   CHECK(gfv_mix_fused_alloc(d, kb, S, diag, budget, &f) == 0, "%s: block alloc", what);
-  double lref = INFINITY, pairs, pruned;
+  double lref = INFINITY, pairs, pruned, *lmin = calloc(k, sizeof(double)), *lmax = calloc(k, sizeof(double));
   for (size_t i = 0; i < n; i++) lq[1][i] = -INFINITY;
   gfv_mix_fused_counts(f, &pairs, &pruned, 1);
-  for (size_t j0 = 0; j0 < k; j0 += kb) { /* pass 1 */
+  for (size_t j0 = 0; j0 < k; j0 += kb) { /* each block's eigenvalue bounds, as its owner's */
     gfv_mix_view b = {d, k - j0 < kb ? k - j0 : kb, m.mu + j0 * d, P + j0 * ps, NULL, m.logc + j0, diag};
-    CHECK(gfv_mix_fused_logq_add(&b, n, z, skip, lq[1], f) == 0, "%s: pass 1", what);
-    double l = gfv_mix_fused_min_curvature(&b, f);
+    double l = gfv_mix_fused_bounds(&b, f, lmin + j0, lmax + j0);
     lref = l < lref ? l : lref;
   }
-  for (size_t j0 = 0; j0 < k; j0 += kb) { /* pass 2 */
-    gfv_mix_view b = {d, k - j0 < kb ? k - j0 : kb, m.mu + j0 * d, P + j0 * ps, NULL, m.logc + j0, diag};
-    CHECK(gfv_mix_fused_terms_given(&b, n, z, skip, lq[1], k, lref, g[1], H[1], f) == 0, "%s: pass 2", what);
-  }
+  for (int pass = 1; pass <= 2; pass++)
+    for (size_t j0 = 0; j0 < k; j0 += kb) {
+      gfv_mix_view b = {d, k - j0 < kb ? k - j0 : kb, m.mu + j0 * d, P + j0 * ps, NULL, m.logc + j0, diag};
+      gfv_mix_fused_set_bounds(f, lmin + j0, lmax + j0);
+      CHECK((pass == 1 ? gfv_mix_fused_logq_add(&b, n, z, skip, lq[1], f)
+                       : gfv_mix_fused_terms_given(&b, n, z, skip, lq[1], k, lref, g[1], H[1], f)) == 0,
+            "%s: pass %d", what, pass);
+    }
+  free(lmin), free(lmax);
   gfv_mix_fused_counts(f, &pairs, &pruned, 1);
   if (!diag && spread > 10) CHECK(pruned > 0.5 * pairs, "%s: only %g of %g pairs pruned", what, pruned, pairs);
   gfv_mix_fused_free(f);
