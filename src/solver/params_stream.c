@@ -96,11 +96,13 @@ int gfv_solver_ring_sweep(gfv_solver *s, gfv_block_fn fn, void *ctx) {
   for (size_t ch = 0; ch < nch; ch++) {
     double *hold = s->ring[0], *next = s->ring[1];
     size_t a = ch * cap, cnt = chunk_size(s, r, ch);
-    memcpy(hold, s->cur.mu + a * d, cnt * d * sizeof(double));
-    memcpy(hold + cnt * d, s->cur.P + a * ps, cnt * ps * sizeof(double));
-    memcpy(hold + cnt * (d + ps), s->cur.logc + a, cnt * sizeof(double));
-    memcpy(hold + cnt * (d + ps + 1), s->ring_bounds + a, cnt * sizeof(double));
-    memcpy(hold + cnt * (d + ps + 2), s->ring_bounds + s->kloc + a, cnt * sizeof(double));
+    if (cnt) { /* (a is past this rank's particles when it has fewer chunks) */
+      memcpy(hold, s->cur.mu + a * d, cnt * d * sizeof(double));
+      memcpy(hold + cnt * d, s->cur.P + a * ps, cnt * ps * sizeof(double));
+      memcpy(hold + cnt * (d + ps), s->cur.logc + a, cnt * sizeof(double));
+      memcpy(hold + cnt * (d + ps + 1), s->ring_bounds + a, cnt * sizeof(double));
+      memcpy(hold + cnt * (d + ps + 2), s->ring_bounds + s->kloc + a, cnt * sizeof(double));
+    }
     for (int t = 0; t < P; t++) {
       const int src = (r - t + P) % P;
       cnt = chunk_size(s, src, ch);
