@@ -92,9 +92,10 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
                         double *logq, double *gbar, double *H, gfv_mix_fused *f);
 /* One block of a larger mixture (the streamed params layout), the first pass: log q of the
  * whole mixture summed block by block, logq_i <- log(exp(logq_i) + sum_{j in m} exp(a_ij))
- * (start from -inf; +inf at a left-out point). */
+ * (start from -inf; +inf at a left-out point).  K_all: the whole mixture's number of
+ * components; the pruning takes the sum so far as a lower bound of the whole log q. */
 int gfv_mix_fused_logq_add(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
-                           double *logq, gfv_mix_fused *f);
+                           double *logq, size_t K_all, gfv_mix_fused *f);
 /* The second pass, one block of a larger mixture: adds the terms of m's
  * components at the n points to gbar and H (not zeroed: the caller zeroes them before the
  * first block), with r_ij = exp(a_ij - logq_i) from logq, the whole mixture's log q at the

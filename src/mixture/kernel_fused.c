@@ -77,6 +77,7 @@ struct gfv_mix_fused {
   const double *gq;
   int lq_add; /* gfv_mix_fused_logq_add: log q written as log(exp(logq) + the block's sum) */
   const double *gmin, *gmax; /* gfv_mix_fused_set_bounds: the components' eigenvalue bounds */
+  const double *pq;          /* gfv_mix_fused_logq_add: the block of points' log q so far */
   double pairs, pruned;   /* since gfv_mix_fused_counts last reset them */
   unsigned wait, backoff; /* calls to go without trying to prune, and the next such pause */
 };
@@ -359,6 +360,10 @@ static size_t prune_tile(const gfv_mix_view *m, size_t n, const double *z, const
   double lower = INFINITY;
   for (size_t i = 0; lq && i < n; i++)
     if (!(sk && sk[i])) lower = lq[i] < lower ? lq[i] : lower;
+  /* logq_add: log q summed over the blocks met so far is below the whole one too. */
+  double sofar = f->pq ? INFINITY : -INFINITY;
+  for (size_t i = 0; f->pq && i < n; i++)
+    if (!(sk && sk[i])) sofar = f->pq[i] < sofar ? f->pq[i] : sofar;
   for (size_t i = 0; !lq && i < n; i++) {
     if (sk && sk[i]) continue;
     for (size_t t = 0; t < d; t++) f->mtmp[t] = z[i * d + t] - mu[t];
@@ -371,7 +376,8 @@ static size_t prune_tile(const gfv_mix_view *m, size_t n, const double *z, const
     double a = m->logc[best] - 0.5 * q;
     lower = a < lower ? a : lower;
   }
-  double thr = gfv_prune_threshold(lower, f->gq && f->kall > K ? f->kall : K);
+  if (sofar > lower) lower = sofar;
+  double thr = gfv_prune_threshold(lower, (f->gq || f->lq_add) && f->kall > K ? f->kall : K);
   size_t nk = 0;
   for (size_t j = 0; j < K; j++) {
     /* The factor is >= 0: a bound at or above thr keeps the pair at once.  And
@@ -469,8 +475,11 @@ static int prune_plan(const gfv_mix_view *m, size_t c, const double *zb, const u
      * kcap = (ntile / 2 + 2) K means more than half are kept already. */
     if (off + K > f->kcap) return 0;
     size_t n = c - a < ts ? c - a : ts;
+    const double *pq = f->pq;
+    if (pq) f->pq = pq + a;
     size_t nk = prune_tile(m, n, zb + a * d, sk ? sk + a : NULL, f->gq ? f->gq + a : NULL, lref,
                            (unsigned *)f->keep + off, f);
+    f->pq = pq;
     f->nkt[t] = (double)nk, f->kof[t] = (double)off;
     off += nk, kept += nk * n;
   }
@@ -577,6 +586,7 @@ static int fused_run(const gfv_mix_view *m, size_t n, const double *z, const uns
     for (size_t i = 0; i < c; i++)
       for (size_t t = 0; t < d; t++) f->y[i * d + t] = zb[i * d + t] - f->center[t];
     f->gq = given ? given + i0 : NULL;
+    f->pq = f->lq_add ? logq + i0 : NULL;
     if (prune && !bwait) {
       if (prune_plan(m, c, zb, sk, lref, f)) {
         bback = 0;
@@ -609,7 +619,7 @@ static int fused_run(const gfv_mix_view *m, size_t n, const double *z, const uns
     }
     for (size_t i = 0; !given && i < c; i++) logq[i0 + i] = put_logq(logq[i0 + i], sk, i, f);
   }
-  f->gq = NULL;
+  f->gq = f->pq = NULL;
   if (prune && f->pruned == pruned0) {
     f->backoff = f->backoff < PRUNE_BACKOFF ? 2 * f->backoff + 1 : PRUNE_BACKOFF;
     f->wait = f->backoff;
@@ -629,8 +639,8 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
 }
 
 int gfv_mix_fused_logq_add(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
-                           double *logq, gfv_mix_fused *f) {
-  f->lq_add = 1;
+                           double *logq, size_t K_all, gfv_mix_fused *f) {
+  f->lq_add = 1, f->kall = K_all;
   int st = fused_run(m, n, z, skip, logq, NULL, NULL, NULL, f);
   f->lq_add = 0;
   return st;

@@ -209,7 +209,7 @@ static int eval_block(gfv_solver *s, const gfv_mix_view *v, const double *lmin, 
       size_t c = M - i0 < GFV_EVAL_BLOCK ? M - i0 : GFV_EVAL_BLOCK;
       draw_block(s, j0, nb, i0, c, e->z);
       for (size_t b = 0; b < nb; b++) memcpy(e->lq + b * c, e->lq_all + (j0 + b) * M + i0, c * sizeof(double));
-      GFV_CALL(gfv_mix_fused_logq_add(v, nb * c, e->z, NULL, e->lq, e->f));
+      GFV_CALL(gfv_mix_fused_logq_add(v, nb * c, e->z, NULL, e->lq, s->K, e->f));
       for (size_t b = 0; b < nb; b++) memcpy(e->lq_all + (j0 + b) * M + i0, e->lq + b * c, c * sizeof(double));
     }
   }

@@ -134,7 +134,7 @@ int gfv_solver_own_bounds(gfv_solver *s, gfv_mix_fused *f, double *lref) {
 static int sweep_logq(gfv_solver *s, const gfv_mix_view *v, const double *lmin, void *ctx) {
   (void)ctx;
   gfv_mix_fused_set_bounds(s->mf, lmin, lmin + v->k);
-  return gfv_mix_fused_logq_add(v, s->nloc, s->zloc, s->skip, s->logq, s->mf);
+  return gfv_mix_fused_logq_add(v, s->nloc, s->zloc, s->skip, s->logq, s->K, s->mf);
 }
 
 static int sweep_terms(gfv_solver *s, const gfv_mix_view *v, const double *lmin, void *ctx) {

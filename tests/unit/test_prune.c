@@ -229,7 +229,7 @@ static void check_streamed(size_t d, size_t k, size_t S, double spread, size_t k
     for (size_t j0 = 0; j0 < k; j0 += kb) {
       gfv_mix_view b = {d, k - j0 < kb ? k - j0 : kb, m.mu + j0 * d, P + j0 * ps, NULL, m.logc + j0, diag};
       gfv_mix_fused_set_bounds(f, lmin + j0, lmax + j0);
-      CHECK((pass == 1 ? gfv_mix_fused_logq_add(&b, n, z, skip, lq[1], f)
+      CHECK((pass == 1 ? gfv_mix_fused_logq_add(&b, n, z, skip, lq[1], k, f)
                        : gfv_mix_fused_terms_given(&b, n, z, skip, lq[1], k, lref, g[1], H[1], f)) == 0,
             "%s: pass %d", what, pass);
     }
