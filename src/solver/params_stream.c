@@ -25,7 +25,7 @@
  *
  * The pruning stays exact: the second sweep's bounds use the whole log q, the whole K and
  * the flattest curvature of the whole mixture (one all-reduce of each rank's own), and the
- * first sweep's are exact for each block's own log-sum-exp, which is below the whole one.
+ * first sweep's log q summed over the blocks so far, also below the whole one.
  * The precisions' eigenvalue bounds (a LAPACK dsyev each) are computed once per state by
  * their owner and travel with the block: otherwise every rank would compute all K of them
  * in each sweep, twice the gathered path's count (a third of the mixture time at d = 64). 
