@@ -9,7 +9,9 @@
  *        this rank's share of grad log q_rho and of the Hessian sums at all points, summed
  *        over ranks and delivered to the owners with one reduce-scatter;
  *      params: all-gather every particle's parameters; the whole mixture at this rank's
- *        own samples in one pass (kernel_fused.c), which leaves nothing to exchange;
+ *        own samples in one pass (kernel_fused.c), which leaves nothing to exchange (beyond
+ *        the gather budget the parameters go round the ranks in blocks instead, twice:
+ *        params_stream.c);
  *   6. the estimators and the update of each local particle; one small all-reduce for the
  *      ELBO, the step norm and the failure flags.
  * A step that makes a precision indefinite or the ELBO non-finite is rejected on every
@@ -368,7 +370,7 @@ void gfv_solver_free(gfv_solver *s) {
   gfv_mix_work_free(s->mw);
   gfv_convergence_free(s->conv);
   free(s->full_logw), free(s->full_mu), free(s->full_P), free(s->full_L), free(s->full_logc);
-  free(s->ring[0]), free(s->ring[1]);
+  free(s->ring[0]), free(s->ring[1]), free(s->ring_bounds);
   free(s);
 }
 

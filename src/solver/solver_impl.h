@@ -129,8 +129,9 @@ struct gfv_solver {
   double timers[GFV_NPHASES];
   double t_start, run_seconds;
 
-  /* The whole mixture on every rank: every iteration in the params layout (all but L),
-   * and for relocations, the final evaluation and the outputs (gfv_solver_gather_full). */
+  /* The whole mixture on every rank: every iteration in the params layout (all but L)
+   * unless it streams, and for relocations, the final evaluation (unless it streams: then
+   * full_logw alone) and the outputs (gfv_solver_gather_full). */
   double *full_logw, *full_mu, *full_P, *full_L, *full_logc;
   /* The mixture streamed instead (params_stream.c): components per block (0: gathered), and
    * the two blocks in flight around the ring. */
