@@ -45,6 +45,11 @@ int gfv_comm_reduce_scatter_sum(gfv_comm *c, const double *send, double *recv, c
 /* Collective, in place: buf[i] <- the sum of buf[i] over the ranks on this rank's node
  * (those that share its memory); *node_ranks (may be NULL) gets their number. */
 int gfv_comm_node_sum(gfv_comm *c, double *buf, size_t n, int *node_ranks);
+/* Collective: one step of a ring.  Sends send_count doubles to rank + 1 and receives
+ * recv_count doubles from rank - 1 (modulo the size) into recv (not overlapping send); on
+ * one rank recv gets send. */
+int gfv_comm_ring_shift(gfv_comm *c, const double *send, size_t send_count, double *recv,
+                        size_t recv_count);
 /* Collective: broadcast of raw bytes from root. */
 int gfv_comm_bcast(gfv_comm *c, void *buf, size_t bytes, int root);
 /* Collective: scatters variable-length byte blocks from root: rank r receives counts[r]

@@ -90,6 +90,31 @@ double gfv_mix_fused_bytes(size_t d, size_t K, size_t group, int diag, size_t bu
 void gfv_mix_fused_shape(const gfv_mix_fused *f, size_t *points, size_t *comps, size_t *pending);
 int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
                         double *logq, double *gbar, double *H, gfv_mix_fused *f);
+/* One block of a larger mixture (the streamed params layout), the first pass: log q of the
+ * whole mixture summed block by block, logq_i <- log(exp(logq_i) + sum_{j in m} exp(a_ij))
+ * (start from -inf; +inf at a left-out point).  K_all: the whole mixture's number of
+ * components; the pruning takes the sum so far as a lower bound of the whole log q. */
+int gfv_mix_fused_logq_add(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
+                           double *logq, size_t K_all, gfv_mix_fused *f);
+/* The second pass, one block of a larger mixture: adds the terms of m's
+ * components at the n points to gbar and H (not zeroed: the caller zeroes them before the
+ * first block), with r_ij = exp(a_ij - logq_i) from logq, the whole mixture's log q at the
+ * points (+inf at a left-out point, which then adds nothing; skip may also mark it).
+ * K_all is the whole mixture's number of components and lref_all the least lower bound of
+ * its precisions' eigenvalues (the least of gfv_mix_fused_bounds over all its components), which
+ * keep the pruning exact for the whole sums.  Summed over the blocks, the result is
+ * gfv_mix_fused_terms's on the whole mixture, to rounding. */
+int gfv_mix_fused_terms_given(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
+                              const double *logq, size_t K_all, double lref_all, double *gbar,
+                              double *H, gfv_mix_fused *f);
+/* The pruning's bounds of the eigenvalues of each of m's precisions into lmin and lmax (k
+ * each; 0 and +inf for the diagonal family, which does not prune); returns the least lmin
+ * (+inf for the diagonal family). */
+double gfv_mix_fused_bounds(const gfv_mix_view *m, gfv_mix_fused *f, double *lmin, double *lmax);
+/* The next calls take the bounds of the view's components from lmin and lmax (as
+ * gfv_mix_fused_bounds gave them) instead of computing them: a streamed block carries its
+ * own, computed once by its owner; NULL, NULL computes them again. */
+void gfv_mix_fused_set_bounds(gfv_mix_fused *f, const double *lmin, const double *lmax);
 /* Exact pruning (docs/pruning.md; on after gfv_mix_fused_alloc): pairs whose terms a bound
  * shows to lie below the rounding of the sums are skipped, by tiles of points against the
  * whole mixture (full family).  gfv_mix_fused_counts: the pairs the

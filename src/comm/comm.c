@@ -245,6 +245,23 @@ int gfv_comm_reduce_scatter_sum(gfv_comm *c, const double *send, double *recv, c
   return GFV_OK;
 }
 
+int gfv_comm_ring_shift(gfv_comm *c, const double *send, size_t send_count, double *recv,
+                        size_t recv_count) {
+  if (!c->is_mpi || c->size == 1) {
+    memmove(recv, send, (send_count < recv_count ? send_count : recv_count) * sizeof(double));
+    return GFV_OK;
+  }
+  int ns = 0, nr = 0;
+  GFV_CALL(to_int(send_count, &ns));
+  GFV_CALL(to_int(recv_count, &nr));
+  c->bytes_sent += (double)send_count * sizeof(double);
+  const int next = (c->rank + 1) % c->size, prev = (c->rank + c->size - 1) % c->size;
+  MPI_CALL(MPI_Sendrecv(send, ns, MPI_DOUBLE, next, 12, recv, nr, MPI_DOUBLE, prev, 12, c->comm,
+                        MPI_STATUS_IGNORE),
+           "Sendrecv(ring)");
+  return GFV_OK;
+}
+
 int gfv_comm_bcast(gfv_comm *c, void *buf, size_t bytes, int root) {
   if (!c->is_mpi) return GFV_OK;
   int n = 0;

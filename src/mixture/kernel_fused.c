@@ -16,6 +16,12 @@
  * That is kernel.c's phase B with phase A's log terms taken from the same products: no
  * second DGEMM and no n x K array.
  *
+ * The streamed params layout (src/solver/params_stream.c) calls this per block of a mixture
+ * that travels around the ranks: gfv_mix_fused_logq_add sums log q over the blocks, then
+ * gfv_mix_fused_terms_given adds each block's gradient and Hessian terms with that log q
+ * (r_ij = exp(a_ij - log q_i)); its pruning takes the given log q as its lower bound, and
+ * the whole mixture's K and flattest curvature, so it stays exact for the whole sums.
+ *
  * When K components and 16 points do not fit the budget, components go in blocks and the
  * block of points makes two passes: the log-sum-exp over all components first (phase A's
  * quadratic-feature DGEMM, per block of components, combined as it goes), then the pass
@@ -64,6 +70,14 @@ struct gfv_mix_fused {
   double *nkt, *kof;      /* ntile each: the number each tile keeps, and where its list starts */
   int fixed, have;        /* gfv_mix_fused_fix_mixture; eigenvalue bounds computed */
   double lref;
+  /* gfv_mix_fused_terms_given: the whole mixture's size and curvature bound, and the
+   * given log q of the block of points in hand (NULL in the ordinary calls) */
+  size_t kall;
+  double lref_all;
+  const double *gq;
+  int lq_add; /* gfv_mix_fused_logq_add: log q written as log(exp(logq) + the block's sum) */
+  const double *gmin, *gmax; /* gfv_mix_fused_set_bounds: the components' eigenvalue bounds */
+  const double *pq;          /* gfv_mix_fused_logq_add: the block of points' log q so far */
   double pairs, pruned;   /* since gfv_mix_fused_counts last reset them */
   unsigned wait, backoff; /* calls to go without trying to prune, and the next such pause */
 };
@@ -283,6 +297,13 @@ static void single_pass_lse(size_t c, size_t K, const unsigned char *skip, gfv_m
   }
 }
 
+/* Log q of point i of the block out of the block's log-sum-exp: the whole log q, +inf for
+ * a left-out point, or added to what logq holds (gfv_mix_fused_logq_add). */
+static double put_logq(double held, const unsigned char *sk, size_t i, const gfv_mix_fused *f) {
+  if (sk && sk[i]) return INFINITY;
+  return f->lq_add ? gfv_logaddexp(held, f->lse[i]) : f->lse[i];
+}
+
 /* Two passes: log q of the block over all components, a block of components at a time. */
 static void blocked_lse(const gfv_mix_view *m, size_t c, const double *z, gfv_mix_fused *f) {
   const size_t d = m->d, mq = f->mq;
@@ -306,17 +327,25 @@ static void blocked_lse(const gfv_mix_view *m, size_t c, const double *z, gfv_mi
 static double prune_prepare(const gfv_mix_view *m, gfv_mix_fused *f) {
   const size_t d = m->d, dd = d * d;
   double lref = INFINITY;
+  if (f->gmin) { /* given with the components (a streamed block): no eigenvalues here */
+    memcpy(f->lmin, f->gmin, m->k * sizeof(double));
+    memcpy(f->lmax, f->gmax, m->k * sizeof(double));
+  }
   for (size_t j = 0; j < m->k; j++) {
-    gfv_prune_eig(d, m->P + j * dd, f->eigw, f->lmin + j, f->lmax + j);
+    if (!f->gmin) gfv_prune_eig(d, m->P + j * dd, f->eigw, f->lmin + j, f->lmax + j);
     lref = f->lmin[j] < lref ? f->lmin[j] : lref;
   }
+  /* A block of a larger mixture: the bound refers to the whole mixture's flattest component. */
+  if (f->gq && f->lref_all < lref) lref = f->lref_all;
   for (size_t j = 0; j < m->k; j++) f->lrat[j] = gfv_prune_factor(0.0, f->lmax[j], lref) - log(2.0);
   return lref;
 }
 
-/* The components tile t (points z, n of them) keeps, into keep; returns their number. */
+/* The components tile t (points z, n of them) keeps, into keep; returns their number.  lq:
+ * the whole mixture's log q at the tile's points when given (gfv_mix_fused_terms_given),
+ * whose least value is then the lower bound. */
 static size_t prune_tile(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *sk,
-                         double lref, unsigned *keep, gfv_mix_fused *f) {
+                         const double *lq, double lref, unsigned *keep, gfv_mix_fused *f) {
   const size_t d = m->d, K = m->k;
   double R = gfv_prune_ball(d, n, z, sk, f->bm);
   if (R < 0) return 0; /* every point left out: nothing to compute */
@@ -329,7 +358,13 @@ static size_t prune_tile(const gfv_mix_view *m, size_t n, const double *z, const
    * whose bound is highest, a = logc - x^T P x / 2, x = z - mu. */
   const double *Pb = m->P + best * d * d, *mu = m->mu + best * d;
   double lower = INFINITY;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; lq && i < n; i++)
+    if (!(sk && sk[i])) lower = lq[i] < lower ? lq[i] : lower;
+  /* logq_add: log q summed over the blocks met so far is below the whole one too. */
+  double sofar = f->pq ? INFINITY : -INFINITY;
+  for (size_t i = 0; f->pq && i < n; i++)
+    if (!(sk && sk[i])) sofar = f->pq[i] < sofar ? f->pq[i] : sofar;
+  for (size_t i = 0; !lq && i < n; i++) {
     if (sk && sk[i]) continue;
     for (size_t t = 0; t < d; t++) f->mtmp[t] = z[i * d + t] - mu[t];
     double q = 0.0;
@@ -341,7 +376,8 @@ static size_t prune_tile(const gfv_mix_view *m, size_t n, const double *z, const
     double a = m->logc[best] - 0.5 * q;
     lower = a < lower ? a : lower;
   }
-  double thr = gfv_prune_threshold(lower, K);
+  if (sofar > lower) lower = sofar;
+  double thr = gfv_prune_threshold(lower, (f->gq || f->lq_add) && f->kall > K ? f->kall : K);
   size_t nk = 0;
   for (size_t j = 0; j < K; j++) {
     /* The factor is >= 0: a bound at or above thr keeps the pair at once.  And
@@ -374,28 +410,39 @@ static gfv_mix_view gather(const gfv_mix_view *m, const unsigned *keep, size_t k
 
 /* Points i0 .. i0+c-1 (y their shifted rows) against the components in keep (nk of them):
  * the kernel of the unpruned path on the gathered components, in one pass when they fit
- * the workspace's block of components, else in two. */
+ * the workspace's block of components, else in two.  With gq (the whole mixture's log q at
+ * the tile's points, gfv_mix_fused_terms_given) the responsibilities come from it and
+ * logq is neither computed nor written. */
 static void tile_terms(const gfv_mix_view *m, const unsigned *keep, size_t nk, size_t i0, size_t c,
                        const double *y, const double *z, const unsigned char *sk, double *logq,
-                       double *gbar, double *H, gfv_mix_fused *f) {
+                       const double *gq, double *gbar, double *H, gfv_mix_fused *f) {
   const size_t d = m->d, mq = f->mq;
+  const int given = gq != NULL; /* the whole mixture's log q, given: logq is not written */
   pending p = {0, 0};
+  if (given) {
+    for (size_t i = 0; i < c; i++) f->lse[i] = gq[i];
+    if (!nk) return; /* every pair pruned: nothing to add */
+  }
   if (!nk) { /* every point left out (a kept point keeps at least its best component) */
-    for (size_t i = 0; i < c; i++) logq[i] = sk && sk[i] ? INFINITY : -INFINITY;
+    for (size_t i = 0; i < c; i++) f->lse[i] = -INFINITY;
+    for (size_t i = 0; i < c; i++) logq[i] = put_logq(logq[i], sk, i, f);
     return;
   }
   if (nk <= f->kb) {
     gfv_mix_view v = gather(m, keep, nk, f);
     log_terms(&v, f->gb, 0, nk, c, y, z, f);
-    single_pass_lse(c, nk, sk, f);
+    if (given)
+      responsibilities(c, nk, sk, f);
+    else
+      single_pass_lse(c, nk, sk, f);
     if (gbar) grad_terms(&v, 0, nk, i0, c, gbar, H, &p, f);
     if (H) flush(&v, 0, nk, &p, H, f);
   } else { /* nk > kb happens in the two-pass form only, which has F and W */
-    for (size_t i = 0; i < c; i++) {
+    for (size_t i = 0; !given && i < c; i++) {
       gfv_mix_quad_row(d, z + i * d, f->center, f->F + i * mq);
       f->lse[i] = -INFINITY;
     }
-    for (size_t j0 = 0; j0 < nk; j0 += f->kb) {
+    for (size_t j0 = 0; !given && j0 < nk; j0 += f->kb) {
       size_t kb = nk - j0 < f->kb ? nk - j0 : f->kb;
       gfv_mix_view v = gather(m, keep + j0, kb, f);
       gfv_mix_quad_coefs(&v, 0, kb, f->center, f->W, f->bm, f->mtmp);
@@ -412,7 +459,7 @@ static void tile_terms(const gfv_mix_view *m, const unsigned *keep, size_t nk, s
       if (H) flush(&v, 0, kb, &p, H, f);
     }
   }
-  for (size_t i = 0; i < c; i++) logq[i] = sk && sk[i] ? INFINITY : f->lse[i];
+  for (size_t i = 0; !given && i < c; i++) logq[i] = put_logq(logq[i], sk, i, f);
 }
 
 /* The tiles of the block of c points: the components each keeps; returns 1 when they
@@ -428,7 +475,11 @@ static int prune_plan(const gfv_mix_view *m, size_t c, const double *zb, const u
      * kcap = (ntile / 2 + 2) K means more than half are kept already. */
     if (off + K > f->kcap) return 0;
     size_t n = c - a < ts ? c - a : ts;
-    size_t nk = prune_tile(m, n, zb + a * d, sk ? sk + a : NULL, lref, (unsigned *)f->keep + off, f);
+    const double *pq = f->pq;
+    if (pq) f->pq = pq + a;
+    size_t nk = prune_tile(m, n, zb + a * d, sk ? sk + a : NULL, f->gq ? f->gq + a : NULL, lref,
+                           (unsigned *)f->keep + off, f);
+    f->pq = pq;
     f->nkt[t] = (double)nk, f->kof[t] = (double)off;
     off += nk, kept += nk * n;
   }
@@ -444,7 +495,8 @@ static void pruned_block(const gfv_mix_view *m, size_t i0, size_t c, const doubl
   for (size_t t = 0, a = 0; a < c; t++, a += ts) {
     size_t n = c - a < ts ? c - a : ts;
     tile_terms(m, (unsigned *)f->keep + (size_t)f->kof[t], (size_t)f->nkt[t], i0 + a, n, f->y + a * d,
-               zb + a * d, sk ? sk + a : NULL, logq + i0 + a, gbar, H, f);
+               zb + a * d, sk ? sk + a : NULL, f->gq ? NULL : logq + i0 + a, f->gq ? f->gq + a : NULL,
+               gbar, H, f);
   }
 }
 
@@ -460,10 +512,28 @@ void gfv_mix_fused_counts(gfv_mix_fused *f, double *pairs, double *pruned, int r
   if (reset) f->pairs = f->pruned = 0.0;
 }
 
+/* given: the whole mixture's log q at the n points (gfv_mix_fused_terms_given), whose
+ * terms then add to gbar and H; logq is then only the chunk's scratch. */
 static int fused_diag(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
-                      double *logq, double *gbar, double *H, gfv_mix_fused *f) {
+                      double *logq, const double *given, double *gbar, double *H, gfv_mix_fused *f) {
   gfv_mix_work *w = f->dw;
   const size_t d = m->d, group = f->group;
+  if (given) {
+    for (size_t i0 = 0; i0 < n; i0 += w->chunk) {
+      size_t c = n - i0 < w->chunk ? n - i0 : w->chunk;
+      GFV_CALL(gfv_mixd_log_terms(m, c, z + i0 * d, w->A_eval, logq, w));
+      GFV_CALL(gfv_mixd_grad_terms(m, c, z + i0 * d, w->A_eval, given + i0, group, gbar + i0 * d,
+                                   H ? H + i0 / group * d : NULL, w));
+    }
+    return GFV_OK;
+  }
+  for (size_t i0 = 0; f->lq_add && i0 < n; i0 += w->chunk) {
+    size_t c = n - i0 < w->chunk ? n - i0 : w->chunk;
+    GFV_CALL(gfv_mixd_log_terms(m, c, z + i0 * d, w->A_eval, w->lse_eval, w));
+    for (size_t i = 0; i < c; i++)
+      logq[i0 + i] = skip && skip[i0 + i] ? INFINITY : gfv_logaddexp(logq[i0 + i], w->lse_eval[i]);
+  }
+  if (f->lq_add) return GFV_OK;
   if (gbar) memset(gbar, 0, n * d * sizeof(double));
   if (H) memset(H, 0, n / group * d * sizeof(double));
   for (size_t i0 = 0; i0 < n; i0 += w->chunk) {
@@ -478,15 +548,18 @@ static int fused_diag(const gfv_mix_view *m, size_t n, const double *z, const un
   return GFV_OK;
 }
 
-int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
-                        double *logq, double *gbar, double *H, gfv_mix_fused *f) {
+/* gfv_mix_fused_terms, or with given (the whole mixture's log q at the n points) the
+ * terms of m's components added to gbar and H: then r_ij = exp(a_ij - given_i), no log q is
+ * computed or written, and the pruning's lower bound is the given log q itself. */
+static int fused_run(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
+                     double *logq, const double *given, double *gbar, double *H, gfv_mix_fused *f) {
   const size_t d = m->d, K = m->k, dd = d * d, group = f->group;
   GFV_CHECK(d == f->d && K <= f->K && K >= 1 && !m->diag == !f->diag && n % group == 0 && (gbar || !H),
             GFV_ERR_INTERNAL, "fused kernel: workspace (d=%zu K<=%zu group %zu) used with d=%zu K=%zu n=%zu",
             f->d, f->K, group, d, K, n);
-  if (f->diag) return fused_diag(m, n, z, skip, logq, gbar, H, f);
-  if (gbar) memset(gbar, 0, n * d * sizeof(double));
-  if (H) memset(H, 0, n / group * dd * sizeof(double));
+  if (f->diag) return fused_diag(m, n, z, skip, logq, given, gbar, H, f);
+  if (gbar && !given) memset(gbar, 0, n * d * sizeof(double));
+  if (H && !given) memset(H, 0, n / group * dd * sizeof(double));
   for (size_t t = 0; t < d; t++) {
     double s = 0.0;
     for (size_t j = 0; j < K; j++) s += m->mu[j * d + t];
@@ -512,6 +585,8 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
     const unsigned char *sk = skip ? skip + i0 : NULL;
     for (size_t i = 0; i < c; i++)
       for (size_t t = 0; t < d; t++) f->y[i * d + t] = zb[i * d + t] - f->center[t];
+    f->gq = given ? given + i0 : NULL;
+    f->pq = f->lq_add ? logq + i0 : NULL;
     if (prune && !bwait) {
       if (prune_plan(m, c, zb, sk, lref, f)) {
         bback = 0;
@@ -524,12 +599,16 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
       f->pairs += (double)c * (double)K;
       bwait -= bwait > 0;
     }
+    for (size_t i = 0; given && i < c; i++) f->lse[i] = given[i0 + i];
     if (!two) {
       log_terms(m, f->b, 0, K, c, f->y, zb, f);
-      single_pass_lse(c, K, sk, f);
+      if (given)
+        responsibilities(c, K, sk, f);
+      else
+        single_pass_lse(c, K, sk, f);
       if (gbar) grad_terms(m, 0, K, i0, c, gbar, H, &p, f);
     } else {
-      blocked_lse(m, c, zb, f);
+      if (!given) blocked_lse(m, c, zb, f);
       for (size_t j0 = 0; gbar && j0 < K; j0 += f->kb) {
         size_t kb = K - j0 < f->kb ? K - j0 : f->kb;
         log_terms(m, f->b, j0, kb, c, f->y, zb, f);
@@ -538,8 +617,9 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
         if (H) flush(m, j0, kb, &p, H, f);
       }
     }
-    for (size_t i = 0; i < c; i++) logq[i0 + i] = sk && sk[i] ? INFINITY : f->lse[i];
+    for (size_t i = 0; !given && i < c; i++) logq[i0 + i] = put_logq(logq[i0 + i], sk, i, f);
   }
+  f->gq = f->pq = NULL;
   if (prune && f->pruned == pruned0) {
     f->backoff = f->backoff < PRUNE_BACKOFF ? 2 * f->backoff + 1 : PRUNE_BACKOFF;
     f->wait = f->backoff;
@@ -551,4 +631,40 @@ int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const 
   /* DSYRK filled the lower triangles; the -sum r P parts went to both. */
   for (size_t g = 0; g < n / group; g++) gfv_fill_upper_from_lower(d, H + g * dd);
   return GFV_OK;
+}
+
+int gfv_mix_fused_terms(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
+                        double *logq, double *gbar, double *H, gfv_mix_fused *f) {
+  return fused_run(m, n, z, skip, logq, NULL, gbar, H, f);
+}
+
+int gfv_mix_fused_logq_add(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
+                           double *logq, size_t K_all, gfv_mix_fused *f) {
+  f->lq_add = 1, f->kall = K_all;
+  int st = fused_run(m, n, z, skip, logq, NULL, NULL, NULL, f);
+  f->lq_add = 0;
+  return st;
+}
+
+int gfv_mix_fused_terms_given(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
+                              const double *logq, size_t K_all, double lref_all, double *gbar,
+                              double *H, gfv_mix_fused *f) {
+  GFV_CHECK(gbar, GFV_ERR_INTERNAL, "fused kernel: the given-log-q form needs gbar");
+  f->kall = K_all, f->lref_all = lref_all;
+  /* The diagonal family's scratch for a chunk's own log-sum-exp: lse_eval. */
+  return fused_run(m, n, z, skip, f->diag ? f->dw->lse_eval : NULL, logq, gbar, H, f);
+}
+
+double gfv_mix_fused_bounds(const gfv_mix_view *m, gfv_mix_fused *f, double *lmin, double *lmax) {
+  double lref = INFINITY;
+  for (size_t j = 0; j < m->k; j++) {
+    lmin[j] = 0.0, lmax[j] = INFINITY; /* the diagonal family does not prune */
+    if (!f->diag) gfv_prune_eig(m->d, m->P + j * m->d * m->d, f->eigw, lmin + j, lmax + j);
+    lref = f->diag || lmin[j] > lref ? lref : lmin[j];
+  }
+  return lref;
+}
+
+void gfv_mix_fused_set_bounds(gfv_mix_fused *f, const double *lmin, const double *lmax) {
+  f->gmin = lmin, f->gmax = lmax;
 }

@@ -24,8 +24,8 @@ int gfv_solver_alloc_full(gfv_solver *s, int with_L) {
   /* One copy for all ranks in a timing-only simulated run (src/comm/sim.h): each rank
    * writes its own rows, and the all-gathers, which SMPI does not copy into shared blocks,
    * have nothing left to move (they are still simulated, message by message). */
+  if (!s->full_logw) GFV_SIM_ALLOC(s->full_logw, K); /* alone: gather_logw */
   if (!s->full_mu) {
-    GFV_SIM_ALLOC(s->full_logw, K);
     GFV_SIM_ALLOC(s->full_mu, K * s->d);
     GFV_SIM_ALLOC(s->full_P, K * s->psize);
     GFV_SIM_ALLOC(s->full_logc, K);
@@ -77,6 +77,14 @@ int gfv_solver_gather_full(gfv_solver *s) {
   GFV_CALL(gather_rows(s, s->cur.L, s->full_L, s->psize));
   s->fam->log_const(s->fam, d, K, s->full_logw, s->full_P, s->full_L, s->full_logc);
   return GFV_OK;
+}
+
+/* Collective: the weights alone into full_logw (K numbers), what the verdict needs of the
+ * whole mixture when the evaluation streams it. */
+static int gather_logw(gfv_solver *s) {
+  int st = s->full_logw ? GFV_OK : gfv_calloc(&s->full_logw, s->K, sizeof(double));
+  GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
+  return gather_rows(s, s->cur.logw, s->full_logw, 1);
 }
 
 int gfv_solver_gather_impl(gfv_solver *s, double *w, double *mu, double *P) {
@@ -135,29 +143,38 @@ static int mixture_logq(gfv_solver *s, gfv_mix_work *w, gfv_mix_fused *f, size_t
   return gfv_mix_eval(&full, c, z, lq, NULL, NULL, w);
 }
 
+/* The c draws from i0 on of each of nb local particles from j0 on, into z (particle by
+ * particle): block i0 / GFV_EVAL_BLOCK of each one's evaluation stream. */
+static void draw_block(gfv_solver *s, size_t j0, size_t nb, size_t i0, size_t c, double *z) {
+  for (size_t b = 0; b < nb; b++) {
+    const gfv_stream st = gfv_particles_stream(&s->cur, j0 + b, GFV_PURPOSE_EVAL);
+    gfv_particles_sample(&s->cur, j0 + b, &st, 0, i0 / GFV_EVAL_BLOCK, c, z + b * c * s->d);
+  }
+}
+
 /* Mean and variance of h = log q - l over nb local particles' M fresh samples each, from
  * particle j0 on; lr receives their M log importance ratios each, l - log q + log(K w_j):
  * the stratified draws reweighted to iid draws from q (psis.h).  Each particle's draws come
  * from its evaluation stream, one sequence (0, block number) per block of GFV_EVAL_BLOCK;
  * when M is below that, the draws of several particles (nb M <= GFV_EVAL_BLOCK) share one
  * call of the kernel, whose per-call set-up is O(K d^2) (a call per particle would cost
- * O(K^2 d^2) in set-ups alone: minutes at K = 65,536). */
+ * O(K^2 d^2) in set-ups alone: minutes at K = 65,536).  lq_all (NULL unless the mixture
+ * streams): log q at all of this rank's draws, kloc x M, computed before (stream_logq). */
 static int particles_stats(gfv_solver *s, size_t j0, size_t nb, size_t M, gfv_mix_work *w,
                            gfv_mix_fused *f, double *z, double *lq, double *lp, double *mean,
                            double *var, size_t *nonfinite, size_t *outside, size_t *out_of,
-                           double *lr) {
-  const size_t d = s->d;
+                           double *lr, const double *lq_all) {
   h_sums a[64]; /* nb <= 64 (evaluate_local) */
   for (size_t b = 0; b < nb; b++) a[b] = (h_sums){NAN, 0, 0, 0};
   for (size_t i0 = 0; i0 < M; i0 += GFV_EVAL_BLOCK) {
     /* A safe point: a stop asked for now is honoured within one block. */
     if (gfv_interrupt_signal()) return GFV_STOPPED;
     size_t c = M - i0 < GFV_EVAL_BLOCK ? M - i0 : GFV_EVAL_BLOCK;
-    for (size_t b = 0; b < nb; b++) {
-      const gfv_stream st = gfv_particles_stream(&s->cur, j0 + b, GFV_PURPOSE_EVAL);
-      gfv_particles_sample(&s->cur, j0 + b, &st, 0, i0 / GFV_EVAL_BLOCK, c, z + b * c * d);
-    }
-    GFV_CALL(mixture_logq(s, w, f, nb * c, z, lq));
+    draw_block(s, j0, nb, i0, c, z);
+    if (lq_all) /* streamed: log q summed over the blocks already (stream_logq) */
+      for (size_t b = 0; b < nb; b++) memcpy(lq + b * c, lq_all + (j0 + b) * M + i0, c * sizeof(double));
+    else
+      GFV_CALL(mixture_logq(s, w, f, nb * c, z, lq));
     GFV_CALL(gfv_target_eval(s->target, nb * c, z, lp, NULL, NULL));
     for (size_t b = 0; b < nb; b++) {
       const double lr_shift = log((double)s->K) + s->cur.logw[j0 + b];
@@ -170,34 +187,81 @@ static int particles_stats(gfv_solver *s, size_t j0, size_t nb, size_t M, gfv_mi
   return GFV_OK;
 }
 
+/* The streamed mixture (params_stream.c): log q at this rank's evaluation draws, summed
+ * into lq_all (kloc x M, particle by particle) block by block as the components pass.  The
+ * draws are computed again for every block (they are counter-based), so nothing of size
+ * kloc M d is kept. */
+typedef struct {
+  size_t M, per;
+  double *z, *lq, *lq_all;
+  gfv_mix_fused *f;
+} eval_sweep;
+
+static int eval_block(gfv_solver *s, const gfv_mix_view *v, const double *lmin, void *ctx) {
+  eval_sweep *e = ctx;
+  const size_t M = e->M;
+  gfv_mix_fused_fix_mixture(e->f, 1); /* this block's bounds, once for its many calls */
+  gfv_mix_fused_set_bounds(e->f, lmin, lmin + v->k);
+  for (size_t j0 = 0; j0 < s->kloc; j0 += e->per) {
+    const size_t nb = s->kloc - j0 < e->per ? s->kloc - j0 : e->per;
+    for (size_t i0 = 0; i0 < M; i0 += GFV_EVAL_BLOCK) {
+      if (gfv_interrupt_signal()) return GFV_STOPPED;
+      size_t c = M - i0 < GFV_EVAL_BLOCK ? M - i0 : GFV_EVAL_BLOCK;
+      draw_block(s, j0, nb, i0, c, e->z);
+      for (size_t b = 0; b < nb; b++) memcpy(e->lq + b * c, e->lq_all + (j0 + b) * M + i0, c * sizeof(double));
+      GFV_CALL(gfv_mix_fused_logq_add(v, nb * c, e->z, NULL, e->lq, s->K, e->f));
+      for (size_t b = 0; b < nb; b++) memcpy(e->lq_all + (j0 + b) * M + i0, e->lq + b * c, c * sizeof(double));
+    }
+  }
+  return GFV_OK;
+}
+
+static int stream_logq(gfv_solver *s, eval_sweep *e) {
+  double lref;
+  for (size_t i = 0; i < s->kloc * e->M; i++) e->lq_all[i] = -INFINITY;
+  if (strcmp(s->cfg->prune, "off") != 0) GFV_CALL(gfv_solver_own_bounds(s, e->f, &lref));
+  GFV_CALL(gfv_solver_ring_sweep(s, eval_block, e));
+  gfv_mix_fused_set_bounds(e->f, NULL, NULL);
+  return GFV_OK;
+}
+
 static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
   int st = GFV_OK;
   gfv_mix_work *w = NULL;
   gfv_mix_fused *f = NULL;
-  double *z = NULL, *lq = NULL, *lp = NULL;
+  double *z = NULL, *lq = NULL, *lp = NULL, *lq_all = NULL;
   size_t nonfinite = 0, outside = 0;
+  const size_t cap = s->stream_cap; /* the mixture streams: blocks of cap components */
+  int agreed = 0;                   /* streamed: the ranks agreed on their buffers */
   /* Particles per call of the kernel (at most 64, so that the per-particle sums stay small). */
   const size_t per = M < GFV_EVAL_BLOCK ? (GFV_EVAL_BLOCK / M < 64 ? GFV_EVAL_BLOCK / M : 64) : 1;
   /* The params layout evaluates log q as its iterations do, with the fused kernel (whose
    * blocks of components keep a large mixture fast); the samples layout as it always did. */
-  if (s->layout == GFV_LAYOUT_PARAMS) {
+  if (s->layout == GFV_LAYOUT_PARAMS || cap) {
     /* Groups of M: each particle's draws, the pruning's tiles (docs/pruning.md); single
      * points when a particle's draws come in several calls. */
-    GFV_CALL_GOTO(st, gfv_mix_fused_alloc(s->d, s->K, M <= GFV_EVAL_BLOCK ? M : 1, s->fam->diag,
-                                          GFV_MIX_FUSED_BUDGET, &f), done);
+    GFV_CALL_GOTO(st, gfv_mix_fused_alloc(s->d, cap ? cap : s->K, M <= GFV_EVAL_BLOCK ? M : 1,
+                                          s->fam->diag, GFV_MIX_FUSED_BUDGET, &f), done);
     gfv_mix_fused_set_prune(f, strcmp(s->cfg->prune, "off") != 0);
     gfv_mix_fused_fix_mixture(f, 1); /* the evaluation's calls all see the final mixture */
+    if (cap) GFV_CALL_GOTO(st, gfv_calloc(&lq_all, s->kloc * M, sizeof(double)), done);
   } else
     GFV_CALL_GOTO(st, s->fam->work_alloc(s->fam, s->d, s->K, 1, &w), done);
   GFV_CALL_GOTO(st, gfv_calloc(&z, GFV_EVAL_BLOCK * s->d, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lq, GFV_EVAL_BLOCK, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lp, GFV_EVAL_BLOCK, sizeof(double)), done);
+  if (cap) { /* collective: every rank streams, after all have their buffers */
+    eval_sweep e = {M, per, z, lq, lq_all, f};
+    agreed = 1;
+    GFV_CALL_GOTO(st, gfv_comm_agree(s->comm, st, NULL), done);
+    GFV_CALL_GOTO(st, stream_logq(s, &e), done);
+  }
   for (size_t j0 = 0; j0 < s->kloc; j0 += per) {
     const size_t nb = s->kloc - j0 < per ? s->kloc - j0 : per;
     double mean[64], var[64];
     size_t out_of[64] = {0};
     GFV_CALL_GOTO(st, particles_stats(s, j0, nb, M, w, f, z, lq, lp, mean, var, &nonfinite,
-                                      &outside, out_of, lr + j0 * M),
+                                      &outside, out_of, lr + j0 * M, lq_all),
                   done);
     for (size_t b = 0; b < nb; b++) {
       const size_t j = j0 + b;
@@ -217,7 +281,9 @@ static int evaluate_local(gfv_solver *s, size_t M, double *sums, double *lr) {
 done:
   gfv_mix_work_free(w);
   gfv_mix_fused_free(f);
-  free(z), free(lq), free(lp);
+  free(z), free(lq), free(lp), free(lq_all);
+  /* A rank whose buffers failed tells the others, which wait in that agreement. */
+  if (cap && !agreed) st = gfv_comm_agree(s->comm, st, NULL);
   return st;
 }
 
@@ -267,7 +333,10 @@ int gfv_solver_evaluate_impl(gfv_solver *s, gfv_eval_result *res) {
   /* The final figures use all the data: iteration -1 tells a minibatching model so. */
   if (s->target->begin_iteration)
     s->target->begin_iteration(s->target, -1, (unsigned long)s->cfg->seed);
-  GFV_CALL(gfv_solver_gather_full(s));
+  /* Beyond the gather budget the mixture streams past the draws (stream_logq) and only the
+   * weights are gathered (the verdict's); below, it is gathered whole. */
+  GFV_CALL(gfv_comm_agree(s->comm, gfv_solver_stream_alloc(s), NULL));
+  GFV_CALL(s->stream_cap ? gather_logw(s) : gfv_solver_gather_full(s));
   size_t M = ((size_t)s->cfg->eval_samples + s->K - 1) / s->K;
   /* sum w P(S) mean(h), sum (w P(S))^2 var(h)/M, broken, outside, P_q(S) = sum w P(S) */
   double sums[5] = {0, 0, 0, 0, 0};

@@ -9,7 +9,8 @@
  *     mixture      samples layout: 8 a kloc phase-A terms (a = n points, or fewer in ranges
  *                  under GFV_SAMPLES_A_BUDGET, then 8 a more) + the kernel workspace for
  *                  (d, kloc, S); params layout: the fused kernel's workspace for (d, K, S),
- *                  O(K d + GFV_MIX_FUSED_BUDGET)
+ *                  O(K d + GFV_MIX_FUSED_BUDGET), or for (d, cap, S) when the mixture
+ *                  streams (cap: components per block, gfv_params_stream_cap)
  *     samples      samples layout: 8 (4 n d + nloc d + nloc + n + nloc d [+ H (K + kloc) ps])
  *                  + with several ranks, Open MPI's temporaries for the reduce-scatter
  *                  (twice its message) and the log-sum-exp all-reduce (n doubles); params
@@ -18,8 +19,13 @@
  *     particles    two states (cur, prev) of 8 kloc (d + 2 ps + 2), two estimates of
  *                  8 kloc (d + ps + 2), the flow and estimator work, the trust region's
  *                  8 (4 kloc + d^2 + d + 3 S d) and 2 x 16 kloc flags, five per-rank count
- *                  arrays; samples layout: 8 H K ps (phase B's Hessian sums); params
- *                  layout: the whole mixture but L, 8 K (d + ps + 2)
+ *                  arrays; samples layout: 8 H K ps (phase B's Hessian sums; beyond
+ *                  GFV_PARAMS_GATHER_BUDGET 8 H h ps, chunks of h particles, and no send
+ *                  buffer: its n d + H K ps above drop out); params
+ *                  layout: the whole mixture but L, 8 K (d + ps + 2), or when it exceeds
+ *                  GFV_PARAMS_GATHER_BUDGET the ring's two blocks, 2 x 8 cap (d + ps + 3)
+ *                  (at most a quarter of the budget: params_stream.c), and the own
+ *                  precisions' eigenvalue bounds, 16 kloc
  *   plus the largest of these later phases:
  *     restart      rank 0 reads the whole checkpoint, 8 K (5 + 2d + 3ps) and the trace,
  *                  and scatters it; every rank keeps its block, kloc of the same
@@ -30,7 +36,10 @@
  *                  directly (no image in memory)
  *     evaluation   the whole mixture 8 K (2 + d + 2 ps) on every rank (params layout: its L,
  *                  8 K ps, the rest is kept), the kernel workspace for (d, K, 1) (params
- *                  layout: the fused kernel's); 8 kloc M
+ *                  layout: the fused kernel's); streamed (either layout, the mixture beyond
+ *                  the budget): the weights 8 K, the fused kernel's workspace for (d, cap, 1),
+ *                  log q at the draws 8 kloc M, and in the samples layout the ring's two
+ *                  blocks; 8 kloc M
  *                  log ratios, M = ceil(N/K) of --eval-samples=N; rank 0 gathers all K M for
  *                  PSIS (32 bytes each: the ratios, the smoothed copy, the sort's (value,
  *                  index) pairs)
@@ -77,7 +86,7 @@
 
 /* The sizes every estimate starts from, as doubles: no product can overflow. */
 typedef struct {
-  double d, ps, K, S, kloc, n, nloc, rows, per_ck;
+  double d, ps, K, S, kloc, n, nloc, rows, per_ck, cap; /* cap: 0 unless the mixture streams */
   int diag, H, root, params;
 } shape;
 
@@ -101,6 +110,7 @@ static void get_shape(const gfv_config *cfg, const gfv_target *t, int ranks, int
   s->per_ck = 8 * (5 + 2 * s->d + 3 * s->ps); /* checkpoint.c doubles_per_particle */
   s->params = gfv_layout_choose(cfg->layout, (size_t)cfg->particles, (size_t)cfg->samples, t->dim,
                                 s->diag, s->H, ranks) == GFV_LAYOUT_PARAMS;
+  s->cap = (double)gfv_params_stream_cap((size_t)cfg->particles, ranks, t->dim, (size_t)s->ps);
 }
 
 /* Adds to term the phase whose total is the largest. */
@@ -126,22 +136,31 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
   keep[GFV_MEM_TRACE] = s.rows * row;
   const size_t S = (size_t)cfg->samples;
   if (s.params) {
-    keep[GFV_MEM_MIXTURE] = gfv_mix_fused_bytes(t->dim, (size_t)K, S, s.diag, GFV_MIX_FUSED_BUDGET);
+    keep[GFV_MEM_MIXTURE] = gfv_mix_fused_bytes(t->dim, (size_t)(s.cap > 0 ? s.cap : K), S, s.diag,
+                                                GFV_MIX_FUSED_BUDGET);
     keep[GFV_MEM_SAMPLES] = 8 * (3 * nloc * d + 2 * nloc + s.H * kloc * ps) + nloc;
   } else {
     const double a = (double)gfv_samples_a_rows((size_t)n, (size_t)kloc, S);
     keep[GFV_MEM_MIXTURE] = 8 * a * kloc + (a < n ? 8 * a : 0) +
                             gfv_mix_work_bytes(t->dim, (size_t)kloc, S, s.diag);
-    const double send = n * d + s.H * K * ps; /* the reduce-scatter's message */
+    /* The reduce-scatter's message; with the Hessian sums in chunks (hr < K particles at a
+     * time) there is no send buffer, and the largest message is gbar's or a chunk's. */
+    const double hr = (double)gfv_samples_h_rows((size_t)K, (size_t)ps, s.H);
+    const double send = hr < K ? 0 : n * d + s.H * K * ps;
+    const double msg = hr < K ? fmax(n * d, hr * ps) : send;
     keep[GFV_MEM_SAMPLES] = 8 * (n * d + n * d + send + nloc * d + s.H * kloc * ps + nloc +
                                  nloc * d + n);
-    if (ranks > 1) keep[GFV_MEM_SAMPLES] += 8 * (2 * send + n);
+    if (ranks > 1) keep[GFV_MEM_SAMPLES] += 8 * (2 * msg + n);
   }
   /* and the trust region's compaction buffers for one particle's samples (solver.c) */
+  /* The other particles: the params layout's gathered mixture, or the ring's two blocks. */
+  const double ring = s.cap > 0 ? 2 * 8 * s.cap * (d + ps + GFV_RING_EXTRA) + 16 * kloc : 0;
+  const double others = s.params ? (s.cap > 0 ? ring : 8 * K * (d + ps + 2))
+                                 : 8 * s.H * (double)gfv_samples_h_rows((size_t)K, (size_t)ps, s.H) * ps;
   keep[GFV_MEM_HESSIANS] = 8 * s.H * nloc * d * d + 8 * s.H * (double)cfg->samples * d * d;
   keep[GFV_MEM_PARTICLES] =
       2 * 8 * kloc * (d + 2 * ps + 2) + 2 * 8 * kloc * (d + ps + 2) +
-      (s.params ? 8 * K * (d + ps + 2) : 8 * s.H * K * ps) + 8 * (double)gfv_flow_work_size(t->dim) +
+      others + 8 * (double)gfv_flow_work_size(t->dim) +
       8 * (double)gfv_estimator_work_size(t->dim, (size_t)cfg->samples) + 5 * 8 * (double)ranks +
       /* per-component step control: bounds, step factors, flags, final objectives, the
        * estimates' sample counts and flags; the KL's work; the compaction buffers */
@@ -158,12 +177,17 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
   phase[CHECKPOINT][GFV_MEM_PARTICLES] = (1 + s.root) * ck_rows * s.per_ck;
   phase[CHECKPOINT][GFV_MEM_TRACE] = s.root * s.rows * 48;
   /* The whole mixture (gfv_solver_gather_full): only L is new in the params layout. */
-  const double full = s.params ? 8 * K * ps : 8 * K * (2 + d + 2 * ps);
+  const double full = s.params && s.cap == 0 ? 8 * K * ps : 8 * K * (2 + d + 2 * ps);
   const double M = ceil((double)cfg->eval_samples / K);
-  const double work = (s.params ? gfv_mix_fused_bytes(t->dim, (size_t)K, 1, s.diag, GFV_MIX_FUSED_BUDGET)
-                                : gfv_mix_work_bytes(t->dim, (size_t)K, 1, s.diag)) +
-                      8 * GFV_EVAL_BLOCK * (d + 2);
-  phase[EVALUATION][GFV_MEM_PARTICLES] = full + work;
+  double work = (s.params ? gfv_mix_fused_bytes(t->dim, (size_t)K, 1, s.diag, GFV_MIX_FUSED_BUDGET)
+                          : gfv_mix_work_bytes(t->dim, (size_t)K, 1, s.diag)) +
+                8 * GFV_EVAL_BLOCK * (d + 2);
+  /* Streamed (evaluate.c stream_logq): the weights, the workspace for a block, log q at the
+   * draws, and in the samples layout the ring's blocks, new there. */
+  if (s.cap > 0)
+    work = 8 * K + gfv_mix_fused_bytes(t->dim, (size_t)s.cap, 1, s.diag, GFV_MIX_FUSED_BUDGET) +
+           8 * GFV_EVAL_BLOCK * (d + 2) + 8 * kloc * M + (s.params ? 0 : ring);
+  phase[EVALUATION][GFV_MEM_PARTICLES] = (s.cap > 0 ? 0 : full) + work;
   phase[EVALUATION][GFV_MEM_EVAL] = 8 * kloc * M + s.root * 32 * K * M;
   phase[OUTPUTS][GFV_MEM_PARTICLES] = full;
   if (s.root) {

@@ -8,7 +8,11 @@
  *            also repeats the per-point part of the kernel (features, log-sum-exp, the
  *            per-group calls) for all K S points;
  *   params   all-gather K (d + ps + 1) numbers (means, precisions, log-constants) in three
- *            collectives; the per-point work is done once, by the point's owner.
+ *            collectives; the per-point work is done once, by the point's owner.  Beyond
+ *            the gather budget (params_stream.c) the numbers go round a ring twice instead,
+ *            in blocks of cap components: 2 (P - 1) ceil(ceil(K/P) / cap) messages and twice
+ *            an all-gather's volume.  Its second pass of the log terms is left out: the
+ *            samples layout's phase B makes the same second pass.
  * auto estimates the seconds per iteration of each with tools/perfmodel.py's formulas and
  * takes the faster (params on a tie, which is every one-rank run):
  *   allgather(m bytes)       ceil(log2 P) alpha + (P-1)/P m beta
@@ -56,6 +60,9 @@ static double t_reduce_scatter(double m, double P) {
 double gfv_layout_seconds(int layout, double K, double S, double d, double ps, int hessian,
                           double P) {
   const double n = K * S;
+  const double cap = (double)gfv_params_stream_cap((size_t)K, (int)P, (size_t)d, (size_t)ps);
+  if (layout == GFV_LAYOUT_PARAMS && cap > 0) /* streamed: a ring, twice */
+    return 2 * (P - 1) * ceil(ceil(K / P) / cap) * NET_ALPHA + 2 * (P - 1) / P * 8 * K * (d + ps + 1) * NET_BETA;
   if (layout == GFV_LAYOUT_PARAMS)
     return 2 * lg(P) * NET_ALPHA + t_allgather(8 * K * (d + ps + 1), P);
   double t_point = 5e-9 + 0.45e-9 * d * d;

@@ -8,7 +8,12 @@
  * blocks together do what one call does (and, with one block, exactly that call).  The
  * packing for the reduce-scatter is a loop over destination ranks.  When n x kloc terms
  * exceed the layout's budget (a_rows < n), no block is longer than a_rows points, A holds
- * one block at a time, and phase B recomputes the block's terms first.
+ * one block at a time, and phase B recomputes the block's terms first.  When the Hessian
+ * sums of all K particles exceed the budget (h_rows < K), phase B's blocks are at most
+ * h_rows particles, H_all holds one block's, and each block's are reduce-scattered to
+ * their owners as soon as they are complete: in particle order they are already in the
+ * order of the destination ranks, as the gradient sums in gbar_all are (solver.c
+ * reduce-scatters those straight from there), so nothing is packed.
  *
  * Params layout: block b holds local particles [b per, (b + 1) per): the fused kernel on
  * their points against the whole mixture, into their rows of log q, of the gradient sums
@@ -63,13 +68,20 @@ static int block_a(void *ctx, size_t b) {
   return gfv_mix_log_terms(B->v, n, s->zall + i0 * s->d, block_A(s, i0), s->logq + i0, s->mw);
 }
 
+/* The Hessian sums of the block at point i0: their rows of H_all, or H_all from its start
+ * (h_rows < K: one block at a time). */
+static double *block_H(const gfv_solver *s, size_t i0) {
+  if (!s->H_all) return NULL;
+  return s->h_rows < s->K ? s->H_all : s->H_all + i0 / s->S * s->psize;
+}
+
 static int block_b(void *ctx, size_t b) {
   const blocks *B = ctx;
   gfv_solver *s = B->s;
   const size_t d = s->d, ps = s->psize;
   size_t i0, n;
   block_points(B, b, &i0, &n);
-  double *H = s->H_all ? s->H_all + i0 / s->S * ps : NULL, *A = block_A(s, i0);
+  double *H = block_H(s, i0), *A = block_A(s, i0);
   memset(s->gbar_all + i0 * d, 0, n * d * sizeof(double));
   if (H) memset(H, 0, n / s->S * ps * sizeof(double));
   if (s->a_rows < s->n) GFV_CALL(gfv_mix_log_terms(B->v, n, s->zall + i0 * d, A, s->lse_tmp, s->mw));
@@ -110,8 +122,37 @@ int gfv_solver_phase_a(gfv_solver *s, const gfv_mix_view *v) {
   return gfv_sim_blocks("mixture-phase-a", nb, block_a, &B);
 }
 
+/* Phase B with the Hessian sums in chunks: each block's, once complete, reduce-scattered
+ * to the owners of its particles (the overlap of each rank's range with the block). */
+static int block_b_deliver(void *ctx, size_t b) {
+  const blocks *B = ctx;
+  gfv_solver *s = B->s;
+  const size_t ps = s->psize;
+  GFV_CALL(block_b(ctx, b));
+  size_t i0, n, k0, kl, mine = 0;
+  block_points(B, b, &i0, &n);
+  const size_t p0 = i0 / s->S, p1 = p0 + n / s->S;
+  for (int r = 0; r < s->size; r++) {
+    gfv_block_range(s->K, s->size, r, &k0, &kl);
+    size_t lo = k0 > p0 ? k0 : p0, hi = k0 + kl < p1 ? k0 + kl : p1;
+    s->g_counts[r] = hi > lo ? (hi - lo) * ps : 0;
+    if (r == s->rank && hi > lo) mine = lo - k0;
+  }
+  double t0 = gfv_comm_wtime();
+  GFV_CALL(gfv_comm_reduce_scatter_sum(s->comm, s->H_all, s->recv + s->nloc * s->d + mine * ps, s->g_counts));
+  double dt = gfv_comm_wtime() - t0;
+  s->timers[GFV_PHASE_COMM] += dt, s->timers[GFV_PHASE_MIXTURE] -= dt; /* timed as phase B */
+  return GFV_OK;
+}
+
 int gfv_solver_phase_b(gfv_solver *s, const gfv_mix_view *v) {
   blocks B = {s, v, 0, s->S * s->d + (s->H_all ? s->psize : 0), s->K};
+  if (s->h_rows < s->K) { /* no timing-only sampling here: the blocks hold collectives */
+    size_t max_pts = s->a_rows < s->h_rows * s->S ? s->a_rows : s->h_rows * s->S;
+    size_t nb = block_count(s, s->K, max_pts, &B.per);
+    for (size_t b = 0; b < nb; b++) GFV_CALL(block_b_deliver(&B, b));
+    return GFV_OK;
+  }
   size_t nb = block_count(s, s->K, s->a_rows, &B.per);
   GFV_CALL(gfv_sim_blocks("mixture-phase-b", nb, block_b, &B));
   return gfv_sim_blocks("mixture-pack", (size_t)s->size, pack_rank, &B);

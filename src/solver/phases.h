@@ -19,7 +19,8 @@
 int gfv_solver_phase_a(gfv_solver *s, const gfv_mix_view *v);
 /* Samples layout, phase B: zeroes the sums, adds this rank's share of the gradient (and
  * Hessian) sums at all points (recomputing the block's phase-A terms first when a_rows <
- * n), and packs them by destination rank into s->send. */
+ * n), and packs them by destination rank into s->send; with the Hessian sums in chunks
+ * (h_rows < K), reduce-scatters each chunk's into s->recv instead, packing nothing. */
 int gfv_solver_phase_b(gfv_solver *s, const gfv_mix_view *v);
 /* Params layout: the whole mixture v at this rank's own samples, the fused kernel, into
  * s->logq and s->recv (gradient sums, then the local particles' Hessian sums). */

@@ -9,7 +9,9 @@
  *        this rank's share of grad log q_rho and of the Hessian sums at all points, summed
  *        over ranks and delivered to the owners with one reduce-scatter;
  *      params: all-gather every particle's parameters; the whole mixture at this rank's
- *        own samples in one pass (kernel_fused.c), which leaves nothing to exchange;
+ *        own samples in one pass (kernel_fused.c), which leaves nothing to exchange (beyond
+ *        the gather budget the parameters go round the ranks in blocks instead, twice:
+ *        params_stream.c);
  *   6. the estimators and the update of each local particle; one small all-reduce for the
  *      ELBO, the step norm and the failure flags.
  * A step that makes a precision indefinite or the ELBO non-finite is rejected on every
@@ -107,8 +109,11 @@ static int allocate(gfv_solver *s) {
     GFV_ALLOC(s->logq, s->nloc);
     GFV_ALLOC(s->skip, s->nloc);
     s->zloc = s->zall, s->logq_loc = s->logq;
-    GFV_CALL(gfv_solver_alloc_full(s, 0));
-    GFV_CALL(gfv_mix_fused_alloc(d, s->K, s->S, s->fam->diag, GFV_MIX_FUSED_BUDGET, &s->mf));
+    /* Beyond the budget, the mixture streams in blocks instead (params_stream.c). */
+    GFV_CALL(gfv_solver_stream_alloc(s));
+    if (!s->stream_cap) GFV_CALL(gfv_solver_alloc_full(s, 0));
+    GFV_CALL(gfv_mix_fused_alloc(d, s->stream_cap ? s->stream_cap : s->K, s->S, s->fam->diag,
+                                 GFV_MIX_FUSED_BUDGET, &s->mf));
     gfv_mix_fused_set_prune(s->mf, strcmp(s->cfg->prune, "off") != 0);
   } else {
     /* GFV_SIM_ALLOC: one copy for all ranks in a timing-only simulated run (sim.h). */
@@ -118,8 +123,11 @@ static int allocate(gfv_solver *s) {
     if (s->a_rows < s->n) GFV_SIM_ALLOC(s->lse_tmp, s->a_rows);
     GFV_ALLOC(s->logq, s->n);
     GFV_SIM_ALLOC(s->gbar_all, s->n * d);
-    if (s->est->needs_hessian) GFV_SIM_ALLOC(s->H_all, s->K * ps);
-    GFV_SIM_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
+    /* Beyond the budget the Hessian sums go in chunks, each reduce-scattered on its own, and
+     * the gradient sums straight from gbar_all: no send buffer (phases.c). */
+    s->h_rows = gfv_samples_h_rows(s->K, ps, s->est->needs_hessian);
+    if (s->est->needs_hessian) GFV_SIM_ALLOC(s->H_all, s->h_rows * ps);
+    if (s->h_rows == s->K) GFV_SIM_ALLOC(s->send, s->n * d + (s->est->needs_hessian ? s->K * ps : 0));
     s->zloc = s->zall + s->k0 * s->S * d, s->logq_loc = s->logq + s->k0 * s->S;
     GFV_CALL(s->fam->work_alloc(s->fam, d, s->kloc, s->S, &s->mw));
   }
@@ -362,6 +370,7 @@ void gfv_solver_free(gfv_solver *s) {
   gfv_mix_work_free(s->mw);
   gfv_convergence_free(s->conv);
   free(s->full_logw), free(s->full_mu), free(s->full_P), free(s->full_L), free(s->full_logc);
+  free(s->ring[0]), free(s->ring[1]), free(s->ring_bounds);
   free(s);
 }
 
@@ -429,7 +438,10 @@ static int mixture_terms_samples(gfv_solver *s) {
    * Hessian sums (phases.c). */
   GFV_CALL(gfv_solver_phase_b(s, &v));
   double t4 = gfv_comm_wtime();
-  GFV_CALL(gfv_comm_reduce_scatter_sum(c, s->send, s->recv, s->rs_counts));
+  /* (Hessian sums in chunks: they were delivered in phase B; the gradient sums, in point
+   * order, are already in destination order.) */
+  GFV_CALL(s->h_rows < s->K ? gfv_comm_reduce_scatter_sum(c, s->gbar_all, s->recv, s->z_counts)
+                            : gfv_comm_reduce_scatter_sum(c, s->send, s->recv, s->rs_counts));
   gfv_solver_phases_neutral(s); /* timing-only simulated runs (src/comm/sim.h) */
   double t5 = gfv_comm_wtime();
   s->timers[GFV_PHASE_COMM] += (t1 - t0) + (t3 - t2) + (t5 - t4);
@@ -443,10 +455,12 @@ static int mixture_terms_samples(gfv_solver *s) {
  * the estimates cannot use is left out by its owner, the only rank that sees it. */
 static int mixture_terms_params(gfv_solver *s) {
   const size_t d = s->d;
+  for (size_t i = 0; i < s->nloc; i++) s->skip[i] = !usable(s, i);
+  /* A mixture beyond the gather budget: in blocks around the ranks (params_stream.c). */
+  if (s->stream_cap) return gfv_solver_stream_terms(s);
   double t0 = gfv_comm_wtime();
   GFV_CALL(gfv_solver_gather_params(s));
   double t1 = gfv_comm_wtime();
-  for (size_t i = 0; i < s->nloc; i++) s->skip[i] = !usable(s, i);
   gfv_mix_view v = {d, s->K, s->full_mu, s->full_P, NULL, s->full_logc, s->fam->diag};
   GFV_CALL(gfv_solver_phase_fused(s, &v));
   gfv_solver_phases_neutral(s); /* timing-only simulated runs (src/comm/sim.h) */

@@ -91,6 +91,8 @@ struct gfv_solver {
   size_t a_rows;            /* samples layout: points per phase-A range (n: all at once) */
   double *lse_tmp;          /* samples layout, several ranges: a range's own log-sum-exps */
   double *gbar_all, *H_all; /* samples layout: phase-B partial sums over this rank's components */
+  size_t h_rows;            /* samples layout: particles whose Hessian sums H_all holds at once
+                               (K, or fewer beyond the budget: gfv_samples_h_rows) */
   double *send, *recv;      /* reduce-scatter buffers; recv: gradient sums at this rank's
                                samples, then its particles' Hessian sums (both layouts) */
   unsigned char *skip;      /* params layout: this rank's samples the estimates cannot use */
@@ -129,9 +131,16 @@ struct gfv_solver {
   double timers[GFV_NPHASES];
   double t_start, run_seconds;
 
-  /* The whole mixture on every rank: every iteration in the params layout (all but L),
-   * and for relocations, the final evaluation and the outputs (gfv_solver_gather_full). */
+  /* The whole mixture on every rank: every iteration in the params layout (all but L)
+   * unless it streams, and for relocations, the final evaluation (unless it streams: then
+   * full_logw alone) and the outputs (gfv_solver_gather_full). */
   double *full_logw, *full_mu, *full_P, *full_L, *full_logc;
+  /* The mixture streamed instead (params_stream.c): components per block (0: gathered), and
+   * the two blocks in flight around the ring. */
+  size_t stream_cap;
+  double *ring[2];
+  double *ring_bounds;      /* 2 kloc: the own precisions' eigenvalue bounds (lmin, then
+                               lmax) that travel with the blocks, for the pruning */
 
   int stop_requested;               /* some rank saw the stop flag (agreed) */
   int checkpoint_due;               /* some rank's checkpoint timer expired (agreed) */
@@ -179,6 +188,41 @@ int gfv_solver_alloc_full(gfv_solver *s, int with_L);
 #define GFV_SAMPLES_A_BUDGET ((double)(256 << 20))
 /* Its points per range: all n when n x kloc numbers fit the budget, else a multiple of S. */
 size_t gfv_samples_a_rows(size_t n, size_t kloc, size_t S);
+
+/* The params layout gathers the whole mixture (K (d + ps + 1) numbers) up to this many
+ * bytes, and streams it around the ranks in blocks beyond (params_stream.c).  The
+ * environment variable sets another budget, in bytes: a test knob (tests/mpi/
+ * test_params_stream.sh forces several blocks per rank with it). */
+#define GFV_PARAMS_GATHER_BUDGET ((double)(64 << 20))
+#define GFV_PARAMS_GATHER_ENV "GFV_PARAMS_GATHER_BYTES"
+/* Numbers per streamed component besides its mean and precision: log-constant, lmin, lmax. */
+#define GFV_RING_EXTRA 3
+double gfv_params_gather_budget(void);
+/* Components per block of the streamed mixture, 0 when it is gathered (it fits the budget,
+ * or a timing-only simulated run); a block is at most an eighth of the budget. */
+size_t gfv_params_stream_cap(size_t K, int ranks, size_t d, size_t ps);
+/* Sets s->stream_cap and allocates the ring's two blocks when the mixture streams. */
+int gfv_solver_stream_alloc(gfv_solver *s);
+/* Collective: fn(s, block, lmin, ctx) for every block of the mixture (s->cur's components of
+ * all ranks) as it passes this rank, lmin (and lmax = lmin + block->k) its components'
+ * eigenvalue bounds as s->ring_bounds held them on their owner; its communication time
+ * goes to the comm timer, taken off the mixture timer (the callers time the sweep as
+ * mixture work).  A failure of fn on any rank is agreed after the sweep. */
+typedef int (*gfv_block_fn)(gfv_solver *s, const gfv_mix_view *block, const double *lmin, void *ctx);
+int gfv_solver_ring_sweep(gfv_solver *s, gfv_block_fn fn, void *ctx);
+/* Collective: this rank's precisions' eigenvalue bounds into s->ring_bounds (once per
+ * state: every rank then uses them from the blocks) and into *lref the least of all K (the
+ * streamed pruning's). */
+int gfv_solver_own_bounds(gfv_solver *s, gfv_mix_fused *f, double *lref);
+/* Collective, params layout, streamed: log q, the gradient sums and the Hessian sums at this
+ * rank's samples, into s->logq and s->recv, as the gathered path's kernel call gives them. */
+int gfv_solver_stream_terms(gfv_solver *s);
+
+/* The samples layout's Hessian sums of all K particles (K ps numbers, before the
+ * reduce-scatter) are held whole up to the same budget, and beyond in chunks of this many
+ * particles, each reduce-scattered as phase B finishes it (phases.c); K without the
+ * hessian estimator and in a timing-only simulated run. */
+size_t gfv_samples_h_rows(size_t K, size_t ps, int hessian);
 
 /* Collective: the verdict on a finished fit into res (warnings, reliable); needs the
  * final evaluation's figures in res and s->eval_phi (diagnostics.c). */

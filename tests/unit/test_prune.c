@@ -100,17 +100,11 @@ static double max_rel(size_t n, const double *a, const double *b, double floor) 
   return diff / scale;
 }
 
-/* The fused kernel with and without pruning on S samples of each component (the params
- * layout's points, group S), some left out (one whole group too); returns the pruned fraction. */
-static double check_pruned(size_t d, size_t k, size_t S, double spread, size_t budget, double tol,
-                           const char *what) {
-  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-  gsl_rng_set(r, 5 + k);
-  mixture m = make_mixture(d, k, spread, 2.0, r);
-  gfv_mix_view v = {d, k, m.mu, m.P, m.L, m.logc, 0};
-  const size_t n = k * S, ng = k, dd = d * d;
-  double *z = calloc(n * d, sizeof(double)), *lq[2], *g[2], *H[2];
-  unsigned char *skip = calloc(n, 1);
+/* S draws of each component of m into z (n = k S points), some marked in skip (one whole
+ * group too: a tile with nothing to do). */
+static void draw_points(const mixture *mx, size_t S, gsl_rng *r, double *z, unsigned char *skip) {
+  const mixture m = *mx;
+  const size_t d = m.d, n = m.k * S, dd = d * d;
   for (size_t i = 0; i < n; i++) { /* z = mu_j + L_j^{-T} e, e ~ N(0, I): a draw of component j */
     size_t j = i / S;
     const double *L = m.L + j * dd;
@@ -124,6 +118,31 @@ static double check_pruned(size_t d, size_t k, size_t S, double spread, size_t b
     for (size_t t = 0; t < d; t++) z[i * d + t] += m.mu[j * d + t];
     skip[i] = i % 11 == 3 || j == 2; /* and one whole group: a tile with nothing to do */
   }
+}
+
+/* Run 1's log q (+inf where skipped), gradients (n x d) and nh Hessian numbers equal run
+ * 0's to tol. */
+static void check_same(const char *what, size_t n, size_t d, size_t nh, const unsigned char *skip,
+                       double *const lq[2], double *const g[2], double *const H[2], double tol) {
+  for (size_t i = 0; i < n; i++)
+    CHECK(skip[i] ? lq[1][i] == INFINITY : fabs(lq[1][i] - lq[0][i]) <= tol * fmax(1, fabs(lq[0][i])),
+          "%s: log q at %zu: %.17g vs %.17g", what, i, lq[1][i], lq[0][i]);
+  CHECK(max_rel(n * d, g[1], g[0], 1.0) <= tol, "%s: gradients differ by %.3g", what, max_rel(n * d, g[1], g[0], 1.0));
+  CHECK(max_rel(nh, H[1], H[0], 1.0) <= tol, "%s: Hessian sums differ by %.3g", what, max_rel(nh, H[1], H[0], 1.0));
+}
+
+/* The fused kernel with and without pruning on S samples of each component (the params
+ * layout's points, group S), some left out (one whole group too); returns the pruned fraction. */
+static double check_pruned(size_t d, size_t k, size_t S, double spread, size_t budget, double tol,
+                           const char *what) {
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 5 + k);
+  mixture m = make_mixture(d, k, spread, 2.0, r);
+  gfv_mix_view v = {d, k, m.mu, m.P, m.L, m.logc, 0};
+  const size_t n = k * S, ng = k, dd = d * d;
+  double *z = calloc(n * d, sizeof(double)), *lq[2], *g[2], *H[2];
+  unsigned char *skip = calloc(n, 1);
+  draw_points(&m, S, r, z, skip);
   double pairs = 0, pruned = 0;
   for (int on = 0; on < 2; on++) {
     lq[on] = calloc(n, sizeof(double)), g[on] = calloc(n * d, sizeof(double));
@@ -137,12 +156,7 @@ static double check_pruned(size_t d, size_t k, size_t S, double spread, size_t b
     if (!on) CHECK(pruned == 0, "%s: pruned with pruning off", what);
     gfv_mix_fused_free(f);
   }
-  for (size_t i = 0; i < n; i++)
-    CHECK(skip[i] ? lq[1][i] == INFINITY : fabs(lq[1][i] - lq[0][i]) <= tol * fmax(1, fabs(lq[0][i])),
-          "%s: log q at %zu: %.17g vs %.17g", what, i, lq[1][i], lq[0][i]);
-  CHECK(max_rel(n * d, g[1], g[0], 1.0) <= tol, "%s: gradients differ by %.3g", what, max_rel(n * d, g[1], g[0], 1.0));
-  CHECK(max_rel(ng * dd, H[1], H[0], 1.0) <= tol, "%s: Hessian sums differ by %.3g", what,
-        max_rel(ng * dd, H[1], H[0], 1.0));
+  check_same(what, n, d, ng * dd, skip, lq, g, H, tol);
   for (int on = 0; on < 2; on++) free(lq[on]), free(g[on]), free(H[on]);
   free(z), free(skip);
   free_mixture(&m);
@@ -177,9 +191,77 @@ static void test_pruned_equals_unpruned_compact(void) {
   CHECK(fr < 0.01, "compact, two passes: %.3f of the pairs pruned", fr);
 }
 
+/* The streamed params layout's kernel: the mixture in blocks of kb components, log q
+ * summed block by block (gfv_mix_fused_logq_add), then each block's terms with that log q
+ * (gfv_mix_fused_terms_given), against one call on the whole mixture (pruning on in both):
+ * log q, the gradients and the Hessian sums agree to tol.  diag: the diagonal family on
+ * the precisions' diagonals. */
+static void check_streamed(size_t d, size_t k, size_t S, double spread, size_t kb, size_t budget,
+                           int diag, double tol, const char *what) {
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 7 + k);
+  mixture m = make_mixture(d, k, spread, 2.0, r);
+  const size_t n = k * S, ng = k, ps = diag ? d : d * d;
+  double *Pd = calloc(k * d, sizeof(double));
+  for (size_t j = 0; j < k; j++)
+    for (size_t t = 0; t < d; t++) Pd[j * d + t] = m.P[j * d * d + t * d + t];
+  const double *P = diag ? Pd : m.P;
+  double *z = calloc(n * d, sizeof(double)), *lq[2], *g[2], *H[2];
+  unsigned char *skip = calloc(n, 1);
+  draw_points(&m, S, r, z, skip);
+  for (int i = 0; i < 2; i++)
+    lq[i] = calloc(n, sizeof(double)), g[i] = calloc(n * d, sizeof(double)), H[i] = calloc(ng * ps, sizeof(double));
+  gfv_mix_fused *f;
+  gfv_mix_view v = {d, k, m.mu, P, m.L, m.logc, diag};
+  CHECK(gfv_mix_fused_alloc(d, k, S, diag, budget, &f) == 0, "%s: alloc", what);
+  CHECK(gfv_mix_fused_terms(&v, n, z, skip, lq[0], g[0], H[0], f) == 0, "%s: one call", what);
+  gfv_mix_fused_free(f);
+  CHECK(gfv_mix_fused_alloc(d, kb, S, diag, budget, &f) == 0, "%s: block alloc", what);
+  double lref = INFINITY, pairs, pruned, *lmin = calloc(k, sizeof(double)), *lmax = calloc(k, sizeof(double));
+  for (size_t i = 0; i < n; i++) lq[1][i] = -INFINITY;
+  gfv_mix_fused_counts(f, &pairs, &pruned, 1);
+  for (size_t j0 = 0; j0 < k; j0 += kb) { /* each block's eigenvalue bounds, as its owner's */
+    gfv_mix_view b = {d, k - j0 < kb ? k - j0 : kb, m.mu + j0 * d, P + j0 * ps, NULL, m.logc + j0, diag};
+    double l = gfv_mix_fused_bounds(&b, f, lmin + j0, lmax + j0);
+    lref = l < lref ? l : lref;
+  }
+  for (int pass = 1; pass <= 2; pass++)
+    for (size_t j0 = 0; j0 < k; j0 += kb) {
+      gfv_mix_view b = {d, k - j0 < kb ? k - j0 : kb, m.mu + j0 * d, P + j0 * ps, NULL, m.logc + j0, diag};
+      gfv_mix_fused_set_bounds(f, lmin + j0, lmax + j0);
+      CHECK((pass == 1 ? gfv_mix_fused_logq_add(&b, n, z, skip, lq[1], k, f)
+                       : gfv_mix_fused_terms_given(&b, n, z, skip, lq[1], k, lref, g[1], H[1], f)) == 0,
+            "%s: pass %d", what, pass);
+    }
+  free(lmin), free(lmax);
+  gfv_mix_fused_counts(f, &pairs, &pruned, 1);
+  if (!diag && spread > 10) CHECK(pruned > 0.5 * pairs, "%s: only %g of %g pairs pruned", what, pruned, pairs);
+  gfv_mix_fused_free(f);
+  check_same(what, n, d, ng * ps, skip, lq, g, H, tol);
+  for (int i = 0; i < 2; i++) free(lq[i]), free(g[i]), free(H[i]);
+  free(z), free(skip), free(Pd);
+  free_mixture(&m);
+  gsl_rng_free(r);
+}
+
+/* Blocks of 7 and 50 of 120 to 200 components (a last short block), spread out (most pairs
+ * pruned, block by block against the whole log q), compact (none), in one and two passes of
+ * the block kernel, and the diagonal family: the sums are the one call's to 1e-12 (the
+ * blocks add the same terms in another order; two-pass log q from the quadratic features,
+ * as test_pruned_equals_unpruned_spread explains, 1e-11). */
+static void test_streamed_equals_one_call(void) {
+  check_streamed(4, 200, 6, 30.0, 7, 0, 0, 1e-12, "d = 4, spread, blocks of 7");
+  check_streamed(8, 120, 5, 30.0, 50, 0, 0, 1e-12, "d = 8, spread, blocks of 50");
+  check_streamed(4, 200, 6, 0.3, 7, 0, 0, 1e-12, "d = 4, compact, blocks of 7");
+  check_streamed(6, 120, 4, 0.3, 50, 5000, 0, 1e-11, "d = 6, compact, two passes, blocks of 50");
+  check_streamed(4, 200, 6, 8.0, 50, 3000, 0, 1e-11, "d = 4, half spread, two passes, blocks of 50");
+  check_streamed(5, 120, 4, 1.0, 13, 0, 1, 1e-12, "d = 5, diag, blocks of 13");
+}
+
 int main(void) {
   RUN(test_bound_never_below_exact);
   RUN(test_pruned_equals_unpruned_spread);
   RUN(test_pruned_equals_unpruned_compact);
+  RUN(test_streamed_equals_one_call);
   return harness_report();
 }

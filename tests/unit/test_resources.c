@@ -182,12 +182,14 @@ static double heap_bytes(void) {
  * malloc's own 16 bytes a block and the target's transient buffers during the first
  * estimate, both far below 5% at these sizes (a few MB to a few hundred MB; 0.1% is what
  * was measured).  Each case has a different dominant term. */
+typedef struct {
+  const char *target, *family, *estimator, *layout;
+  long dim, particles, samples, iters, out_samples;
+  int dominant;
+} alloc_case;
+
 static void test_estimate_matches_allocation(void) {
-  static const struct {
-    const char *target, *family, *estimator, *layout;
-    long dim, particles, samples, iters, out_samples;
-    int dominant;
-  } cases[] = {
+  static const alloc_case cases[] = {
       {"gauss", "full", "auto", "auto", 3, 20, 10, 2000000, 10000, GFV_MEM_TRACE},
       /* n x kloc = 320 MB of phase-A terms: held in ranges of 268 MB (GFV_SAMPLES_A_BUDGET) */
       {"gmm4", "full", "auto", "samples", 0, 2000, 10, 10, 10000, GFV_MEM_MIXTURE},
@@ -203,18 +205,29 @@ static void test_estimate_matches_allocation(void) {
       {"gauss", "full", "stein", "samples", 40, 1500, 1, 10, 10000, GFV_MEM_PARTICLES},
       {"gauss", "diag", "stein", "auto", 100, 4, 10, 10, 1000000, GFV_MEM_DRAWS},
   };
+  /* The params layout with its mixture streamed (a 500 kB gather budget: blocks of 4 and
+   * of 2 components, in place of the gathered mixture: 19.7 MB in the first case). */
+  static const alloc_case streamed[] = {
+      {"gauss", "full", "stein", "params", 40, 1500, 1, 10, 10000, GFV_MEM_PARTICLES},
+      {"gauss", "full", "hessian", "params", 60, 20, 400, 10, 10000, GFV_MEM_HESSIANS},
+      /* the samples layout's Hessian sums in chunks of 17 particles, no send buffer */
+      {"gauss", "full", "hessian", "samples", 60, 20, 400, 10, 10000, GFV_MEM_HESSIANS},
+  };
+  const size_t ncases = sizeof cases / sizeof cases[0], nstreamed = sizeof streamed / sizeof streamed[0];
   gfv_comm *comm = NULL;
   gfv_comm_self(&comm);
-  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+  for (size_t i = 0; i < ncases + nstreamed; i++) {
+    const alloc_case *c = i < ncases ? cases + i : streamed + (i - ncases);
+    if (i == ncases) setenv(GFV_PARAMS_GATHER_ENV, "500000", 1);
     gfv_config cfg;
     gfv_config_defaults(&cfg);
-    snprintf(cfg.target, sizeof cfg.target, "%s", cases[i].target);
-    snprintf(cfg.family, sizeof cfg.family, "%s", cases[i].family);
-    snprintf(cfg.estimator, sizeof cfg.estimator, "%s", cases[i].estimator);
-    snprintf(cfg.layout, sizeof cfg.layout, "%s", cases[i].layout);
-    cfg.dim = cases[i].dim, cfg.particles = cases[i].particles, cfg.samples = cases[i].samples;
-    cfg.iters = cases[i].iters, cfg.quiet = 1, cfg.init_scale = 0.1;
-    cfg.out_samples = cases[i].out_samples;
+    snprintf(cfg.target, sizeof cfg.target, "%s", c->target);
+    snprintf(cfg.family, sizeof cfg.family, "%s", c->family);
+    snprintf(cfg.estimator, sizeof cfg.estimator, "%s", c->estimator);
+    snprintf(cfg.layout, sizeof cfg.layout, "%s", c->layout);
+    cfg.dim = c->dim, cfg.particles = c->particles, cfg.samples = c->samples;
+    cfg.iters = c->iters, cfg.quiet = 1, cfg.init_scale = 0.1;
+    cfg.out_samples = c->out_samples;
     gfv_target *t = NULL;
     gfv_solver *s = NULL;
     if (gfv_target_create_from_config(&cfg, &t)) {
@@ -229,12 +242,15 @@ static void test_estimate_matches_allocation(void) {
     CHECK(st == 0, "case %zu: %s", i, gfv_error_message());
     CHECK_REL(e.persistent, got, 0.05, 1.0, "persistent estimate vs allocated");
     printf("# case %zu: estimate %.0f allocated %.0f ratio %.4f peak %.0f\n", i, e.persistent, got, e.persistent / got, e.peak);
-    CHECK(gfv_mem_dominant(&e) == cases[i].dominant, "case %zu: dominant term %s", i,
+    CHECK(gfv_mem_dominant(&e) == c->dominant, "case %zu: dominant term %s", i,
           gfv_mem_term_what(gfv_mem_dominant(&e)));
     CHECK(e.peak >= e.persistent, "case %zu: peak %g < persistent %g", i, e.peak, e.persistent);
+    if (i >= ncases)
+      CHECK(s->stream_cap > 0 || s->h_rows < s->K, "case %zu: nothing streams or goes in chunks", i);
     gfv_solver_free(s);
     gfv_target_free(t);
   }
+  unsetenv(GFV_PARAMS_GATHER_ENV);
   gfv_comm_free(comm);
 }
 
