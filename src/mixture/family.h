@@ -21,6 +21,7 @@
 
 typedef struct gfv_family_type {
   const char *name; /* the value of --family */
+  size_t rank;      /* a parameterised family's parameter (lowrank: R); 0 otherwise */
   /* The kernels' and the public structs' flag (gfv_mix_view.diag, gfv_mix_fused_alloc,
    * gfv_fitted_mixture.diag): 1 when P holds the precisions' diagonals only. */
   int diag;
@@ -32,6 +33,9 @@ typedef struct gfv_family_type {
    * Cholesky factor. */
   int (*from_precision)(const struct gfv_family_type *f, size_t d, const double *Pd, double *P,
                         double *L);
+  /* L from the family's own P (the retraction's last step); 1 when P is not positive
+   * definite. */
+  int (*factor)(const struct gfv_family_type *f, size_t d, const double *P, double *L);
   /* logc_j = log w_j + 1/2 log det P_j - d/2 log(2 pi), j < k (k components in a row). */
   void (*log_const)(const struct gfv_family_type *f, size_t d, size_t k, const double *logw,
                     const double *P, const double *L, double *logc);
@@ -83,6 +87,12 @@ typedef struct gfv_family_type {
 
 extern const gfv_family_type gfv_family_full; /* dense precisions (family_full.c) */
 extern const gfv_family_type gfv_family_diag; /* diagonal precisions (family_diag.c) */
+
+/* Diagonal plus rank-R precisions (family_lowrank.c, not registered yet: its kernels, flow
+ * update and estimator are still missing).  Fills *out for rank R (1 <= R <=
+ * GFV_LOWRANK_MAX); 1 when R is out of range. */
+#define GFV_LOWRANK_MAX 32
+int gfv_family_lowrank(size_t R, gfv_family_type *out);
 
 /* NULL when the name is unknown. */
 const gfv_family_type *gfv_family_lookup(const char *name);

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "linalg/linalg.h"
 #include "mixture/family.h"
 #include "rng/stream.h"
 
@@ -89,6 +90,9 @@ static void check_family(const gfv_family_type *f) {
   random_precision(d, 1, R);
   CHECK(f->from_precision(f, d, R, P, L) == 0, "%s: from_precision", f->name);
   CHECK(f->factor_is_sane(f, d, L), "%s: factor of a random precision", f->name);
+  double L2[DMAX * DMAX];
+  CHECK(f->factor(f, d, P, L2) == 0, "%s: factor", f->name);
+  for (size_t a = 0; a < ps; a++) CHECK_NEAR(L2[a], L[a], 1e-15, "factor = from_precision's");
   CHECK(f->covariance(f, d, P, L, C) == 0, "%s: covariance", f->name);
   dense(f, d, P, Pd);
   dense(f, d, C, Cd);
@@ -172,8 +176,107 @@ static void test_full_refuses_indefinite(void) {
         "an indefinite precision");
 }
 
+/* ---- the low-rank family (not registered yet): the same closed forms, densely ---- */
+
+/* Lambda = diag(D) + U U^T from P = [D | U]. */
+static void lowrank_dense(size_t d, size_t R, const double *P, double *out) {
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = 0; b < d; b++) {
+      double v = a == b ? P[a] : 0.0;
+      for (size_t r = 0; r < R; r++) v += P[d + a * R + r] * P[d + b * R + r];
+      out[a * d + b] = v;
+    }
+}
+
+static void random_lowrank(size_t d, size_t R, uint64_t key, double *P) {
+  gfv_stream st = gfv_stream_make(13, key, GFV_PURPOSE_SAMPLE);
+  gfv_stream_normals(&st, 0, 0, d + d * R, P);
+  for (size_t a = 0; a < d; a++) P[a] = 0.3 + P[a] * P[a];
+}
+
+static void test_lowrank(void) {
+  enum { d = 6, R = 2, n = 200000 };
+  gfv_family_type fam;
+  const gfv_family_type *f = &fam;
+  CHECK(gfv_family_lowrank(0, &fam) != 0 && gfv_family_lowrank(GFV_LOWRANK_MAX + 1, &fam) != 0,
+        "rank out of range");
+  CHECK(gfv_family_lowrank(R, &fam) == 0, "rank %d", R);
+  CHECK(f->psize(f, d) == d + d * R, "psize");
+  double P[d + d * R], L[d + d * R], C[d + d * R], Lp[d + d * R], Ld[d * d], Sd[d * d], Ad[d * d];
+  f->init(f, d, 2.0, C, L);
+  CHECK(f->factor_is_sane(f, d, L), "init factor");
+  f->covariance(f, d, C, L, C);
+  for (size_t a = 0; a < d; a++) CHECK_NEAR(C[a], 2.0, 1e-15, "init variance");
+  /* a random Lambda, its factor, and its dense inverse */
+  random_lowrank(d, R, 1, P);
+  CHECK(f->factor(f, d, P, Lp) == 0 && f->factor_is_sane(f, d, Lp), "factor");
+  lowrank_dense(d, R, P, Ad);
+  memcpy(Ld, Ad, sizeof Ld);
+  CHECK(gfv_chol(d, Ld) == 0 && gfv_chol_inverse(d, Ld, Sd) == 0, "dense inverse");
+  /* covariance */
+  double Cd[d * d];
+  f->covariance(f, d, P, Lp, C);
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = 0; b < d; b++) {
+      double v = a == b ? C[a] : 0.0;
+      for (size_t r = 0; r < R; r++) v -= C[d + a * R + r] * C[d + b * R + r];
+      Cd[a * d + b] = v;
+      CHECK_NEAR(v, Sd[a * d + b], 1e-10, "covariance = dense inverse");
+    }
+  /* log-constant */
+  double logw = log(0.4), logc;
+  f->log_const(f, d, 1, &logw, P, Lp, &logc);
+  CHECK_NEAR(logc, log(0.4) + 0.5 * logdet(d, Ad) - 0.5 * d * log(2 * M_PI), 1e-12, "logc");
+  /* sampling */
+  double mu[d] = {1, -1, 0.5, 0, 2, -0.5}, m[d] = {0}, S[d * d] = {0};
+  double *z = malloc((size_t)n * d * sizeof *z);
+  CHECK(z != NULL, "allocation");
+  if (!z) return;
+  gfv_stream st = gfv_stream_make(5, 1, GFV_PURPOSE_SAMPLE);
+  gfv_stream_normals(&st, 0, 0, (size_t)n * d, z);
+  f->transform(f, d, mu, Lp, n, z);
+  for (size_t i = 0; i < n; i++)
+    for (size_t a = 0; a < d; a++) m[a] += z[i * d + a] / n;
+  for (size_t i = 0; i < n; i++)
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = 0; b < d; b++) S[a * d + b] += (z[i * d + a] - m[a]) * (z[i * d + b] - m[b]) / (n - 1);
+  free(z);
+  for (size_t a = 0; a < d; a++) {
+    CHECK_NEAR(m[a], mu[a], 5 * sqrt(Cd[a * d + a] / n), "sample mean");
+    for (size_t b = 0; b < d; b++)
+      CHECK_NEAR(S[a * d + b], Cd[a * d + b],
+                 5 * sqrt((Cd[a * d + a] * Cd[b * d + b] + Cd[a * d + b] * Cd[a * d + b]) / n),
+                 "sample covariance");
+  }
+  /* KL and the Mahalanobis move against a second random component */
+  double P0[d + d * R], L0[d + d * R], A0[d * d], mu0[d] = {0.5, 0, 0, 1, 1, 0}, dm[d];
+  random_lowrank(d, R, 2, P0);
+  CHECK(f->factor(f, d, P0, L0) == 0, "factor 0");
+  lowrank_dense(d, R, P0, A0);
+  double tr = 0, q = 0, work[d * d + d], maha = -1;
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = 0; b < d; b++) {
+      tr += A0[a * d + b] * Sd[b * d + a];
+      q += (mu[a] - mu0[a]) * A0[a * d + b] * (mu[b] - mu0[b]);
+    }
+  double kl = 0.5 * (tr + q - d + logdet(d, Ad) - logdet(d, A0));
+  CHECK_NEAR(f->kl(f, d, mu, P, Lp, mu0, P0, L0, work, &maha), kl, 1e-10, "kl");
+  CHECK_NEAR(maha, sqrt(q), 1e-12, "kl's mahalanobis");
+  for (size_t a = 0; a < d; a++) dm[a] = mu[a] - mu0[a];
+  CHECK_NEAR(f->mahalanobis(f, d, P0, L0, dm), sqrt(q), 1e-12, "mahalanobis");
+  /* from_precision is exact on delta I + rank R */
+  double E[d + d * R], Ed[d * d], Pf[d + d * R], Lf[d + d * R], Fd[d * d];
+  random_lowrank(d, R, 3, E);
+  for (size_t a = 0; a < d; a++) E[a] = 0.7;
+  lowrank_dense(d, R, E, Ed);
+  CHECK(f->from_precision(f, d, Ed, Pf, Lf) == 0, "from_precision");
+  lowrank_dense(d, R, Pf, Fd);
+  for (size_t i = 0; i < d * d; i++) CHECK_NEAR(Fd[i], Ed[i], 1e-10, "from_precision exact");
+}
+
 int main(void) {
   RUN(test_registry);
   RUN(test_full_refuses_indefinite);
+  RUN(test_lowrank);
   return harness_report();
 }

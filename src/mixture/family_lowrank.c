@@ -1,0 +1,261 @@
+/* family_lowrank.c - diagonal plus rank-R precisions (issue 13, item 1; NOT REGISTERED YET):
+ *   Lambda = diag(D) + U U^T,   D > 0 (d),  U (d x R, row-major),
+ * for models with thousands of parameters, where the diagonal family is poor and the full
+ * one too big.  Storage: P = [D | U] (d + d R numbers).  The factor L = [sqrt(D) | Y] holds
+ * the symmetric square root of (I + W W^T)^{-1} = (I - Y Y^T)^2, W = D^{-1/2} U:
+ * with K = W^T W = V diag(s) V^T (R x R), Y = W V diag(sqrt(a)), a = 1 / (c (c + 1)),
+ * c = sqrt(1 + s), so that
+ *   x = D^{-1/2} (eps - Y Y^T eps)           has covariance Lambda^{-1}  (sampling, O(d R)),
+ *   log det Lambda = sum log D - 2 sum_r log(1 - |Y_r|^2)   (Y^T Y = diag(1 - 1/c)),
+ *   Lambda^{-1} = diag(1/D) - Z Z^T,  Z = D^{-1/2} Y diag(sqrt(2 - |Y_r|^2))  (covariance).
+ * The quadratic form (z - mu)^T Lambda (z - mu) = sum D t^2 + |U^T t|^2 needs no Woodbury
+ * identity, which is what makes this the kernel-friendly side (the precision, not the
+ * covariance, is diagonal plus low rank).
+ * Missing before it can be registered: the kernels (log terms, gradient terms, fused),
+ * the flow update with its retraction onto this set, the estimator's projection of
+ * E[H_h], the support barrier, the I/O shapes, and --family=lowrank:R parsing. */
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mixture/family.h"
+
+#define RMAX GFV_LOWRANK_MAX
+
+static size_t lr_psize(const gfv_family_type *f, size_t d) {
+  return d + d * f->rank;
+}
+
+/* Eigenvalues s and eigenvectors (columns of V) of the symmetric R x R matrix A (cyclic
+ * Jacobi: R is small, and nothing is allocated).  A is destroyed. */
+static void jacobi(size_t R, double *A, double *s, double *V) {
+  for (size_t i = 0; i < R * R; i++) V[i] = i % (R + 1) == 0 ? 1.0 : 0.0;
+  for (int sweep = 0; sweep < 60; sweep++) {
+    double off = 0, tot = 0;
+    for (size_t p = 0; p < R; p++)
+      for (size_t q = 0; q < R; q++) {
+        if (p == q) tot += A[p * R + q] * A[p * R + q];
+        else off += A[p * R + q] * A[p * R + q];
+      }
+    if (off <= 1e-30 * (tot + off) || off == 0) break;
+    for (size_t p = 0; p + 1 < R; p++)
+      for (size_t q = p + 1; q < R; q++) {
+        double apq = A[p * R + q];
+        if (apq == 0) continue;
+        double th = (A[q * R + q] - A[p * R + p]) / (2 * apq);
+        double t = (th >= 0 ? 1.0 : -1.0) / (fabs(th) + sqrt(th * th + 1));
+        double c = 1 / sqrt(t * t + 1), sn = t * c;
+        for (size_t k = 0; k < R; k++) { /* A <- J^T A J, V <- V J */
+          double akp = A[k * R + p], akq = A[k * R + q];
+          A[k * R + p] = c * akp - sn * akq, A[k * R + q] = sn * akp + c * akq;
+        }
+        for (size_t k = 0; k < R; k++) {
+          double apk = A[p * R + k], aqk = A[q * R + k];
+          A[p * R + k] = c * apk - sn * aqk, A[q * R + k] = sn * apk + c * aqk;
+        }
+        for (size_t k = 0; k < R; k++) {
+          double vkp = V[k * R + p], vkq = V[k * R + q];
+          V[k * R + p] = c * vkp - sn * vkq, V[k * R + q] = sn * vkp + c * vkq;
+        }
+      }
+  }
+  for (size_t i = 0; i < R; i++) s[i] = A[i * R + i];
+}
+
+/* L = [sqrt(D) | Y] from P = [D | U]; 1 when D is not positive and finite. */
+static int lr_factor(size_t d, size_t R, const double *P, double *L) {
+  const double *D = P, *U = P + d;
+  double K[RMAX * RMAX], V[RMAX * RMAX], s[RMAX], g[RMAX];
+  for (size_t a = 0; a < d; a++) {
+    if (!(D[a] > 0) || !isfinite(D[a])) return 1;
+    L[a] = sqrt(D[a]);
+  }
+  memset(K, 0, R * R * sizeof(double));
+  for (size_t a = 0; a < d; a++)
+    for (size_t r = 0; r < R; r++)
+      for (size_t q = 0; q < R; q++) K[r * R + q] += U[a * R + r] * U[a * R + q] / D[a];
+  jacobi(R, K, s, V);
+  for (size_t r = 0; r < R; r++) {
+    double c = sqrt(1 + fmax(s[r], 0.0));
+    g[r] = sqrt(1 / (c * (c + 1)));
+  }
+  double *Y = L + d;
+  for (size_t a = 0; a < d; a++)
+    for (size_t r = 0; r < R; r++) {
+      double y = 0;
+      for (size_t q = 0; q < R; q++) y += U[a * R + q] * V[q * R + r];
+      Y[a * R + r] = y / L[a] * g[r];
+    }
+  return 0;
+}
+
+static int lr_factor_hook(const gfv_family_type *f, size_t d, const double *P, double *L) {
+  return lr_factor(d, f->rank, P, L);
+}
+
+static void lr_init(const gfv_family_type *f, size_t d, double var, double *P, double *L) {
+  memset(P, 0, lr_psize(f, d) * sizeof(double));
+  for (size_t t = 0; t < d; t++) P[t] = 1.0 / var;
+  lr_factor(d, f->rank, P, L);
+}
+
+/* The best such precision on Pd's top-R eigenspace (probabilistic PCA): D = delta I, the
+ * mean of the other eigenvalues, and U = Q_R diag(sqrt(lambda_r - delta)). */
+static int lr_from_precision(const gfv_family_type *f, size_t d, const double *Pd, double *P,
+                             double *L) {
+  const size_t R = f->rank, keep = R < d ? R : d;
+  double *Q = malloc(d * d * sizeof *Q), *lam = malloc(d * sizeof *lam);
+  int bad = !Q || !lam;
+  if (!bad) {
+    memcpy(Q, Pd, d * d * sizeof(double));
+    bad = LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'L', (lapack_int)d, Q, (lapack_int)d, lam) != 0;
+  }
+  if (!bad) bad = !(lam[0] > 0); /* ascending: lam[0] the smallest */
+  if (!bad) {
+    double delta = 0;
+    for (size_t i = 0; i < d - keep; i++) delta += lam[i] / (double)(d - keep);
+    if (keep == d) delta = 0.5 * lam[0];
+    memset(P, 0, lr_psize(f, d) * sizeof(double));
+    for (size_t a = 0; a < d; a++) P[a] = delta;
+    for (size_t r = 0; r < keep; r++) {
+      const size_t i = d - 1 - r; /* the r-th largest */
+      const double w = sqrt(fmax(lam[i] - delta, 0.0));
+      for (size_t a = 0; a < d; a++) P[d + a * R + r] = Q[a * d + i] * w;
+    }
+    bad = lr_factor(d, R, P, L);
+  }
+  free(Q), free(lam);
+  return bad;
+}
+
+/* 1/2 log det Lambda from the factor. */
+static double lr_logdet_half(size_t d, size_t R, const double *L) {
+  double s = 0;
+  for (size_t a = 0; a < d; a++) s += log(L[a]);
+  for (size_t r = 0; r < R; r++) {
+    double y2 = 0;
+    for (size_t a = 0; a < d; a++) y2 += L[d + a * R + r] * L[d + a * R + r];
+    s -= log1p(-y2);
+  }
+  return s;
+}
+
+static void lr_log_const(const gfv_family_type *f, size_t d, size_t k, const double *logw,
+                         const double *P, const double *L, double *logc) {
+  (void)P;
+  const size_t ps = lr_psize(f, d);
+  for (size_t j = 0; j < k; j++)
+    logc[j] = logw[j] + lr_logdet_half(d, f->rank, L + j * ps) - 0.5 * (double)d * log(2 * M_PI);
+}
+
+static void lr_transform(const gfv_family_type *f, size_t d, const double *mu, const double *L,
+                         size_t S, double *z) {
+  const size_t R = f->rank;
+  const double *Y = L + d;
+  double c[RMAX];
+  for (size_t i = 0; i < S; i++) {
+    double *x = z + i * d;
+    for (size_t r = 0; r < R; r++) c[r] = 0;
+    for (size_t a = 0; a < d; a++)
+      for (size_t r = 0; r < R; r++) c[r] += Y[a * R + r] * x[a];
+    for (size_t a = 0; a < d; a++) {
+      double v = x[a];
+      for (size_t r = 0; r < R; r++) v -= Y[a * R + r] * c[r];
+      x[a] = v / L[a] + mu[a];
+    }
+  }
+}
+
+/* cov = [1/D | Z]: Lambda^{-1} = diag(1/D) - Z Z^T. */
+static int lr_covariance(const gfv_family_type *f, size_t d, const double *P, const double *L,
+                         double *cov) {
+  const size_t R = f->rank;
+  double h[RMAX];
+  for (size_t a = 0; a < d; a++) cov[a] = 1.0 / P[a];
+  for (size_t r = 0; r < R; r++) {
+    double y2 = 0;
+    for (size_t a = 0; a < d; a++) y2 += L[d + a * R + r] * L[d + a * R + r];
+    h[r] = sqrt(2 - y2);
+  }
+  for (size_t a = 0; a < d; a++)
+    for (size_t r = 0; r < R; r++) cov[d + a * R + r] = L[d + a * R + r] / L[a] * h[r];
+  return 0;
+}
+
+static int lr_factor_is_sane(const gfv_family_type *f, size_t d, const double *L) {
+  if (!gfv_factor_is_sane(d, L, 1)) return 0;
+  for (size_t i = 0; i < d * f->rank; i++)
+    if (!isfinite(L[d + i])) return 0;
+  return 1;
+}
+
+/* dm^T Lambda dm = sum D dm^2 + |U^T dm|^2. */
+static double lr_quad(size_t d, size_t R, const double *P, const double *dm) {
+  double q = 0, c[RMAX] = {0};
+  for (size_t a = 0; a < d; a++) {
+    q += P[a] * dm[a] * dm[a];
+    for (size_t r = 0; r < R; r++) c[r] += P[d + a * R + r] * dm[a];
+  }
+  for (size_t r = 0; r < R; r++) q += c[r] * c[r];
+  return q;
+}
+
+static double lr_mahalanobis(const gfv_family_type *f, size_t d, const double *P, const double *L,
+                             double *dm) {
+  (void)L;
+  return sqrt(lr_quad(d, f->rank, P, dm));
+}
+
+/* KL(N1 || N0) = 1/2 (tr(Lambda0 Sigma1) + dm^T Lambda0 dm - d + log det Lambda1 -
+ * log det Lambda0), tr(Lambda0 Sigma1) = sum_a D0_a Sigma1_aa + sum_r U0_r^T Sigma1 U0_r
+ * with Sigma1 = diag(1/D1) - Z1 Z1^T.  work holds 2 d + d R doubles ([1/D1 | Z1] and dm):
+ * the d * d + d the solver passes, for R < d. */
+static double lr_kl(const gfv_family_type *f, size_t d, const double *mu1, const double *P1,
+                    const double *L1, const double *mu0, const double *P0, const double *L0,
+                    double *work, double *maha) {
+  const size_t R = f->rank;
+  double *C = work;
+  lr_covariance(f, d, P1, L1, C);
+  const double *Z = C + d;
+  double tr = 0;
+  for (size_t a = 0; a < d; a++) {
+    double zz = 0;
+    for (size_t r = 0; r < R; r++) zz += Z[a * R + r] * Z[a * R + r];
+    tr += P0[a] * (C[a] - zz);
+  }
+  for (size_t r = 0; r < R; r++) { /* u^T Sigma1 u = sum u^2 / D1 - |Z1^T u|^2 */
+    double uu = 0, c[RMAX] = {0};
+    for (size_t a = 0; a < d; a++) {
+      const double u = P0[d + a * R + r];
+      uu += u * u * C[a];
+      for (size_t q = 0; q < R; q++) c[q] += Z[a * R + q] * u;
+    }
+    for (size_t q = 0; q < R; q++) uu -= c[q] * c[q];
+    tr += uu;
+  }
+  double *t = work + d + d * R;
+  for (size_t a = 0; a < d; a++) t[a] = mu1[a] - mu0[a];
+  const double q = lr_quad(d, R, P0, t);
+  if (maha) *maha = sqrt(q);
+  return 0.5 * (tr + q - (double)d) + lr_logdet_half(d, R, L1) - lr_logdet_half(d, R, L0);
+}
+
+int gfv_family_lowrank(size_t R, gfv_family_type *out) {
+  if (R < 1 || R > RMAX) return 1;
+  memset(out, 0, sizeof *out);
+  out->name = "lowrank";
+  out->rank = R;
+  out->psize = lr_psize;
+  out->init = lr_init;
+  out->factor = lr_factor_hook;
+  out->from_precision = lr_from_precision;
+  out->log_const = lr_log_const;
+  out->transform = lr_transform;
+  out->covariance = lr_covariance;
+  out->factor_is_sane = lr_factor_is_sane;
+  out->kl = lr_kl;
+  out->mahalanobis = lr_mahalanobis;
+  /* not yet: work_alloc, update, estimate, support_barrier, the I/O shapes */
+  return 0;
+}
