@@ -90,9 +90,9 @@ static void check_family(const gfv_family_type *f) {
   random_precision(d, 1, R);
   CHECK(f->from_precision(f, d, R, P, L) == 0, "%s: from_precision", f->name);
   CHECK(f->factor_is_sane(f, d, L), "%s: factor of a random precision", f->name);
-  double L2[DMAX * DMAX];
-  CHECK(f->factor(f, d, P, L2) == 0, "%s: factor", f->name);
-  for (size_t a = 0; a < ps; a++) CHECK_NEAR(L2[a], L[a], 1e-15, "factor = from_precision's");
+  double Lre[DMAX * DMAX];
+  CHECK(f->factor(f, d, P, Lre) == 0, "%s: factor", f->name);
+  for (size_t a = 0; a < ps; a++) CHECK_NEAR(Lre[a], L[a], 1e-15, "factor = from_precision's");
   CHECK(f->covariance(f, d, P, L, C) == 0, "%s: covariance", f->name);
   dense(f, d, P, Pd);
   dense(f, d, C, Cd);
