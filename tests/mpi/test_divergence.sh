@@ -51,6 +51,14 @@ for np in 1 3; do
       pass "step3-$t-no-trust-region-np$np (status 4: halving could not keep a covariance sane)"
     elif ((status == 0)) && kl_ok "$out"; then
       pass "step3-$t-no-trust-region-np$np"
+    elif ((status == 0)) && grep -q "NOT RELIABLE" "$out.err" &&
+      [[ $(json_get "$out/summary.json" reliable) == false ]]; then
+      # Without the region the run is chaotic: rounding (the rank count, pruning's order of
+      # summation) decides whether a component runs away (status 11) or the fit ends poor
+      # but finite (funnel, 3 ranks: KL 1.02, k-hat 0.63, a component moved 95 standard
+      # deviations in one step).  The latter is flagged on stderr and in summary.json: what
+      # must never happen is a poor fit that says nothing.
+      pass "step3-$t-no-trust-region-np$np (exit 0, flagged not reliable)"
     else
       fail "step3-$t-no-trust-region-np$np" "exit $status; files: $(ls "$out" | tr '\n' ' '); $(_gfv_head "$out.err")"
     fi

@@ -14,6 +14,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/solver.h"
 #include "gflowvi/target.h"
+#include "fit_run.h"
 #include "harness.h"
 
 /* N(m, S) with m = (1, -2), S = [[2, 0.6], [0.6, 1]]: P = S^-1 = [[1, -0.6], [-0.6, 2]] / 1.64. */
@@ -94,8 +95,6 @@ static void test_errors(void) {
 /* Runs a fit of the callback target; the mixture's mean and covariance into mean, cov. */
 static int fit(probe *p, double *mean, double *cov) {
   gfv_target *t = NULL;
-  gfv_comm *comm = NULL;
-  gfv_solver *s = NULL;
   gfv_eval_result res;
   gfv_config cfg;
   gfv_config_defaults(&cfg);
@@ -104,28 +103,16 @@ static int fit(probe *p, double *mean, double *cov) {
   if (!st) st = gfv_config_set(&cfg, "eval-samples", "2000", "test");
   cfg.quiet = 1;
   if (!st) st = gfv_target_create_callback(2, gauss2, p, GFV_CALLBACK_HESSIAN, &t);
-  if (!st) st = gfv_comm_self(&comm);
-  if (!st) st = gfv_solver_create(&cfg, t, comm, &s);
-  if (!st) st = gfv_solver_run(s);
-  if (!st) st = gfv_solver_evaluate(s, &res);
-  double w[4], mu[8], P[16];
-  if (!st) st = gfv_solver_gather(s, w, mu, P);
+  double w[4], mu[8], P[16], C[16];
+  if (!st) st = test_run_fit(&cfg, t, &res, w, mu, P);
   if (!st) {
-    /* Mixture moments: mean = sum w mu, cov = sum w (P^-1 + mu mu^T) - mean mean^T. */
-    memset(mean, 0, 2 * sizeof *mean), memset(cov, 0, 4 * sizeof *cov);
-    for (int k = 0; k < 4; k++) {
-      const double *Pk = P + 4 * k, *m = mu + 2 * k, det = Pk[0] * Pk[3] - Pk[1] * Pk[2];
-      const double C[4] = {Pk[3] / det, -Pk[1] / det, -Pk[2] / det, Pk[0] / det};
-      for (int a = 0; a < 2; a++) {
-        mean[a] += w[k] * m[a];
-        for (int b = 0; b < 2; b++) cov[2 * a + b] += w[k] * (C[2 * a + b] + m[a] * m[b]);
-      }
+    for (int k = 0; k < 4; k++) { /* the 2 x 2 inverses in closed form */
+      const double *Pk = P + 4 * k, det = Pk[0] * Pk[3] - Pk[1] * Pk[2];
+      C[4 * k] = Pk[3] / det, C[4 * k + 1] = -Pk[1] / det;
+      C[4 * k + 2] = -Pk[2] / det, C[4 * k + 3] = Pk[0] / det;
     }
-    for (int a = 0; a < 2; a++)
-      for (int b = 0; b < 2; b++) cov[2 * a + b] -= mean[a] * mean[b];
+    test_mixture_moments(4, 2, w, mu, C, mean, cov);
   }
-  gfv_solver_free(s);
-  gfv_comm_free(comm);
   gfv_target_free(t);
   return st;
 }

@@ -13,6 +13,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/solver.h"
 #include "gflowvi/target.h"
+#include "fit_run.h"
 #include "harness.h"
 #include "linalg/linalg.h"
 #include "targets/targets_impl.h"
@@ -44,20 +45,6 @@ typedef struct {
   gfv_eval_result res;
 } fit;
 
-static int run_fit(gfv_config *cfg, gfv_target *t, fit *f, int evaluate) {
-  gfv_comm *comm;
-  gfv_solver *s = NULL;
-  gfv_comm_self(&comm);
-  cfg->quiet = 1;
-  int st = gfv_solver_create(cfg, t, comm, &s);
-  if (!st) st = gfv_solver_run(s);
-  if (!st && evaluate) st = gfv_solver_evaluate(s, &f->res);
-  if (!st) st = gfv_solver_gather(s, f->w, f->mu, f->P);
-  gfv_solver_free(s);
-  gfv_comm_free(comm);
-  return st;
-}
-
 /* In the samples layout the full family's off-diagonal precisions stay exactly 0 (the
  * kernel's Gram matrix and the estimator's cancel bit for bit); the params layout forms its
  * Gram matrices in another order (kernel_simd.c), which leaves rounding: 1e-12 of the
@@ -73,9 +60,9 @@ static void same_steps(const char *flow) {
     strcpy(cfg.layout, layouts[l]);
     cfg.particles = 1, cfg.samples = 8, cfg.iters = 50, cfg.step = 0.2, cfg.seed = 11;
     static fit full, diag;
-    CHECK(run_fit(&cfg, &t, &full, 0) == 0, "full: %s", gfv_error_message());
+    CHECK(test_run_fit(&cfg, &t, NULL, full.w, full.mu, full.P) == 0, "full: %s", gfv_error_message());
     strcpy(cfg.family, "diag");
-    CHECK(run_fit(&cfg, &t, &diag, 0) == 0, "diag: %s", gfv_error_message());
+    CHECK(test_run_fit(&cfg, &t, NULL, diag.w, diag.mu, diag.P) == 0, "diag: %s", gfv_error_message());
     /* Both do O(d) rounding-level different operations per step (triangular solves against
      * divisions); over 50 contracting steps that stays near 1e-14. */
     for (int a = 0; a < D; a++) {
@@ -117,7 +104,7 @@ static void test_diag_reaches_mean_field_optimum(void) {
   cfg.particles = 1, cfg.samples = 50, cfg.step = 0.1, cfg.iters = 500, cfg.seed = 2;
   cfg.eval_samples = 50000;
   static fit f;
-  CHECK(run_fit(&cfg, t, &f, 1) == 0, "run: %s", gfv_error_message());
+  CHECK(test_run_fit(&cfg, t, &f.res, f.w, f.mu, f.P) == 0, "run: %s", gfv_error_message());
   CHECK(f.res.kl > kl_opt - 0.02 && f.res.kl < kl_opt + 0.1, "KL %.4f, mean-field optimum %.4f",
         f.res.kl, kl_opt);
   for (size_t a = 0; a < d; a++) CHECK_REL(f.P[a], P[a * d + a], 1e-6, 1.0, "precision = P_tt");
@@ -132,7 +119,7 @@ static void test_diag_gmm4_weight_flow(void) {
   strcpy(cfg.family, "diag");
   cfg.particles = 20, cfg.iters = 600, cfg.weight_step = 0.05, cfg.eval_samples = 50000;
   static fit f;
-  CHECK(run_fit(&cfg, t, &f, 1) == 0, "run: %s", gfv_error_message());
+  CHECK(test_run_fit(&cfg, t, &f.res, f.w, f.mu, f.P) == 0, "run: %s", gfv_error_message());
   CHECK(f.res.kl < 0.01, "KL %.4f", f.res.kl);
   gfv_target_free(t);
 }

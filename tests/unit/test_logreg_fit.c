@@ -32,6 +32,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/solver.h"
 #include "gflowvi/target.h"
+#include "fit_run.h"
 #include "harness.h"
 #include "rng/rng.h"
 #include "targets/models.h"
@@ -143,36 +144,21 @@ static void reference(size_t N, const double *X, const double *y, double *mean, 
     for (int b = 0; b < D; b++) cov[a * D + b] = m2[a * D + b] / Z - mean[a] * mean[b];
 }
 
-/* The fitted mixture's mean and covariance. */
+/* The fitted mixture's mean and covariance (the components' covariances by solve3, not by
+ * the library's own inverse). */
 static int fit_moments(gfv_config *cfg, gfv_target *t, double *mean, double *cov) {
   enum { KMAX = 16 };
-  double w[KMAX], mu[KMAX * D], P[KMAX * D * D];
-  gfv_comm *comm;
-  gfv_solver *s = NULL;
-  gfv_comm_self(&comm);
-  cfg->quiet = 1;
-  int st = gfv_solver_create(cfg, t, comm, &s);
-  if (!st) st = gfv_solver_run(s);
-  if (!st) st = gfv_solver_gather(s, w, mu, P);
-  gfv_solver_free(s);
-  gfv_comm_free(comm);
+  double w[KMAX], mu[KMAX * D], P[KMAX * D * D], C[KMAX * D * D];
+  int st = test_run_fit(cfg, t, NULL, w, mu, P);
   if (st) return st;
-  memset(mean, 0, D * sizeof *mean);
-  memset(cov, 0, D * D * sizeof *cov);
-  for (long k = 0; k < cfg->particles; k++) {
-    double C[D * D], e[D], col[D];
+  for (long k = 0; k < cfg->particles; k++)
     for (int c = 0; c < D; c++) {
+      double e[D], col[D];
       for (int r = 0; r < D; r++) e[r] = r == c;
       solve3(P + k * D * D, e, col);
-      for (int r = 0; r < D; r++) C[r * D + c] = col[r];
+      for (int r = 0; r < D; r++) C[k * D * D + r * D + c] = col[r];
     }
-    for (int a = 0; a < D; a++) {
-      mean[a] += w[k] * mu[k * D + a];
-      for (int b = 0; b < D; b++) cov[a * D + b] += w[k] * (C[a * D + b] + mu[k * D + a] * mu[k * D + b]);
-    }
-  }
-  for (int a = 0; a < D; a++)
-    for (int b = 0; b < D; b++) cov[a * D + b] -= mean[a] * mean[b];
+  test_mixture_moments((size_t)cfg->particles, D, w, mu, C, mean, cov);
   return GFV_OK;
 }
 

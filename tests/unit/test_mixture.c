@@ -8,22 +8,14 @@
 #include "gflowvi/error.h"
 #include "gflowvi/mixture.h"
 #include "harness.h"
+#include "mixture_fixture.h"
 #include "linalg/linalg.h"
 #include "mixture/kernel_impl.h"
 
-typedef struct {
-  size_t d, k;
-  double *mu, *P, *L, *logw, *logc;
-} mixture;
 
 /* A deterministic random mixture with well-conditioned, non-diagonal precisions. */
 static mixture make_mixture(size_t d, size_t k, unsigned long seed) {
-  mixture m = {d, k, 0, 0, 0, 0, 0};
-  m.mu = calloc(k * d, sizeof(double));
-  m.P = calloc(k * d * d, sizeof(double));
-  m.L = calloc(k * d * d, sizeof(double));
-  m.logw = calloc(k, sizeof(double));
-  m.logc = calloc(k, sizeof(double));
+  mixture m = mixture_alloc(d, k);
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   gsl_rng_set(r, seed);
   double wsum = 0;
@@ -47,10 +39,6 @@ static mixture make_mixture(size_t d, size_t k, unsigned long seed) {
   gfv_mix_log_const(d, k, m.logw, m.L, m.logc);
   gsl_rng_free(r);
   return m;
-}
-
-static void free_mixture(mixture *m) {
-  free(m->mu), free(m->P), free(m->L), free(m->logw), free(m->logc);
 }
 
 static gfv_mix_view view_of(const mixture *m, size_t j0, size_t k) {

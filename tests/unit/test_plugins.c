@@ -22,6 +22,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/solver.h"
 #include "gflowvi/target.h"
+#include "fit_run.h"
 #include "harness.h"
 
 static char plugdir[1024], tmpdir[256];
@@ -103,19 +104,6 @@ static void test_round_trip(void) {
   gfv_target_free(t);
 }
 
-static int run_fit(gfv_config *cfg, gfv_target *t, gfv_eval_result *res) {
-  gfv_comm *comm;
-  gfv_solver *s = NULL;
-  gfv_comm_self(&comm);
-  cfg->quiet = 1;
-  int st = gfv_solver_create(cfg, t, comm, &s);
-  if (!st) st = gfv_solver_run(s);
-  if (!st) st = gfv_solver_evaluate(s, res);
-  gfv_solver_free(s);
-  gfv_comm_free(comm);
-  return st;
-}
-
 /* 12 components with the weight flow cover a ring of radius 2 and width 0.5: KL 0.003 at
  * seed 1 (one Gaussian: 1.14); the check allows 0.05, the standard error is 3e-4. */
 static void test_fit(void) {
@@ -125,7 +113,7 @@ static void test_fit(void) {
   if (!t) return;
   cfg.particles = 12, cfg.weight_step = 0.05, cfg.iters = 500, cfg.eval_samples = 20000;
   gfv_eval_result res;
-  CHECK(run_fit(&cfg, t, &res) == GFV_OK, "fit: %s", gfv_error_message());
+  CHECK(test_run_fit(&cfg, t, &res, NULL, NULL, NULL) == GFV_OK, "fit: %s", gfv_error_message());
   CHECK(res.kl < 0.05 && res.kl > -0.01, "KL %g +- %g", res.kl, res.kl_se);
   gfv_target_free(t);
 }
@@ -267,7 +255,7 @@ static void test_nan(void) {
   dup2(fileno(ef), 2);
   gfv_eval_result res;
   gfv_error_clear();
-  int st = run_fit(&cfg, t, &res);
+  int st = test_run_fit(&cfg, t, &res, NULL, NULL, NULL);
   fflush(stderr);
   dup2(saved, 2);
   close(saved);

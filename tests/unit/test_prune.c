@@ -8,23 +8,15 @@
 
 #include "gflowvi/mixture.h"
 #include "harness.h"
+#include "mixture_fixture.h"
 #include "linalg/linalg.h"
 #include "mixture/prune.h"
 
-typedef struct {
-  size_t d, k;
-  double *mu, *P, *L, *logw, *logc;
-} mixture;
 
 /* K components with means `spread` times a standard normal, and random precisions whose
  * scales differ by up to `scales` (P = A A^T + (0.2 + scales u) I, u uniform). */
 static mixture make_mixture(size_t d, size_t k, double spread, double scales, gsl_rng *r) {
-  mixture m = {d, k, 0, 0, 0, 0, 0};
-  m.mu = calloc(k * d, sizeof(double));
-  m.P = calloc(k * d * d, sizeof(double));
-  m.L = calloc(k * d * d, sizeof(double));
-  m.logw = calloc(k, sizeof(double));
-  m.logc = calloc(k, sizeof(double));
+  mixture m = mixture_alloc(d, k);
   double *A = calloc(d * d, sizeof(double));
   for (size_t j = 0; j < k; j++) {
     for (size_t t = 0; t < d; t++) m.mu[j * d + t] = spread * gsl_ran_gaussian(r, 1.0);
@@ -44,8 +36,6 @@ static mixture make_mixture(size_t d, size_t k, double spread, double scales, gs
   free(A);
   return m;
 }
-
-static void free_mixture(mixture *m) { free(m->mu), free(m->P), free(m->L), free(m->logw), free(m->logc); }
 
 /* Exact a = logc - (z - mu)^T P (z - mu) / 2. */
 static double log_term(const mixture *m, size_t j, const double *z) {
