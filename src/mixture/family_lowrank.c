@@ -241,6 +241,14 @@ static double lr_kl(const gfv_family_type *f, size_t d, const double *mu1, const
   return 0.5 * (tr + q - (double)d) + lr_logdet_half(d, R, L1) - lr_logdet_half(d, R, L0);
 }
 
+/* The samples layout's kernels (kernel_lowrank.c) use only a diagonal workspace's phase-A
+ * result buffers (gfv_mix_eval). */
+static int lr_work_alloc(const gfv_family_type *f, size_t d, size_t k, size_t group,
+                         gfv_mix_work **out) {
+  (void)f;
+  return gfv_mix_work_alloc_diag(d, k, group, out);
+}
+
 int gfv_family_lowrank(size_t R, gfv_family_type *out) {
   if (R < 1 || R > RMAX) return 1;
   memset(out, 0, sizeof *out);
@@ -256,6 +264,7 @@ int gfv_family_lowrank(size_t R, gfv_family_type *out) {
   out->factor_is_sane = lr_factor_is_sane;
   out->kl = lr_kl;
   out->mahalanobis = lr_mahalanobis;
-  /* not yet: work_alloc, update, estimate, support_barrier, the I/O shapes */
+  out->work_alloc = lr_work_alloc;
+  /* not yet: update, estimate, support_barrier, the I/O shapes */
   return 0;
 }

@@ -165,7 +165,7 @@ static int write_density(gfv_solver *s, FILE *f) {
       p[0] = box[0] + (box[1] - box[0]) * (double)ix / (GFV_GRID - 1);
       p[1] = box[2] + (box[3] - box[2]) * (double)iy / (GFV_GRID - 1);
     }
-  gfv_mix_view full = {2, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->fam->diag};
+  gfv_mix_view full = {2, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->fam->diag, s->fam->rank};
   GFV_CALL_GOTO(st, gfv_mix_eval(&full, n, z, lq, NULL, NULL, w), done);
   GFV_CALL_GOTO(st, gfv_target_eval(s->target, n, z, lp, NULL, NULL), done);
   fprintf(f, "x,y,log_target,log_q\n");

@@ -77,7 +77,7 @@ void gfv_particles_update_logc(gfv_particles *p) {
 }
 
 gfv_mix_view gfv_particles_view(const gfv_particles *p) {
-  gfv_mix_view v = {p->d, p->kloc, p->mu, p->P, p->L, p->logc, p->fam->diag};
+  gfv_mix_view v = {p->d, p->kloc, p->mu, p->P, p->L, p->logc, p->fam->diag, p->fam->rank};
   return v;
 }
 

@@ -447,7 +447,7 @@ static int mixture_terms_params(gfv_solver *s) {
   GFV_CALL(gfv_solver_gather_params(s));
   double t1 = gfv_comm_wtime();
   for (size_t i = 0; i < s->nloc; i++) s->skip[i] = !usable(s, i);
-  gfv_mix_view v = {d, s->K, s->full_mu, s->full_P, NULL, s->full_logc, s->fam->diag};
+  gfv_mix_view v = {d, s->K, s->full_mu, s->full_P, NULL, s->full_logc, s->fam->diag, s->fam->rank};
   GFV_CALL(gfv_solver_phase_fused(s, &v));
   gfv_solver_phases_neutral(s); /* timing-only simulated runs (src/comm/sim.h) */
   s->timers[GFV_PHASE_COMM] += t1 - t0;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gflowvi/error.h"
 #include "harness.h"
 #include "linalg/linalg.h"
 #include "mixture/family.h"
@@ -274,9 +275,55 @@ static void test_lowrank(void) {
   for (size_t i = 0; i < d * d; i++) CHECK_NEAR(Fd[i], Ed[i], 1e-10, "from_precision exact");
 }
 
+/* The low-rank kernels (kernel_lowrank.c) against the full family's on the same precisions
+ * made dense: log terms, log-sum-exp, gradient sums and gfv_mix_eval to 1e-12. */
+static void test_lowrank_kernels(void) {
+  enum { d = 6, R = 2, k = 3, n = 7, ps = d + d * R };
+  gfv_family_type fam;
+  gfv_family_lowrank(R, &fam);
+  double P[k * ps], L[k * ps], Pd[k * d * d], Ld[k * d * d], mu[k * d], z[n * d];
+  double logw[k] = {log(0.2), log(0.5), log(0.3)}, logc[k], logcd[k];
+  for (size_t j = 0; j < k; j++) {
+    random_lowrank(d, R, 20 + j, P + j * ps);
+    fam.factor(&fam, d, P + j * ps, L + j * ps);
+    lowrank_dense(d, R, P + j * ps, Pd + j * d * d);
+    memcpy(Ld + j * d * d, Pd + j * d * d, d * d * sizeof(double));
+    CHECK(gfv_chol(d, Ld + j * d * d) == 0, "dense factor %zu", j);
+  }
+  gfv_stream st = gfv_stream_make(3, 9, GFV_PURPOSE_SAMPLE);
+  gfv_stream_normals(&st, 0, 0, k * d, mu);
+  gfv_stream_normals(&st, 1, 0, n * d, z);
+  fam.log_const(&fam, d, k, logw, P, L, logc);
+  gfv_mix_log_const(d, k, logw, Ld, logcd);
+  for (size_t j = 0; j < k; j++) CHECK_NEAR(logc[j], logcd[j], 1e-12, "logc");
+  gfv_mix_view vl = {d, k, mu, P, L, logc, 0, R}, vf = {d, k, mu, Pd, Ld, logcd, 0, 0};
+  gfv_mix_work *wl = NULL, *wf = NULL;
+  CHECK(fam.work_alloc(&fam, d, k, 1, &wl) == 0 && gfv_mix_work_alloc(d, k, 1, &wf) == 0, "work");
+  if (!wl || !wf) return;
+  double A[n * k], Af[n * k], lse[n], lsef[n], g[n * d] = {0}, gf[n * d] = {0};
+  CHECK(gfv_mix_log_terms(&vl, n, z, A, lse, wl) == 0, "log terms");
+  CHECK(gfv_mix_log_terms(&vf, n, z, Af, lsef, wf) == 0, "dense log terms");
+  for (size_t i = 0; i < n * k; i++) CHECK_NEAR(A[i], Af[i], 1e-12, "a_ij");
+  for (size_t i = 0; i < n; i++) CHECK_NEAR(lse[i], lsef[i], 1e-12, "lse");
+  CHECK(gfv_mix_grad_terms(&vl, n, z, A, lse, 1, g, NULL, wl) == 0, "grad terms");
+  CHECK(gfv_mix_grad_terms(&vf, n, z, Af, lsef, 1, gf, NULL, wf) == 0, "dense grad terms");
+  for (size_t i = 0; i < n * d; i++) CHECK_NEAR(g[i], gf[i], 1e-12, "gbar");
+  double H[d * d];
+  gfv_error_clear();
+  CHECK(gfv_mix_grad_terms(&vl, n, z, A, lse, 1, g, H, wl) != 0, "Hessian sums refused");
+  gfv_error_clear();
+  double lq[n], lqf[n], ge[n * d], gef[n * d];
+  CHECK(gfv_mix_eval(&vl, n, z, lq, ge, NULL, wl) == 0, "eval");
+  CHECK(gfv_mix_eval(&vf, n, z, lqf, gef, NULL, wf) == 0, "dense eval");
+  for (size_t i = 0; i < n; i++) CHECK_NEAR(lq[i], lqf[i], 1e-12, "eval logq");
+  for (size_t i = 0; i < n * d; i++) CHECK_NEAR(ge[i], gef[i], 1e-12, "eval grad");
+  gfv_mix_work_free(wl), gfv_mix_work_free(wf);
+}
+
 int main(void) {
   RUN(test_registry);
   RUN(test_full_refuses_indefinite);
   RUN(test_lowrank);
+  RUN(test_lowrank_kernels);
   return harness_report();
 }

@@ -107,7 +107,7 @@ static double check_pruned(size_t d, size_t k, size_t S, double spread, size_t b
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   gsl_rng_set(r, 5 + k);
   mixture m = make_mixture(d, k, spread, 2.0, r);
-  gfv_mix_view v = {d, k, m.mu, m.P, m.L, m.logc, 0};
+  gfv_mix_view v = {d, k, m.mu, m.P, m.L, m.logc, 0, 0};
   const size_t n = k * S, ng = k, dd = d * d;
   double *z = calloc(n * d, sizeof(double)), *lq[2], *g[2], *H[2];
   unsigned char *skip = calloc(n, 1);
