@@ -93,6 +93,9 @@ extern const gfv_family_type gfv_family_diag; /* diagonal precisions (family_dia
  * GFV_LOWRANK_MAX); 1 when R is out of range. */
 #define GFV_LOWRANK_MAX 32
 int gfv_family_lowrank(size_t R, gfv_family_type *out);
+/* The doubles its estimate hook's work needs for S samples (O(S d + (R + 2S) d)): more than
+ * gfv_estimator_work_size(d, S) at times, and never d x d. */
+size_t gfv_family_lowrank_est_work(size_t d, size_t S, size_t R);
 
 /* NULL when the name is unknown. */
 const gfv_family_type *gfv_family_lookup(const char *name);

@@ -249,6 +249,219 @@ static int lr_work_alloc(const gfv_family_type *f, size_t d, size_t k, size_t gr
   return gfv_mix_work_alloc_diag(d, k, group, out);
 }
 
+/* ---- the estimator's projection and the flow's update --------------------------------
+ *
+ * G for this family is [g | U1] (psize numbers): g = diag(E), E the stein estimate of
+ * E_q[H_h] = sym(Lambda (1/S) sum_i t_i gh_i^T) (t_i = z_i - mu, gh_i = grad h(z_i)), and
+ * U1 U1^T the best rank-R positive semi-definite approximation of
+ *   T = U U^T + (E - diag(E))
+ * on the span of U's columns, the S vectors Lambda t_i and the S vectors gh_i (E is exactly
+ * of rank <= 2S there, so T is exact on that span up to its diagonal correction): the
+ * Rayleigh-Ritz step of T on an orthonormal basis Q of that span (m <= min(R + 2S, d)
+ * vectors), its R largest positive eigenpairs, U1 = Q v sqrt(lambda).  E never exists as
+ * a d x d matrix: the work is O(S d + m d + m^2).
+ * The update (NGFlow-VI's P' = P + eta G, projected) is then
+ *   D' = D + eta g + (eta^2 / 2) g^2 / D          (the diagonal family's update: > 0 always)
+ *   U' U'^T = the R largest positive eigenpairs of (1 - eta) U U^T + eta U1 U1^T
+ * (on the 2R-dimensional span of [U, U1]), so that eta = 0 keeps the particle, eta = 1
+ * lands on the projected full step, and the low-rank part stays positive semi-definite
+ * (negative eigenvalues are dropped).  D' > 0 and U' U'^T >= 0 make Lambda' positive
+ * definite for every eta and every estimate.  mu' = mu - eta Lambda'^{-1} gh by the
+ * factor of Lambda' (O(d R)).  The rank is truncated in the span, not in R^d: a direction
+ * the samples never touched cannot enter U, which is why the span holds the samples. */
+
+/* Orthonormalises the n vectors (rows of X, each d numbers) in place by modified
+ * Gram-Schmidt twice, dropping those that fall below tol of their length; returns how many
+ * are kept (moved to the front). */
+static size_t orthonormalise(size_t d, size_t n, double *X) {
+  size_t m = 0;
+  for (size_t c = 0; c < n; c++) {
+    double *x = X + c * d, n0 = 0;
+    for (size_t a = 0; a < d; a++) n0 += x[a] * x[a];
+    if (!(n0 > 0) || !isfinite(n0)) continue;
+    for (int pass = 0; pass < 2; pass++)
+      for (size_t q = 0; q < m; q++) {
+        const double *e = X + q * d;
+        double h = 0;
+        for (size_t a = 0; a < d; a++) h += e[a] * x[a];
+        for (size_t a = 0; a < d; a++) x[a] -= h * e[a];
+      }
+    double n1 = 0;
+    for (size_t a = 0; a < d; a++) n1 += x[a] * x[a];
+    if (!(n1 > 1e-20 * n0)) continue;
+    double *dst = X + m * d, inv = 1 / sqrt(n1);
+    for (size_t a = 0; a < d; a++) dst[a] = x[a] * inv;
+    m++;
+  }
+  return m;
+}
+
+/* With Q (m orthonormal rows of d) and the m x m symmetric T (destroyed), writes the top R
+ * positive eigenpairs as the columns of U (d x R, zero columns where there are fewer):
+ * U = Q^T v sqrt(lambda), in descending order.  V: m x m scratch, lam: m (destroyed). */
+static void ritz_top(size_t d, size_t R, size_t m, const double *Q, double *T, double *V,
+                     double *lam, double *U) {
+  jacobi(m, T, lam, V);
+  memset(U, 0, d * R * sizeof(double));
+  for (size_t r = 0; r < R; r++) {
+    size_t best = m;
+    for (size_t i = 0; i < m; i++)
+      if (best == m || lam[i] > lam[best]) best = i;
+    if (best == m || !(lam[best] > 0)) break;
+    const double w = sqrt(lam[best]);
+    lam[best] = -INFINITY; /* taken */
+    for (size_t q = 0; q < m; q++) {
+      const double c = V[q * m + best] * w;
+      if (c == 0) continue;
+      for (size_t a = 0; a < d; a++) U[a * R + r] += c * Q[q * d + a];
+    }
+  }
+}
+
+/* Lambda x for P = [D | U]. */
+static void lr_apply(size_t d, size_t R, const double *P, const double *x, double *y) {
+  double c[RMAX] = {0};
+  for (size_t a = 0; a < d; a++)
+    for (size_t r = 0; r < R; r++) c[r] += P[d + a * R + r] * x[a];
+  for (size_t a = 0; a < d; a++) {
+    double v = P[a] * x[a];
+    for (size_t r = 0; r < R; r++) v += P[d + a * R + r] * c[r];
+    y[a] = v;
+  }
+}
+
+size_t gfv_family_lowrank_est_work(size_t d, size_t S, size_t R) {
+  size_t m = R + 2 * S < d ? R + 2 * S : d;
+  return 2 * S * d + (R + 2 * S) * d + 2 * m * m + 3 * m;
+}
+
+static void lr_estimate(const gfv_family_type *f, const gfv_estimator_type *est,
+                        const gfv_particle_samples *ps, double *gh, double *G, double *work) {
+  (void)est; /* the stein estimator's form; the hessian estimator is refused for this family */
+  const size_t d = ps->d, S = ps->S, R = f->rank, n = R + 2 * S;
+  double *A = work, *B = work + S * d, *Q = B + S * d; /* A_i = Lambda t_i, B_i = gh_i */
+  double *g = G, *U1 = G + d;
+  for (size_t a = 0; a < d; a++) gh[a] = g[a] = 0;
+  for (size_t i = 0; i < S; i++) {
+    double *t = Q; /* scratch */
+    for (size_t a = 0; a < d; a++) {
+      t[a] = ps->z[i * d + a] - ps->mu[a];
+      B[i * d + a] = ps->gbar[i * d + a] - ps->grad_l[i * d + a];
+      gh[a] += B[i * d + a] / (double)S;
+    }
+    lr_apply(d, R, ps->P, t, A + i * d);
+    for (size_t a = 0; a < d; a++) g[a] += A[i * d + a] * B[i * d + a] / (double)S;
+  }
+  /* the span: U's columns, then the A_i and the B_i */
+  for (size_t r = 0; r < R; r++)
+    for (size_t a = 0; a < d; a++) Q[r * d + a] = ps->P[d + a * R + r];
+  memcpy(Q + R * d, A, 2 * S * d * sizeof(double));
+  const size_t m = orthonormalise(d, n, Q);
+  double *T = Q + n * d, *V = T + m * m, *lam = V + m * m, *qa = lam + m, *qb = qa + m;
+  memset(T, 0, m * m * sizeof(double));
+  for (size_t r = 0; r < R; r++) { /* Q U U^T Q^T */
+    for (size_t q = 0; q < m; q++) {
+      double h = 0;
+      for (size_t a = 0; a < d; a++) h += Q[q * d + a] * ps->P[d + a * R + r];
+      qa[q] = h;
+    }
+    for (size_t p = 0; p < m; p++)
+      for (size_t q = 0; q < m; q++) T[p * m + q] += qa[p] * qa[q];
+  }
+  for (size_t i = 0; i < S; i++) { /* + sym(Q A_i (Q B_i)^T) / S */
+    for (size_t q = 0; q < m; q++) {
+      double ha = 0, hb = 0;
+      for (size_t a = 0; a < d; a++)
+        ha += Q[q * d + a] * A[i * d + a], hb += Q[q * d + a] * B[i * d + a];
+      qa[q] = ha, qb[q] = hb;
+    }
+    for (size_t p = 0; p < m; p++)
+      for (size_t q = 0; q < m; q++)
+        T[p * m + q] += 0.5 * (qa[p] * qb[q] + qb[p] * qa[q]) / (double)S;
+  }
+  for (size_t p = 0; p < m; p++) /* - Q diag(g) Q^T */
+    for (size_t q = 0; q <= p; q++) {
+      double h = 0;
+      for (size_t a = 0; a < d; a++) h += Q[p * d + a] * g[a] * Q[q * d + a];
+      T[p * m + q] -= h;
+      if (q != p) T[q * m + p] -= h;
+    }
+  ritz_top(d, R, m, Q, T, V, lam, U1);
+}
+
+/* |A A^T - B B^T|_F^2 for d x R matrices (B NULL: zero), from R x R Gram matrices
+ * (O(d R^2)). */
+static double gram_dist2(size_t d, size_t R, const double *A, const double *B) {
+  double aa = 0, bb = 0, ab = 0;
+  for (size_t r = 0; r < R; r++)
+    for (size_t q = 0; q < R; q++) {
+      double x = 0, y = 0, z = 0;
+      for (size_t a = 0; a < d; a++) {
+        x += A[a * R + r] * A[a * R + q];
+        if (B) y += B[a * R + r] * B[a * R + q], z += A[a * R + r] * B[a * R + q];
+      }
+      aa += x * x, bb += y * y, ab += z * z;
+    }
+  return fmax(aa + bb - 2 * ab, 0.0); /* rounding could make it slightly negative */
+}
+
+static int lr_update(const gfv_family_type *f, const gfv_flow_type *flow, size_t d,
+                     const double *mu, const double *P, const double *L, const double *gh,
+                     const double *G, double eta, int plain, double *mu_out, double *P_out,
+                     double *L_out, double *work, gfv_step_info *info) {
+  (void)L;
+  if (flow != &gfv_flow_ngflow) return 1; /* refused at configuration (GFlow-VI) */
+  const size_t R = f->rank, m2 = 2 * R;
+  const double *U = P + d, *U1 = G + d;
+  for (size_t a = 0; a < d; a++) {
+    const double p = P[a] + eta * G[a] + (plain ? 0.0 : 0.5 * eta * eta * G[a] * G[a] / P[a]);
+    if (!(p > 0) || !isfinite(p)) return 1;
+    P_out[a] = p;
+  }
+  double *Q = work, T[4 * RMAX * RMAX], V[4 * RMAX * RMAX], lam[2 * RMAX], c[2 * RMAX];
+  for (size_t r = 0; r < R; r++)
+    for (size_t a = 0; a < d; a++) Q[r * d + a] = U[a * R + r], Q[(R + r) * d + a] = U1[a * R + r];
+  const size_t m = orthonormalise(d, m2, Q);
+  memset(T, 0, m * m * sizeof(double));
+  for (int which = 0; which < 2; which++) {
+    const double *X = which ? U1 : U, wgt = which ? eta : 1 - eta;
+    for (size_t r = 0; r < R; r++) {
+      for (size_t q = 0; q < m; q++) {
+        double h = 0;
+        for (size_t a = 0; a < d; a++) h += Q[q * d + a] * X[a * R + r];
+        c[q] = h;
+      }
+      for (size_t p = 0; p < m; p++)
+        for (size_t q = 0; q < m; q++) T[p * m + q] += wgt * c[p] * c[q];
+    }
+  }
+  ritz_top(d, R, m, Q, T, V, lam, P_out + d);
+  for (size_t i = 0; i < d + d * R; i++)
+    if (!isfinite(P_out[i])) return 1;
+  if (lr_factor(d, R, P_out, L_out)) return 1;
+  /* mu' = mu - eta Lambda'^{-1} gh, Lambda'^{-1} = D^{-1/2} (I - Y Y^T)^2 D^{-1/2} */
+  const double *Y = L_out + d;
+  double *x = work;
+  for (size_t a = 0; a < d; a++) x[a] = gh[a] / L_out[a];
+  for (int pass = 0; pass < 2; pass++) {
+    double y[RMAX] = {0};
+    for (size_t a = 0; a < d; a++)
+      for (size_t r = 0; r < R; r++) y[r] += Y[a * R + r] * x[a];
+    for (size_t a = 0; a < d; a++)
+      for (size_t r = 0; r < R; r++) x[a] -= Y[a * R + r] * y[r];
+  }
+  info->step_sq = info->param_sq = 0;
+  for (size_t a = 0; a < d; a++) {
+    mu_out[a] = mu[a] - eta * x[a] / L_out[a];
+    info->step_sq += (mu_out[a] - mu[a]) * (mu_out[a] - mu[a]) + (P_out[a] - P[a]) * (P_out[a] - P[a]);
+    info->param_sq += mu_out[a] * mu_out[a] + P_out[a] * P_out[a];
+  }
+  /* in (mu, D, U U^T): the low-rank part's change in Frobenius norm */
+  info->step_sq += gram_dist2(d, R, P_out + d, U);
+  info->param_sq += gram_dist2(d, R, P_out + d, NULL);
+  return 0;
+}
+
 int gfv_family_lowrank(size_t R, gfv_family_type *out) {
   if (R < 1 || R > RMAX) return 1;
   memset(out, 0, sizeof *out);
@@ -265,6 +478,8 @@ int gfv_family_lowrank(size_t R, gfv_family_type *out) {
   out->kl = lr_kl;
   out->mahalanobis = lr_mahalanobis;
   out->work_alloc = lr_work_alloc;
+  out->estimate = lr_estimate;
+  out->update = lr_update;
   /* not yet: update, estimate, support_barrier, the I/O shapes */
   return 0;
 }

@@ -11,6 +11,7 @@
  *  - log_const() = log w + 1/2 log det P - d/2 log(2 pi), with det P by Gaussian elimination;
  *  - kl() and mahalanobis() against the closed form of KL between two Gaussians;
  *  - from_precision() of the full family refuses an indefinite matrix. */
+#include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,10 +321,121 @@ static void test_lowrank_kernels(void) {
   gfv_mix_work_free(wl), gfv_mix_work_free(wf);
 }
 
+/* The R largest positive eigenpairs of the dense symmetric M (d x d, destroyed) as a dense
+ * matrix out = sum lambda v v^T. */
+static void dense_top(size_t d, size_t R, double *M, double *out) {
+  double lam[DMAX];
+  memset(out, 0, d * d * sizeof(double));
+  if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'L', (lapack_int)d, M, (lapack_int)d, lam) != 0) return;
+  for (size_t r = 0; r < R; r++) { /* ascending: the largest last */
+    const size_t i = d - 1 - r;
+    if (!(lam[i] > 0)) break;
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = 0; b < d; b++) out[a * d + b] += lam[i] * M[a * d + i] * M[b * d + i];
+  }
+}
+
+/* U U^T (d x R) as a dense matrix. */
+static void outer(size_t d, size_t R, const double *U, double *out) {
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = 0; b < d; b++) {
+      double v = 0;
+      for (size_t r = 0; r < R; r++) v += U[a * R + r] * U[b * R + r];
+      out[a * d + b] = v;
+    }
+}
+
+/* The low-rank family's estimator projection and NGFlow-VI update against dense
+ * computations.  With S = 3 samples, R = 2 and d = 6 the span [U, Lambda t_i, gh_i] is all
+ * of R^6, so the Rayleigh-Ritz step is exact and U1 U1^T must be the dense top-R part of
+ * U U^T + E - diag(E) (E the full family's stein estimate); the update must be
+ * D' = D + eta g + eta^2/2 g^2/D, U'U'^T = top-R((1 - eta) U U^T + eta U1 U1^T), and
+ * mu' = mu - eta Lambda'^{-1} gh (dense solve).  Also: G = [0 | U], gh = 0 is a fixed
+ * point; a hostile estimate keeps Lambda' positive definite; GFlow-VI is refused. */
+static void test_lowrank_flow(void) {
+  enum { d = 6, R = 2, S = 3, ps = d + d * R };
+  gfv_family_type fam;
+  gfv_family_lowrank(R, &fam);
+  double P[ps], L[ps], Pd[d * d], mu[d], z[S * d], gb[S * d], gl[S * d];
+  random_lowrank(d, R, 40, P);
+  fam.factor(&fam, d, P, L);
+  lowrank_dense(d, R, P, Pd);
+  gfv_stream st = gfv_stream_make(4, 2, GFV_PURPOSE_SAMPLE);
+  gfv_stream_normals(&st, 0, 0, d, mu);
+  gfv_stream_normals(&st, 1, 0, S * d, z);
+  gfv_stream_normals(&st, 2, 0, S * d, gb);
+  gfv_stream_normals(&st, 3, 0, S * d, gl);
+  gfv_particle_samples sd = {d, S, mu, Pd, z, gl, NULL, gb, NULL}, sl = sd;
+  sl.P = P;
+  double ghf[d], Gf[d * d], wf[2 * S * d + d * d], gh[d], G[ps];
+  double *w = malloc(gfv_family_lowrank_est_work(d, S, R) * sizeof *w);
+  CHECK(w != NULL, "allocation");
+  if (!w) return;
+  gfv_estimator_stein.estimate(&sd, ghf, Gf, wf);
+  fam.estimate(&fam, &gfv_estimator_stein, &sl, gh, G, w);
+  free(w);
+  for (size_t a = 0; a < d; a++) {
+    CHECK_NEAR(gh[a], ghf[a], 1e-13, "gh");
+    CHECK_NEAR(G[a], Gf[a * d + a], 1e-12, "g = diag(E)");
+  }
+  double T[d * d], Tr[d * d], O[d * d];
+  outer(d, R, P + d, T);
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = 0; b < d; b++) T[a * d + b] += a == b ? 0.0 : Gf[a * d + b];
+  dense_top(d, R, T, Tr);
+  outer(d, R, G + d, O);
+  for (size_t i = 0; i < d * d; i++) CHECK_NEAR(O[i], Tr[i], 1e-9, "U1 U1^T = top-R(U U^T + E_off)");
+  /* the update */
+  const double eta = 0.4;
+  double mu2[d], P2[ps], L2[ps], fw[4 * d * d + 2 * d], Pn[d * d], Ln[d * d], Sn[d * d];
+  gfv_step_info info;
+  CHECK(fam.update(&fam, &gfv_flow_ngflow, d, mu, P, L, gh, G, eta, 0, mu2, P2, L2, fw, &info) == 0,
+        "update");
+  CHECK(fam.factor_is_sane(&fam, d, L2), "updated factor");
+  for (size_t a = 0; a < d; a++)
+    CHECK_NEAR(P2[a], P[a] + eta * G[a] + 0.5 * eta * eta * G[a] * G[a] / P[a], 1e-12, "D'");
+  double M[d * d], U1[d * d];
+  outer(d, R, P + d, M);
+  outer(d, R, G + d, U1);
+  for (size_t i = 0; i < d * d; i++) M[i] = (1 - eta) * M[i] + eta * U1[i];
+  dense_top(d, R, M, Tr);
+  outer(d, R, P2 + d, O);
+  for (size_t i = 0; i < d * d; i++) CHECK_NEAR(O[i], Tr[i], 1e-9, "U'U'^T");
+  lowrank_dense(d, R, P2, Pn);
+  memcpy(Ln, Pn, sizeof Ln);
+  CHECK(gfv_chol(d, Ln) == 0 && gfv_chol_inverse(d, Ln, Sn) == 0, "dense Lambda'");
+  for (size_t a = 0; a < d; a++) {
+    double x = 0;
+    for (size_t b = 0; b < d; b++) x += Sn[a * d + b] * gh[b];
+    CHECK_NEAR(mu2[a], mu[a] - eta * x, 1e-10, "mu'");
+  }
+  CHECK(info.step_sq > 0 && info.param_sq > 0, "step sizes");
+  /* a fixed point */
+  double G0[ps], zero[d] = {0};
+  memset(G0, 0, d * sizeof(double));
+  memcpy(G0 + d, P + d, d * R * sizeof(double));
+  CHECK(fam.update(&fam, &gfv_flow_ngflow, d, mu, P, L, zero, G0, eta, 0, mu2, P2, L2, fw, &info) == 0,
+        "fixed-point update");
+  outer(d, R, P + d, M);
+  outer(d, R, P2 + d, O);
+  for (size_t a = 0; a < d; a++) CHECK(P2[a] == P[a] && mu2[a] == mu[a], "fixed point: D, mu");
+  for (size_t i = 0; i < d * d; i++) CHECK_NEAR(O[i], M[i], 1e-12, "fixed point: U U^T");
+  CHECK_NEAR(info.step_sq, 0.0, 1e-10, "fixed point: no step (up to the Gram form's rounding)");
+  /* a hostile estimate: g = -100 D, U1 = 0 */
+  for (size_t a = 0; a < d; a++) G0[a] = -100 * P[a];
+  memset(G0 + d, 0, d * R * sizeof(double));
+  CHECK(fam.update(&fam, &gfv_flow_ngflow, d, mu, P, L, gh, G0, 1.0, 0, mu2, P2, L2, fw, &info) == 0 &&
+            fam.factor_is_sane(&fam, d, L2),
+        "positive definite after a hostile estimate");
+  CHECK(fam.update(&fam, &gfv_flow_gflow, d, mu, P, L, gh, G, eta, 0, mu2, P2, L2, fw, &info) != 0,
+        "GFlow-VI refused");
+}
+
 int main(void) {
   RUN(test_registry);
   RUN(test_full_refuses_indefinite);
   RUN(test_lowrank);
   RUN(test_lowrank_kernels);
+  RUN(test_lowrank_flow);
   return harness_report();
 }
