@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gflowvi/error.h"
 #include "mixture/family.h"
 
 #define RMAX GFV_LOWRANK_MAX
@@ -462,6 +463,28 @@ static int lr_update(const gfv_family_type *f, const gfv_flow_type *flow, size_t
   return 0;
 }
 
+/* The support barrier (family.h): gh -= Lambda m in full, and of G += Lambda - Lambda C
+ * Lambda the diagonal only, added to g (G's low-rank part is a projected target, not an
+ * increment; the barrier's job, pushing a component's spread back inside the support,
+ * is done by the variances).  work holds d doubles; m is overwritten. */
+static void lr_support_barrier(const gfv_family_type *f, size_t d, size_t n, const double *z,
+                               const double *mu, const double *P, double *m, double *gh,
+                               double *G, double *work) {
+  const size_t R = f->rank;
+  lr_apply(d, R, P, m, work);
+  for (size_t a = 0; a < d; a++) {
+    gh[a] -= work[a];
+    double lam = P[a];
+    for (size_t r = 0; r < R; r++) lam += P[d + a * R + r] * P[d + a * R + r];
+    G[a] += lam;
+  }
+  for (size_t i = 0; i < n; i++) {
+    for (size_t a = 0; a < d; a++) m[a] = z[i * d + a] - mu[a];
+    lr_apply(d, R, P, m, work);
+    for (size_t a = 0; a < d; a++) G[a] -= work[a] * work[a] / (double)n;
+  }
+}
+
 int gfv_family_lowrank(size_t R, gfv_family_type *out) {
   if (R < 1 || R > RMAX) return 1;
   memset(out, 0, sizeof *out);
@@ -480,6 +503,30 @@ int gfv_family_lowrank(size_t R, gfv_family_type *out) {
   out->work_alloc = lr_work_alloc;
   out->estimate = lr_estimate;
   out->update = lr_update;
-  /* not yet: update, estimate, support_barrier, the I/O shapes */
+  out->support_barrier = lr_support_barrier;
+  /* I/O: mixture.csv columns dvar_a (1/D_a) then z_a_r (the covariance diag(dvar) - Z Z^T,
+   * written by write_mixture for rank > 0); mixture.h5 and the checkpoint store the psize
+   * numbers flat, (K, d + d R). */
+  out->csv_prefix = "dvar";
+  out->csv_pairs = 0;
+  out->h5_cov = "covariance_lowrank";
+  out->cov_rank = 1;
+  /* formerly missing: update, estimate, support_barrier, the I/O shapes */
   return 0;
+}
+
+int gfv_family_lowrank_check(const gfv_family_type *f, size_t d, const gfv_flow_type *flow,
+                             const gfv_estimator_type *est, const char *layout) {
+  if (!f->rank) return GFV_OK;
+  GFV_CHECK(f->rank < d, GFV_ERR_USAGE,
+            "--family=%s: the rank must be below the dimension %zu (use --family=full)", f->name, d);
+  GFV_CHECK(flow == &gfv_flow_ngflow, GFV_ERR_USAGE,
+            "--family=%s takes --flow=ngflow only (GFlow-VI's covariance step has no retraction "
+            "onto diagonal plus rank R)", f->name);
+  GFV_CHECK(!est->needs_hessian, GFV_ERR_USAGE,
+            "--family=%s takes --estimator=stein only (the hessian estimator needs d x d "
+            "Hessians)", f->name);
+  GFV_CHECK(strcmp(layout, "params") != 0, GFV_ERR_USAGE,
+            "--family=%s runs the samples layout only (use --layout=auto or samples)", f->name);
+  return GFV_OK;
 }

@@ -87,6 +87,8 @@ static void write_mixture(const gfv_solver *s, const fitted *m, FILE *f) {
   fprintf(f, "weight");
   csv_header(f, "mu", d, 0);
   csv_header(f, s->fam->csv_prefix, d, s->fam->csv_pairs);
+  for (size_t a = 0; a < d && s->fam->rank; a++) /* lowrank:R: Sigma = diag(dvar) - Z Z^T */
+    for (size_t r = 0; r < s->fam->rank; r++) fprintf(f, ",z_%zu_%zu", a + 1, r + 1);
   fprintf(f, "\n");
   for (size_t k = 0; k < s->K; k++) {
     fprintf(f, "%.17g", m->w[k]);
@@ -102,7 +104,8 @@ static int write_mixture_h5(const gfv_solver *s, const fitted *m, const gfv_eval
                             const char *path, FILE *out) {
   gfv_h5 h;
   int st = GFV_OK;
-  const size_t k1[1] = {s->K}, kd[2] = {s->K, s->d}, kdd[3] = {s->K, s->d, s->d};
+  const size_t k1[1] = {s->K}, kd[2] = {s->K, s->d},
+               kdd[3] = {s->K, s->fam->cov_rank == 2 ? s->d : s->psize, s->d};
   GFV_CALL(gfv_h5_create(path, &h));
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "weights", 1, k1, m->w), fail);
   GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "means", 2, kd, s->full_mu), fail);
@@ -138,11 +141,13 @@ static void plot_box(const gfv_solver *s, double box[4]) {
   box[0] = box[2] = INFINITY, box[1] = box[3] = -INFINITY;
   /* The covariance's shape (family.h, cov_rank): a 2 x 2 matrix, or the two variances. */
   const size_t ps = s->psize, vstride = s->fam->cov_rank == 2 ? 3 : 1;
-  double cov[4];
+  double cov[4]; /* at d = 2: 4 numbers at most (full; lowrank:1 has [1/D (2) | Z (2)]) */
   for (size_t k = 0; k < s->K; k++) {
     if (s->fam->covariance(s->fam, 2, s->full_P + ps * k, s->full_L + ps * k, cov)) continue;
     for (int a = 0; a < 2; a++) {
-      double m = s->full_mu[2 * k + a], r = 4 * sqrt(cov[vstride * (size_t)a]);
+      double v = cov[vstride * (size_t)a];
+      if (s->fam->rank) v -= cov[2 + (size_t)a] * cov[2 + (size_t)a]; /* d = 2, R = 1 */
+      double m = s->full_mu[2 * k + a], r = 4 * sqrt(v);
       box[2 * a] = fmin(box[2 * a], m - r);
       box[2 * a + 1] = fmax(box[2 * a + 1], m + r);
     }
@@ -208,7 +213,8 @@ typedef struct {
 /* The fitted mixture as the targets' hooks see it; they draw from the streams (seed, 0,
  * purpose) of its seed, the report GFV_PURPOSE_REPORT, --predict GFV_PURPOSE_PREDICT. */
 static gfv_fitted_mixture fit_of(const gfv_solver *s, const fitted *m) {
-  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov, (unsigned long)s->cur.seed, s->fam->diag};
+  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov, (unsigned long)s->cur.seed, s->fam->diag,
+                          s->fam->rank};
   return fit;
 }
 
