@@ -252,22 +252,25 @@ static int lr_work_alloc(const gfv_family_type *f, size_t d, size_t k, size_t gr
 
 /* ---- the estimator's projection and the flow's update --------------------------------
  *
- * G for this family is [g | U1] (psize numbers): g = diag(E), E the stein estimate of
+ * G for this family is [g | W] (psize numbers): g = diag(E), E the stein estimate of
  * E_q[H_h] = sym(Lambda (1/S) sum_i t_i gh_i^T) (t_i = z_i - mu, gh_i = grad h(z_i)), and
- * U1 U1^T the best rank-R positive semi-definite approximation of
- *   T = U U^T + (E - diag(E))
+ * W sigma W^T the R eigenpairs of largest magnitude of its off-diagonal part
+ *   E_off = E - diag(E)
  * on the span of U's columns, the S vectors Lambda t_i and the S vectors gh_i (E is exactly
- * of rank <= 2S there, so T is exact on that span up to its diagonal correction): the
- * Rayleigh-Ritz step of T on an orthonormal basis Q of that span (m <= min(R + 2S, d)
- * vectors), its R largest positive eigenpairs, U1 = Q v sqrt(lambda).  E never exists as
- * a d x d matrix: the work is O(S d + m d + m^2).
- * The update (NGFlow-VI's P' = P + eta G, projected) is then
- *   D' = D + eta g + (eta^2 / 2) g^2 / D          (the diagonal family's update: > 0 always)
- *   U' U'^T = the R largest positive eigenpairs of (1 - eta) U U^T + eta U1 U1^T
- * (on the 2R-dimensional span of [U, U1]), so that eta = 0 keeps the particle, eta = 1
- * lands on the projected full step, and the low-rank part stays positive semi-definite
- * (negative eigenvalues are dropped).  D' > 0 and U' U'^T >= 0 make Lambda' positive
- * definite for every eta and every estimate.  mu' = mu - eta Lambda'^{-1} gh by the
+ * of rank <= 2S there): the Rayleigh-Ritz step of E_off on an orthonormal basis Q of that
+ * span (m <= min(R + 2S, d) vectors), W's columns Q v sqrt|lambda|, each eigenvalue's sign
+ * sigma carried by the sign of its column's entry of largest magnitude (ritz_signed).
+ * E never exists as a d x d matrix: the work is O(S d + m d + m^2).
+ * The update (NGFlow-VI's P' = P + eta G, projected onto diagonal plus rank R) is then
+ *   U' U'^T = the R largest positive eigenpairs of U U^T + eta W sigma W^T
+ *   D' = D + eta g + (eta^2 / 2) g^2 / D - diag(U' U'^T - U U^T)
+ * (the eigenproblem on the 2R-dimensional span of [U, W]): eta = 0 keeps the particle,
+ * the low-rank part is the rank-R truncation of the off-diagonal step and stays positive
+ * semi-definite (negative eigenvalues are dropped, as little as the step size makes them),
+ * and Lambda's diagonal follows the diagonal family's update exactly (the truncation's
+ * own change of diag(U U^T) comes off D).  U' U'^T >= 0 and D' > 0 make Lambda' positive
+ * definite; a step whose D' is not positive is rejected (returns 1) and the trust region
+ * shortens it: the correction is O(eta), so a short enough step always passes.  mu' = mu - eta Lambda'^{-1} gh by the
  * factor of Lambda' (O(d R)).  The rank is truncated in the span, not in R^d: a direction
  * the samples never touched cannot enter U, which is why the span holds the samples. */
 
@@ -319,6 +322,41 @@ static void ritz_top(size_t d, size_t R, size_t m, const double *Q, double *T, d
   }
 }
 
+/* The R eigenpairs of largest |lambda| of the m x m symmetric T (destroyed) as the columns
+ * of W (d x R): w = sigma(lambda) c(Q^T v) sqrt|lambda|, c() the sign that makes the
+ * entry of largest magnitude positive, so that the sign of that entry carries the sign of
+ * lambda (an eigenvector's own sign is arbitrary).  Zero columns where there are fewer. */
+static void ritz_signed(size_t d, size_t R, size_t m, const double *Q, double *T, double *V,
+                        double *lam, double *W) {
+  jacobi(m, T, lam, V);
+  memset(W, 0, d * R * sizeof(double));
+  for (size_t r = 0; r < R; r++) {
+    size_t best = m;
+    for (size_t i = 0; i < m; i++)
+      if (isfinite(lam[i]) && (best == m || fabs(lam[i]) > fabs(lam[best]))) best = i;
+    if (best == m || lam[best] == 0) break;
+    const double l = lam[best];
+    lam[best] = NAN; /* taken */
+    double big = 0;
+    for (size_t a = 0; a < d; a++) {
+      double x = 0;
+      for (size_t q = 0; q < m; q++) x += V[q * m + best] * Q[q * d + a];
+      W[a * R + r] = x;
+      if (fabs(x) > fabs(big)) big = x;
+    }
+    const double c = (big < 0 ? -1.0 : 1.0) * (l < 0 ? -1.0 : 1.0) * sqrt(fabs(l));
+    for (size_t a = 0; a < d; a++) W[a * R + r] *= c;
+  }
+}
+
+/* The sign ritz_signed gave column r of W (d x R): that of its entry of largest magnitude. */
+static double column_sign(size_t d, size_t R, const double *W, size_t r) {
+  double big = 0;
+  for (size_t a = 0; a < d; a++)
+    if (fabs(W[a * R + r]) > fabs(big)) big = W[a * R + r];
+  return big < 0 ? -1.0 : 1.0;
+}
+
 /* Lambda x for P = [D | U]. */
 static void lr_apply(size_t d, size_t R, const double *P, const double *x, double *y) {
   double c[RMAX] = {0};
@@ -360,15 +398,6 @@ static void lr_estimate(const gfv_family_type *f, const gfv_estimator_type *est,
   const size_t m = orthonormalise(d, n, Q);
   double *T = Q + n * d, *V = T + m * m, *lam = V + m * m, *qa = lam + m, *qb = qa + m;
   memset(T, 0, m * m * sizeof(double));
-  for (size_t r = 0; r < R; r++) { /* Q U U^T Q^T */
-    for (size_t q = 0; q < m; q++) {
-      double h = 0;
-      for (size_t a = 0; a < d; a++) h += Q[q * d + a] * ps->P[d + a * R + r];
-      qa[q] = h;
-    }
-    for (size_t p = 0; p < m; p++)
-      for (size_t q = 0; q < m; q++) T[p * m + q] += qa[p] * qa[q];
-  }
   for (size_t i = 0; i < S; i++) { /* + sym(Q A_i (Q B_i)^T) / S */
     for (size_t q = 0; q < m; q++) {
       double ha = 0, hb = 0;
@@ -387,7 +416,7 @@ static void lr_estimate(const gfv_family_type *f, const gfv_estimator_type *est,
       T[p * m + q] -= h;
       if (q != p) T[q * m + p] -= h;
     }
-  ritz_top(d, R, m, Q, T, V, lam, U1);
+  ritz_signed(d, R, m, Q, T, V, lam, U1);
 }
 
 /* |A A^T - B B^T|_F^2 for d x R matrices (B NULL: zero), from R x R Gram matrices
@@ -414,19 +443,15 @@ static int lr_update(const gfv_family_type *f, const gfv_flow_type *flow, size_t
   if (flow != &gfv_flow_ngflow) return 1; /* refused at configuration (GFlow-VI) */
   const size_t R = f->rank, m2 = 2 * R;
   const double *U = P + d, *U1 = G + d;
-  for (size_t a = 0; a < d; a++) {
-    const double p = P[a] + eta * G[a] + (plain ? 0.0 : 0.5 * eta * eta * G[a] * G[a] / P[a]);
-    if (!(p > 0) || !isfinite(p)) return 1;
-    P_out[a] = p;
-  }
   double *Q = work, T[4 * RMAX * RMAX], V[4 * RMAX * RMAX], lam[2 * RMAX], c[2 * RMAX];
   for (size_t r = 0; r < R; r++)
     for (size_t a = 0; a < d; a++) Q[r * d + a] = U[a * R + r], Q[(R + r) * d + a] = U1[a * R + r];
   const size_t m = orthonormalise(d, m2, Q);
   memset(T, 0, m * m * sizeof(double));
   for (int which = 0; which < 2; which++) {
-    const double *X = which ? U1 : U, wgt = which ? eta : 1 - eta;
+    const double *X = which ? U1 : U;
     for (size_t r = 0; r < R; r++) {
+      const double wgt = which ? eta * column_sign(d, R, U1, r) : 1.0;
       for (size_t q = 0; q < m; q++) {
         double h = 0;
         for (size_t a = 0; a < d; a++) h += Q[q * d + a] * X[a * R + r];
@@ -437,6 +462,15 @@ static int lr_update(const gfv_family_type *f, const gfv_flow_type *flow, size_t
     }
   }
   ritz_top(d, R, m, Q, T, V, lam, P_out + d);
+  /* D' keeps Lambda's diagonal on the diagonal family's update: the truncation's own
+   * change of diag(U U^T) comes off D. */
+  for (size_t a = 0; a < d; a++) {
+    double p = P[a] + eta * G[a] + (plain ? 0.0 : 0.5 * eta * eta * G[a] * G[a] / P[a]);
+    for (size_t r = 0; r < R; r++)
+      p += U[a * R + r] * U[a * R + r] - P_out[d + a * R + r] * P_out[d + a * R + r];
+    if (!(p > 0) || !isfinite(p)) return 1; /* the step is rejected (a shorter one will do) */
+    P_out[a] = p;
+  }
   for (size_t i = 0; i < d + d * R; i++)
     if (!isfinite(P_out[i])) return 1;
   if (lr_factor(d, R, P_out, L_out)) return 1;

@@ -321,18 +321,39 @@ static void test_lowrank_kernels(void) {
   gfv_mix_work_free(wl), gfv_mix_work_free(wf);
 }
 
-/* The R largest positive eigenpairs of the dense symmetric M (d x d, destroyed) as a dense
- * matrix out = sum lambda v v^T. */
-static void dense_top(size_t d, size_t R, double *M, double *out) {
+/* The R largest positive eigenpairs (by_magnitude: the R of largest |lambda|) of the dense
+ * symmetric M (d x d, destroyed) as a dense matrix out = sum lambda v v^T. */
+static void dense_top(size_t d, size_t R, double *M, double *out, int by_magnitude) {
   double lam[DMAX];
   memset(out, 0, d * d * sizeof(double));
   if (LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'L', (lapack_int)d, M, (lapack_int)d, lam) != 0) return;
-  for (size_t r = 0; r < R; r++) { /* ascending: the largest last */
-    const size_t i = d - 1 - r;
-    if (!(lam[i] > 0)) break;
+  size_t lo = 0, hi = d; /* ascending: take from either end */
+  for (size_t r = 0; r < R; r++) {
+    size_t i;
+    if (by_magnitude && fabs(lam[lo]) > fabs(lam[hi - 1])) i = lo++;
+    else i = --hi;
+    if (!by_magnitude && !(lam[i] > 0)) break;
     for (size_t a = 0; a < d; a++)
       for (size_t b = 0; b < d; b++) out[a * d + b] += lam[i] * M[a * d + i] * M[b * d + i];
   }
+}
+
+/* W sigma W^T for the estimator's signed columns (the sign of each column's entry of
+ * largest magnitude). */
+static void signed_outer(size_t d, size_t R, const double *W, double *out) {
+  double sg[DMAX];
+  for (size_t r = 0; r < R; r++) {
+    double big = 0;
+    for (size_t a = 0; a < d; a++)
+      if (fabs(W[a * R + r]) > fabs(big)) big = W[a * R + r];
+    sg[r] = big < 0 ? -1 : 1;
+  }
+  for (size_t a = 0; a < d; a++)
+    for (size_t b = 0; b < d; b++) {
+      double v = 0;
+      for (size_t r = 0; r < R; r++) v += sg[r] * W[a * R + r] * W[b * R + r];
+      out[a * d + b] = v;
+    }
 }
 
 /* U U^T (d x R) as a dense matrix. */
@@ -347,10 +368,11 @@ static void outer(size_t d, size_t R, const double *U, double *out) {
 
 /* The low-rank family's estimator projection and NGFlow-VI update against dense
  * computations.  With S = 3 samples, R = 2 and d = 6 the span [U, Lambda t_i, gh_i] is all
- * of R^6, so the Rayleigh-Ritz step is exact and U1 U1^T must be the dense top-R part of
- * U U^T + E - diag(E) (E the full family's stein estimate); the update must be
- * D' = D + eta g + eta^2/2 g^2/D, U'U'^T = top-R((1 - eta) U U^T + eta U1 U1^T), and
- * mu' = mu - eta Lambda'^{-1} gh (dense solve).  Also: G = [0 | U], gh = 0 is a fixed
+ * of R^6, so the Rayleigh-Ritz step is exact and W sigma W^T must be the dense R eigenpairs
+ * of largest magnitude of E - diag(E) (E the full family's stein estimate); the update must
+ * be U'U'^T = top-R(U U^T + eta W sigma W^T), D' = D + eta g + eta^2/2 g^2/D -
+ * diag(U'U'^T - U U^T) (Lambda's diagonal on the diagonal family's update), and
+ * mu' = mu - eta Lambda'^{-1} gh (dense solve).  Also: G = 0, gh = 0 is a fixed
  * point; a hostile estimate keeps Lambda' positive definite; GFlow-VI is refused. */
 static void test_lowrank_flow(void) {
   enum { d = 6, R = 2, S = 3, ps = d + d * R };
@@ -379,26 +401,29 @@ static void test_lowrank_flow(void) {
     CHECK_NEAR(G[a], Gf[a * d + a], 1e-12, "g = diag(E)");
   }
   double T[d * d], Tr[d * d], O[d * d];
-  outer(d, R, P + d, T);
   for (size_t a = 0; a < d; a++)
-    for (size_t b = 0; b < d; b++) T[a * d + b] += a == b ? 0.0 : Gf[a * d + b];
-  dense_top(d, R, T, Tr);
-  outer(d, R, G + d, O);
-  for (size_t i = 0; i < d * d; i++) CHECK_NEAR(O[i], Tr[i], 1e-9, "U1 U1^T = top-R(U U^T + E_off)");
+    for (size_t b = 0; b < d; b++) T[a * d + b] = a == b ? 0.0 : Gf[a * d + b];
+  dense_top(d, R, T, Tr, 1);
+  signed_outer(d, R, G + d, O);
+  for (size_t i = 0; i < d * d; i++) CHECK_NEAR(O[i], Tr[i], 1e-9, "W sigma W^T = top-R |lambda| of E_off");
   /* the update */
-  const double eta = 0.4;
+  const double eta = 0.05; /* short enough that D' stays positive for this estimate */
   double mu2[d], P2[ps], L2[ps], fw[4 * d * d + 2 * d], Pn[d * d], Ln[d * d], Sn[d * d];
   gfv_step_info info;
   CHECK(fam.update(&fam, &gfv_flow_ngflow, d, mu, P, L, gh, G, eta, 0, mu2, P2, L2, fw, &info) == 0,
         "update");
   CHECK(fam.factor_is_sane(&fam, d, L2), "updated factor");
-  for (size_t a = 0; a < d; a++)
-    CHECK_NEAR(P2[a], P[a] + eta * G[a] + 0.5 * eta * eta * G[a] * G[a] / P[a], 1e-12, "D'");
+  for (size_t a = 0; a < d; a++) {
+    double dd = 0;
+    for (size_t r = 0; r < R; r++)
+      dd += P[d + a * R + r] * P[d + a * R + r] - P2[d + a * R + r] * P2[d + a * R + r];
+    CHECK_NEAR(P2[a], P[a] + eta * G[a] + 0.5 * eta * eta * G[a] * G[a] / P[a] + dd, 1e-12, "D'");
+  }
   double M[d * d], U1[d * d];
   outer(d, R, P + d, M);
-  outer(d, R, G + d, U1);
-  for (size_t i = 0; i < d * d; i++) M[i] = (1 - eta) * M[i] + eta * U1[i];
-  dense_top(d, R, M, Tr);
+  signed_outer(d, R, G + d, U1);
+  for (size_t i = 0; i < d * d; i++) M[i] += eta * U1[i];
+  dense_top(d, R, M, Tr, 0);
   outer(d, R, P2 + d, O);
   for (size_t i = 0; i < d * d; i++) CHECK_NEAR(O[i], Tr[i], 1e-9, "U'U'^T");
   lowrank_dense(d, R, P2, Pn);
@@ -412,21 +437,23 @@ static void test_lowrank_flow(void) {
   CHECK(info.step_sq > 0 && info.param_sq > 0, "step sizes");
   /* a fixed point */
   double G0[ps], zero[d] = {0};
-  memset(G0, 0, d * sizeof(double));
-  memcpy(G0 + d, P + d, d * R * sizeof(double));
+  memset(G0, 0, ps * sizeof(double));
   CHECK(fam.update(&fam, &gfv_flow_ngflow, d, mu, P, L, zero, G0, eta, 0, mu2, P2, L2, fw, &info) == 0,
         "fixed-point update");
   outer(d, R, P + d, M);
   outer(d, R, P2 + d, O);
-  for (size_t a = 0; a < d; a++) CHECK(P2[a] == P[a] && mu2[a] == mu[a], "fixed point: D, mu");
+  for (size_t a = 0; a < d; a++)
+    CHECK(fabs(P2[a] - P[a]) < 1e-12 && mu2[a] == mu[a], "fixed point: D, mu");
   for (size_t i = 0; i < d * d; i++) CHECK_NEAR(O[i], M[i], 1e-12, "fixed point: U U^T");
   CHECK_NEAR(info.step_sq, 0.0, 1e-10, "fixed point: no step (up to the Gram form's rounding)");
-  /* a hostile estimate: g = -100 D, U1 = 0 */
+  /* a hostile estimate (g = -100 D, U1 = 0): rejected, or positive definite */
   for (size_t a = 0; a < d; a++) G0[a] = -100 * P[a];
   memset(G0 + d, 0, d * R * sizeof(double));
-  CHECK(fam.update(&fam, &gfv_flow_ngflow, d, mu, P, L, gh, G0, 1.0, 0, mu2, P2, L2, fw, &info) == 0 &&
-            fam.factor_is_sane(&fam, d, L2),
-        "positive definite after a hostile estimate");
+  for (double e = 1.0; e > 1e-3; e /= 2) {
+    int bad = fam.update(&fam, &gfv_flow_ngflow, d, mu, P, L, gh, G0, e, 0, mu2, P2, L2, fw, &info);
+    if (!bad) CHECK(fam.factor_is_sane(&fam, d, L2) && P2[0] > 0, "positive definite when accepted");
+    if (e < 0.01) CHECK(!bad, "a short step after a hostile estimate is accepted");
+  }
   CHECK(fam.update(&fam, &gfv_flow_gflow, d, mu, P, L, gh, G, eta, 0, mu2, P2, L2, fw, &info) != 0,
         "GFlow-VI refused");
 }
