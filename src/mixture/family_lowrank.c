@@ -259,7 +259,7 @@ static int lr_work_alloc(const gfv_family_type *f, size_t d, size_t k, size_t gr
  * on the span of U's columns, the S vectors Lambda t_i and the S vectors gh_i (E is exactly
  * of rank <= 2S there): the Rayleigh-Ritz step of E_off on an orthonormal basis Q of that
  * span (m <= min(R + 2S, d) vectors), W's columns Q v sqrt|lambda|, each eigenvalue's sign
- * sigma carried by the sign of its column's entry of largest magnitude (ritz_signed).
+ * sigma carried by the sign of its column's entry of largest magnitude (ritz).
  * E never exists as a d x d matrix: the work is O(S d + m d + m^2).
  * The update (NGFlow-VI's P' = P + eta G, projected onto diagonal plus rank R) is then
  *   U' U'^T = the R largest positive eigenpairs of U U^T + eta W sigma W^T
@@ -300,43 +300,27 @@ static size_t orthonormalise(size_t d, size_t n, double *X) {
   return m;
 }
 
-/* With Q (m orthonormal rows of d) and the m x m symmetric T (destroyed), writes the top R
- * positive eigenpairs as the columns of U (d x R, zero columns where there are fewer):
- * U = Q^T v sqrt(lambda), in descending order.  V: m x m scratch, lam: m (destroyed). */
-static void ritz_top(size_t d, size_t R, size_t m, const double *Q, double *T, double *V,
-                     double *lam, double *U) {
-  jacobi(m, T, lam, V);
-  memset(U, 0, d * R * sizeof(double));
-  for (size_t r = 0; r < R; r++) {
-    size_t best = m;
-    for (size_t i = 0; i < m; i++)
-      if (best == m || lam[i] > lam[best]) best = i;
-    if (best == m || !(lam[best] > 0)) break;
-    const double w = sqrt(lam[best]);
-    lam[best] = -INFINITY; /* taken */
-    for (size_t q = 0; q < m; q++) {
-      const double c = V[q * m + best] * w;
-      if (c == 0) continue;
-      for (size_t a = 0; a < d; a++) U[a * R + r] += c * Q[q * d + a];
-    }
-  }
-}
-
-/* The R eigenpairs of largest |lambda| of the m x m symmetric T (destroyed) as the columns
- * of W (d x R): w = sigma(lambda) c(Q^T v) sqrt|lambda|, c() the sign that makes the
- * entry of largest magnitude positive, so that the sign of that entry carries the sign of
- * lambda (an eigenvector's own sign is arbitrary).  Zero columns where there are fewer. */
-static void ritz_signed(size_t d, size_t R, size_t m, const double *Q, double *T, double *V,
-                        double *lam, double *W) {
+/* Rayleigh-Ritz: with Q (m orthonormal rows of d) and the m x m symmetric T (destroyed),
+ * writes R eigenpairs of T as the columns of W (d x R, zero columns where there are
+ * fewer): w = c (Q^T v) sqrt|lambda|.  by_magnitude = 0: the R largest positive ones
+ * (c = 1, up to the sign below); 1: the R of largest |lambda| with c = sigma(lambda) times
+ * the sign that makes the column's entry of largest magnitude positive, so that the sign of
+ * that entry carries the sign of lambda (an eigenvector's own sign is arbitrary).
+ * V: m x m scratch, lam: m (destroyed). */
+static void ritz(size_t d, size_t R, size_t m, const double *Q, double *T, double *V, double *lam,
+                 double *W, int by_magnitude) {
   jacobi(m, T, lam, V);
   memset(W, 0, d * R * sizeof(double));
   for (size_t r = 0; r < R; r++) {
     size_t best = m;
-    for (size_t i = 0; i < m; i++)
-      if (isfinite(lam[i]) && (best == m || fabs(lam[i]) > fabs(lam[best]))) best = i;
-    if (best == m || lam[best] == 0) break;
+    for (size_t i = 0; i < m; i++) {
+      if (!isfinite(lam[i])) continue; /* taken */
+      const double li = by_magnitude ? fabs(lam[i]) : lam[i];
+      if (best == m || li > (by_magnitude ? fabs(lam[best]) : lam[best])) best = i;
+    }
+    if (best == m || (by_magnitude ? lam[best] == 0 : !(lam[best] > 0))) break;
     const double l = lam[best];
-    lam[best] = NAN; /* taken */
+    lam[best] = NAN;
     double big = 0;
     for (size_t a = 0; a < d; a++) {
       double x = 0;
@@ -349,7 +333,7 @@ static void ritz_signed(size_t d, size_t R, size_t m, const double *Q, double *T
   }
 }
 
-/* The sign ritz_signed gave column r of W (d x R): that of its entry of largest magnitude. */
+/* The sign ritz gave column r of W (d x R): that of its entry of largest magnitude. */
 static double column_sign(size_t d, size_t R, const double *W, size_t r) {
   double big = 0;
   for (size_t a = 0; a < d; a++)
@@ -416,7 +400,7 @@ static void lr_estimate(const gfv_family_type *f, const gfv_estimator_type *est,
       T[p * m + q] -= h;
       if (q != p) T[q * m + p] -= h;
     }
-  ritz_signed(d, R, m, Q, T, V, lam, U1);
+  ritz(d, R, m, Q, T, V, lam, U1, 1);
 }
 
 /* |A A^T - B B^T|_F^2 for d x R matrices (B NULL: zero), from R x R Gram matrices
@@ -461,7 +445,7 @@ static int lr_update(const gfv_family_type *f, const gfv_flow_type *flow, size_t
         for (size_t q = 0; q < m; q++) T[p * m + q] += wgt * c[p] * c[q];
     }
   }
-  ritz_top(d, R, m, Q, T, V, lam, P_out + d);
+  ritz(d, R, m, Q, T, V, lam, P_out + d, 0);
   /* D' keeps Lambda's diagonal on the diagonal family's update: the truncation's own
    * change of diag(U U^T) comes off D. */
   for (size_t a = 0; a < d; a++) {
