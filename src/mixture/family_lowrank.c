@@ -1,4 +1,5 @@
-/* family_lowrank.c - diagonal plus rank-R precisions (issue 13, item 1; NOT REGISTERED YET):
+/* family_lowrank.c - diagonal plus rank-R precisions (issue 13, item 1; --family=lowrank:R,
+ * docs/lowrank.md):
  *   Lambda = diag(D) + U U^T,   D > 0 (d),  U (d x R, row-major),
  * for models with thousands of parameters, where the diagonal family is poor and the full
  * one too big.  Storage: P = [D | U] (d + d R numbers).  The factor L = [sqrt(D) | Y] holds
@@ -11,9 +12,8 @@
  * The quadratic form (z - mu)^T Lambda (z - mu) = sum D t^2 + |U^T t|^2 needs no Woodbury
  * identity, which is what makes this the kernel-friendly side (the precision, not the
  * covariance, is diagonal plus low rank).
- * Missing before it can be registered: the kernels (log terms, gradient terms, fused),
- * the flow update with its retraction onto this set, the estimator's projection of
- * E[H_h], the support barrier, the I/O shapes, and --family=lowrank:R parsing. */
+ * The kernels are in kernel_lowrank.c (samples layout only); the estimator's projection
+ * and the flow's update with its retraction are below. */
 #include <lapacke.h>
 #include <math.h>
 #include <stdlib.h>
@@ -529,7 +529,6 @@ int gfv_family_lowrank(size_t R, gfv_family_type *out) {
   out->csv_pairs = 0;
   out->h5_cov = "covariance_lowrank";
   out->cov_rank = 1;
-  /* formerly missing: update, estimate, support_barrier, the I/O shapes */
   return 0;
 }
 
