@@ -178,7 +178,8 @@ static void test_full_refuses_indefinite(void) {
         "an indefinite precision");
 }
 
-/* ---- the low-rank family (not registered yet): the same closed forms, densely ---- */
+/* ---- the low-rank family (lowrank:R, outside the fixed-shape registry): the same closed
+ * forms, densely ---- */
 
 /* Lambda = diag(D) + U U^T from P = [D | U]. */
 static void lowrank_dense(size_t d, size_t R, const double *P, double *out) {
