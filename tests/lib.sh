@@ -165,6 +165,13 @@ _gfv_head() {
 # json_get FILE KEY - prints a top-level value of a JSON file: strings bare, numbers as
 # written by Python (repr, round-trips), true/false/null as in JSON, objects and arrays
 # as compact JSON.  Fails (status 1, message on stderr) for a missing file or key.
+# True when the build under test is the AddressSanitizer one (make SAN=1, the suite's second
+# stage): tests that cannot run under it (valgrind, address-space limits, an uninstrumented
+# Python loading the library, SMPI) skip, and test_install expects its MPI wrappers.
+gfv_asan_build() {
+  grep -qa __asan_init "$GFV_BIN" 2>/dev/null
+}
+
 json_get() {
   "$GFV_PYTHON" - "$1" "$2" <<'EOF'
 import json, sys

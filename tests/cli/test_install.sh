@@ -54,7 +54,7 @@ pcver=$(pkg-config --modversion gflowvi 2>&1 || true)
 # The exported symbols against the installed headers.
 # A sanitizer build adds its MPI_Init / MPI_Finalize wrappers (src/comm/comm.c, GFV_SANITIZE).
 sanitizer=0
-grep -qa __asan_init "$GFV_BUILD/libgflowvi.a" && sanitizer=1
+gfv_asan_build && sanitizer=1
 nm -D --defined-only "$lib/libgflowvi.so.$version" | awk '{print $NF}' | sort |
   if ((sanitizer)); then grep -vxE 'MPI_Init|MPI_Init_thread|MPI_Finalize'; else cat; fi >"$GFV_TMP/exported"
 declared=$(cat "$prefix"/include/gflowvi/*.h | grep -oE '\bgfv_[a-z0-9_]+' | sort -u)

@@ -16,7 +16,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-if grep -qa __asan_init "$GFV_BUILD/libgflowvi.a"; then
+if gfv_asan_build; then
   # The Python interpreter is not built with ASan, so it cannot load an ASan library.
   echo "SKIP python: $GFV_BUILD is a sanitizer build; the Python package is tested on the plain build"
   finish

@@ -147,7 +147,7 @@ for np in 1 3; do
 done
 # Without the check, the allocation of the trace itself fails, and says which option.
 # (Not under ASan, whose allocator reports a 480 GB request as an error of its own.)
-if ! grep -qa __asan_init "$GFV_BIN" 2>/dev/null; then
+if ! gfv_asan_build; then
   expect_fail trace-allocation-names-iters-np1 7 "--iters=10000000000: cannot allocate the trace" \
     env GFV_SKIP_RESOURCE_CHECKS=1 "$GFV_BIN" --target=gauss --dim=3 "${small[@]}" \
     --iters=10000000000 --out="$(tmpdir)/o"
@@ -155,7 +155,7 @@ fi
 # 10^7 iterations: 0.5 GB of trace (4 copies on rank 0 while a checkpoint is written)
 # under 1 GB of address space, of which MPI and OpenBLAS take about 0.4 GB at the start.
 # funnel: its creation makes no BLAS call, so OpenBLAS has not mapped its buffer yet.
-if grep -qa __asan_init "$GFV_BIN" 2>/dev/null; then
+if gfv_asan_build; then
   echo "SKIP ulimit-v: $GFV_BIN is built with AddressSanitizer, which reserves terabytes of address space"
 else
   wrap=(bash -c 'ulimit -v 1000000 && exec "$@"' ulimit)

@@ -41,7 +41,7 @@ if ! command -v smpicc >/dev/null || ! command -v smpirun >/dev/null; then
   echo "SKIP smpi: SimGrid's smpicc/smpirun not installed (tools/install-deps.sh: libsimgrid-dev)"
   finish
 fi
-if grep -qa __asan_init "$GFV_BIN" 2>/dev/null; then
+if gfv_asan_build; then
   echo "SKIP smpi: $GFV_BIN is an AddressSanitizer build; the plain build's stage runs this test"
   finish
 fi

@@ -12,7 +12,7 @@ if ! command -v valgrind >/dev/null; then
   echo "SKIP valgrind: valgrind is not installed (tools/install-deps.sh installs it)"
   finish
 fi
-if grep -qa __asan_init "$GFV_BIN" 2>/dev/null; then
+if gfv_asan_build; then
   echo "SKIP valgrind: $GFV_BIN is built with AddressSanitizer, which valgrind cannot run" \
     "(the plain build runs this test)"
   finish

@@ -348,7 +348,7 @@ static int warm_up(gfv_solver *s, long warmup, const char *dump, int rank) {
         double dims[3] = {(double)d, (double)K, (double)s->S};
         dump_array(f, "d", 1, dims), dump_array(f, "K", 1, dims + 1), dump_array(f, "S", 1, dims + 2);
         dump_array(f, "logw0", K, logw);
-        double fam[2] = {(double)s->diag, strcmp(s->est->name, "stein") == 0};
+        double fam[2] = {(double)s->fam->diag, strcmp(s->est->name, "stein") == 0};
         dump_array(f, "diag", 1, fam), dump_array(f, "stein", 1, fam + 1);
         dump_array(f, "init_mu", K * d, init.mu), dump_array(f, "init_P", K * ps, init.P);
         dump_array(f, "mu0", K * d, before.mu), dump_array(f, "P0", K * ps, before.P);
@@ -546,9 +546,9 @@ static int trajectory(gfv_comm *comm, gfv_target *target, const bench_opts *o, l
       gfv_mix_fused_shape(s->mf, &c, &kb, &cw);
       k = kb;
     } else {
-      c = kernel_chunk(n, k, d, s->S, s->diag);
+      c = kernel_chunk(n, k, d, s->S, s->fam->diag);
     }
-    if (s->diag) /* phase A's DGEMM: [y^2, y] (c x 2d) times the coefficient columns (2d x k) */
+    if (s->fam->diag) /* phase A's DGEMM: [y^2, y] (c x 2d) times the coefficient columns (2d x k) */
       GFV_CALL_GOTO(st, probe_alloc(&match, c, k, 2 * d, 0.02), done);
     else /* both phases' DGEMM: the points (c x d) times [P_1 .. P_k] (d x k d) */
       GFV_CALL_GOTO(st, probe_alloc(&match, c, k * d, d, 0.02), done);
@@ -620,16 +620,16 @@ static int bench(gfv_comm *comm, const bench_opts *o) {
   kl_sd = o->replicates > 1 ? sqrt(kl_sd / (double)(o->replicates - 1)) : NAN;
 
   breakdown bd = {0};
-  int do_breakdown = o->breakdown && !s->diag; /* the breakdown follows kernel.c (full) */
+  int do_breakdown = o->breakdown && !s->fam->diag; /* the breakdown follows kernel.c (full) */
   if (do_breakdown) GFV_CALL_GOTO(st, time_breakdown(s, &bd), done);
 
   const size_t n = s->n, k = s->kloc, d = s->d;
   const int params = s->layout == GFV_LAYOUT_PARAMS, hess = s->hess_l != NULL;
   /* The samples layout's count for this rank's pairs, and the count of the kernel it ran. */
-  const double flops_samples = s->diag ? mix_flops_diag((double)n, (double)k, (double)d, hess)
+  const double flops_samples = s->fam->diag ? mix_flops_diag((double)n, (double)k, (double)d, hess)
                                        : mix_flops_full((double)n, (double)k, (double)d, (double)s->S);
   const double flops = !params ? flops_samples
-                       : s->diag ? mix_flops_diag((double)s->nloc, (double)s->K, (double)d, hess)
+                       : s->fam->diag ? mix_flops_diag((double)s->nloc, (double)s->K, (double)d, hess)
                                  : mix_flops_fused((double)s->nloc, (double)s->K, (double)d, (double)s->S, hess);
   double *ratio_s = NULL;
   GFV_CALL_GOTO(st, gfv_calloc(&ratio_s, R, sizeof(double)), done);
@@ -641,7 +641,7 @@ static int bench(gfv_comm *comm, const bench_opts *o) {
   free(ratio_s);
   size_t mc = 0, mk = 0, mcw = 0; /* the DGEMM probe's shape, as the kernel blocks it */
   if (params) gfv_mix_fused_shape(s->mf, &mc, &mk, &mcw);
-  else mc = kernel_chunk(n, k, d, s->S, s->diag), mk = k;
+  else mc = kernel_chunk(n, k, d, s->S, s->fam->diag), mk = k;
   const double spi = median(R, tm.wall), mpi = median(R, tm.mix);
   if (rank == 0) {
     printf("{\"family\": \"%s\", \"estimator\": \"%s\", \"layout\": \"%s\", "
@@ -653,10 +653,10 @@ static int bench(gfv_comm *comm, const bench_opts *o) {
            "\"dgemm_match_shape\": [%zu, %zu, %zu], \"dgemm_match_gflops\": %.4f, "
            "\"dgemm_square\": %ld, \"dgemm_square_gflops\": %.4f, \"mix_to_square\": %.4f, "
            "\"peak_rss_mib\": %.2f, \"base_rss_mib\": %.2f, \"eval_samples\": %zu",
-           s->diag ? "diag" : "full", s->est->name, gfv_layout_name(s->layout), d, s->K, s->S, size,
+           s->fam->diag ? "diag" : "full", s->est->name, gfv_layout_name(s->layout), d, s->K, s->S, size,
            gfv_solver_iteration(s), s->eta, rejected, spi, 1.0 / spi,
            (double)s->K * s->S * s->K / spi / size, mpi, mpi / spi, flops, flops / mpi * 1e-9,
-           flops_samples, ratio_samples, mc, mc, s->diag ? mk : mk * d, s->diag ? 2 * d : d,
+           flops_samples, ratio_samples, mc, mc, s->fam->diag ? mk : mk * d, s->fam->diag ? 2 * d : d,
            median(R, tm.gm_match), o->square, median(R, tm.gm_sq), median(R, ratio), tm.rss[0],
            tm.rss[1], res.eval_samples);
     json_array("sec_per_iter_all", o->reps, tm.wall);
@@ -674,7 +674,7 @@ static int bench(gfv_comm *comm, const bench_opts *o) {
              "\"syrk\": %.6e, \"gemm_p\": %.6e, \"gemm_gflops\": %.4f, \"syrk_gflops\": %.4f}",
              bd.phase_a, bd.phase_b, bd.gemm, bd.syrk, bd.gemm_p, f_gemm / bd.gemm * 1e-9,
              f_syrk / bd.syrk * 1e-9);
-    if (params && !s->diag)
+    if (params && !s->fam->diag)
       printf(", \"prune\": {\"fraction\": %.6f, \"on_sec\": %.6e, \"off_sec\": %.6e, \"speedup\": %.4f}",
              bd.pruned, bd.prune_on, bd.prune_off, bd.prune_off / bd.prune_on);
     }

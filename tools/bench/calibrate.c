@@ -33,6 +33,7 @@
 #include "gflowvi/mixture.h"
 #include "gflowvi/target.h"
 #include "linalg/linalg.h"
+#include "mixture/family.h"
 #include "solver/particles.h"
 
 #define NDIM 6
@@ -295,7 +296,7 @@ static part_result bench_particle(size_t d) {
   p.est = &gfv_estimator_stein;
   p.S = 10, r.stein_s10 = timed(run_est, &p) / (double)p.reps;
   p.S = 40, r.stein_s40 = timed(run_est, &p) / (double)p.reps;
-  if (gfv_particles_alloc(d, 1, 0, 1, 0, 1, &p.parts)) die("particles");
+  if (gfv_particles_alloc(d, 1, 0, 1, &gfv_family_full, 1, &p.parts)) die("particles");
   gfv_particles_init(&p.parts, 1.0, 1.0);
   p.S = Smax;
   r.sample = timed(run_sample, &p) / (double)(p.reps * Smax);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# family_bitwise.sh OLD_GFLOWVI NEW_GFLOWVI - two builds give bitwise the same fits: the ELBO
+# compare_builds.sh OLD_GFLOWVI NEW_GFLOWVI - two builds give bitwise the same fits: the ELBO
 # trace (without its seconds), mixture.csv, samples.csv, draws.csv and density.csv of the
 # full and diag families, params and samples layouts, 1 and 3 ranks.  Used to check a
 # refactor that must not change numerics (issue 13, families as type objects); not part of
@@ -7,7 +7,7 @@
 set -euo pipefail
 old=$(realpath "$1") new=$(realpath "$2")
 shift 2 # lib.sh takes the build directory (for the ring plugin) from $1: build/ by default
-source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../tests/lib.sh"
 work=$(tmpdir)
 "$GFV_PYTHON" - "$work/logit.csv" <<'PY'
 import sys, numpy as np
