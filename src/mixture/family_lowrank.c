@@ -353,20 +353,117 @@ static void lr_apply(size_t d, size_t R, const double *P, const double *x, doubl
   }
 }
 
+/* A and B (S d each), the span's basis and Rayleigh-Ritz matrices, gc (d). */
 size_t gfv_family_lowrank_est_work(size_t d, size_t S, size_t R) {
   size_t m = R + 2 * S < d ? R + 2 * S : d;
-  return 2 * S * d + (R + 2 * S) * d + 2 * m * m + 3 * m;
+  return 2 * S * d + (R + 2 * S) * d + 2 * m * m + 3 * m + d;
+}
+
+/* The noise test's threshold c (in standard errors); see shrink_noise. */
+#define LR_NOISE_C 1.5
+
+/* Centres the n rows of A and B (d each) on their means and writes the diagonal of the
+ * centred estimate ws sum_i A_i B_i^T to gc. */
+static void centre(size_t d, size_t n, double *A, double *B, double ws, double *gc) {
+  for (size_t a = 0; a < d; a++) {
+    double ma = 0, mb = 0, h = 0;
+    for (size_t i = 0; i < n; i++) ma += A[i * d + a], mb += B[i * d + a];
+    ma /= (double)n, mb /= (double)n;
+    for (size_t i = 0; i < n; i++) {
+      A[i * d + a] -= ma, B[i * d + a] -= mb;
+      h += A[i * d + a] * B[i * d + a];
+    }
+    gc[a] = h * ws;
+  }
+}
+
+/* The R eigenpairs of largest magnitude of E_off = ws sym(sum_i A_i B_i^T) - diag(gc) on
+ * the span of U's columns, the A_i and the B_i (exact: E_off lives there but for its
+ * diagonal correction, which is projected), written to W as ritz writes them.  work:
+ * (R + 2 S) d + 2 m^2 + 3 m, m <= min(R + 2 S, d). */
+static void offdiag_ritz(size_t d, size_t S, size_t R, const double *U, const double *A,
+                         const double *B, double ws, const double *gc, double *work, double *W) {
+  double *Q = work;
+  for (size_t r = 0; r < R; r++)
+    for (size_t a = 0; a < d; a++) Q[r * d + a] = U[a * R + r];
+  memcpy(Q + R * d, A, S * d * sizeof(double));
+  memcpy(Q + (R + S) * d, B, S * d * sizeof(double));
+  const size_t m = orthonormalise(d, R + 2 * S, Q);
+  double *T = Q + (R + 2 * S) * d, *V = T + m * m, *lam = V + m * m, *qa = lam + m, *qb = qa + m;
+  memset(T, 0, m * m * sizeof(double));
+  for (size_t i = 0; i < S; i++) { /* + ws sym(Q A_i (Q B_i)^T) */
+    for (size_t q = 0; q < m; q++) {
+      double ha = 0, hb = 0;
+      for (size_t a = 0; a < d; a++)
+        ha += Q[q * d + a] * A[i * d + a], hb += Q[q * d + a] * B[i * d + a];
+      qa[q] = ha, qb[q] = hb;
+    }
+    for (size_t p = 0; p < m; p++)
+      for (size_t q = 0; q < m; q++) T[p * m + q] += 0.5 * (qa[p] * qb[q] + qb[p] * qa[q]) * ws;
+  }
+  for (size_t p = 0; p < m; p++) /* - Q diag(gc) Q^T */
+    for (size_t q = 0; q <= p; q++) {
+      double h = 0;
+      for (size_t a = 0; a < d; a++) h += Q[p * d + a] * gc[a] * Q[q * d + a];
+      T[p * m + q] -= h;
+      if (q != p) T[q * m + p] -= h;
+    }
+  ritz(d, R, m, Q, T, V, lam, W, 1);
+}
+
+/* The noise test.  Each eigenvalue lambda of E_off (column w of W, v = w / |w|) is the mean
+ * over the samples of their own terms x_i = S ws ((v.A_i)(v.B_i) - sum_a v_a^2 A_ia B_ia),
+ * whose spread gives its standard error se.  It is shrunk to
+ *   lambda max(0, 1 - c^2 se^2 / (lambda^2 + s^2)),   s = |U^T v|^2 = v^T U U^T v
+ * (positive-part James-Stein, with the low-rank precision already there along v as a
+ * margin): the truncation in the update is biased only where U U^T + eta E_off has
+ * eigenvalues near zero, so only noise comparable with both the estimate and the
+ * particle's own low-rank part is taken out.  The map is odd in lambda: zero-mean noise
+ * stays zero-mean, and E[H_h] = 0 still stops the flow.  O(S d R). */
+static void shrink_noise(size_t d, size_t S, size_t R, const double *A, const double *B, double ws,
+                         const double *U, double *W) {
+  const double c = LR_NOISE_C;
+  if (S < 2) return;
+  for (size_t r = 0; r < R; r++) {
+    double n2 = 0;
+    for (size_t a = 0; a < d; a++) n2 += W[a * R + r] * W[a * R + r];
+    if (!(n2 > 0)) continue;
+    const double inv = 1 / sqrt(n2);
+    double sx = 0, sxx = 0, sv = 0;
+    for (size_t i = 0; i < S; i++) {
+      double va = 0, vb = 0, dg = 0;
+      for (size_t a = 0; a < d; a++) {
+        const double v = W[a * R + r] * inv;
+        va += v * A[i * d + a], vb += v * B[i * d + a], dg += v * v * A[i * d + a] * B[i * d + a];
+      }
+      const double x = (va * vb - dg) * (double)S * ws;
+      sx += x, sxx += x * x;
+    }
+    for (size_t q = 0; q < R; q++) {
+      double h = 0;
+      for (size_t a = 0; a < d; a++) h += U[a * R + q] * W[a * R + r] * inv;
+      sv += h * h;
+    }
+    const double mean = sx / (double)S;
+    const double se2 = fmax(sxx - (double)S * mean * mean, 0.0) / (double)(S - 1) / (double)S;
+    const double den = mean * mean + sv * sv;
+    const double keep = den > 0 ? fmax(0.0, 1 - c * c * se2 / den) : 0.0;
+    const double sc = sqrt(keep); /* W's columns carry sqrt|lambda| */
+    for (size_t a = 0; a < d; a++) W[a * R + r] *= sc;
+  }
 }
 
 static void lr_estimate(const gfv_family_type *f, const gfv_estimator_type *est,
                         const gfv_particle_samples *ps, double *gh, double *G, double *work) {
   (void)est; /* the stein estimator's form; the hessian estimator is refused for this family */
-  const size_t d = ps->d, S = ps->S, R = f->rank, n = R + 2 * S;
-  double *A = work, *B = work + S * d, *Q = B + S * d; /* A_i = Lambda t_i, B_i = gh_i */
-  double *g = G, *U1 = G + d;
+  const size_t d = ps->d, S = ps->S, R = f->rank;
+  const size_t m = R + 2 * S < d ? R + 2 * S : d;
+  double *A = work, *B = work + S * d, *rest = B + S * d; /* A_i = Lambda t_i, B_i = gh_i */
+  double *gc = rest + (R + 2 * S) * d + 2 * m * m + 3 * m;
+  double *g = G, *W = G + d;
   for (size_t a = 0; a < d; a++) gh[a] = g[a] = 0;
   for (size_t i = 0; i < S; i++) {
-    double *t = Q; /* scratch */
+    double *t = rest; /* scratch */
     for (size_t a = 0; a < d; a++) {
       t[a] = ps->z[i * d + a] - ps->mu[a];
       B[i * d + a] = ps->gbar[i * d + a] - ps->grad_l[i * d + a];
@@ -375,32 +472,17 @@ static void lr_estimate(const gfv_family_type *f, const gfv_estimator_type *est,
     lr_apply(d, R, ps->P, t, A + i * d);
     for (size_t a = 0; a < d; a++) g[a] += A[i * d + a] * B[i * d + a] / (double)S;
   }
-  /* the span: U's columns, then the A_i and the B_i */
-  for (size_t r = 0; r < R; r++)
-    for (size_t a = 0; a < d; a++) Q[r * d + a] = ps->P[d + a * R + r];
-  memcpy(Q + R * d, A, 2 * S * d * sizeof(double));
-  const size_t m = orthonormalise(d, n, Q);
-  double *T = Q + n * d, *V = T + m * m, *lam = V + m * m, *qa = lam + m, *qb = qa + m;
-  memset(T, 0, m * m * sizeof(double));
-  for (size_t i = 0; i < S; i++) { /* + sym(Q A_i (Q B_i)^T) / S */
-    for (size_t q = 0; q < m; q++) {
-      double ha = 0, hb = 0;
-      for (size_t a = 0; a < d; a++)
-        ha += Q[q * d + a] * A[i * d + a], hb += Q[q * d + a] * B[i * d + a];
-      qa[q] = ha, qb[q] = hb;
-    }
-    for (size_t p = 0; p < m; p++)
-      for (size_t q = 0; q < m; q++)
-        T[p * m + q] += 0.5 * (qa[p] * qb[q] + qb[p] * qa[q]) / (double)S;
-  }
-  for (size_t p = 0; p < m; p++) /* - Q diag(g) Q^T */
-    for (size_t q = 0; q <= p; q++) {
-      double h = 0;
-      for (size_t a = 0; a < d; a++) h += Q[p * d + a] * g[a] * Q[q * d + a];
-      T[p * m + q] -= h;
-      if (q != p) T[q * m + p] -= h;
-    }
-  ritz(d, R, m, Q, T, V, lam, U1, 1);
+  /* g stays the diagonal family's; the off-diagonal part is the samples' covariance of A
+   * and B (E[A_i] = Lambda E[t_i] = 0, so it is unbiased with 1 / (S - 1)), which drops
+   * the term A-bar gh-bar^T: the samples' mean offset, pure noise, times the mean gradient,
+   * which is large away from the optimum and carries a minibatch's gradient noise shared
+   * by all the samples (a direction every sample agrees on, that no noise test could tell
+   * from a signal). */
+  const double ws = S > 1 ? 1.0 / (double)(S - 1) : 1.0;
+  if (S > 1) centre(d, S, A, B, ws, gc);
+  else memcpy(gc, g, d * sizeof(double));
+  offdiag_ritz(d, S, R, ps->P + d, A, B, ws, gc, rest, W);
+  shrink_noise(d, S, R, A, B, ws, ps->P + d, W);
 }
 
 /* |A A^T - B B^T|_F^2 for d x R matrices (B NULL: zero), from R x R Gram matrices
