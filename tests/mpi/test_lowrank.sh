@@ -8,6 +8,8 @@
 #    diag(dvar) - Z Z^T are positive definite;
 #  - 1 and 3 ranks agree to 1e-9 (the samples layout: particle k's streams derive from
 #    (seed, k));
+#  - --samples < R gives a note on stderr (under --quiet) and in summary.json's warnings, and
+#    --samples >= R none;
 #  - a checkpoint (precisions stored as (K, d + d R)) restarted on the same rank count ends
 #    bitwise identical to the uninterrupted run, and a restart with another rank refused.
 set -euo pipefail
@@ -53,6 +55,18 @@ for row in x:
     v, Z = row[1 + d:1 + 2 * d], row[1 + 2 * d:].reshape(d, R)
     assert np.linalg.eigvalsh(np.diag(v) - Z @ Z.T).min() > 0
 PY
+
+# ---- the note for fewer samples than the rank (stderr under --quiet, summary.json) ----------
+few=$(tmpdir)
+"$GFV_BIN" --target=gauss --dim=20 --family=lowrank:10 --samples=5 --iters=5 --eval-samples=1000 \
+  --out-samples=10 --quiet --out="$few" >/dev/null 2>"$few.err" || true
+note="--family=lowrank:10 with --samples=5 < 10"
+if grep -qF -- "gflowvi: note: $note" "$few.err" && grep -qF -- "$note" "$few/summary.json" &&
+  ! grep -qF -- "--samples=10 <" "$lr10/summary.json"; then
+  pass lowrank-few-samples-note
+else
+  fail lowrank-few-samples-note "note missing from stderr or summary.json (or given at --samples=10)"
+fi
 
 # ---- rank agreement ------------------------------------------------------------------------
 small=(--target=gauss --dim=8 --family=lowrank:3 --particles=7 --samples=4 --iters=100 --eval-samples=2000
