@@ -254,13 +254,15 @@ static int lr_work_alloc(const gfv_family_type *f, size_t d, size_t k, size_t gr
  *
  * G for this family is [g | W] (psize numbers): g = diag(E), E the stein estimate of
  * E_q[H_h] = sym(Lambda (1/S) sum_i t_i gh_i^T) (t_i = z_i - mu, gh_i = grad h(z_i)), and
- * W sigma W^T the R eigenpairs of largest magnitude of its off-diagonal part
- *   E_off = E - diag(E)
- * on the span of U's columns, the S vectors Lambda t_i and the S vectors gh_i (E is exactly
- * of rank <= 2S there): the Rayleigh-Ritz step of E_off on an orthonormal basis Q of that
- * span (m <= min(R + 2S, d) vectors), W's columns Q v sqrt|lambda|, each eigenvalue's sign
- * sigma carried by the sign of its column's entry of largest magnitude (ritz).
- * E never exists as a d x d matrix: the work is O(S d + m d + m^2).
+ * W sigma W^T the R eigenpairs of largest magnitude of the off-diagonal part of the centred
+ * estimate (the samples' covariance of Lambda t_i and gh_i; lr_estimate says why)
+ *   E_off = E_c - diag(E_c)
+ * on the span of U's columns, the S vectors Lambda t_i and the S vectors gh_i (E_c is
+ * exactly of rank <= 2S there): the Rayleigh-Ritz step of E_off on an orthonormal basis Q of
+ * that span (m <= min(R + 2S, d) vectors), W's columns Q v sqrt|lambda|, each eigenvalue's
+ * sign sigma carried by the sign of its column's entry of largest magnitude (ritz), each
+ * eigenvalue then shrunk by the noise test (shrink_noise; docs/lowrank.md).
+ * E never exists as a d x d matrix: the work is O(S d + m d + m^2 + S d R).
  * The update (NGFlow-VI's P' = P + eta G, projected onto diagonal plus rank R) is then
  *   U' U'^T = the R largest positive eigenpairs of U U^T + eta W sigma W^T
  *   D' = D + eta g + (eta^2 / 2) g^2 / D - diag(U' U'^T - U U^T)
