@@ -30,6 +30,8 @@ typedef struct {
   const double *L;     /* k x d x d, lower Cholesky factor of P, upper part zero (diag: unused) */
   const double *logc;  /* k */
   int diag;            /* the diagonal family: P holds the precisions' diagonals */
+  size_t rank;         /* > 0: diagonal plus rank-R precisions, P_j = [D_j | U_j] (d + d R
+                        * numbers, family_lowrank.c; no Hessian sums); 0 otherwise */
 } gfv_mix_view;
 
 typedef struct gfv_mix_work gfv_mix_work;

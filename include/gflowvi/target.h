@@ -27,6 +27,8 @@ typedef struct {
   const double *w, *mu, *cov; /* cov: K x d x d, or K x d variances when diag is set */
   unsigned long seed; /* --seed, for any sampling the report does (posterior predictive) */
   int diag;           /* the diagonal family: cov holds variances */
+  size_t rank;        /* > 0: --family=lowrank:R, cov holds [v | Z] (K x (d + d R)) per
+                       * component, the covariance diag(v) - Z Z^T (docs/lowrank.md) */
 } gfv_fitted_mixture;
 
 /* Evaluates at n points z (n x d): logp[i] = l(z_i); grad (n x d) = grad l, or NULL;

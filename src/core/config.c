@@ -124,7 +124,8 @@ void gfv_option_join_choices(const option *o, const char *sep, char *buf, size_t
 /* s against the option's choices: GFV_OK when it is one, else the message that lists them. */
 static int check_choice(const option *o, const char *s, const char *where) {
   const char *c;
-  for (size_t i = 0; (c = gfv_option_choice(o, i)) != NULL; i++)
+  if (o->accept && o->accept(s)) return GFV_OK;
+  for (size_t i = 0; !o->accept && (c = gfv_option_choice(o, i)) != NULL; i++)
     if (strcmp(s, c) == 0) return GFV_OK;
   char list[256];
   gfv_option_join_choices(o, ", ", list, sizeof list);

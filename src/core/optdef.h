@@ -42,6 +42,10 @@ typedef struct {
    * the last), for choices that a registry owns (the flows, the estimators). */
   const char *const *choices;
   const char *(*choice_at)(size_t i);
+  /* OPT_CHOICE with a parameterised choice (--family=lowrank:R): when set, it alone says
+   * whether a value is valid (the choices are then only what --help and the messages
+   * list). */
+  int (*accept)(const char *value);
   opt_role role;                 /* on restart; see opt_role */
 } gfv_option;
 

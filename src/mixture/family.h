@@ -21,6 +21,7 @@
 
 typedef struct gfv_family_type {
   const char *name; /* the value of --family */
+  size_t rank;      /* a parameterised family's parameter (lowrank: R); 0 otherwise */
   /* The kernels' and the public structs' flag (gfv_mix_view.diag, gfv_mix_fused_alloc,
    * gfv_fitted_mixture.diag): 1 when P holds the precisions' diagonals only. */
   int diag;
@@ -32,6 +33,9 @@ typedef struct gfv_family_type {
    * Cholesky factor. */
   int (*from_precision)(const struct gfv_family_type *f, size_t d, const double *Pd, double *P,
                         double *L);
+  /* L from the family's own P (the retraction's last step); 1 when P is not positive
+   * definite. */
+  int (*factor)(const struct gfv_family_type *f, size_t d, const double *P, double *L);
   /* logc_j = log w_j + 1/2 log det P_j - d/2 log(2 pi), j < k (k components in a row). */
   void (*log_const)(const struct gfv_family_type *f, size_t d, size_t k, const double *logw,
                     const double *P, const double *L, double *logc);
@@ -84,9 +88,25 @@ typedef struct gfv_family_type {
 extern const gfv_family_type gfv_family_full; /* dense precisions (family_full.c) */
 extern const gfv_family_type gfv_family_diag; /* diagonal precisions (family_diag.c) */
 
-/* NULL when the name is unknown. */
+/* Diagonal plus rank-R precisions (family_lowrank.c; --family=lowrank:R through
+ * gfv_family_lookup).  Fills *out for rank R (1 <= R <= GFV_LOWRANK_MAX); 1 when R is out
+ * of range.  It takes --flow=ngflow, --estimator=stein and --layout=samples only (the
+ * solver refuses the others). */
+#define GFV_LOWRANK_MAX 32
+int gfv_family_lowrank(size_t R, gfv_family_type *out);
+/* The doubles its estimate hook's work needs for S samples (O(S d + (R + 2S) d)): more than
+ * gfv_estimator_work_size(d, S) at times, and never d x d. */
+size_t gfv_family_lowrank_est_work(size_t d, size_t S, size_t R);
+/* GFV_OK unless f is a lowrank family that cannot run with this d, flow, estimator and
+ * --layout value (GFV_ERR_USAGE and a one-line message saying what to use). */
+int gfv_family_lowrank_check(const gfv_family_type *f, size_t d, const gfv_flow_type *flow,
+                             const gfv_estimator_type *est, const char *layout);
+
+/* NULL when the name is unknown: "full", "diag" or "lowrank:R" (1 <= R <= GFV_LOWRANK_MAX;
+ * R < d is the solver's check, which knows d). */
 const gfv_family_type *gfv_family_lookup(const char *name);
-/* The i-th registered family, NULL past the last. */
+/* The i-th registered family with a fixed shape (full, diag), NULL past the last; the
+ * lowrank:R objects come from gfv_family_lookup only. */
 const gfv_family_type *gfv_family_at(size_t i);
 
 #endif

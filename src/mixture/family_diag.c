@@ -17,6 +17,15 @@ static void diag_init(const gfv_family_type *f, size_t d, double var, double *P,
   }
 }
 
+static int diag_factor(const gfv_family_type *f, size_t d, const double *P, double *L) {
+  (void)f;
+  for (size_t a = 0; a < d; a++) {
+    if (!(P[a] > 0)) return 1;
+    L[a] = sqrt(P[a]);
+  }
+  return 0;
+}
+
 static int diag_from_precision(const gfv_family_type *f, size_t d, const double *Pd, double *P,
                                double *L) {
   (void)f;
@@ -104,6 +113,7 @@ const gfv_family_type gfv_family_diag = {
     .diag = 1,
     .psize = diag_psize,
     .init = diag_init,
+    .factor = diag_factor,
     .from_precision = diag_from_precision,
     .log_const = diag_log_const,
     .transform = diag_transform,

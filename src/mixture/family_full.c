@@ -22,6 +22,12 @@ static void full_init(const gfv_family_type *f, size_t d, double var, double *P,
   }
 }
 
+static int full_factor(const gfv_family_type *f, size_t d, const double *P, double *L) {
+  (void)f;
+  memcpy(L, P, d * d * sizeof(double));
+  return gfv_chol(d, L) != 0;
+}
+
 static int full_from_precision(const gfv_family_type *f, size_t d, const double *Pd, double *P,
                                double *L) {
   (void)f;
@@ -110,6 +116,7 @@ const gfv_family_type gfv_family_full = {
     .diag = 0,
     .psize = full_psize,
     .init = full_init,
+    .factor = full_factor,
     .from_precision = full_from_precision,
     .log_const = full_log_const,
     .transform = full_transform,

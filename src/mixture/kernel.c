@@ -179,6 +179,7 @@ static void log_terms_prepared(const gfv_mix_view *m, size_t n, const double *z,
 
 int gfv_mix_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *A, double *lse,
                       gfv_mix_work *w) {
+  if (m->rank) return gfv_mixl_log_terms(m, n, z, A, lse);
   if (m->diag) return gfv_mixd_log_terms(m, n, z, A, lse, w);
   const size_t k = m->k;
   if (k == 0) {
@@ -213,6 +214,7 @@ static void flush_p_part(const gfv_mix_view *m, size_t ng, const double *cw, dou
 
 int gfv_mix_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const double *A,
                        const double *logq, size_t group, double *gbar, double *H, gfv_mix_work *w) {
+  if (m->rank) return gfv_mixl_grad_terms(m, n, z, A, logq, gbar, H);
   if (m->diag) return gfv_mixd_grad_terms(m, n, z, A, logq, group, gbar, H, w);
   const size_t d = m->d, k = m->k;
   GFV_CHECK(group == w->group && n % group == 0, GFV_ERR_INTERNAL,
@@ -265,6 +267,7 @@ int gfv_mix_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const d
 
 int gfv_mix_eval(const gfv_mix_view *m, size_t n, const double *z, double *logq, double *grad,
                  double *hess, gfv_mix_work *w) {
+  if (m->rank) return gfv_mixl_eval(m, n, z, logq, grad, hess, w);
   if (m->diag) return gfv_mixd_eval(m, n, z, logq, grad, hess, w);
   const size_t d = m->d, dd = d * d;
   GFV_CHECK(w->group == 1, GFV_ERR_INTERNAL, "gfv_mix_eval needs a workspace with group 1");

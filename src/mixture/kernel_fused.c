@@ -404,7 +404,7 @@ static gfv_mix_view gather(const gfv_mix_view *m, const unsigned *keep, size_t k
     memcpy(f->gb + j * d, f->b + s * d, d * sizeof(double));
     f->glogc[j] = m->logc[s];
   }
-  gfv_mix_view v = {d, k, f->gmu, f->gP, NULL, f->glogc, 0};
+  gfv_mix_view v = {d, k, f->gmu, f->gP, NULL, f->glogc, 0, 0};
   return v;
 }
 
@@ -554,6 +554,8 @@ static int fused_diag(const gfv_mix_view *m, size_t n, const double *z, const un
 static int fused_run(const gfv_mix_view *m, size_t n, const double *z, const unsigned char *skip,
                      double *logq, const double *given, double *gbar, double *H, gfv_mix_fused *f) {
   const size_t d = m->d, K = m->k, dd = d * d, group = f->group;
+  GFV_CHECK(m->rank == 0, GFV_ERR_INTERNAL,
+            "fused kernel: no low-rank views (the family runs the samples layout)");
   GFV_CHECK(d == f->d && K <= f->K && K >= 1 && !m->diag == !f->diag && n % group == 0 && (gbar || !H),
             GFV_ERR_INTERNAL, "fused kernel: workspace (d=%zu K<=%zu group %zu) used with d=%zu K=%zu n=%zu",
             f->d, f->K, group, d, K, n);

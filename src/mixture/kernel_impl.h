@@ -73,5 +73,12 @@ int gfv_mixd_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const 
                         const double *logq, size_t group, double *gbar, double *H, gfv_mix_work *w);
 int gfv_mixd_eval(const gfv_mix_view *m, size_t n, const double *z, double *logq, double *grad,
                   double *hess, gfv_mix_work *w);
+/* The diagonal plus rank-R family (kernel_lowrank.c; views with rank > 0): no Hessian
+ * sums (H must be NULL), and no workspace but gfv_mixl_eval's (a diagonal one). */
+int gfv_mixl_log_terms(const gfv_mix_view *m, size_t n, const double *z, double *A, double *lse);
+int gfv_mixl_grad_terms(const gfv_mix_view *m, size_t n, const double *z, const double *A,
+                        const double *logq, double *gbar, double *H);
+int gfv_mixl_eval(const gfv_mix_view *m, size_t n, const double *z, double *logq, double *grad,
+                  double *hess, gfv_mix_work *w);
 
 #endif

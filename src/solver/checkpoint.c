@@ -11,7 +11,7 @@
  * streams.
  *
  * Layout (h5dump / h5py / R's hdf5r read it directly):
- *   /logw (K), /mu (K, d), /precision (K, d, d), /precision_chol (K, d, d)  [(K, d) for --family=diag],
+ *   /logw (K), /mu (K, d), /precision (K, d, d), /precision_chol (K, d, d)  [(K, d) for --family=diag, (K, d + d R) for lowrank:R],
  *   /grad_estimate (K, d), /hessian_estimate (K, d, d), /phi (K), /phi_var (K),
  *   /trust_region (K: each component's KL bound), /samples_in_support (K),
  *   /trace (rows, 6: iteration, elbo, elbo_se, step_norm, step_size, seconds); attributes:
@@ -236,7 +236,8 @@ static int write_block(const gfv_solver *s, ck_writer *w, const full_state *f, c
   for (size_t i = 0; i < NSETS; i++) {
     if (!w->created) {
       const int wd = particle_sets[i].width, rank = wd == W1 ? 1 : wd == WD ? 2 : prank;
-      const size_t dims[3] = {K, d, d};
+      /* the precisions at rank 2 are (K, psize): (K, d) for diag, (K, d + d R) for lowrank:R */
+      const size_t dims[3] = {K, wd == WD || prank == 3 ? d : s->psize, d};
       GFV_CALL(gfv_h5_set_create(&w->h, particle_sets[i].name, rank, dims, &w->set[i]));
     }
     GFV_CALL(gfv_h5_set_write_rows(&w->set[i], k, n, w->col[i]));
@@ -429,8 +430,10 @@ static int read_file(const char *path, const gfv_config *cfg, size_t d, const gf
     GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' is corrupted (trace of %.0f rows)", path,
                    sc[SC_NTRACE]);
   GFV_CALL_GOTO(st, state_alloc(f, (size_t)cfg->particles, d, ps, (size_t)sc[SC_NTRACE]), done);
-  const size_t K = f->K, kd[2] = {K, d}, kdd[3] = {K, d, d}, k1[1] = {K}, tr[2] = {f->ntrace, 6};
   const int prank = 1 + fam->cov_rank;
+  /* rank 2: (K, psize), which is (K, d) for diag and (K, d + d R) for lowrank:R */
+  const size_t K = f->K, kd[2] = {K, d}, kdd[3] = {K, prank == 3 ? d : ps, d}, k1[1] = {K},
+               tr[2] = {f->ntrace, 6};
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "logw", 1, k1, f->logw), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "mu", 2, kd, f->mu), done);
   GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "precision", prank, kdd, f->P), done);

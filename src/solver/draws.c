@@ -148,7 +148,7 @@ int gfv_draws_make(gfv_solver *s, int restrict_, FILE *samples, FILE *csv, gfv_d
   GFV_CALL_GOTO(st, gfv_discrete_alloc(s->K, b.w, &table), done);
   gfv_particles view = s->cur; /* borrow the sampler with the whole mixture's arrays */
   view.mu = s->full_mu, view.L = s->full_L;
-  gfv_mix_view full = {d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->fam->diag};
+  gfv_mix_view full = {d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->fam->diag, s->fam->rank};
   fprintf(samples, "z_1");
   for (size_t t = 1; t < d; t++) fprintf(samples, ",z_%zu", t + 1);
   fprintf(samples, "\n");

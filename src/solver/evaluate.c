@@ -138,7 +138,7 @@ static void finish_sums(const h_sums *a, double *mean, double *var) {
  * kernel's evaluation. */
 static int mixture_logq(gfv_solver *s, gfv_mix_work *w, gfv_mix_fused *f, size_t c,
                         const double *z, double *lq) {
-  gfv_mix_view full = {s->d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->fam->diag};
+  gfv_mix_view full = {s->d, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->fam->diag, s->fam->rank};
   if (f) return gfv_mix_fused_terms(&full, c, z, NULL, lq, NULL, NULL, f);
   return gfv_mix_eval(&full, c, z, lq, NULL, NULL, w);
 }

@@ -96,7 +96,7 @@ static void get_shape(const gfv_config *cfg, const gfv_target *t, int ranks, int
   const gfv_estimator_type *est = gfv_estimator_lookup(gfv_solver_estimator_name(cfg, t));
   const gfv_family_type *fam = gfv_family_lookup(cfg->family); /* a validated choice */
   if (!fam) fam = &gfv_family_full;
-  s->diag = fam->diag; /* the kernels' flag: their workspace sizes */
+  s->diag = fam->diag || fam->rank; /* the kernels' workspace sizes (lowrank: a diagonal one) */
   s->H = est && est->needs_hessian;
   s->root = rank == 0;
   s->d = (double)t->dim;
@@ -108,9 +108,10 @@ static void get_shape(const gfv_config *cfg, const gfv_target *t, int ranks, int
   s->nloc = s->kloc * s->S;
   s->rows = (double)cfg->iters + 1;
   s->per_ck = 8 * (5 + 2 * s->d + 3 * s->ps); /* checkpoint.c doubles_per_particle */
-  s->params = gfv_layout_choose(cfg->layout, (size_t)cfg->particles, (size_t)cfg->samples, t->dim,
+  s->params = !fam->rank && gfv_layout_choose(cfg->layout, (size_t)cfg->particles, (size_t)cfg->samples, t->dim,
                                 s->diag, s->H, ranks) == GFV_LAYOUT_PARAMS;
-  s->cap = (double)gfv_params_stream_cap((size_t)cfg->particles, ranks, t->dim, (size_t)s->ps);
+  /* the low-rank family never streams (params_stream.c: the fused kernel has no low-rank path) */
+  s->cap = fam->rank ? 0.0 : (double)gfv_params_stream_cap((size_t)cfg->particles, ranks, t->dim, (size_t)s->ps);
 }
 
 /* Adds to term the phase whose total is the largest. */

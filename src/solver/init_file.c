@@ -104,7 +104,12 @@ static void fill_particle(gfv_particles *p, size_t j, const gfv_mixture_file *f,
   const size_t d = p->d, dd = d * d, s = c->src[kk];
   double *P = p->P + j * p->psize, *L = p->L + j * p->psize;
   memcpy(p->mu + j * d, c->mu + kk * d, d * sizeof(double));
-  if (p->fam->diag) {
+  if (p->fam->rank) { /* lowrank:R: a diagonal file as it is, a full one by its PPCA */
+    memset(P, 0, p->psize * sizeof(double));
+    for (size_t a = 0; a < d && f->diag; a++) P[a] = 1.0 / f->cov[s * d + a];
+    if (f->diag) p->fam->factor(p->fam, d, P, L);
+    else p->fam->from_precision(p->fam, d, f->P + s * dd, P, L);
+  } else if (p->fam->diag) {
     for (size_t a = 0; a < d; a++) {
       P[a] = f->diag ? 1.0 / f->cov[s * d + a] : f->P[s * dd + a * d + a];
       L[a] = sqrt(P[a]);

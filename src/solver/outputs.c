@@ -146,7 +146,7 @@ static int write_mixture(const gfv_solver *s, const gfv_eval_result *res, FILE *
                          gfv_ofile *h5out, const char *path) {
   const size_t K = s->K, d = s->d, ps = s->psize;
   const size_t rows = gfv_mixture_block_rows(K, ps);
-  const size_t k1[1] = {K}, kd[2] = {K, d}, kdd[3] = {K, d, d};
+  const size_t k1[1] = {K}, kd[2] = {K, d}, kdd[3] = {K, s->fam->cov_rank == 2 ? d : ps, d};
   double *w = NULL, *cov = NULL;
   gfv_h5 h = {.id = H5I_INVALID_HID};
   gfv_h5_set ws = {.id = H5I_INVALID_HID}, cs = {.id = H5I_INVALID_HID};
@@ -154,6 +154,8 @@ static int write_mixture(const gfv_solver *s, const gfv_eval_result *res, FILE *
   fprintf(csv, "weight");
   csv_header(csv, "mu", d, 0);
   csv_header(csv, s->fam->csv_prefix, d, s->fam->csv_pairs);
+  for (size_t a = 0; a < d && s->fam->rank; a++) /* lowrank:R: Sigma = diag(dvar) - Z Z^T */
+    for (size_t r = 0; r < s->fam->rank; r++) fprintf(csv, ",z_%zu_%zu", a + 1, r + 1);
   fprintf(csv, "\n");
   GFV_CALL_GOTO(st, gfv_calloc(&w, rows, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&cov, rows * ps, sizeof(double)), done);
@@ -208,11 +210,13 @@ static void plot_box(const gfv_solver *s, double box[4]) {
   box[0] = box[2] = INFINITY, box[1] = box[3] = -INFINITY;
   /* The covariance's shape (family.h, cov_rank): a 2 x 2 matrix, or the two variances. */
   const size_t ps = s->psize, vstride = s->fam->cov_rank == 2 ? 3 : 1;
-  double cov[4];
+  double cov[4]; /* at d = 2: 4 numbers at most (full; lowrank:1 has [1/D (2) | Z (2)]) */
   for (size_t k = 0; k < s->K; k++) {
     if (s->fam->covariance(s->fam, 2, s->full_P + ps * k, s->full_L + ps * k, cov)) continue;
     for (int a = 0; a < 2; a++) {
-      double m = s->full_mu[2 * k + a], r = 4 * sqrt(cov[vstride * (size_t)a]);
+      double v = cov[vstride * (size_t)a];
+      if (s->fam->rank) v -= cov[2 + (size_t)a] * cov[2 + (size_t)a]; /* d = 2, R = 1 */
+      double m = s->full_mu[2 * k + a], r = 4 * sqrt(v);
       box[2 * a] = fmin(box[2 * a], m - r);
       box[2 * a + 1] = fmax(box[2 * a + 1], m + r);
     }
@@ -235,7 +239,7 @@ static int write_density(gfv_solver *s, FILE *f) {
       p[0] = box[0] + (box[1] - box[0]) * (double)ix / (GFV_GRID - 1);
       p[1] = box[2] + (box[3] - box[2]) * (double)iy / (GFV_GRID - 1);
     }
-  gfv_mix_view full = {2, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->fam->diag};
+  gfv_mix_view full = {2, s->K, s->full_mu, s->full_P, s->full_L, s->full_logc, s->fam->diag, s->fam->rank};
   GFV_CALL_GOTO(st, gfv_mix_eval(&full, n, z, lq, NULL, NULL, w), done);
   GFV_CALL_GOTO(st, gfv_target_eval(s->target, n, z, lp, NULL, NULL), done);
   fprintf(f, "x,y,log_target,log_q\n");
@@ -278,7 +282,8 @@ typedef struct {
 /* The fitted mixture as the targets' hooks see it; they draw from the streams (seed, 0,
  * purpose) of its seed, the report GFV_PURPOSE_REPORT, --predict GFV_PURPOSE_PREDICT. */
 static gfv_fitted_mixture fit_of(const gfv_solver *s, const fitted *m) {
-  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov, (unsigned long)s->cur.seed, s->fam->diag};
+  gfv_fitted_mixture fit = {s->K, s->d, m->w, s->full_mu, m->cov, (unsigned long)s->cur.seed, s->fam->diag,
+                          s->fam->rank};
   return fit;
 }
 

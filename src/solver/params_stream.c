@@ -65,7 +65,10 @@ size_t gfv_samples_h_rows(size_t K, size_t ps, int hessian) {
 }
 
 int gfv_solver_stream_alloc(gfv_solver *s) {
-  s->stream_cap = gfv_params_stream_cap(s->K, s->size, s->d, s->psize);
+  /* The low-rank family (samples layout only) gathers its mixture for the evaluation
+   * whatever its size: the streamed sweeps use the fused kernel, which has no low-rank path;
+   * its mixture is K (d + d R) numbers, small for the few components it is meant for. */
+  s->stream_cap = s->fam->rank ? 0 : gfv_params_stream_cap(s->K, s->size, s->d, s->psize);
   if (!s->stream_cap || s->ring[0]) return GFV_OK;
   const size_t row = s->d + s->psize + GFV_RING_EXTRA;
   for (int i = 0; i < 2; i++) GFV_ALLOC(s->ring[i], s->stream_cap * row);
@@ -83,7 +86,7 @@ static size_t chunk_size(const gfv_solver *s, int r, size_t ch) {
 /* The view of a block of cnt components packed as [mu | P | logc | lmin | lmax]. */
 static gfv_mix_view block_view(const gfv_solver *s, const double *buf, size_t cnt) {
   const size_t d = s->d, ps = s->psize;
-  gfv_mix_view v = {d, cnt, buf, buf + cnt * d, NULL, buf + cnt * (d + ps), s->fam->diag};
+  gfv_mix_view v = {d, cnt, buf, buf + cnt * d, NULL, buf + cnt * (d + ps), s->fam->diag, s->fam->rank};
   return v;
 }
 
@@ -124,7 +127,7 @@ int gfv_solver_ring_sweep(gfv_solver *s, gfv_block_fn fn, void *ctx) {
 }
 
 int gfv_solver_own_bounds(gfv_solver *s, gfv_mix_fused *f, double *lref) {
-  gfv_mix_view own = {s->d, s->kloc, s->cur.mu, s->cur.P, NULL, s->cur.logc, s->fam->diag};
+  gfv_mix_view own = {s->d, s->kloc, s->cur.mu, s->cur.P, NULL, s->cur.logc, s->fam->diag, s->fam->rank};
   double m = -gfv_mix_fused_bounds(&own, f, s->ring_bounds, s->ring_bounds + s->kloc);
   GFV_CALL(gfv_comm_allreduce_max(s->comm, &m, 1));
   *lref = -m;

@@ -77,7 +77,7 @@ void gfv_particles_update_logc(gfv_particles *p) {
 }
 
 gfv_mix_view gfv_particles_view(const gfv_particles *p) {
-  gfv_mix_view v = {p->d, p->kloc, p->mu, p->P, p->L, p->logc, p->fam->diag};
+  gfv_mix_view v = {p->d, p->kloc, p->mu, p->P, p->L, p->logc, p->fam->diag, p->fam->rank};
   return v;
 }
 
@@ -93,17 +93,21 @@ void gfv_particles_transform(const gfv_particles *p, size_t j, size_t S, double 
 
 /* ---- options (rows: src/core/optdef.h; order: src/core/option_registry.c) -- */
 
-/* The registered families (src/mixture/family.c), in their order. */
+/* The registered families (src/mixture/family.c), in their order, then lowrank:R (listed
+ * for --help and the messages; family_accept is what validates). */
 static const char *family_choice(size_t i) {
   const gfv_family_type *f = gfv_family_at(i);
-  return f ? f->name : NULL;
+  return f ? f->name : gfv_family_at(i - 1) ? "lowrank:R" : NULL;
 }
+static int family_accept(const char *value) { return gfv_family_lookup(value) != NULL; }
 static const gfv_option particles_options[] = {
     {.name = "family", .type = OPT_CHOICE, OPT_FIELD(family), .def = "full",
-     .choice_at = family_choice,
+     .choice_at = family_choice, .accept = family_accept,
      .role = ROLE_PROBLEM,
-     .help = "covariance family: full (dense, O(K^2 S d^2) per iteration) or diag (diagonal, "
-             "O(K^2 S d): for hundreds or thousands of parameters)"},
+     .help = "covariance family: full (dense, O(K^2 S d^2) per iteration), diag (diagonal, "
+             "O(K^2 S d): for hundreds or thousands of parameters) or lowrank:R (precision "
+             "diagonal plus rank R, 1 <= R < d, R <= 32: O(K^2 S d R); stein estimator, ngflow, "
+             "samples layout; docs/lowrank.md)"},
     {.name = "particles", .type = OPT_LONG, OPT_FIELD(particles), .def = "20", .bound = BOUND_GE,
      .role = ROLE_PROBLEM,
      .lo = 1, .help = "number of mixture components K (sharded over the ranks; K >= ranks)"},

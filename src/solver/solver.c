@@ -62,6 +62,7 @@ const char *gfv_solver_estimator_name(const gfv_config *cfg, const gfv_target *t
   if (strcmp(cfg->estimator, "auto") != 0) return cfg->estimator;
   const gfv_family_type *fam = gfv_family_lookup(cfg->family);
   int diag = fam && fam->diag;
+  if (fam && fam->rank) return "stein"; /* the low-rank family's only estimator */
   return t->has_hessian && (!diag || t->dim <= GFV_DIAG_HESSIAN_MAX_DIM) ? "hessian" : "stein";
 }
 
@@ -75,6 +76,7 @@ static int resolve_methods(gfv_solver *s) {
   const char *est = gfv_solver_estimator_name(cfg, s->target);
   s->est = gfv_estimator_lookup(est);
   GFV_CHECK(s->est, GFV_ERR_USAGE, "--estimator: unknown estimator '%s'", est);
+  GFV_CALL(gfv_family_lowrank_check(s->fam, s->d, s->flow, s->est, cfg->layout));
   GFV_CHECK(!s->est->needs_hessian || s->target->has_hessian, GFV_ERR_USAGE,
             "--estimator=hessian needs a target with a Hessian; target '%s' has none (use "
             "--estimator=stein)",
@@ -131,7 +133,7 @@ static int allocate(gfv_solver *s) {
     s->zloc = s->zall + s->k0 * s->S * d, s->logq_loc = s->logq + s->k0 * s->S;
     GFV_CALL(s->fam->work_alloc(s->fam, d, s->kloc, s->S, &s->mw));
   }
-  GFV_ALLOC(s->flow_work, gfv_flow_work_size(d));
+  GFV_ALLOC(s->flow_work, s->fam->rank ? (2 * s->fam->rank + 1) * d : gfv_flow_work_size(d));
   GFV_ALLOC(s->tr_eps, s->kloc);
   GFV_ALLOC(s->eval_phi, s->kloc);
   GFV_ALLOC(s->comp_scale, s->kloc);
@@ -141,7 +143,8 @@ static int allocate(gfv_solver *s) {
   GFV_ALLOC(s->cgl, s->S * d);
   GFV_ALLOC(s->cgb, s->S * d);
   if (s->est->needs_hessian) GFV_ALLOC(s->chl, s->S * dd);
-  GFV_ALLOC(s->est_work, gfv_estimator_work_size(d, s->S));
+  GFV_ALLOC(s->est_work, s->fam->rank ? gfv_family_lowrank_est_work(d, s->S, s->fam->rank)
+                                      : gfv_estimator_work_size(d, s->S));
   /* The trace is preallocated (48 bytes per iteration).  The prolog compares it with the
    * memory limits (src/cli/preflight.c); should the allocation still fail, say why. */
   const size_t rows = (size_t)s->cfg->iters + 1;
@@ -183,8 +186,9 @@ static int create_local(gfv_solver *s) {
   gfv_block_range(s->K, s->size, s->rank, &s->k0, &s->kloc);
   s->n = s->K * s->S, s->nloc = s->kloc * s->S;
   GFV_CALL(resolve_methods(s));
-  s->layout = gfv_layout_choose(cfg->layout, s->K, s->S, s->d, s->fam->diag, s->est->needs_hessian,
-                                s->size);
+  s->layout = s->fam->rank ? GFV_LAYOUT_SAMPLES /* no fused kernel for it */
+                           : gfv_layout_choose(cfg->layout, s->K, s->S, s->d, s->fam->diag,
+                                               s->est->needs_hessian, s->size);
   /* The inputs as they are at the start, for the checkpoints (a restart compares them). */
   if (s->rank == 0) GFV_CALL(gfv_input_checksums(cfg, s->input_sums));
   GFV_CALL(allocate(s));
@@ -461,7 +465,7 @@ static int mixture_terms_params(gfv_solver *s) {
   double t0 = gfv_comm_wtime();
   GFV_CALL(gfv_solver_gather_params(s));
   double t1 = gfv_comm_wtime();
-  gfv_mix_view v = {d, s->K, s->full_mu, s->full_P, NULL, s->full_logc, s->fam->diag};
+  gfv_mix_view v = {d, s->K, s->full_mu, s->full_P, NULL, s->full_logc, s->fam->diag, s->fam->rank};
   GFV_CALL(gfv_solver_phase_fused(s, &v));
   gfv_solver_phases_neutral(s); /* timing-only simulated runs (src/comm/sim.h) */
   s->timers[GFV_PHASE_COMM] += t1 - t0;

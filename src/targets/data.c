@@ -196,22 +196,58 @@ int gfv_data_load(const gfv_config *cfg, const char *model, gfv_std_mode default
   return st;
 }
 
+/* A lowrank:R fit (cov = [v | Z], Sigma = diag(v) - Z Z^T with the columns of v^{-1/2} Z
+ * orthogonal, family_lowrank.c): x = mu + v^{1/2} (eps - Y Y^T eps) with
+ * Y_r = v^{-1/2} Z_r / h_r, h_r = sqrt(2 - y_r), y_r = 1 - sqrt(1 - |v^{-1/2} Z_r|^2), the
+ * sampling factor family_lowrank.c's covariance was made from.  Y (d x R) is overwritten. */
+static int lowrank_factor(size_t d, size_t R, const double *cov, double *Y) {
+  const double *v = cov, *Z = cov + d;
+  for (size_t r = 0; r < R; r++) {
+    double w = 0;
+    for (size_t a = 0; a < d; a++) {
+      if (!(v[a] > 0) || !isfinite(v[a])) return 1;
+      w += Z[a * R + r] * Z[a * R + r] / v[a];
+    }
+    if (!(w < 1)) return 1;
+    const double h = sqrt(2 - (1 - sqrt(1 - w)));
+    for (size_t a = 0; a < d; a++) Y[a * R + r] = Z[a * R + r] / sqrt(v[a]) / h;
+  }
+  return 0;
+}
+
+static void lowrank_draw(size_t d, size_t R, const double *mu, const double *v, const double *Y,
+                         const double *eps, double *x) {
+  double c[32] = {0}; /* GFV_LOWRANK_MAX */
+  for (size_t a = 0; a < d; a++)
+    for (size_t r = 0; r < R; r++) c[r] += Y[a * R + r] * eps[a];
+  for (size_t a = 0; a < d; a++) {
+    double e = eps[a];
+    for (size_t r = 0; r < R; r++) e -= Y[a * R + r] * c[r];
+    x[a] = mu[a] + sqrt(v[a]) * e;
+  }
+}
+
 int gfv_fit_draw(const gfv_fitted_mixture *fit, unsigned purpose, size_t n, double *z) {
-  const size_t d = fit->d, dd = d * d, K = fit->K;
+  const size_t d = fit->d, dd = d * d, K = fit->K, R = fit->rank, ps = d + d * R;
   int st = GFV_OK;
   double *L = NULL, *eps = NULL;
   gfv_discrete *pick = NULL;
   const gfv_stream rows = gfv_stream_make(fit->seed, 0, purpose);
-  GFV_CALL_GOTO(st, gfv_calloc(&L, fit->diag ? K * d : K * dd, sizeof(double)), done);
+  GFV_CHECK(R <= 32, GFV_ERR_INTERNAL, "fitted mixture of rank %zu", R);
+  GFV_CALL_GOTO(st, gfv_calloc(&L, R ? K * d * R : fit->diag ? K * d : K * dd, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&eps, d, sizeof(double)), done);
-  for (size_t k = 0; k < K && fit->diag; k++)
+  for (size_t k = 0; k < K && R; k++)
+    if (lowrank_factor(d, R, fit->cov + k * ps, L + k * d * R))
+      GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC, "fitted component %zu: covariance not positive definite",
+                     k + 1);
+  for (size_t k = 0; k < K && fit->diag && !R; k++)
     for (size_t a = 0; a < d; a++) {
       double v = fit->cov[k * d + a];
       if (!(v > 0) || !isfinite(v))
         GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC, "fitted component %zu: variance %g", k + 1, v);
       L[k * d + a] = sqrt(v);
     }
-  for (size_t k = 0; k < K && !fit->diag; k++) {
+  for (size_t k = 0; k < K && !fit->diag && !R; k++) {
     memcpy(L + k * dd, fit->cov + k * dd, dd * sizeof(double));
     if (gfv_chol(d, L + k * dd))
       GFV_ERROR_GOTO(st, done, GFV_ERR_NUMERIC,
@@ -222,6 +258,10 @@ int gfv_fit_draw(const gfv_fitted_mixture *fit, unsigned purpose, size_t n, doub
     size_t k = gfv_discrete_pick(pick, gfv_stream_mixture_row(&rows, i, d, eps));
     const double *mu = fit->mu + k * d;
     double *zi = z + i * d;
+    if (R) {
+      lowrank_draw(d, R, mu, fit->cov + k * ps, L + k * d * R, eps, zi);
+      continue;
+    }
     if (fit->diag) {
       for (size_t a = 0; a < d; a++) zi[a] = mu[a] + L[k * d + a] * eps[a];
       continue;

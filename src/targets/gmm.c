@@ -48,7 +48,7 @@ static void gmm_destroy(void *p) {
 }
 
 static gfv_mix_view gmm_view(const gmm_ctx *c) {
-  gfv_mix_view v = {c->d, c->k, c->mu, c->P, c->L, c->logc, 0};
+  gfv_mix_view v = {c->d, c->k, c->mu, c->P, c->L, c->logc, 0, 0};
   return v;
 }
 

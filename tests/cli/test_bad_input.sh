@@ -71,6 +71,12 @@ unknown-flow            | 2 | 1,3 | --flow: 'fast' is not one of                
 unknown-estimator       | 2 | 1,3 | --estimator: 'exact' is not one of             | --estimator=exact
 unknown-update          | 2 | 1,3 | --update: 'euler' is not one of                | --update=euler
 unknown-family          | 2 | 1,3 | --family: 'block' is not one of                | --family=block
+lowrank-zero            | 2 | 1,3 | --family: 'lowrank:0' is not one of            | --family=lowrank:0
+lowrank-not-a-number    | 2 | 1,3 | --family: 'lowrank:x' is not one of            | --family=lowrank:x
+lowrank-rank-ge-dim     | 2 | 1,3 | --family=lowrank:3: the rank must be below the dimension 3 | --family=lowrank:3 --target=gauss --dim=3
+lowrank-gflow           | 2 | 1   | --family=lowrank:1 takes --flow=ngflow only    | --family=lowrank:1 --target=gauss --dim=3 --flow=gflow
+lowrank-hessian         | 2 | 1   | --family=lowrank:1 takes --estimator=stein only | --family=lowrank:1 --target=gauss --dim=3 --estimator=hessian
+lowrank-params          | 2 | 1   | --family=lowrank:1 runs the samples layout only | --family=lowrank:1 --target=gauss --dim=3 --layout=params
 bad-boolean             | 2 | 1,3 | --quiet: 'maybe' is not a boolean              | --quiet=maybe
 missing-value           | 2 | 1,3 | --samples: missing value                       | --samples
 value-is-next-option    | 2 | 1,3 | --out: missing value                           | --out --step=1

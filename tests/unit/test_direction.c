@@ -60,7 +60,7 @@ static double kl_objective(const double *mu, const double *cov) {
   double P[K * 4], L[K * 4], logw[K], logc[K];
   for (int k = 0; k < K; k++) to_precision(cov + 4 * k, P + 4 * k, L + 4 * k), logw[k] = log(weights[k]);
   gfv_mix_log_const(D, K, logw, L, logc);
-  gfv_mix_view v = {D, K, mu, P, L, logc, 0};
+  gfv_mix_view v = {D, K, mu, P, L, logc, 0, 0};
   const double lo = -9, h = 18.0 / (N - 1);
   for (int i = 0; i < N; i++)
     for (int j = 0; j < N; j++) z[(i * N + j) * D] = lo + h * i, z[(i * N + j) * D + 1] = lo + h * j;

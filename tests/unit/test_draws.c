@@ -142,7 +142,7 @@ static void test_lpd_mcse(void) {
   double sum = 0, sum2 = 0, se = 0;
   const int R = 40;
   for (int r = 0; r < R; r++) {
-    gfv_fitted_mixture fit = {1, 3, w, mu, cov, 1000u + (unsigned)r, 0};
+    gfv_fitted_mixture fit = {1, 3, w, mu, cov, 1000u + (unsigned)r, 0, 0};
     char *js = NULL, *tx = NULL;
     size_t jl = 0, tl = 0;
     FILE *json = open_memstream(&js, &jl), *text = open_memstream(&tx, &tl);

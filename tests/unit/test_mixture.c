@@ -43,7 +43,7 @@ static mixture make_mixture(size_t d, size_t k, unsigned long seed) {
 
 static gfv_mix_view view_of(const mixture *m, size_t j0, size_t k) {
   gfv_mix_view v = {m->d, k, m->mu + j0 * m->d, m->P + j0 * m->d * m->d, m->L + j0 * m->d * m->d,
-                    m->logc + j0, 0};
+                    m->logc + j0, 0, 0};
   return v;
 }
 
@@ -202,7 +202,7 @@ static void test_diagonal_kernel_matches_full(void) {
   for (size_t j = 0; j < k; j++) CHECK_REL(logcd[j], logc[j], 1e-13, 1.0, "log constant");
   double z[40 * 6];
   for (size_t i = 0; i < n * d; i++) z[i] = 50.0 + gsl_ran_gaussian(r, 1.2);
-  gfv_mix_view full = {d, k, mu, P, L, logc, 0}, diag = {d, k, mu, pd, NULL, logcd, 1};
+  gfv_mix_view full = {d, k, mu, P, L, logc, 0, 0}, diag = {d, k, mu, pd, NULL, logcd, 1, 0};
   gfv_mix_work *wf, *wd, *wa, *wb;
   gfv_mix_work_alloc(d, k, 1, &wf);
   gfv_mix_work_alloc_diag(d, k, 1, &wd);
@@ -219,7 +219,7 @@ static void test_diagonal_kernel_matches_full(void) {
   /* Two "ranks": components 0-1 and 2-4, grouped sums over groups of 4 points. */
   gfv_mix_work_alloc_diag(d, k, group, &wa);
   gfv_mix_work_alloc_diag(d, k, group, &wb);
-  gfv_mix_view va = {d, 2, mu, pd, NULL, logcd, 1}, vb = {d, 3, mu + 2 * d, pd + 2 * d, NULL, logcd + 2, 1};
+  gfv_mix_view va = {d, 2, mu, pd, NULL, logcd, 1, 0}, vb = {d, 3, mu + 2 * d, pd + 2 * d, NULL, logcd + 2, 1, 0};
   double Aa[40 * 5], Ab[40 * 5], la[40], lb[40], lqs[40], gs[40 * 6] = {0}, Hs[10 * 6] = {0};
   gfv_mix_log_terms(&va, n, z, Aa, la, wa);
   gfv_mix_log_terms(&vb, n, z, Ab, lb, wb);

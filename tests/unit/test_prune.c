@@ -138,7 +138,7 @@ static double check_pruned(size_t d, size_t k, size_t S, double spread, size_t b
   gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
   gsl_rng_set(r, 5 + k);
   mixture m = make_mixture(d, k, spread, 2.0, r);
-  gfv_mix_view v = {d, k, m.mu, m.P, m.L, m.logc, 0};
+  gfv_mix_view v = {d, k, m.mu, m.P, m.L, m.logc, 0, 0};
   const size_t n = k * S, ng = k, dd = d * d;
   double *z = calloc(n * d, sizeof(double)), *lq[2], *g[2], *H[2];
   unsigned char *skip = calloc(n, 1);
@@ -212,7 +212,7 @@ static void check_streamed(size_t d, size_t k, size_t S, double spread, size_t k
   for (int i = 0; i < 2; i++)
     lq[i] = calloc(n, sizeof(double)), g[i] = calloc(n * d, sizeof(double)), H[i] = calloc(ng * ps, sizeof(double));
   gfv_mix_fused *f;
-  gfv_mix_view v = {d, k, m.mu, P, m.L, m.logc, diag};
+  gfv_mix_view v = {d, k, m.mu, P, m.L, m.logc, diag, 0};
   CHECK(gfv_mix_fused_alloc(d, k, S, diag, budget, &f) == 0, "%s: alloc", what);
   CHECK(gfv_mix_fused_terms(&v, n, z, skip, lq[0], g[0], H[0], f) == 0, "%s: one call", what);
   gfv_mix_fused_free(f);
@@ -221,13 +221,13 @@ static void check_streamed(size_t d, size_t k, size_t S, double spread, size_t k
   for (size_t i = 0; i < n; i++) lq[1][i] = -INFINITY;
   gfv_mix_fused_counts(f, &pairs, &pruned, 1);
   for (size_t j0 = 0; j0 < k; j0 += kb) { /* each block's eigenvalue bounds, as its owner's */
-    gfv_mix_view b = {d, k - j0 < kb ? k - j0 : kb, m.mu + j0 * d, P + j0 * ps, NULL, m.logc + j0, diag};
+    gfv_mix_view b = {d, k - j0 < kb ? k - j0 : kb, m.mu + j0 * d, P + j0 * ps, NULL, m.logc + j0, diag, 0};
     double l = gfv_mix_fused_bounds(&b, f, lmin + j0, lmax + j0);
     lref = l < lref ? l : lref;
   }
   for (int pass = 1; pass <= 2; pass++)
     for (size_t j0 = 0; j0 < k; j0 += kb) {
-      gfv_mix_view b = {d, k - j0 < kb ? k - j0 : kb, m.mu + j0 * d, P + j0 * ps, NULL, m.logc + j0, diag};
+      gfv_mix_view b = {d, k - j0 < kb ? k - j0 : kb, m.mu + j0 * d, P + j0 * ps, NULL, m.logc + j0, diag, 0};
       gfv_mix_fused_set_bounds(f, lmin + j0, lmax + j0);
       CHECK((pass == 1 ? gfv_mix_fused_logq_add(&b, n, z, skip, lq[1], k, f)
                        : gfv_mix_fused_terms_given(&b, n, z, skip, lq[1], k, lref, g[1], H[1], f)) == 0,

@@ -386,7 +386,7 @@ static int time_breakdown_fused(gfv_solver *s, breakdown *bd) {
   const size_t d = s->d, K = s->K, n = s->nloc, S = s->S, dd = d * d, kd = K * d;
   size_t c, kb, cwcap;
   gfv_mix_fused_shape(s->mf, &c, &kb, &cwcap);
-  gfv_mix_view v = {d, K, s->full_mu, s->full_P, NULL, s->full_logc, 0};
+  gfv_mix_view v = {d, K, s->full_mu, s->full_P, NULL, s->full_logc, 0, 0};
   double *buf = NULL, *cw = NULL, *Hb = NULL;
   int st = GFV_OK;
   const size_t ngb = (c + S - 1) / S;

@@ -146,19 +146,19 @@ static void run_syrk(void *arg) {
 }
 static void run_phase_a(void *arg) {
   kern *b = arg;
-  gfv_mix_view v = {b->d, b->k, b->mu, b->P, b->L, b->logc, 0};
+  gfv_mix_view v = {b->d, b->k, b->mu, b->P, b->L, b->logc, 0, 0};
   if (gfv_mix_log_terms(&v, b->n, b->z, b->A, b->lse, b->w)) die("phase A failed");
 }
 static void run_phase_b(void *arg) {
   kern *b = arg;
-  gfv_mix_view v = {b->d, b->k, b->mu, b->P, b->L, b->logc, 0};
+  gfv_mix_view v = {b->d, b->k, b->mu, b->P, b->L, b->logc, 0, 0};
   memset(b->gbar, 0, b->n * b->d * sizeof(double));
   if (gfv_mix_grad_terms(&v, b->n, b->z, b->A, b->lse, GROUP, b->gbar, NULL, b->w))
     die("phase B failed");
 }
 static void run_phase_bh(void *arg) {
   kern *b = arg;
-  gfv_mix_view v = {b->d, b->k, b->mu, b->P, b->L, b->logc, 0};
+  gfv_mix_view v = {b->d, b->k, b->mu, b->P, b->L, b->logc, 0, 0};
   memset(b->gbar, 0, b->n * b->d * sizeof(double));
   memset(b->H, 0, b->n / GROUP * b->d * b->d * sizeof(double));
   if (gfv_mix_grad_terms(&v, b->n, b->z, b->A, b->lse, GROUP, b->gbar, b->H, b->w))
