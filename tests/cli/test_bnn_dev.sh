@@ -107,6 +107,36 @@ else
   fail bnn-dev-recalibration "a run failed: $(_gfv_head "$o1.log") $(_gfv_head "$o3.log")"
 fi
 
+# tools/boston_protocol.py --svgd-protocol on the synthetic data: its means are those of the
+# runs' own summaries, the recalibrated log-likelihood included.
+op=$(tmpdir)
+if "$GFV_PYTHON" "$GFV_ROOT/tools/boston_protocol.py" --splits 2 --jobs 1 --svgd-protocol \
+  --data="$data/reg.csv" --bin="$GFV_BIN" --out="$op" -- --hidden=4 --iters=30 --particles=2 \
+  --batch-size=16 >"$op.log" 2>&1; then
+  if msg=$("$GFV_PYTHON" - "$op" <<'EOF'
+import json, sys
+o = sys.argv[1]
+pj = json.load(open(f"{o}/protocol.json"))
+r = [json.load(open(f"{o}/split_{k:02d}/summary.json"))["report"] for k in (1, 2)]
+opts = " ".join(pj["options"])
+bad = [] if all(x in opts for x in ("--dev-fraction=0.1", "--init=target")) else [opts]
+for key, mkey in (("test_rmse", "rmse_mean"), ("test_log_likelihood", "loglik_mean"),
+                  ("test_log_likelihood_recalibrated", "loglik_recalibrated_mean")):
+    want = (r[0][key] + r[1][key]) / 2
+    if abs(pj[mkey] - want) > 1e-12 * abs(want):
+        bad.append(f"{mkey} {pj[mkey]}, the runs give {want}")
+print("; ".join(bad))
+sys.exit(1 if bad else 0)
+EOF
+  ); then
+    pass boston-protocol-svgd
+  else
+    fail boston-protocol-svgd "$msg"
+  fi
+else
+  fail boston-protocol-svgd "exit status $?: $(_gfv_head "$op.log")"
+fi
+
 case_() {
   local name=$1 status=$2 frag=$3
   shift 3
