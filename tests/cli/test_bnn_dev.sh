@@ -144,16 +144,13 @@ else
   fail boston-protocol-svgd "exit status $?: $(_gfv_head "$op.log")"
 fi
 
-case_() {
-  local name=$1 status=$2 frag=$3
-  shift 3
-  expect_refused "$name" "$status" "$frag" --iters=3 --particles=3 --out="$(tmpdir)/out" "$@"
-}
-case_ dev-fraction-logreg 2 "--dev-fraction=0.1: only --target=bnn holds out a development set" \
-  --target=logreg --data="$data/labels.csv" --dev-fraction=0.1
-case_ dev-fraction-too-large 3 "holding out 5 leaves 1 (need at least 1 development and 2 training rows)" \
-  --target=bnn --data="$data/small.csv" --dev-fraction=0.9
-case_ init-target-unsupported 2 "--init=target: --target=gauss has no starting point of its own" \
-  --target=gauss --init=target
+# Misuse, at 1 and 3 ranks: its status, one error line, no output (tests/lib.sh).
+bad=(--iters=3 --particles=3)
+expect_refused dev-fraction-logreg 2 "--dev-fraction=0.1: only --target=bnn holds out a development set" \
+  "${bad[@]}" --out="$(tmpdir)/out" --target=logreg --data="$data/labels.csv" --dev-fraction=0.1
+expect_refused dev-fraction-too-large 3 "holding out 5 leaves 1 (need at least 1 development and 2 training rows)" \
+  "${bad[@]}" --out="$(tmpdir)/out" --target=bnn --data="$data/small.csv" --dev-fraction=0.9
+expect_refused init-target-unsupported 2 "--init=target: --target=gauss has no starting point of its own" \
+  "${bad[@]}" --out="$(tmpdir)/out" --target=gauss --init=target
 
 finish
