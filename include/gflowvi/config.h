@@ -63,6 +63,7 @@ typedef struct {
   double prior_scale;          /* logreg: prior N(0, prior_scale^2 I) on the weights */
   long hidden;                 /* bnn: hidden units */
   long batch_size;             /* bnn: rows per minibatch; 0 = all */
+  double dev_fraction;         /* bnn: training rows held out as a development set; 0 = none */
   long split_seed;             /* random train/test split of --data; 0 = no split */
   double test_fraction;        /* fraction of rows held out when split-seed > 0 */
   char plugin_arg[GFV_PATH_MAX]; /* plugin: comma-separated arguments for gfv_plugin_init */

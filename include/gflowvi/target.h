@@ -77,6 +77,9 @@ struct gfv_target {
   /* Optional: JSON members about the data (feature names, standardisation) for the
    * "data" object of summary.json, in the report's format. */
   int (*describe)(const gfv_target *t, FILE *json);
+  /* Optional: the model's own starting mean mu (d) of particle k (--init=target), drawn
+   * from (seed, k) alone so the start does not depend on the rank count (bnn: SVGD's). */
+  int (*init_mean)(const gfv_target *t, unsigned long seed, size_t k, double *mu);
 };
 
 /* For targets: names[i] = a copy of the printf-style text, for an array of n names made

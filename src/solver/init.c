@@ -202,6 +202,23 @@ static int init_mode(gfv_solver *s, char *msg, size_t n) {
   return st;
 }
 
+/* --init=target: each particle's mean from the target's init_mean, covariance init_var I. */
+static int init_target(gfv_solver *s, char *msg, size_t n) {
+  gfv_particles *p = &s->cur;
+  const gfv_target *t = s->target;
+  GFV_CHECK(t->init_mean, GFV_ERR_USAGE,
+            "--init=target: --target=%s has no starting point of its own (bnn has); use "
+            "--init=prior or --init=mode", t->name);
+  for (size_t j = 0; j < p->kloc; j++) {
+    GFV_CALL(t->init_mean(t, (unsigned long)s->cfg->seed, p->k0 + j, p->mu + j * p->d));
+    p->fam->init(p->fam, p->d, s->cfg->init_var, p->P + j * p->psize, p->L + j * p->psize);
+    p->logw[j] = -log((double)p->K);
+  }
+  gfv_particles_update_logc(p);
+  snprintf(msg, n, "%zu particles at the %s target's own starting points", p->K, t->name);
+  return GFV_OK;
+}
+
 int gfv_solver_init_particles(gfv_solver *s) {
   const gfv_config *cfg = s->cfg;
   if (strcmp(cfg->init, "prior") == 0) { /* exactly the original initialisation */
@@ -216,6 +233,8 @@ int gfv_solver_init_particles(gfv_solver *s) {
                        "--init: must not be empty (use prior, mode or the path of a mixture.csv)");
   else if (strcmp(cfg->init, "mode") == 0)
     st = init_mode(s, msg, sizeof msg);
+  else if (strcmp(cfg->init, "target") == 0)
+    st = init_target(s, msg, sizeof msg);
   else
     st = gfv_init_from_file(s, cfg->init, msg, sizeof msg);
   st = gfv_comm_agree(s->comm, st, NULL);
@@ -244,7 +263,8 @@ static const gfv_option init_options[] = {
      .help = "initial particles: prior = means ~ N(0, init_scale^2 I), covariances init_var I; "
              "mode = around the best Gaussian found by L-BFGS from --init-starts starts "
              "(Pathfinder-style ELBO choice), means spread by init_scale of its standard "
-             "deviations, covariances init_var times it; FILE = warm start from a mixture.csv "
+             "deviations, covariances init_var times it; target = the model's own start "
+             "(bnn: SVGD's), covariances init_var I; FILE = warm start from a mixture.csv "
              "of an earlier fit (any K, full or diag); default prior, mode for stan: targets"},
     {.name = "init-starts", .type = OPT_LONG, OPT_FIELD(init_starts), .def = "4", .bound = BOUND_GE,
      .role = ROLE_INIT,

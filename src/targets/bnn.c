@@ -26,7 +26,11 @@
  * Report (--test-data or --split-seed): with M = 1000 draws z_m from the fitted mixture,
  * predictions on the original scale yhat_m(x) = mean_y + sd_y f_m(x) and noise variances
  * sd_y^2 / gamma_m; test RMSE of the predictive mean (1/M) sum_m yhat_m(x), and the mean
- * test log-likelihood (1/T) sum_t log (1/M) sum_m N(y_t; yhat_m(x_t), sd_y^2 / gamma_m). */
+ * test log-likelihood (1/T) sum_t log (1/M) sum_m N(y_t; yhat_m(x_t), sd_y^2 / gamma_m).
+ * With --dev-fraction, also the same log-likelihood with each draw's noise variance replaced
+ * by its mean squared residual on the development rows (recalibrate), reported apart.
+ *
+ * --init=target starts particle k where SVGD's code starts a particle (bnn_init_mean). */
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -51,6 +55,8 @@ typedef struct {
   size_t N, T;                /* training rows, test rows */
   double *X, *y;              /* N x p, N: standardised training data */
   double *Xt, *yt;            /* T x p (standardised inputs), T (original scale) */
+  size_t Nd;                  /* --dev-fraction: development rows */
+  double *Xd, *yd;            /* Nd x p (standardised inputs), Nd (original scale) */
   double ymean, ysd;
   size_t B;                   /* --batch-size; 0 = all rows */
   size_t nb;                  /* rows in the active batch */
@@ -68,6 +74,7 @@ static void bnn_destroy(void *p) {
   bnn_ctx *c = p;
   if (!c) return;
   free(c->X), free(c->y), free(c->Xt), free(c->yt), free(c->perm), free(c->Xb), free(c->yb);
+  free(c->Xd), free(c->yd);
   free(c->Wp), free(c->A), free(c->dA), free(c->G1), free(c->F);
   free(c->mean), free(c->sd), free(c->describe);
   free(c);
@@ -179,49 +186,141 @@ static void bnn_begin_iteration(gfv_target *t, long iter, unsigned long seed) {
   c->full = 0, c->nb = c->B;
 }
 
+/* The network's outputs F (M x n) at the M draws Z on the n rows X, chunk draws at a time
+ * (Wp: p x chunk H, A: n x chunk H scratch). */
+static void outputs(const bnn_ctx *c, size_t n, const double *X, size_t M, const double *Z,
+                    size_t chunk, double *Wp, double *A, double *F) {
+  for (size_t m0 = 0; m0 < M; m0 += chunk) {
+    size_t nc = M - m0 < chunk ? M - m0 : chunk;
+    forward(c, n, X, nc, Z + m0 * c->D, Wp, A, F + m0 * n);
+  }
+}
+
+/* The scores of the M draws' outputs F (M x n) on n rows with responses y, the draws' noise
+ * variances var (M), all on the original scale: the RMSE of the predictive mean, the mean
+ * log predictive density and its Monte Carlo standard error.  lik, acc: M scratch each. */
+static void score(const bnn_ctx *c, size_t M, size_t n, const double *F, const double *y,
+                  const double *var, double *lik, double *acc, double *rmse, double *lpd,
+                  double *se) {
+  double sse = 0, ll = 0;
+  memset(acc, 0, M * sizeof *acc);
+  for (size_t r = 0; r < n; r++) {
+    double mean = 0;
+    for (size_t m = 0; m < M; m++) {
+      double yhat = c->ymean + c->ysd * F[m * n + r], e = y[r] - yhat;
+      mean += yhat;
+      lik[m] = -0.5 * (LOG_2PI + log(var[m])) - 0.5 * e * e / var[m];
+    }
+    mean /= (double)M;
+    sse += (mean - y[r]) * (mean - y[r]);
+    ll += gfv_lpd_add(M, lik, n, acc);
+  }
+  *rmse = sqrt(sse / (double)n), *lpd = ll / (double)n, *se = gfv_lpd_mcse(M, acc);
+}
+
+static double mean_sqrt(size_t M, const double *v) {
+  double s = 0;
+  for (size_t m = 0; m < M; m++) s += sqrt(v[m]);
+  return s / (double)M;
+}
+
+/* --dev-fraction: every draw's noise variance replaced by its mean squared residual on the
+ * development rows, the precision that maximises the dev rows' likelihood under that draw
+ * (SVGD's per-particle choice; its "keep it if the dev likelihood is higher" always holds
+ * for the maximiser), and the test set scored again with them.  F, Fd: the draws' outputs
+ * on the test and dev rows; var: their fitted variances; vd (M) receives the new ones. */
+static void recalibrate(const bnn_ctx *c, size_t M, const double *F, const double *Fd,
+                        const double *var, double *vd, double *lik, double *acc, FILE *json,
+                        FILE *text) {
+  const size_t Nd = c->Nd;
+  for (size_t m = 0; m < M; m++) {
+    double ss = 0;
+    for (size_t r = 0; r < Nd; r++) {
+      double e = c->yd[r] - (c->ymean + c->ysd * Fd[m * Nd + r]);
+      ss += e * e;
+    }
+    vd[m] = ss > 0 ? ss / (double)Nd : var[m]; /* a perfect dev fit: no finite maximiser */
+  }
+  double rmse, dev0, dev1, test1, se0, se1;
+  score(c, M, Nd, Fd, c->yd, var, lik, acc, &rmse, &dev0, &se0);
+  score(c, M, Nd, Fd, c->yd, vd, lik, acc, &rmse, &dev1, &se0);
+  score(c, M, c->T, F, c->yt, vd, lik, acc, &rmse, &test1, &se1);
+  const double sd0 = mean_sqrt(M, var), sd1 = mean_sqrt(M, vd);
+  fprintf(json, ",\n    \"dev_rows\": %zu,\n    \"noise_sd_fitted\": %.17g,\n", Nd, sd0);
+  fprintf(json, "    \"noise_sd_recalibrated\": %.17g,\n", sd1);
+  fprintf(json, "    \"dev_log_likelihood\": %.17g,\n    \"dev_log_likelihood_recalibrated\": %.17g,\n",
+          dev0, dev1);
+  fprintf(json, "    \"test_log_likelihood_recalibrated\": %.17g,\n", test1);
+  fprintf(json, "    \"test_log_likelihood_recalibrated_mcse\": %.17g", se1);
+  fprintf(text, "dev set: %zu rows; noise sd per draw recalibrated on them: mean %.4f -> %.4f, dev "
+                "log-likelihood %.4f -> %.4f, test log-likelihood %.4f +- %.4f per row (recalibrated)\n",
+          Nd, sd0, sd1, dev0, dev1, test1, se1);
+}
+
 static int bnn_report(const gfv_target *t, const gfv_fitted_mixture *fit, FILE *json, FILE *text) {
   const bnn_ctx *c = t->ctx;
-  const size_t T = c->T, M = BNN_DRAWS, H = c->H, D = c->D, p = c->p;
+  const size_t T = c->T, Nd = c->Nd, M = BNN_DRAWS, H = c->H, D = c->D, p = c->p;
   if (T == 0) return GFV_OK;
   GFV_CHECK(fit->d == D, GFV_ERR_INTERNAL, "report: mixture of dimension %zu, target %zu", fit->d, D);
-  size_t chunk = BNN_CHUNK_ELEMS / (T * H);
+  const size_t R = T > Nd ? T : Nd; /* the most rows one forward pass sees */
+  size_t chunk = BNN_CHUNK_ELEMS / (R * H);
   chunk = chunk < 1 ? 1 : chunk > 64 ? 64 : chunk;
-  double *Z = NULL, *Wp = NULL, *A = NULL, *F = NULL, *lik = NULL, *pred = NULL, *acc = NULL;
+  double *Z = NULL, *Wp = NULL, *A = NULL, *F = NULL, *Fd = NULL, *lik = NULL, *acc = NULL;
+  double *var = NULL, *vd = NULL;
   int st = GFV_OK;
   GFV_CALL_GOTO(st, gfv_calloc(&acc, M, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&Z, M * D, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&Wp, p * chunk * H, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&A, T * chunk * H, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&A, R * chunk * H, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&F, M * T, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&Fd, M * (Nd > 0 ? Nd : 1), sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&lik, M, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&pred, T, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&var, M, sizeof(double)), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&vd, M, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_fit_draw(fit, GFV_PURPOSE_REPORT, M, Z), done);
-  for (size_t m0 = 0; m0 < M; m0 += chunk) {
-    size_t nc = M - m0 < chunk ? M - m0 : chunk;
-    forward(c, T, c->Xt, nc, Z + m0 * D, Wp, A, F + m0 * T);
-  }
-  double sse = 0, ll = 0;
-  for (size_t r = 0; r < T; r++) {
-    double mean = 0;
-    for (size_t m = 0; m < M; m++) {
-      double yhat = c->ymean + c->ysd * F[m * T + r];
-      double var = c->ysd * c->ysd * exp(-Z[m * D + D - 2]), e = c->yt[r] - yhat;
-      mean += yhat;
-      lik[m] = -0.5 * (LOG_2PI + log(var)) - 0.5 * e * e / var;
-    }
-    pred[r] = mean / (double)M;
-    sse += (pred[r] - c->yt[r]) * (pred[r] - c->yt[r]);
-    ll += gfv_lpd_add(M, lik, T, acc);
-  }
-  double rmse = sqrt(sse / (double)T), mll = ll / (double)T, se = gfv_lpd_mcse(M, acc);
+  outputs(c, T, c->Xt, M, Z, chunk, Wp, A, F);
+  for (size_t m = 0; m < M; m++) var[m] = c->ysd * c->ysd * exp(-Z[m * D + D - 2]);
+  double rmse, mll, se;
+  score(c, M, T, F, c->yt, var, lik, acc, &rmse, &mll, &se);
   fprintf(json, "    \"test_rows\": %zu,\n    \"predictive_draws\": %zu,\n", T, M);
   fprintf(json, "    \"test_rmse\": %.17g,\n    \"test_log_likelihood\": %.17g,\n", rmse, mll);
   fprintf(json, "    \"test_log_likelihood_mcse\": %.17g", se);
   fprintf(text, "test set: %zu rows, RMSE %.4f, log-likelihood %.4f +- %.4f per row "
                 "(posterior predictive over %zu mixture draws, original scale)\n", T, rmse, mll, se, M);
+  if (Nd > 0) {
+    outputs(c, Nd, c->Xd, M, Z, chunk, Wp, A, Fd);
+    recalibrate(c, M, F, Fd, var, vd, lik, acc, json, text);
+  }
 done:
-  free(Z), free(Wp), free(A), free(F), free(lik), free(pred), free(acc);
+  free(Z), free(Wp), free(A), free(F), free(Fd), free(lik), free(acc), free(var), free(vd);
   return st;
+}
+
+/* --init=target: SVGD's initialisation (bayesian_nn.py, Liu & Wang 2016) of particle k from
+ * its stream (seed, k, GFV_PURPOSE_INIT): W1 ~ N(0, 1/(p + 1)), w2 ~ N(0, 1/(H + 1)) (normals
+ * of the sequence (0, 0)), biases 0; lambda from its prior Gamma(a0, b0), an exponential of
+ * rate b0 for a0 = 1 (word 0 of the sequence (1, 0)); log gamma = -log of the initial
+ * network's mean squared residual on the training rows (SVGD: on a random 1000 of them when
+ * there are more), the noise level the starting network actually has. */
+static int bnn_init_mean(const gfv_target *t, unsigned long seed, size_t k, double *mu) {
+  bnn_ctx *c = t->ctx;
+  const size_t p = c->p, H = c->H, D = c->D, N = c->N;
+  const gfv_stream st = gfv_stream_make(seed, (uint64_t)k, GFV_PURPOSE_INIT);
+  gfv_stream_normals(&st, 0, 0, D, mu);
+  const double s1 = 1.0 / sqrt((double)p + 1.0), s2 = 1.0 / sqrt((double)H + 1.0);
+  for (size_t a = 0; a < p * H; a++) mu[a] *= s1;
+  double *b1 = mu + p * H, *w2 = b1 + H;
+  for (size_t h = 0; h < H; h++) b1[h] = 0.0, w2[h] *= s2;
+  w2[H] = 0.0; /* b2 */
+  mu[D - 1] = log(-log(gfv_u01(gfv_stream_word(&st, 1, 0, 0))) / BNN_B0);
+  forward(c, N, c->X, 1, mu, c->Wp, c->A, c->F); /* the scratch holds chunk >= 1 points on N rows */
+  double ss = 0;
+  for (size_t i = 0; i < N; i++) ss += (c->F[i] - c->y[i]) * (c->F[i] - c->y[i]);
+  mu[D - 2] = -log(ss / (double)N);
+  GFV_CHECK(isfinite(mu[D - 2]), GFV_ERR_NUMERIC,
+            "--init=target: particle %zu's starting network has mean squared residual %g on the "
+            "training rows, so no finite noise precision; use --init=prior", k + 1, ss / (double)N);
+  return GFV_OK;
 }
 
 /* draws.csv: z as it is, then the noise standard deviation on the response's scale. */
@@ -350,6 +449,8 @@ static int setup(bnn_ctx *c, const gfv_config *cfg, gfv_data *data) {
   /* take the arrays over from data */
   c->X = data->train.X, c->y = data->train.y, c->Xt = data->test.X, c->yt = data->test.y;
   data->train.X = data->train.y = data->test.X = data->test.y = NULL;
+  c->Nd = data->dev.n, c->Xd = data->dev.X, c->yd = data->dev.y;
+  data->dev.X = data->dev.y = NULL;
   c->B = (size_t)cfg->batch_size;
   c->full = 1, c->nb = c->N;
   if (c->B > 0 && c->B < c->N) {
@@ -384,6 +485,7 @@ int gfv_target_bnn_create(const gfv_config *cfg, gfv_target **out) {
   t->destroy = bnn_destroy;
   t->begin_iteration = bnn_begin_iteration;
   t->report = bnn_report;
+  t->init_mean = bnn_init_mean;
   GFV_CALL_GOTO(st, gfv_calloc(&c, 1, sizeof *c), fail);
   t->ctx = c;
   GFV_CALL_GOTO(st, setup(c, cfg, &data), fail);
@@ -423,6 +525,11 @@ static const gfv_option bnn_options[] = {
      .lo = 0,
      .help = "bnn: training rows per minibatch, drawn per iteration from (seed, iteration); "
              "0 = all rows"},
+    {.name = "dev-fraction", .type = OPT_DOUBLE, OPT_FIELD(dev_fraction), .def = "0",
+     .bound = BOUND_BETWEEN, .lo = 0, .hi = 0.9, .role = ROLE_PROBLEM,
+     .help = "bnn: hold out the last round(f n) of the n training rows as a development set "
+             "(not trained on); the report then also scores the test set with each draw's "
+             "noise recalibrated on them (SVGD's protocol); 0 = none"},
 };
 GFV_OPTION_TABLE(gfv_options_bnn, bnn_options);
 

@@ -16,6 +16,7 @@ double gfv_log1pexp(double x) { return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x)
 void gfv_data_free(gfv_data *d) {
   if (!d) return;
   free(d->train.X), free(d->train.y), free(d->test.X), free(d->test.y);
+  free(d->dev.X), free(d->dev.y), free(d->test_rows), free(d->dev_rows);
   free(d->mean), free(d->sd);
   gfv_names_free(d->names, d->train.p);
   free(d->label_name);
@@ -83,8 +84,8 @@ static void standardize(gfv_data *d) {
     d->mean[a] = d->mode == GFV_STD_CENTER_SCALE ? m : 0.0;
     d->sd[a] = d->mode != GFV_STD_NONE && sd > 0 ? sd : 1.0;
   }
-  gfv_dataset *parts[2] = {&d->train, &d->test};
-  for (int k = 0; k < 2; k++)
+  gfv_dataset *parts[3] = {&d->train, &d->test, &d->dev};
+  for (int k = 0; k < 3; k++)
     for (size_t i = 0; i < parts[k]->n; i++)
       for (size_t a = 0; a < p; a++) {
         double *x = parts[k]->X + i * p + a;
@@ -92,8 +93,10 @@ static void standardize(gfv_data *d) {
       }
 }
 
-/* The --split-seed split of table t into d->train and d->test. */
-static int split(const gfv_config *cfg, const gfv_table *t, const char *model, gfv_data *d) {
+/* The --split-seed split of table t into d->train and d->test; rows (ntrain) receives the
+ * training rows' places in the file, d->test_rows the test rows'. */
+static int split(const gfv_config *cfg, const gfv_table *t, const char *model, gfv_data *d,
+                 size_t *rows) {
   const size_t n = t->rows, p = t->cols - 1;
   size_t ntrain = (size_t)floor((1.0 - cfg->test_fraction) * (double)n), ntest = n - ntrain;
   GFV_CHECK(ntest >= 1 && ntrain >= 2, GFV_ERR_INPUT,
@@ -112,8 +115,9 @@ static int split(const gfv_config *cfg, const gfv_table *t, const char *model, g
   int st = GFV_OK;
   GFV_CALL_GOTO(st, alloc_part(&d->train, ntrain, p), done);
   GFV_CALL_GOTO(st, alloc_part(&d->test, ntest, p), done);
-  for (size_t i = 0; i < ntrain; i++) copy_row(t, perm[i], d->label_col, &d->train, i);
-  for (size_t i = 0; i < ntest; i++) copy_row(t, perm[ntrain + i], d->label_col, &d->test, i);
+  GFV_CALL_GOTO(st, gfv_calloc(&d->test_rows, ntest, sizeof(size_t)), done);
+  for (size_t i = 0; i < ntrain; i++) copy_row(t, rows[i] = perm[i], d->label_col, &d->train, i);
+  for (size_t i = 0; i < ntest; i++) copy_row(t, d->test_rows[i] = perm[ntrain + i], d->label_col, &d->test, i);
 done:
   free(perm);
   return st;
@@ -132,6 +136,29 @@ static int load_test_file(const gfv_config *cfg, int binary_labels, gfv_data *d)
 done:
   gfv_table_free(&t);
   return st;
+}
+
+/* --dev-fraction: the last round(f n) of the n training rows (SVGD's bayesian_nn.py takes
+ * the last 10% of its shuffled training rows) move to d->dev, before the standardisation,
+ * so the statistics come from the rows the network is trained on.  rows: the training rows'
+ * places in the file. */
+static int hold_dev(const gfv_config *cfg, const char *model, const size_t *rows, gfv_data *d) {
+  GFV_CHECK(strcmp(model, "bnn") == 0, GFV_ERR_USAGE,
+            "--dev-fraction=%g: only --target=bnn holds out a development set (not --target=%s); "
+            "leave it at 0", cfg->dev_fraction, model);
+  const size_t n = d->train.n, p = d->train.p, ndev = (size_t)llround(cfg->dev_fraction * (double)n);
+  GFV_CHECK(ndev >= 1 && n - ndev >= 2, GFV_ERR_INPUT,
+            "--dev-fraction=%g: %s has %zu training rows; holding out %zu leaves %zu (need at "
+            "least 1 development and 2 training rows)",
+            cfg->dev_fraction, cfg->data, n, ndev, n - ndev);
+  GFV_CALL(alloc_part(&d->dev, ndev, p));
+  GFV_CALL(gfv_calloc(&d->dev_rows, ndev, sizeof(size_t)));
+  const size_t keep = n - ndev;
+  memcpy(d->dev.X, d->train.X + keep * p, ndev * p * sizeof(double));
+  memcpy(d->dev.y, d->train.y + keep, ndev * sizeof(double));
+  memcpy(d->dev_rows, rows + keep, ndev * sizeof(size_t));
+  d->train.n = keep;
+  return GFV_OK;
 }
 
 /* The header's names: the features in file order, and the label's. */
@@ -157,6 +184,7 @@ static int load(const gfv_config *cfg, const char *model, gfv_std_mode default_m
   GFV_CALL(resolve_mode(cfg->standardize, default_mode, &d->mode));
   gfv_table t;
   int st = GFV_OK;
+  size_t *rows = NULL; /* the training rows' places in the file */
   GFV_CALL(gfv_table_read_csv(cfg->data, &t));
   d->file_cols = t.cols;
   if (t.cols < 2)
@@ -165,22 +193,25 @@ static int load(const gfv_config *cfg, const char *model, gfv_std_mode default_m
                    cfg->data, t.cols, model);
   GFV_CALL_GOTO(st, label_column(cfg->label_col, t.cols, cfg->data, &d->label_col), done);
   if (binary_labels) GFV_CALL_GOTO(st, check_labels(&t, d->label_col, cfg->data), done);
+  GFV_CALL_GOTO(st, gfv_calloc(&rows, t.rows > 0 ? t.rows : 1, sizeof(size_t)), done);
   if (cfg->split_seed > 0) {
-    GFV_CALL_GOTO(st, split(cfg, &t, model, d), done);
+    GFV_CALL_GOTO(st, split(cfg, &t, model, d, rows), done);
   } else {
     if (t.rows < 2)
       GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "%s: %zu data row; --target=%s needs at least 2",
                      cfg->data, t.rows, model);
     GFV_CALL_GOTO(st, alloc_part(&d->train, t.rows, t.cols - 1), done);
-    for (size_t i = 0; i < t.rows; i++) copy_row(&t, i, d->label_col, &d->train, i);
+    for (size_t i = 0; i < t.rows; i++) copy_row(&t, rows[i] = i, d->label_col, &d->train, i);
     if (cfg->test_data[0]) GFV_CALL_GOTO(st, load_test_file(cfg, binary_labels, d), done);
     else d->test.p = t.cols - 1;
   }
+  if (cfg->dev_fraction > 0) GFV_CALL_GOTO(st, hold_dev(cfg, model, rows, d), done);
   if (t.has_header) GFV_CALL_GOTO(st, keep_names(&t, d), done);
   GFV_CALL_GOTO(st, gfv_calloc(&d->mean, t.cols - 1, sizeof(double)), done);
   GFV_CALL_GOTO(st, gfv_calloc(&d->sd, t.cols - 1, sizeof(double)), done);
   standardize(d);
 done:
+  free(rows);
   gfv_table_free(&t);
   return st;
 }

@@ -12,6 +12,10 @@
  * from the stream (S, 0, GFV_PURPOSE_SPLIT) of rng/stream.h; the test set is the last
  * n - floor((1 - fraction) n) rows of the permuted order).  Giving both is an error.
  *
+ * --dev-fraction=f (bnn only) then moves the last round(f n) of the n training rows (in the
+ * permuted order with --split-seed, file order without) into a development set, before the
+ * standardisation: SVGD's protocol, where they choose each particle's noise after the fit.
+ *
  * Standardisation statistics (mean, standard deviation with divisor n) come from the
  * training rows only and are applied to the test rows too.  A constant feature column
  * (standard deviation 0) is left unscaled.  None of this is collective: every rank reads
@@ -35,6 +39,9 @@ typedef struct {
 
 typedef struct {
   gfv_dataset train, test;  /* test.n == 0 when there is no test set */
+  gfv_dataset dev;          /* --dev-fraction (bnn): dev.n == 0 when there is none */
+  size_t *test_rows;        /* test.n 0-based rows of --data with --split-seed, else NULL */
+  size_t *dev_rows;         /* dev.n 0-based rows of --data, or NULL */
   double *mean, *sd;        /* p: the training statistics (mean 0 / sd 1 where unused) */
   gfv_std_mode mode;
   size_t label_col;         /* 0-based column of the label in the file */

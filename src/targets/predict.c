@@ -18,6 +18,13 @@ static void json_array(FILE *json, const char *key, size_t n, const double *v) {
   fputs("]", json);
 }
 
+/* 1-based places in the data file, as a JSON array member followed by a comma. */
+static void json_rows(FILE *json, const char *key, size_t n, const size_t *rows) {
+  fprintf(json, "    \"%s\": [", key);
+  for (size_t i = 0; i < n; i++) fprintf(json, "%s%zu", i ? ", " : "", rows[i] + 1);
+  fputs("],\n", json);
+}
+
 void gfv_data_describe(const gfv_data *d, FILE *json) {
   static const char *const modes[] = {"none", "scale", "center-scale"};
   const size_t p = d->train.p;
@@ -32,6 +39,11 @@ void gfv_data_describe(const gfv_data *d, FILE *json) {
   else fputs("null", json);
   fprintf(json, ",\n    \"label_column\": %zu,\n    \"training_rows\": %zu,\n    \"test_rows\": %zu,\n",
           d->label_col + 1, d->train.n, d->test.n);
+  if (d->test_rows) json_rows(json, "test_rows_in_file", d->test.n, d->test_rows);
+  if (d->dev.n) {
+    fprintf(json, "    \"dev_rows\": %zu,\n", d->dev.n);
+    json_rows(json, "dev_rows_in_file", d->dev.n, d->dev_rows);
+  }
   fprintf(json, "    \"standardize\": \"%s\",\n", modes[d->mode]);
   json_array(json, "mean", p, d->mean);
   fputs(",\n", json);
