@@ -178,6 +178,9 @@ int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad);
 
 /* Collective: fills s->full_* from every rank's particles. */
 int gfv_solver_gather_full(gfv_solver *s);
+/* Collective: the weights alone into full_logw (K numbers), all the streamed evaluation
+ * and outputs gather of the whole mixture. */
+int gfv_solver_gather_logw(gfv_solver *s);
 /* Collective: the same for what the kernel needs (mu, P, log-constants: K (d + ps + 1)
  * numbers), the params layout's all-gather of every iteration; allocates nothing. */
 int gfv_solver_gather_params(gfv_solver *s);
