@@ -38,6 +38,7 @@
 #include "gflowvi/error.h"
 #include "gflowvi/io.h"
 #include "io/h5file.h"
+#include "solver/block_root.h"
 #include "solver/output_blocks.h"
 #include "solver/solver_impl.h"
 
@@ -322,6 +323,23 @@ static int writer_open(gfv_solver *s, const char *path, size_t rows, ck_writer *
   return gfv_h5_create(path, data + 48.0 * (double)s->ntrace + 65536.0, &w->h);
 }
 
+/* gfv_solver_blocks_to_root's two ends: the owner packs, rank 0 writes. */
+typedef struct {
+  ck_writer *w;
+  full_state *f;
+} ckpt_sink;
+
+static int ckpt_pack(const gfv_solver *s, size_t j, size_t n, double *block, void *ctx) {
+  (void)ctx;
+  pack_local(s, j, n, block);
+  return GFV_OK;
+}
+
+static int ckpt_take(gfv_solver *s, size_t k, size_t n, const double *block, void *ctx) {
+  ckpt_sink *c = ctx;
+  return write_block(s, c->w, c->f, block, k, n);
+}
+
 int gfv_solver_checkpoint_impl(gfv_solver *s, const char *path) {
   GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_checkpoint"));
   double t0 = gfv_comm_wtime();
@@ -334,22 +352,11 @@ int gfv_solver_checkpoint_impl(gfv_solver *s, const char *path) {
   full_state f = {0};
   ck_writer w = {0};
   writer_init(&w);
-  int st = gfv_calloc(&block, rows * per, sizeof(double)), wst = GFV_OK; /* wst: rank 0's writes */
+  int st = gfv_calloc(&block, rows * per, sizeof(double));
   if (!st && s->rank == 0) st = writer_open(s, path, rows, &w, &f);
   st = gfv_comm_agree(s->comm, st, NULL);
-  for (int r = 0; !st && r < s->size; r++) {
-    size_t k0, kl;
-    gfv_block_range(s->K, s->size, r, &k0, &kl);
-    for (size_t j = 0; j < kl && !st; j += rows) {
-      const size_t n = kl - j < rows ? kl - j : rows, bytes = n * per * sizeof(double);
-      if (r == s->rank) pack_local(s, j, n, block);
-      if (r == s->rank && r != 0) st = gfv_comm_send_bytes(s->comm, block, bytes, 0, CKPT_TAG);
-      else if (r != s->rank && s->rank == 0) st = gfv_comm_recv_bytes(s->comm, block, bytes, r, CKPT_TAG);
-      /* After a failed write rank 0 still takes every block, so that no rank waits forever. */
-      if (!st && s->rank == 0 && !wst) wst = write_block(s, &w, &f, block, k0 + j, n);
-    }
-  }
-  if (!st) st = wst;
+  ckpt_sink sink = {&w, &f};
+  if (!st) st = gfv_solver_blocks_to_root(s, per, rows, block, CKPT_TAG, ckpt_pack, ckpt_take, &sink);
   if (!st && s->rank == 0) st = write_attributes(s, &w, &f, rows);
   if (s->rank == 0) {
     writer_free(&w); /* the datasets closed before the file */

@@ -1,7 +1,8 @@
 /* draws.h - the draws of the fitted mixture as the user reads them (src/solver/draws.c,
  * resample.c, posterior_nc.c): samples.csv (z), draws.csv (the model's named quantities,
  * lp__ and lq__), draws_psis.csv (the same resampled by their PSIS weights) and
- * posterior.nc (ArviZ's InferenceData layout).  Rank 0 only; not collective. */
+ * posterior.nc (ArviZ's InferenceData layout).  Rank 0 only, not collective, except
+ * gfv_draws_make_streamed (every rank). */
 #ifndef GFLOWVI_DRAWS_H
 #define GFLOWVI_DRAWS_H
 
@@ -27,6 +28,12 @@ typedef struct {
  * support: the final evaluation saw draws outside it) a candidate where the target is -inf
  * is dropped, and the next one takes its place. */
 int gfv_draws_make(gfv_solver *s, int restrict_, FILE *samples, FILE *csv, gfv_draws *out);
+/* The same rows beyond the gather budget, collective, without the whole mixture: the
+ * weights gathered (full_logw), each draw made by its component's owner and log q at the
+ * draws summed over the mixture's blocks as they pass round the ring (lq__ agrees with the
+ * gathered path's to rounding, the rest bitwise).  samples and csv: rank 0's; out is
+ * filled on rank 0 only. */
+int gfv_draws_make_streamed(gfv_solver *s, int restrict_, FILE *samples, FILE *csv, gfv_draws *out);
 void gfv_draws_free(gfv_draws *d);
 
 /* draws.csv's header line and one row (NaN written as NaN; names with a comma or a double

@@ -79,9 +79,9 @@ int gfv_solver_gather_full(gfv_solver *s) {
   return GFV_OK;
 }
 
-/* Collective: the weights alone into full_logw (K numbers), what the verdict needs of the
- * whole mixture when the evaluation streams it. */
-static int gather_logw(gfv_solver *s) {
+/* The weights alone (solver_impl.h): what the verdict and the draws' choice of
+ * component need of the whole mixture when the evaluation or the outputs stream it. */
+int gfv_solver_gather_logw(gfv_solver *s) {
   int st = s->full_logw ? GFV_OK : gfv_calloc(&s->full_logw, s->K, sizeof(double));
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
   return gather_rows(s, s->cur.logw, s->full_logw, 1);
@@ -336,7 +336,7 @@ int gfv_solver_evaluate_impl(gfv_solver *s, gfv_eval_result *res) {
   /* Beyond the gather budget the mixture streams past the draws (stream_logq) and only the
    * weights are gathered (the verdict's); below, it is gathered whole. */
   GFV_CALL(gfv_comm_agree(s->comm, gfv_solver_stream_alloc(s), NULL));
-  GFV_CALL(s->stream_cap ? gather_logw(s) : gfv_solver_gather_full(s));
+  GFV_CALL(s->stream_cap ? gfv_solver_gather_logw(s) : gfv_solver_gather_full(s));
   size_t M = ((size_t)s->cfg->eval_samples + s->K - 1) / s->K;
   /* sum w P(S) mean(h), sum (w P(S))^2 var(h)/M, broken, outside, P_q(S) = sum w P(S) */
   double sums[5] = {0, 0, 0, 0, 0};

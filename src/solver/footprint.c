@@ -43,14 +43,22 @@
  *                  log ratios, M = ceil(N/K) of --eval-samples=N; rank 0 gathers all K M for
  *                  PSIS (32 bytes each: the ratios, the smoothed copy, the sort's (value,
  *                  index) pairs)
- *     outputs      rank 0: one block of weights and covariances, 8 min(K, GFV_OUTPUT_BLOCK_BYTES
- *                  / (8 (1 + ps))) (1 + ps), for mixture.csv and mixture.h5 (written by
- *                  HDF5 directly); all K of them, 8 K (1 + ps), only for a target's report
- *                  or --predict hooks; density.csv's grid and workspace for 2-D targets; the draws
- *                  (draws.h): N = --out-samples rows of m + 2 values (m outputs), kept for
- *                  posterior.nc, whose in-memory image and one variable's buffer take about
- *                  as much again, the PSIS weights (17 N), a block of 4096 draws' scratch
- *                  and the kernel workspace for (d, K, 1)
+ *     outputs      below the budget, the whole mixture 8 K (2 + d + 2 ps) on every rank;
+ *                  rank 0: one block of B = min(K, GFV_OUTPUT_BLOCK_BYTES / (8 (1 + d + ps)))
+ *                  rows of weights, means and covariances, 8 B (1 + d + ps), for mixture.csv
+ *                  and mixture.h5 (written by HDF5 directly); all K of them, 8 K (1 + ps),
+ *                  only for a target's report or --predict hooks; density.csv's grid and
+ *                  workspace for 2-D targets; the kernel workspace for (d, K, 1).  Beyond the
+ *                  budget (cap > 0) and without those hooks (d != 2, no report, no
+ *                  --predict), which keep the gathered path (they are for small K): every
+ *                  rank holds the weights three times (gathered, exp'd, the sampler's sums),
+ *                  24 K, one block 8 B (1 + d + ps) (the owner packs, rank 0 receives:
+ *                  block_root.h), the fused kernel's workspace for (d, cap, 1), a share of
+ *                  a block's log q and, in the samples layout, the ring's blocks.  Both: the
+ *                  draws (draws.h): a block of 4096 draws' scratch 8 4096 (d + m + 3) on
+ *                  every rank that draws; rank 0: N = --out-samples rows of m + 2 values (m
+ *                  outputs), kept for posterior.nc, whose in-memory image and one variable's
+ *                  buffer take about as much again, the PSIS weights (17 N)
  * malloc's own bookkeeping (16 bytes a block), HDF5's metadata cache (about 2 MB while a
  * file is open) and the targets' buffers (allocated when the
  * target is created, before the check, so part of what the process already uses) are
@@ -190,21 +198,34 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
            8 * GFV_EVAL_BLOCK * (d + 2) + 8 * kloc * M + (s.params ? 0 : ring);
   phase[EVALUATION][GFV_MEM_PARTICLES] = (s.cap > 0 ? 0 : full) + work;
   phase[EVALUATION][GFV_MEM_EVAL] = 8 * kloc * M + s.root * 32 * K * M;
-  phase[OUTPUTS][GFV_MEM_PARTICLES] = full;
-  if (s.root) {
-    const double mix_rows = (double)gfv_mixture_block_rows((size_t)K, (size_t)ps);
-    phase[OUTPUTS][GFV_MEM_PARTICLES] +=
-        8 * mix_rows * (1 + ps) + (t->report || cfg->predict[0] ? 8 * K * (1 + ps) : 0);
-    if (t->dim == 2)
-      phase[OUTPUTS][GFV_MEM_PARTICLES] +=
-          8.0 * 4 * GFV_GRID * GFV_GRID + gfv_mix_work_bytes(2, (size_t)K, 1, s.diag);
+  /* Beyond the budget the outputs keep only the weights (outputs.c), unless a hook that
+   * takes the whole mixture runs: density.csv (d = 2), the report, --predict. */
+  const int hooks = t->dim == 2 || t->report || cfg->predict[0];
+  const int streamed = s.cap > 0 && !hooks;
+  const double mix_rows = (double)gfv_mixture_block_rows((size_t)K, (size_t)d, (size_t)ps);
+  const double mix_block = 8 * mix_rows * (1 + d + ps); /* every rank's when streamed */
+  const double N = (double)cfg->out_samples, m = (double)(t->nout ? t->nout : t->dim);
+  const double draw_block = 8 * 4096 * (d + m + 3);
+  if (streamed) {
+    /* the weights, their copy and the sampler's cumulative sums; a block of the mixture's
+     * rows; the draws' block, the fused kernel for (d, cap, 1), a share of log q and the
+     * samples layout's ring (draws.c gfv_draws_make_streamed) */
+    phase[OUTPUTS][GFV_MEM_PARTICLES] =
+        3 * 8 * K + mix_block + gfv_mix_fused_bytes(t->dim, (size_t)s.cap, 1, s.diag, GFV_MIX_FUSED_BUDGET) +
+        8 * (4096.0 / ranks + 1) + 16 * ranks + (s.params ? 0 : ring);
+    phase[OUTPUTS][GFV_MEM_DRAWS] = draw_block;
+  } else {
+    phase[OUTPUTS][GFV_MEM_PARTICLES] = full;
+    if (s.root) {
+      phase[OUTPUTS][GFV_MEM_PARTICLES] += mix_block + (t->report || cfg->predict[0] ? 8 * K * (1 + ps) : 0);
+      if (t->dim == 2)
+        phase[OUTPUTS][GFV_MEM_PARTICLES] +=
+            8.0 * 4 * GFV_GRID * GFV_GRID + gfv_mix_work_bytes(2, (size_t)K, 1, s.diag);
+    }
+    if (s.root) phase[OUTPUTS][GFV_MEM_DRAWS] = draw_block + gfv_mix_work_bytes(t->dim, (size_t)K, 1, s.diag);
   }
-  if (s.root) {
-    const double N = (double)cfg->out_samples, m = (double)(t->nout ? t->nout : t->dim);
-    phase[OUTPUTS][GFV_MEM_DRAWS] = 3 * 8 * N * (m + 2) + NC_OVERHEAD + 17 * N +
-                                    8 * 4096 * (d + m + 3) +
-                                    gfv_mix_work_bytes(t->dim, (size_t)K, 1, s.diag);
-  }
+  if (s.root)
+    phase[OUTPUTS][GFV_MEM_DRAWS] += 3 * 8 * N * (m + 2) + NC_OVERHEAD + 17 * N;
   add_largest((const double(*)[GFV_MEM_NTERMS])phase, NPHASES, keep);
   for (int i = 0; i < GFV_MEM_NTERMS; i++) out->peak += keep[i];
 }

@@ -15,8 +15,8 @@ size_t gfv_output_block_rows(size_t row_bytes) {
   return rows >= 1 ? (size_t)rows : 1;
 }
 
-size_t gfv_mixture_block_rows(size_t K, size_t ps) {
-  const size_t rows = gfv_output_block_rows((1 + ps) * sizeof(double));
+size_t gfv_mixture_block_rows(size_t K, size_t d, size_t ps) {
+  const size_t rows = gfv_output_block_rows((1 + d + ps) * sizeof(double));
   return rows < K ? rows : K;
 }
 

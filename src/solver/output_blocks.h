@@ -20,8 +20,8 @@ size_t gfv_output_block_rows(size_t row_bytes);
 /* The checkpoint's blocks (checkpoint.c): rows of row_bytes, no more than the largest
  * rank's ceil(K / ranks) particles. */
 size_t gfv_ckpt_block_rows(size_t K, int ranks, size_t row_bytes);
-/* The outputs' blocks of weights and covariances (outputs.c): rows of 8 (1 + ps) bytes,
- * no more than K. */
-size_t gfv_mixture_block_rows(size_t K, size_t ps);
+/* The outputs' blocks of weights, means and covariances (outputs.c): rows of
+ * 8 (1 + d + ps) bytes, no more than K. */
+size_t gfv_mixture_block_rows(size_t K, size_t d, size_t ps);
 
 #endif

@@ -20,6 +20,7 @@
 #include "io/ofile_named.h"
 #include "linalg/linalg.h"
 #include "rng/stream.h"
+#include "solver/block_root.h"
 #include "solver/draws.h"
 #include "solver/footprint.h"
 #include "solver/output_blocks.h"
@@ -27,6 +28,8 @@
 #include "targets/models.h"
 
 #define GFV_VERSION GFV_VERSION_STRING /* include/gflowvi/version.h */
+/* The tag of mixture.csv's blocks beyond the gather budget (owner to rank 0, in order). */
+#define MIX_TAG 0x6d78
 const char *const gfv_output_file_names[F_COUNT] = {
     "mixture.csv", "trace.csv",      "samples.csv",     "density.csv", "mixture.h5",
     "draws.csv",   "posterior.nc",   "draws_psis.csv",  "predictions.csv", "summary.json"};
@@ -102,17 +105,23 @@ static void csv_header(FILE *f, const char *prefix, size_t d, int matrix) {
 }
 
 /* Components [k0, k0 + n) in user terms: weights w (n) and covariances cov (n x ps: d x d,
- * or the d variances in the diag family). */
-static int fitted_block(const gfv_solver *s, size_t k0, size_t n, double *w, double *cov) {
+ * or the d variances in the diag family), from log-weights logw, precisions P and their
+ * factors L of those n components (the gathered mixture's rows, or an owner's own). */
+static int fitted_rows(const gfv_solver *s, size_t k0, size_t n, const double *logw,
+                       const double *P, const double *L, double *w, double *cov) {
   const size_t ps = s->psize;
   const gfv_family_type *f = s->fam;
   for (size_t i = 0; i < n; i++) {
-    const size_t k = k0 + i;
-    w[i] = exp(s->full_logw[k]);
-    GFV_CHECK(f->covariance(f, s->d, s->full_P + k * ps, s->full_L + k * ps, cov + i * ps) == 0,
-              GFV_ERR_NUMERIC, "particle %zu: cannot invert its precision", k);
+    w[i] = exp(logw[i]);
+    GFV_CHECK(f->covariance(f, s->d, P + i * ps, L + i * ps, cov + i * ps) == 0,
+              GFV_ERR_NUMERIC, "particle %zu: cannot invert its precision", k0 + i);
   }
   return GFV_OK;
+}
+
+static int fitted_block(const gfv_solver *s, size_t k0, size_t n, double *w, double *cov) {
+  const size_t ps = s->psize;
+  return fitted_rows(s, k0, n, s->full_logw + k0, s->full_P + k0 * ps, s->full_L + k0 * ps, w, cov);
 }
 
 /* The whole fitted mixture, for the targets' report and --predict hooks only: the files
@@ -127,68 +136,96 @@ static int fitted_compute(const gfv_solver *s, fitted *m) {
   return fitted_block(s, 0, s->K, m->w, m->cov);
 }
 
-static void write_mixture_rows(const gfv_solver *s, size_t k0, size_t n, const double *w,
-                               const double *cov, FILE *f) {
-  const size_t d = s->d, dd = s->psize;
+/* A block of n rows of the mixture files, packed as [w (n) | mu (n x d) | cov (n x ps)]. */
+typedef struct {
+  FILE *csv;
+  gfv_h5 h;
+  gfv_h5_set set[3]; /* weights, means, covariances (or variances) */
+  int created;
+} mix_writer;
+
+static int mix_take(gfv_solver *s, size_t k, size_t n, const double *block, void *ctx) {
+  mix_writer *m = ctx;
+  const size_t K = s->K, d = s->d, ps = s->psize;
+  const double *w = block, *mu = block + n, *cov = block + n * (1 + d);
   for (size_t i = 0; i < n; i++) {
-    fprintf(f, "%.17g", w[i]);
-    for (size_t t = 0; t < d; t++) fprintf(f, ",%.17g", s->full_mu[(k0 + i) * d + t]);
-    for (size_t t = 0; t < dd; t++) fprintf(f, ",%.17g", cov[i * dd + t]);
-    fprintf(f, "\n");
+    fprintf(m->csv, "%.17g", w[i]);
+    for (size_t t = 0; t < d; t++) fprintf(m->csv, ",%.17g", mu[i * d + t]);
+    for (size_t t = 0; t < ps; t++) fprintf(m->csv, ",%.17g", cov[i * ps + t]);
+    fprintf(m->csv, "\n");
   }
+  /* the covariances at rank 2 are (K, psize): (K, d) for diag, (K, d + d R) for lowrank:R */
+  const size_t dims[3][3] = {{K, 0, 0}, {K, d, 0}, {K, s->fam->cov_rank == 2 ? d : ps, d}};
+  const int ranks[3] = {1, 2, 1 + s->fam->cov_rank};
+  const char *names[3] = {"weights", "means", s->fam->h5_cov};
+  const double *cols[3] = {w, mu, cov};
+  for (int i = 0; i < 3; i++) { /* the first block creates each set before its first write */
+    if (!m->created) GFV_CALL(gfv_h5_set_create(&m->h, names[i], ranks[i], dims[i], &m->set[i]));
+    GFV_CALL(gfv_h5_set_write_rows(&m->set[i], k, n, cols[i]));
+  }
+  m->created = 1;
+  return GFV_OK;
+}
+
+/* The owner's side beyond the gather budget: its own particles [j, j + n). */
+static int mix_pack(const gfv_solver *s, size_t j, size_t n, double *block, void *ctx) {
+  (void)ctx;
+  const size_t d = s->d, ps = s->psize;
+  memcpy(block + n, s->cur.mu + j * d, n * d * sizeof(double));
+  return fitted_rows(s, s->k0 + j, n, s->cur.logw + j, s->cur.P + j * ps, s->cur.L + j * ps,
+                     block, block + n * (1 + d));
 }
 
 /* mixture.csv (to csv) and mixture.h5 (for HDF5 readers: h5py, hdf5r, h5dump; written by
- * HDF5 to h5out's temporary name), a block of GFV_OUTPUT_BLOCK_BYTES of weights and
+ * HDF5 to h5out's temporary name), a block of GFV_OUTPUT_BLOCK_BYTES of weights, means and
  * covariances at a time (output_blocks.h): the datasets are created at full size and
- * written by hyperslabs, in the order that whole-array writes would take. */
-static int write_mixture(const gfv_solver *s, const gfv_eval_result *res, FILE *csv,
-                         gfv_ofile *h5out, const char *path) {
-  const size_t K = s->K, d = s->d, ps = s->psize;
-  const size_t rows = gfv_mixture_block_rows(K, ps);
-  const size_t k1[1] = {K}, kd[2] = {K, d}, kdd[3] = {K, s->fam->cov_rank == 2 ? d : ps, d};
-  double *w = NULL, *cov = NULL;
-  gfv_h5 h = {.id = H5I_INVALID_HID};
-  gfv_h5_set ws = {.id = H5I_INVALID_HID}, cs = {.id = H5I_INVALID_HID};
-  int st = GFV_OK;
-  fprintf(csv, "weight");
-  csv_header(csv, "mu", d, 0);
-  csv_header(csv, s->fam->csv_prefix, d, s->fam->csv_pairs);
-  for (size_t a = 0; a < d && s->fam->rank; a++) /* lowrank:R: Sigma = diag(dvar) - Z Z^T */
-    for (size_t r = 0; r < s->fam->rank; r++) fprintf(csv, ",z_%zu_%zu", a + 1, r + 1);
-  fprintf(csv, "\n");
-  GFV_CALL_GOTO(st, gfv_calloc(&w, rows, sizeof(double)), done);
-  GFV_CALL_GOTO(st, gfv_calloc(&cov, rows * ps, sizeof(double)), done);
-  /* the data and 64 KiB for HDF5's headers and the attributes */
-  GFV_CALL_GOTO(st, gfv_h5_create_in(h5out, path, 8.0 * (double)K * (double)(1 + d + ps) + 65536.0, &h), done);
-  GFV_CALL_GOTO(st, gfv_h5_set_create(&h, "weights", 1, k1, &ws), done);
-  for (size_t k = 0; k < K; k += rows) {
-    const size_t n = K - k < rows ? K - k : rows;
-    for (size_t i = 0; i < n; i++) w[i] = exp(s->full_logw[k + i]);
-    GFV_CALL_GOTO(st, gfv_h5_set_write_rows(&ws, k, n, w), done);
+ * written by hyperslabs.  Below the gather budget rank 0 cuts the gathered mixture into
+ * the blocks; beyond it (streamed != 0: collective, csv and h5out NULL on the other ranks)
+ * each owner computes its own and sends them to rank 0 (block_root.h), as the checkpoint
+ * does, so that no rank holds the whole mixture. */
+static int write_mixture(gfv_solver *s, const gfv_eval_result *res, FILE *csv, gfv_ofile *h5out,
+                         const char *path, int streamed) {
+  const size_t K = s->K, d = s->d, ps = s->psize, per = 1 + d + ps;
+  const size_t rows = gfv_mixture_block_rows(K, d, ps);
+  const int root = s->rank == 0;
+  double *block = NULL;
+  mix_writer m = {.csv = csv, .h = {.id = H5I_INVALID_HID}};
+  for (int i = 0; i < 3; i++) m.set[i].id = H5I_INVALID_HID;
+  int st = gfv_calloc(&block, rows * per, sizeof(double));
+  if (!st && root) {
+    fprintf(csv, "weight");
+    csv_header(csv, "mu", d, 0);
+    csv_header(csv, s->fam->csv_prefix, d, s->fam->csv_pairs);
+    for (size_t a = 0; a < d && s->fam->rank; a++) /* lowrank:R: Sigma = diag(dvar) - Z Z^T */
+      for (size_t r = 0; r < s->fam->rank; r++) fprintf(csv, ",z_%zu_%zu", a + 1, r + 1);
+    fprintf(csv, "\n");
+    /* the data and 64 KiB for HDF5's headers and the attributes */
+    st = gfv_h5_create_in(h5out, path, 8.0 * (double)K * (double)per + 65536.0, &m.h);
   }
-  gfv_h5_set_close(&ws);
-  GFV_CALL_GOTO(st, gfv_h5_write_doubles(&h, "means", 2, kd, s->full_mu), done);
-  GFV_CALL_GOTO(st, gfv_h5_set_create(&h, s->fam->h5_cov, 1 + s->fam->cov_rank, kdd, &cs), done);
-  for (size_t k = 0; k < K; k += rows) {
-    const size_t n = K - k < rows ? K - k : rows;
-    GFV_CALL_GOTO(st, fitted_block(s, k, n, w, cov), done);
-    write_mixture_rows(s, k, n, w, cov, csv);
-    GFV_CALL_GOTO(st, gfv_h5_set_write_rows(&cs, k, n, cov), done);
+  if (streamed) {
+    st = gfv_comm_agree(s->comm, st, NULL);
+    if (!st) st = gfv_solver_blocks_to_root(s, per, rows, block, MIX_TAG, mix_pack, mix_take, &m);
+  } else
+    for (size_t k = 0; !st && k < K; k += rows) {
+      const size_t n = K - k < rows ? K - k : rows;
+      memcpy(block + n, s->full_mu + k * d, n * d * sizeof(double));
+      st = fitted_block(s, k, n, block, block + n * (1 + d));
+      if (!st) st = mix_take(s, k, n, block, &m);
+    }
+  for (int i = 0; i < 3; i++) gfv_h5_set_close(&m.set[i]);
+  if (!st && root) {
+    gfv_h5 *h = &m.h;
+    GFV_CALL_GOTO(st, gfv_h5_attr_string(h, "target", s->cfg->target), done);
+    GFV_CALL_GOTO(st, gfv_h5_attr_string(h, "flow", s->flow->name), done);
+    GFV_CALL_GOTO(st, gfv_h5_attr_double(h, "elbo", res->elbo), done);
+    GFV_CALL_GOTO(st, gfv_h5_attr_double(h, "elbo_se", res->elbo_se), done);
+    GFV_CALL_GOTO(st, gfv_h5_attr_double(h, "kl", res->kl), done);
+    GFV_CALL_GOTO(st, gfv_h5_attr_double(h, "iterations", (double)s->iter), done);
+    st = gfv_h5_close_file(h);
   }
-  gfv_h5_set_close(&cs);
-  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "target", s->cfg->target), done);
-  GFV_CALL_GOTO(st, gfv_h5_attr_string(&h, "flow", s->flow->name), done);
-  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "elbo", res->elbo), done);
-  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "elbo_se", res->elbo_se), done);
-  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "kl", res->kl), done);
-  GFV_CALL_GOTO(st, gfv_h5_attr_double(&h, "iterations", (double)s->iter), done);
-  st = gfv_h5_close_file(&h);
 done:
-  gfv_h5_set_close(&ws);
-  gfv_h5_set_close(&cs);
-  gfv_h5_abort(&h); /* after a failure; h5out is the caller's */
-  free(w), free(cov);
+  if (root) gfv_h5_abort(&m.h); /* after a failure; h5out is the caller's */
+  free(block);
   return st;
 }
 
@@ -443,7 +480,38 @@ static int path_in(const char *dir, const char *name, char *out, size_t size) {
   return GFV_OK;
 }
 
-static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats *rs) {
+/* Rank 0's part before the mixture: the directory, the hooks' report, the data's
+ * description and every file open at its temporary name. */
+static int open_all(gfv_solver *s, gfv_ofile **files, fitted *m, target_report *rep, char **data,
+                    const extras *x) {
+  char path[GFV_PATH_MAX + 64];
+  size_t data_len = 0;
+  GFV_CALL(gfv_mkdir_p(s->cfg->out));
+  if (s->target->report || s->cfg->predict[0]) GFV_CALL(fitted_compute(s, m));
+  GFV_CALL(run_report(s, m, rep));
+  if (s->target->describe) {
+    FILE *df = open_memstream(data, &data_len);
+    GFV_CHECK(df, GFV_ERR_MEMORY, "cannot allocate the data description");
+    int st = s->target->describe(s->target, df);
+    fclose(df);
+    GFV_CALL(st);
+  }
+  for (int i = 0; i < F_COUNT; i++) {
+    if (i == F_DENSITY && s->d != 2) continue;
+    if ((i == F_PSIS && !x->resampled) || (i == F_PREDICTIONS && !s->cfg->predict[0])) continue;
+    GFV_CALL(path_in(s->cfg->out, gfv_output_file_names[i], path, sizeof path));
+    /* mixture.h5: HDF5 writes the temporary file itself */
+    if (i == F_H5) GFV_CALL(gfv_ofile_open_named(path, &files[i]));
+    else GFV_CALL(gfv_ofile_open(path, &files[i]));
+  }
+  return GFV_OK;
+}
+
+static FILE *stream_of(gfv_ofile **files, int i) { return files[i] ? gfv_ofile_stream(files[i]) : NULL; }
+
+/* Every rank when the mixture is streamed (streamed != 0: mixture.csv / mixture.h5 and the
+ * draws are collective, every step's status agreed), else rank 0 alone. */
+static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats *rs, int streamed) {
   gfv_ofile *files[F_COUNT] = {0};
   char path[GFV_PATH_MAX + 64];
   target_report rep = {0};
@@ -451,31 +519,21 @@ static int write_all(gfv_solver *s, const gfv_eval_result *res, const rank_stats
   gfv_draws draws = {0};
   extras x = {.draws = &draws, .resampled = strcmp(s->cfg->resample, "psis") == 0};
   char *data = NULL;
-  size_t data_len = 0;
-  int st = GFV_OK;
-  GFV_CALL(gfv_mkdir_p(s->cfg->out));
-  if (s->target->report || s->cfg->predict[0]) GFV_CALL_GOTO(st, fitted_compute(s, &m), fail);
-  GFV_CALL_GOTO(st, run_report(s, &m, &rep), fail);
-  if (s->target->describe) {
-    FILE *df = open_memstream(&data, &data_len);
-    if (!df) GFV_ERROR_GOTO(st, fail, GFV_ERR_MEMORY, "cannot allocate the data description");
-    st = s->target->describe(s->target, df);
-    fclose(df);
-    GFV_CALL_GOTO(st, st, fail);
-  }
-  for (int i = 0; i < F_COUNT; i++) {
-    if (i == F_DENSITY && s->d != 2) continue;
-    if ((i == F_PSIS && !x.resampled) || (i == F_PREDICTIONS && !s->cfg->predict[0])) continue;
-    GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[i], path, sizeof path), fail);
-    /* mixture.h5: HDF5 writes the temporary file itself */
-    if (i == F_H5) GFV_CALL_GOTO(st, gfv_ofile_open_named(path, &files[i]), fail);
-    else GFV_CALL_GOTO(st, gfv_ofile_open(path, &files[i]), fail);
-  }
-  GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[F_H5], path, sizeof path), fail);
-  GFV_CALL_GOTO(st, write_mixture(s, res, gfv_ofile_stream(files[F_MIXTURE]), files[F_H5], path), fail);
-  write_trace(s, gfv_ofile_stream(files[F_TRACE]));
-  GFV_CALL_GOTO(st, gfv_draws_make(s, res->outside > 0, gfv_ofile_stream(files[F_SAMPLES]),
-                                    gfv_ofile_stream(files[F_DRAWS]), &draws), fail);
+  const int root = s->rank == 0;
+  int st = root ? open_all(s, files, &m, &rep, &data, &x) : GFV_OK;
+  if (!st) st = path_in(s->cfg->out, gfv_output_file_names[F_H5], path, sizeof path);
+  if (streamed) st = gfv_comm_agree(s->comm, st, NULL);
+  if (!st) st = write_mixture(s, res, stream_of(files, F_MIXTURE), files[F_H5], path, streamed);
+  if (streamed) st = gfv_comm_agree(s->comm, st, NULL);
+  GFV_CALL_GOTO(st, st, fail);
+  if (root) write_trace(s, gfv_ofile_stream(files[F_TRACE]));
+  if (streamed)
+    GFV_CALL_GOTO(st, gfv_draws_make_streamed(s, res->outside > 0, stream_of(files, F_SAMPLES),
+                                              stream_of(files, F_DRAWS), &draws), fail);
+  else
+    GFV_CALL_GOTO(st, gfv_draws_make(s, res->outside > 0, gfv_ofile_stream(files[F_SAMPLES]),
+                                      gfv_ofile_stream(files[F_DRAWS]), &draws), fail);
+  if (!root) goto fail; /* the rest is rank 0's */
   if (files[F_DENSITY]) GFV_CALL_GOTO(st, write_density(s, gfv_ofile_stream(files[F_DENSITY])), fail);
   GFV_CALL_GOTO(st, path_in(s->cfg->out, gfv_output_file_names[F_NC], path, sizeof path), fail);
   gfv_nc_meta meta = {s->cfg->target, GFV_VERSION};
@@ -510,14 +568,25 @@ fail:
   return st;
 }
 
+/* The hooks that keep the gathered mixture (small K by nature): density.csv's grid (d = 2)
+ * and the targets' report and --predict, which take the whole fitted mixture. */
+static int needs_whole_mixture(const gfv_solver *s) {
+  return s->d == 2 || s->target->report || s->cfg->predict[0];
+}
+
 int gfv_solver_write_outputs_impl(gfv_solver *s, const gfv_eval_result *res) {
   GFV_CALL(gfv_solver_require_ready(s, "gfv_solver_write_outputs"));
   double t0 = gfv_comm_wtime();
   rank_stats rs = {0};
   GFV_CALL(gfv_comm_agree(s->comm, gfv_interrupt_signal() ? GFV_STOPPED : GFV_OK, NULL));
-  GFV_CALL(gfv_solver_gather_full(s));
+  /* Beyond the gather budget (params_stream.c) only the weights are gathered, and the
+   * mixture's rows and the draws come from their owners. */
+  GFV_CALL(gfv_comm_agree(s->comm, gfv_solver_stream_alloc(s), NULL));
+  const int streamed = s->stream_cap > 0 && !needs_whole_mixture(s);
+  GFV_CALL(streamed ? gfv_solver_gather_logw(s) : gfv_solver_gather_full(s));
   int st = gather_stats(s, &rs);
-  if (!st && s->rank == 0) st = write_all(s, res, &rs);
+  if (streamed) st = gfv_comm_agree(s->comm, st, NULL);
+  if (!st && (streamed || s->rank == 0)) st = write_all(s, res, &rs, streamed);
   free(rs.rss);
   GFV_CALL(gfv_comm_agree(s->comm, st, NULL));
   s->timers[GFV_PHASE_IO] += gfv_comm_wtime() - t0;

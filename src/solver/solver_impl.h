@@ -133,7 +133,8 @@ struct gfv_solver {
 
   /* The whole mixture on every rank: every iteration in the params layout (all but L)
    * unless it streams, and for relocations, the final evaluation (unless it streams: then
-   * full_logw alone) and the outputs (gfv_solver_gather_full). */
+   * full_logw alone) and the outputs (gfv_solver_gather_full; beyond the budget full_logw
+   * alone, but for density.csv and the report and --predict hooks). */
   double *full_logw, *full_mu, *full_P, *full_L, *full_logc;
   /* The mixture streamed instead (params_stream.c): components per block (0: gathered), and
    * the two blocks in flight around the ring. */
@@ -178,6 +179,9 @@ int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad);
 
 /* Collective: fills s->full_* from every rank's particles. */
 int gfv_solver_gather_full(gfv_solver *s);
+/* Collective: the weights alone into full_logw (K numbers), all the streamed evaluation
+ * and outputs gather of the whole mixture. */
+int gfv_solver_gather_logw(gfv_solver *s);
 /* Collective: the same for what the kernel needs (mu, P, log-constants: K (d + ps + 1)
  * numbers), the params layout's all-gather of every iteration; allocates nothing. */
 int gfv_solver_gather_params(gfv_solver *s);

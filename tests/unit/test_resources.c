@@ -322,6 +322,39 @@ static void test_estimate_output_blocks(void) {
   gfv_target_free(t);
 }
 
+/* Beyond the gather budget the outputs do not gather the whole mixture (outputs.c, draws.c
+ * gfv_draws_make_streamed): at K = 65,536, d = 16 on 2 ranks (the mixture streams under
+ * the default 64 MiB budget), rank 1's peak holds no O(K d^2) term, where with the budget
+ * raised (the gathered path) it holds the whole mixture, 8 K (2 + d + 2 d^2) = 278 MB; a
+ * 2-D target keeps the gather for density.csv. */
+static void test_estimate_streamed_outputs(void) {
+  gfv_config cfg;
+  gfv_config_defaults(&cfg);
+  snprintf(cfg.target, sizeof cfg.target, "gauss");
+  cfg.dim = 16, cfg.particles = 65536, cfg.samples = 2, cfg.iters = 2;
+  gfv_target *t = NULL;
+  CHECK(gfv_target_create_from_config(&cfg, &t) == 0, "target");
+  const double full = 8.0 * 65536 * (2 + 16 + 2 * 256);
+  gfv_mem_estimate st1, g1;
+  gfv_memory_estimate(&cfg, t, 2, 1, &st1);
+  setenv(GFV_PARAMS_GATHER_ENV, "1e12", 1);
+  gfv_memory_estimate(&cfg, t, 2, 1, &g1);
+  unsetenv(GFV_PARAMS_GATHER_ENV);
+  CHECK(g1.peak - st1.peak > 0.9 * full, "gathered peak %.0f MB, streamed %.0f MB", g1.peak / 1e6,
+        st1.peak / 1e6);
+  /* (what the phases add to the rank's own particles, kept throughout) */
+  CHECK(st1.peak - st1.persistent < 0.5 * full, "streamed phases add %.0f MB: the whole mixture is %.0f MB",
+        (st1.peak - st1.persistent) / 1e6, full / 1e6);
+  gfv_target_free(t);
+  /* d = 2: density.csv's grid takes the whole mixture, gathered as before */
+  cfg.dim = 2, cfg.particles = 4000000;
+  CHECK(gfv_target_create_from_config(&cfg, &t) == 0, "target 2-D");
+  gfv_memory_estimate(&cfg, t, 2, 1, &st1);
+  CHECK(st1.term[GFV_MEM_PARTICLES] >= 8.0 * 4e6 * (2 + 2 + 2 * 4), "2-D: %.0f MB of particles",
+        st1.term[GFV_MEM_PARTICLES] / 1e6);
+  gfv_target_free(t);
+}
+
 /* ---- clearing an old output directory ------------------------------------------------ */
 
 static void test_outputs_clean(void) {
@@ -370,6 +403,7 @@ int main(void) {
 #endif
   RUN(test_estimate_ranks);
   RUN(test_estimate_output_blocks);
+  RUN(test_estimate_streamed_outputs);
   RUN(test_outputs_clean);
   char cmd[128];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
