@@ -204,6 +204,23 @@ static int set_rows(gfv_h5_set *d, size_t row0, size_t n, double *v, int write) 
   return GFV_OK;
 }
 
+int gfv_h5_set_open(gfv_h5 *f, const char *name, int rank, const size_t *dims, gfv_h5_set *d) {
+  memset(d, 0, sizeof *d);
+  d->file = f, d->name = name, d->rank = rank;
+  for (int i = 0; i < rank; i++) d->dims[i] = dims[i];
+  d->id = H5Dopen2(f->id, name, H5P_DEFAULT);
+  GFV_CHECK(d->id >= 0, GFV_ERR_INPUT, "checkpoint '%s' has no dataset '%s'", f->path, name);
+  hid_t space = H5Dget_space(d->id);
+  hsize_t got[8] = {0};
+  int r = space >= 0 ? H5Sget_simple_extent_dims(space, got, NULL) : -1;
+  int shape_ok = r == rank;
+  for (int i = 0; shape_ok && i < rank; i++) shape_ok = got[i] == dims[i];
+  if (space >= 0) H5Sclose(space);
+  GFV_CHECK(shape_ok, GFV_ERR_INPUT, "checkpoint '%s': dataset '%s' has the wrong shape", f->path,
+            name);
+  return GFV_OK;
+}
+
 int gfv_h5_set_write_rows(gfv_h5_set *d, size_t row0, size_t n, const double *v) {
   return set_rows(d, row0, n, (double *)(uintptr_t)v, 1);
 }

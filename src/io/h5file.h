@@ -59,6 +59,8 @@ typedef struct {
 int gfv_h5_set_create(gfv_h5 *f, const char *name, int rank, const size_t *dims, gfv_h5_set *d);
 int gfv_h5_set_write_rows(gfv_h5_set *d, size_t row0, size_t n, const double *v);
 int gfv_h5_set_read_rows(gfv_h5_set *d, size_t row0, size_t n, double *v);
+/* An existing set of a file opened for reading, its shape checked against dims (rank). */
+int gfv_h5_set_open(gfv_h5 *f, const char *name, int rank, const size_t *dims, gfv_h5_set *d);
 void gfv_h5_set_close(gfv_h5_set *d); /* also on a set never created (id < 0) */
 
 /* Reading.  Every read checks the stored shape against the expected one. */

@@ -102,20 +102,6 @@ static uint64_t checksum_tail(uint64_t h, const full_state *f) {
   return h;
 }
 
-/* The checksum covers every number and name the restart uses, in a fixed order: the
- * particles' arrays (in the order of particle_sets), then checksum_tail. */
-static uint64_t checksum(const full_state *f) {
-  const size_t K = f->K, d = f->d, dd = f->ps;
-  uint64_t h = GFV_FNV_INIT;
-  const struct {
-    const void *p;
-    size_t bytes;
-  } parts[] = {{f->logw, K * 8},      {f->mu, K * d * 8},  {f->P, K * dd * 8},  {f->L, K * dd * 8},
-               {f->gh, K * d * 8},    {f->G, K * dd * 8},  {f->phi, K * 8},     {f->phivar, K * 8},
-               {f->tr_eps, K * 8},    {f->used, K * 8}};
-  for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) h = gfv_fnv1a(h, parts[i].p, parts[i].bytes);
-  return checksum_tail(h, f);
-}
 
 /* The particles' datasets, in the file's order, which is also the order of a packed
  * particle's numbers and of the checksum: width W1 (1), WD (d) or WP (ps numbers). */
@@ -404,19 +390,15 @@ done:
   return st;
 }
 
-/* Reads the whole checkpoint into f, checking format, shapes and checksum. */
-static int read_file(const char *path, const gfv_config *cfg, size_t d, const gfv_family_type *fam,
-                     full_state *f) {
-  const size_t ps = fam->psize(fam, d);
-  gfv_h5 h;
-  char sum[32], want[32];
-  int st = GFV_OK;
-  GFV_CALL(gfv_h5_open(path, &h));
-  GFV_CALL_GOTO(st, check_format(&h, path), done);
-  for (int i = 0; i < SC_COUNT; i++)
-    GFV_CALL_GOTO(st, gfv_h5_read_attr_double(&h, scalar_names[i], &f->scalars[i]), done);
+/* Rank 0: the checkpoint's header into f (format, scalars, names, checked against this
+ * run) and its trace; the particles' datasets are read a block at a time (restore). */
+static int read_header(gfv_h5 *h, const char *path, const gfv_config *cfg, size_t d, size_t ps,
+                       full_state *f) {
+  GFV_CALL(check_format(h, path));
+  for (int i = 0; i < SC_COUNT; i++) GFV_CALL(gfv_h5_read_attr_double(h, scalar_names[i], &f->scalars[i]));
   for (int i = 0; i < S_COUNT; i++)
-    GFV_CALL_GOTO(st, gfv_h5_read_attr_string(&h, string_names[i], f->strings[i], GFV_PATH_MAX), done);
+    GFV_CALL(gfv_h5_read_attr_string(h, string_names[i], f->strings[i], GFV_PATH_MAX));
+  int st = GFV_OK;
   const double *sc = f->scalars;
   if (strcmp(f->strings[S_TARGET], cfg->target) != 0)
     GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' is for target '%s', not '%s'", path,
@@ -436,28 +418,11 @@ static int read_file(const char *path, const gfv_config *cfg, size_t d, const gf
   if (!(sc[SC_NTRACE] >= 1 && sc[SC_NTRACE] == sc[SC_ITERATION] + 1))
     GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' is corrupted (trace of %.0f rows)", path,
                    sc[SC_NTRACE]);
-  GFV_CALL_GOTO(st, state_alloc(f, (size_t)cfg->particles, d, ps, (size_t)sc[SC_NTRACE]), done);
-  const int prank = 1 + fam->cov_rank;
-  /* rank 2: (K, psize), which is (K, d) for diag and (K, d + d R) for lowrank:R */
-  const size_t K = f->K, kd[2] = {K, d}, kdd[3] = {K, prank == 3 ? d : ps, d}, k1[1] = {K},
-               tr[2] = {f->ntrace, 6};
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "logw", 1, k1, f->logw), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "mu", 2, kd, f->mu), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "precision", prank, kdd, f->P), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "precision_chol", prank, kdd, f->L), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "grad_estimate", 2, kd, f->gh), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "hessian_estimate", prank, kdd, f->G), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "phi", 1, k1, f->phi), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "phi_var", 1, k1, f->phivar), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "trust_region", 1, k1, f->tr_eps), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "samples_in_support", 1, k1, f->used), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_doubles(&h, "trace", 2, tr, f->trace), done);
-  GFV_CALL_GOTO(st, gfv_h5_read_attr_string(&h, "checksum", sum, sizeof sum), done);
-  snprintf(want, sizeof want, "%016" PRIx64, checksum(f));
-  if (strcmp(sum, want) != 0)
-    GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "checkpoint '%s' is corrupted (checksum mismatch)", path);
+  f->K = (size_t)cfg->particles, f->d = d, f->ps = ps, f->ntrace = (size_t)sc[SC_NTRACE];
+  GFV_ALLOC(f->trace, f->ntrace * 6);
+  const size_t tr[2] = {f->ntrace, 6};
+  return gfv_h5_read_doubles(h, "trace", 2, tr, f->trace);
 done:
-  gfv_h5_close(&h);
   return st;
 }
 
@@ -503,41 +468,106 @@ static int install(gfv_solver *s, const full_state *f) {
   return GFV_OK;
 }
 
-/* Collective: rows of row_bytes per particle, all K of them at all (rank 0), to every
- * rank's block at mine. */
-static int scatter_rows(gfv_solver *s, const void *all, void *mine, size_t row_bytes) {
-  gfv_block_counts(s->K, s->size, row_bytes, s->g_counts, s->g_displs);
-  return gfv_comm_scatterv_bytes(s->comm, all, s->g_counts, s->g_displs, mine, s->kloc * row_bytes, 0);
-}
+/* The tag of the restart's blocks (point to point, rank 0 to rank r, in order). */
+#define RESTORE_TAG 0x7273
 
-/* Collective: from f, the whole checkpoint on rank 0, this rank's block into mine, and the
- * scalars, names and trace everywhere. */
-static int distribute(gfv_solver *s, const full_state *f, full_state *mine) {
-  GFV_CALL(gfv_comm_bcast(s->comm, mine->scalars, sizeof mine->scalars, 0));
-  GFV_CALL(gfv_comm_bcast(s->comm, mine->strings, sizeof mine->strings, 0));
-  const size_t d = s->d, ps = s->psize, ntrace = (size_t)mine->scalars[SC_NTRACE];
-  GFV_CALL(gfv_comm_agree(s->comm, state_alloc(mine, s->kloc, d, ps, ntrace), NULL));
-  if (s->rank == 0) memcpy(mine->trace, f->trace, ntrace * 6 * sizeof(double));
-  GFV_CALL(gfv_comm_bcast(s->comm, mine->trace, ntrace * 6 * sizeof(double), 0));
-  const struct {
-    const double *all;
-    double *mine;
-    size_t n;
-  } rows[] = {{f->logw, mine->logw, 1},   {f->mu, mine->mu, d},      {f->P, mine->P, ps},
-              {f->L, mine->L, ps},         {f->gh, mine->gh, d},      {f->G, mine->G, ps},
-              {f->phi, mine->phi, 1},      {f->phivar, mine->phivar, 1},
-              {f->tr_eps, mine->tr_eps, 1}, {f->used, mine->used, 1}};
-  for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
-    GFV_CALL(scatter_rows(s, rows[i].all, rows[i].mine, rows[i].n * sizeof(double)));
+/* Rank 0: the file's header and trace into f, its particle datasets opened in w (their
+ * shapes checked) and the checksum of everything verified, a block of rows at a time. */
+static int open_checkpoint(gfv_solver *s, const char *path, size_t rows, ck_writer *w, full_state *f) {
+  char sum[32], want[32];
+  uint64_t ck = 0;
+  GFV_CALL(gfv_h5_open(path, &w->h));
+  GFV_CALL(read_header(&w->h, path, s->cfg, s->d, s->psize, f));
+  GFV_CALL(writer_alloc(s, rows, w));
+  const int prank = 1 + s->fam->cov_rank;
+  for (size_t i = 0; i < NSETS; i++) {
+    const int wd = particle_sets[i].width, rank = wd == W1 ? 1 : wd == WD ? 2 : prank;
+    /* the precisions at rank 2 are (K, psize): (K, d) for diag, (K, d + d R) for lowrank:R */
+    const size_t dims[3] = {s->K, wd == WD || prank == 3 ? s->d : s->psize, s->d};
+    GFV_CALL(gfv_h5_set_open(&w->h, particle_sets[i].name, rank, dims, &w->set[i]));
+  }
+  GFV_CALL(checksum_file(s, w, f, rows, &ck));
+  GFV_CALL(gfv_h5_read_attr_string(&w->h, "checksum", sum, sizeof sum));
+  snprintf(want, sizeof want, "%016" PRIx64, ck);
+  GFV_CHECK(strcmp(sum, want) == 0, GFV_ERR_INPUT, "checkpoint '%s' is corrupted (checksum mismatch)",
+            path);
   return GFV_OK;
 }
 
+/* Rank 0: global rows [k, k + n) of every particle dataset, packed particle by particle as
+ * pack_local packs them. */
+static int read_block(const gfv_solver *s, ck_writer *w, size_t k, size_t n, double *block) {
+  const size_t per = doubles_per_particle(s->d, s->psize);
+  for (size_t off = 0, i = 0; i < NSETS; off += w->width[i], i++) {
+    GFV_CALL(gfv_h5_set_read_rows(&w->set[i], k, n, w->col[i]));
+    for (size_t r = 0; r < n; r++)
+      memcpy(block + r * per + off, w->col[i] + r * w->width[i], w->width[i] * sizeof(double));
+  }
+  return GFV_OK;
+}
+
+/* n packed particles into rows [j0, j0 + n) of f (the inverse of pack_local). */
+static void unpack_rows(const double *block, size_t n, size_t j0, full_state *f) {
+  const size_t d = f->d, dd = f->ps, per = doubles_per_particle(d, dd);
+  for (size_t i = 0; i < n; i++) {
+    const double *x = block + i * per;
+    const size_t j = j0 + i;
+    f->logw[j] = x[0];
+    memcpy(f->mu + j * d, x + 1, d * 8);
+    memcpy(f->P + j * dd, x + 1 + d, dd * 8);
+    memcpy(f->L + j * dd, x + 1 + d + dd, dd * 8);
+    memcpy(f->gh + j * d, x + 1 + d + 2 * dd, d * 8);
+    memcpy(f->G + j * dd, x + 1 + 2 * d + 2 * dd, dd * 8);
+    f->phi[j] = x[1 + 2 * d + 3 * dd];
+    f->phivar[j] = x[2 + 2 * d + 3 * dd];
+    f->tr_eps[j] = x[3 + 2 * d + 3 * dd];
+    f->used[j] = x[4 + 2 * d + 3 * dd];
+  }
+}
+
+/* Collective: the scalars, names and trace (f, on rank 0) to every rank, and each rank's
+ * block of particles into mine, read by rank 0 and sent a block of rows at a time, so that
+ * no rank holds more than its own particles and two blocks. */
+static int distribute(gfv_solver *s, ck_writer *w, const full_state *f, full_state *mine,
+                      size_t rows, double *block) {
+  GFV_CALL(gfv_comm_bcast(s->comm, mine->scalars, sizeof mine->scalars, 0));
+  GFV_CALL(gfv_comm_bcast(s->comm, mine->strings, sizeof mine->strings, 0));
+  const size_t d = s->d, ps = s->psize, ntrace = (size_t)mine->scalars[SC_NTRACE];
+  const size_t per = doubles_per_particle(d, ps);
+  GFV_CALL(gfv_comm_agree(s->comm, state_alloc(mine, s->kloc, d, ps, ntrace), NULL));
+  if (s->rank == 0) memcpy(mine->trace, f->trace, ntrace * 6 * sizeof(double));
+  GFV_CALL(gfv_comm_bcast(s->comm, mine->trace, ntrace * 6 * sizeof(double), 0));
+  int st = GFV_OK, rst = GFV_OK; /* the transfer's, rank 0's reads (agreed by the caller) */
+  for (int r = 0; !st && r < s->size; r++) {
+    size_t k0, kl;
+    gfv_block_range(s->K, s->size, r, &k0, &kl);
+    for (size_t j = 0; j < kl && !st; j += rows) {
+      const size_t n = kl - j < rows ? kl - j : rows, bytes = n * per * sizeof(double);
+      /* After a failed read rank 0 still sends every block, so that no rank waits. */
+      if (s->rank == 0 && !rst) rst = read_block(s, w, k0 + j, n, block);
+      if (s->rank == 0 && r != 0) st = gfv_comm_send_bytes(s->comm, block, bytes, r, RESTORE_TAG);
+      else if (r == s->rank && r != 0) st = gfv_comm_recv_bytes(s->comm, block, bytes, 0, RESTORE_TAG);
+      if (!st && r == s->rank) unpack_rows(block, n, j, mine);
+    }
+  }
+  return st ? st : rst;
+}
+
 int gfv_solver_restore(gfv_solver *s, const char *path) {
+  const size_t per = doubles_per_particle(s->d, s->psize);
+  const size_t rows = gfv_ckpt_block_rows(s->K, s->size, per * sizeof(double));
   full_state f = {0}, mine = {0};
-  int st = s->rank == 0 ? read_file(path, s->cfg, s->d, s->fam, &f) : GFV_OK;
+  ck_writer w = {0};
+  double *block = NULL;
+  writer_init(&w);
+  int st = gfv_calloc(&block, rows * per, sizeof(double));
+  if (!st && s->rank == 0) st = open_checkpoint(s, path, rows, &w, &f);
   if (s->rank == 0) memcpy(mine.scalars, f.scalars, sizeof f.scalars), memcpy(mine.strings, f.strings, sizeof f.strings);
   st = gfv_comm_agree(s->comm, st, NULL);
-  if (!st) st = distribute(s, &f, &mine);
+  if (!st) st = gfv_comm_agree(s->comm, distribute(s, &w, &f, &mine, rows, block), NULL);
+  writer_free(&w);
+  gfv_h5_close(&w.h);
+  free(block);
   state_free(&f);
   if (!st) st = install(s, &mine);
   state_free(&mine);

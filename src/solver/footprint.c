@@ -27,8 +27,9 @@
  *                  (at most a quarter of the budget: params_stream.c), and the own
  *                  precisions' eigenvalue bounds, 16 kloc
  *   plus the largest of these later phases:
- *     restart      rank 0 reads the whole checkpoint, 8 K (5 + 2d + 3ps) and the trace,
- *                  and scatters it; every rank keeps its block, kloc of the same
+ *     restart      rank 0 checks the checkpoint's checksum and reads it a block of rows at a
+ *                  time (checkpoint.c, restore), sending each rank its own: two blocks
+ *                  on rank 0, one on the others, and every rank keeps its own kloc
  *     checkpoint   blocks of B = min(GFV_OUTPUT_BLOCK_BYTES / per, ceil(K / P)) packed
  *                  particles (per = 8 (5 + 2d + 3ps) bytes; output_blocks.h): every rank
  *                  packs and sends one block at a time; rank 0 holds one block received and
@@ -176,13 +177,14 @@ void gfv_memory_estimate(const gfv_config *cfg, const gfv_target *t, int ranks, 
       8 * kloc * 4 + 2 * 16 * kloc + 8 * (d * d + d) + 3 * 8 * (double)cfg->samples * d;
   for (int i = 0; i < GFV_MEM_NTERMS; i++) out->persistent += keep[i];
 
+  const double ck_rows = (double)gfv_ckpt_block_rows((size_t)K, ranks, (size_t)s.per_ck);
   enum { RESTART, CHECKPOINT, EVALUATION, OUTPUTS, NPHASES };
   double phase[NPHASES][GFV_MEM_NTERMS] = {{0}};
   if (cfg->restart[0]) {
-    phase[RESTART][GFV_MEM_PARTICLES] = (s.root ? K : 0) * s.per_ck + kloc * s.per_ck;
+    /* every rank's own block, a block of rows in flight, and rank 0's columns of one */
+    phase[RESTART][GFV_MEM_PARTICLES] = kloc * s.per_ck + (1 + s.root) * ck_rows * s.per_ck;
     phase[RESTART][GFV_MEM_TRACE] = s.rows * 48;
   }
-  const double ck_rows = (double)gfv_ckpt_block_rows((size_t)K, ranks, (size_t)s.per_ck);
   phase[CHECKPOINT][GFV_MEM_PARTICLES] = (1 + s.root) * ck_rows * s.per_ck;
   phase[CHECKPOINT][GFV_MEM_TRACE] = s.root * s.rows * 48;
   /* The whole mixture (gfv_solver_gather_full): only L is new in the params layout. */

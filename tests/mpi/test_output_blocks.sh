@@ -146,8 +146,9 @@ for np in 1 2 3; do
 done
 run tiny-2 2 1 && compare blocks-of-one-particle-np2-same-files one-2 tiny-2
 
-# A restart from a checkpoint written in small blocks on 3 ranks.
-if run part-3 3 1000 --iters=15 && run cont-3 3 "" --restart="$dir/part-3/out/checkpoint.h5"; then
+# A restart from a checkpoint written in small blocks on 3 ranks, read back in small blocks
+# (rank 0 reads each rank's particles a block of rows at a time and sends them).
+if run part-3 3 1000 --iters=15 && run cont-3 3 1000 --restart="$dir/part-3/out/checkpoint.h5"; then
   if cmp -s "$dir/one-3/out/mixture.csv" "$dir/cont-3/out/mixture.csv"; then
     pass restart-from-blocked-checkpoint-bitwise
   else
