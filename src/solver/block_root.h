@@ -1,5 +1,5 @@
-/* block_root.h - every rank's particles to rank 0, a block at a time, in particle order:
- * the checkpoint (checkpoint.c) and, beyond the gather budget, mixture.csv / mixture.h5
+/* block_root.h - every rank's particles to rank 0 (or from it), a block at a time, in
+ * particle order: the checkpoint and the restart (checkpoint.c) and, beyond the gather budget, mixture.csv / mixture.h5
  * (outputs.c).  No rank holds more than one block of `rows` rows of `per` doubles. */
 #ifndef GFLOWVI_BLOCK_ROOT_H
 #define GFLOWVI_BLOCK_ROOT_H
@@ -16,5 +16,12 @@ typedef int (*gfv_take_fn)(gfv_solver *s, size_t k, size_t n, const double *bloc
  * the first failure is returned, not agreed; the caller agrees it. */
 int gfv_solver_blocks_to_root(gfv_solver *s, size_t per, size_t rows, double *block, int tag,
                               gfv_pack_fn pack, gfv_take_fn take, void *ctx);
+
+/* The reverse (collective, point to point, tag): rank 0 fills block with global rows
+ * [k, k + n) (fill's j is the global row k), the owner takes them as its local rows
+ * [j, j + n) (take's k is the local row j): the restart (checkpoint.c).  A failed fill
+ * does not stop the transfer; the first failure is returned, not agreed. */
+int gfv_solver_blocks_from_root(gfv_solver *s, size_t per, size_t rows, double *block, int tag,
+                                gfv_pack_fn fill, gfv_take_fn take, void *ctx);
 
 #endif

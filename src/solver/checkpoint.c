@@ -117,6 +117,14 @@ static const struct {
 
 static size_t set_width(int w, size_t d, size_t ps) { return w == W1 ? 1 : w == WD ? d : ps; }
 
+/* Dataset i's shape (its rank, and dims): (K), (K, d), and the precisions (K, d, d), or at
+ * rank 2 (K, psize): (K, d) for diag, (K, d + d R) for lowrank:R. */
+static int set_shape(const gfv_solver *s, size_t i, size_t dims[3]) {
+  const int wd = particle_sets[i].width, prank = 1 + s->fam->cov_rank;
+  dims[0] = s->K, dims[1] = wd == WD || prank == 3 ? s->d : s->psize, dims[2] = s->d;
+  return wd == W1 ? 1 : wd == WD ? 2 : prank;
+}
+
 /* Packs this rank's particles [j0, j0 + n), doubles_per_particle each. */
 static void pack_local(const gfv_solver *s, size_t j0, size_t n, double *buf) {
   const size_t d = s->d, dd = s->psize, per = doubles_per_particle(d, dd);
@@ -218,13 +226,10 @@ static int write_block(const gfv_solver *s, ck_writer *w, const full_state *f, c
   for (size_t off = 0, i = 0; i < NSETS; off += w->width[i], i++)
     for (size_t r = 0; r < n; r++)
       memcpy(w->col[i] + r * w->width[i], packed + r * per + off, w->width[i] * sizeof(double));
-  const size_t K = s->K, d = s->d;
-  const int prank = 1 + s->fam->cov_rank; /* precisions: (K, d, d), or (K, d) for diag */
   for (size_t i = 0; i < NSETS; i++) {
     if (!w->created) {
-      const int wd = particle_sets[i].width, rank = wd == W1 ? 1 : wd == WD ? 2 : prank;
-      /* the precisions at rank 2 are (K, psize): (K, d) for diag, (K, d + d R) for lowrank:R */
-      const size_t dims[3] = {K, wd == WD || prank == 3 ? d : s->psize, d};
+      size_t dims[3];
+      const int rank = set_shape(s, i, dims);
       GFV_CALL(gfv_h5_set_create(&w->h, particle_sets[i].name, rank, dims, &w->set[i]));
     }
     GFV_CALL(gfv_h5_set_write_rows(&w->set[i], k, n, w->col[i]));
@@ -479,11 +484,9 @@ static int open_checkpoint(gfv_solver *s, const char *path, size_t rows, ck_writ
   GFV_CALL(gfv_h5_open(path, &w->h));
   GFV_CALL(read_header(&w->h, path, s->cfg, s->d, s->psize, f));
   GFV_CALL(writer_alloc(s, rows, w));
-  const int prank = 1 + s->fam->cov_rank;
   for (size_t i = 0; i < NSETS; i++) {
-    const int wd = particle_sets[i].width, rank = wd == W1 ? 1 : wd == WD ? 2 : prank;
-    /* the precisions at rank 2 are (K, psize): (K, d) for diag, (K, d + d R) for lowrank:R */
-    const size_t dims[3] = {s->K, wd == WD || prank == 3 ? s->d : s->psize, s->d};
+    size_t dims[3];
+    const int rank = set_shape(s, i, dims);
     GFV_CALL(gfv_h5_set_open(&w->h, particle_sets[i].name, rank, dims, &w->set[i]));
   }
   GFV_CALL(checksum_file(s, w, f, rows, &ck));
@@ -494,9 +497,16 @@ static int open_checkpoint(gfv_solver *s, const char *path, size_t rows, ck_writ
   return GFV_OK;
 }
 
+/* gfv_solver_blocks_from_root's two ends: rank 0 reads, the owner unpacks. */
+typedef struct {
+  ck_writer *w;
+  full_state *mine;
+} restore_source;
+
 /* Rank 0: global rows [k, k + n) of every particle dataset, packed particle by particle as
  * pack_local packs them. */
-static int read_block(const gfv_solver *s, ck_writer *w, size_t k, size_t n, double *block) {
+static int read_block(const gfv_solver *s, size_t k, size_t n, double *block, void *ctx) {
+  ck_writer *w = ((restore_source *)ctx)->w;
   const size_t per = doubles_per_particle(s->d, s->psize);
   for (size_t off = 0, i = 0; i < NSETS; off += w->width[i], i++) {
     GFV_CALL(gfv_h5_set_read_rows(&w->set[i], k, n, w->col[i]));
@@ -506,8 +516,10 @@ static int read_block(const gfv_solver *s, ck_writer *w, size_t k, size_t n, dou
   return GFV_OK;
 }
 
-/* n packed particles into rows [j0, j0 + n) of f (the inverse of pack_local). */
-static void unpack_rows(const double *block, size_t n, size_t j0, full_state *f) {
+/* n packed particles into this rank's rows [j0, j0 + n) of mine (the inverse of pack_local). */
+static int unpack_rows(gfv_solver *s, size_t j0, size_t n, const double *block, void *ctx) {
+  full_state *f = ((restore_source *)ctx)->mine;
+  (void)s;
   const size_t d = f->d, dd = f->ps, per = doubles_per_particle(d, dd);
   for (size_t i = 0; i < n; i++) {
     const double *x = block + i * per;
@@ -523,6 +535,7 @@ static void unpack_rows(const double *block, size_t n, size_t j0, full_state *f)
     f->tr_eps[j] = x[3 + 2 * d + 3 * dd];
     f->used[j] = x[4 + 2 * d + 3 * dd];
   }
+  return GFV_OK;
 }
 
 /* Collective: the scalars, names and trace (f, on rank 0) to every rank, and each rank's
@@ -533,24 +546,12 @@ static int distribute(gfv_solver *s, ck_writer *w, const full_state *f, full_sta
   GFV_CALL(gfv_comm_bcast(s->comm, mine->scalars, sizeof mine->scalars, 0));
   GFV_CALL(gfv_comm_bcast(s->comm, mine->strings, sizeof mine->strings, 0));
   const size_t d = s->d, ps = s->psize, ntrace = (size_t)mine->scalars[SC_NTRACE];
-  const size_t per = doubles_per_particle(d, ps);
   GFV_CALL(gfv_comm_agree(s->comm, state_alloc(mine, s->kloc, d, ps, ntrace), NULL));
   if (s->rank == 0) memcpy(mine->trace, f->trace, ntrace * 6 * sizeof(double));
   GFV_CALL(gfv_comm_bcast(s->comm, mine->trace, ntrace * 6 * sizeof(double), 0));
-  int st = GFV_OK, rst = GFV_OK; /* the transfer's, rank 0's reads (agreed by the caller) */
-  for (int r = 0; !st && r < s->size; r++) {
-    size_t k0, kl;
-    gfv_block_range(s->K, s->size, r, &k0, &kl);
-    for (size_t j = 0; j < kl && !st; j += rows) {
-      const size_t n = kl - j < rows ? kl - j : rows, bytes = n * per * sizeof(double);
-      /* After a failed read rank 0 still sends every block, so that no rank waits. */
-      if (s->rank == 0 && !rst) rst = read_block(s, w, k0 + j, n, block);
-      if (s->rank == 0 && r != 0) st = gfv_comm_send_bytes(s->comm, block, bytes, r, RESTORE_TAG);
-      else if (r == s->rank && r != 0) st = gfv_comm_recv_bytes(s->comm, block, bytes, 0, RESTORE_TAG);
-      if (!st && r == s->rank) unpack_rows(block, n, j, mine);
-    }
-  }
-  return st ? st : rst;
+  restore_source src = {w, mine};
+  return gfv_solver_blocks_from_root(s, doubles_per_particle(d, ps), rows, block, RESTORE_TAG,
+                                     read_block, unpack_rows, &src);
 }
 
 int gfv_solver_restore(gfv_solver *s, const char *path) {
