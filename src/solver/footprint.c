@@ -119,8 +119,7 @@ static void get_shape(const gfv_config *cfg, const gfv_target *t, int ranks, int
   s->per_ck = 8 * (5 + 2 * s->d + 3 * s->ps); /* checkpoint.c doubles_per_particle */
   s->params = !fam->rank && gfv_layout_choose(cfg->layout, (size_t)cfg->particles, (size_t)cfg->samples, t->dim,
                                 s->diag, s->H, ranks) == GFV_LAYOUT_PARAMS;
-  /* the low-rank family never streams (params_stream.c: the fused kernel has no low-rank path) */
-  s->cap = fam->rank ? 0.0 : (double)gfv_params_stream_cap((size_t)cfg->particles, ranks, t->dim, (size_t)s->ps);
+  s->cap = (double)gfv_family_stream_cap(fam, (size_t)cfg->particles, ranks, t->dim);
 }
 
 /* Adds to term the phase whose total is the largest. */

@@ -64,11 +64,15 @@ size_t gfv_samples_h_rows(size_t K, size_t ps, int hessian) {
   return rows < 1 ? 1 : rows;
 }
 
-int gfv_solver_stream_alloc(gfv_solver *s) {
+size_t gfv_family_stream_cap(const gfv_family_type *fam, size_t K, int ranks, size_t d) {
   /* The low-rank family (samples layout only) gathers its mixture for the evaluation
    * whatever its size: the streamed sweeps use the fused kernel, which has no low-rank path;
    * its mixture is K (d + d R) numbers, small for the few components it is meant for. */
-  s->stream_cap = s->fam->rank ? 0 : gfv_params_stream_cap(s->K, s->size, s->d, s->psize);
+  return fam->rank ? 0 : gfv_params_stream_cap(K, ranks, d, fam->psize(fam, d));
+}
+
+int gfv_solver_stream_alloc(gfv_solver *s) {
+  s->stream_cap = gfv_family_stream_cap(s->fam, s->K, s->size, s->d);
   if (!s->stream_cap || s->ring[0]) return GFV_OK;
   const size_t row = s->d + s->psize + GFV_RING_EXTRA;
   for (int i = 0; i < 2; i++) GFV_ALLOC(s->ring[i], s->stream_cap * row);

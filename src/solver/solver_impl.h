@@ -205,6 +205,8 @@ double gfv_params_gather_budget(void);
 /* Components per block of the streamed mixture, 0 when it is gathered (it fits the budget,
  * or a timing-only simulated run); a block is at most an eighth of the budget. */
 size_t gfv_params_stream_cap(size_t K, int ranks, size_t d, size_t ps);
+/* The same for a family: 0 (never streams) for the low-rank one. */
+size_t gfv_family_stream_cap(const gfv_family_type *fam, size_t K, int ranks, size_t d);
 /* Sets s->stream_cap and allocates the ring's two blocks when the mixture streams. */
 int gfv_solver_stream_alloc(gfv_solver *s);
 /* Collective: fn(s, block, lmin, ctx) for every block of the mixture (s->cur's components of
