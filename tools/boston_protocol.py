@@ -9,7 +9,7 @@ then the mean and standard error over the splits next to the published figures
 (SVGD RMSE 2.96, LL -2.50; PBP 3.01, -2.57; MC dropout 2.97, -2.46), and writes
 OUT/protocol.json.
 
-  tools/boston_protocol.py [--splits 20] [--jobs J] [--np P] [--out DIR] [--svgd-protocol]
+  tools/boston_protocol.py [--splits 20] [--first 1] [--jobs J] [--np P] [--out DIR] [--svgd-protocol]
                            [-- GFLOWVI OPTIONS]
 
 --svgd-protocol follows the SVGD paper's code (bayesian_nn.py): 10% of the training rows held
@@ -80,6 +80,8 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog=__doc__.split("\n\n", 1)[1])
     ap.add_argument("--splits", type=int, default=20)
+    ap.add_argument("--first", type=int, default=1,
+                    help="first split seed: runs splits FIRST .. FIRST + SPLITS - 1")
     ap.add_argument("--np", type=int, default=1, help="MPI ranks per run")
     ap.add_argument("--jobs", type=int, default=0, help="concurrent runs (0: cores / np)")
     ap.add_argument("--data", default=os.path.join(ROOT, "data", "boston.csv"))
@@ -102,7 +104,7 @@ def main():
     rows = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for k, s, secs, err in pool.map(lambda k: run_split(k, args, extra),
-                                        range(1, args.splits + 1)):
+                                        range(args.first, args.first + args.splits)):
             if s is None:
                 print(f"split {k:2d}: FAILED after {secs:.1f} s: {err}", flush=True)
                 continue

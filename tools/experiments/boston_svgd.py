@@ -10,7 +10,7 @@ precision set to 1 / its mean squared residual on the dev rows.  It runs on exac
 train, dev and test rows of a `tools/boston_protocol.py --svgd-protocol` run (its
 summary.json files name them), so the two can be compared split by split.
 
-  tools/experiments/boston_svgd.py PROTOCOL_OUT [--splits 20] [--data data/boston.csv]
+  tools/experiments/boston_svgd.py PROTOCOL_OUT [--splits 20] [--first 1] [--data data/boston.csv]
       [--map]     (--map: no kernel, i.e. 20 independent MAP networks: a deep ensemble)
 
 Prints each split's test RMSE and log-likelihood and their mean +- standard error."""
@@ -100,12 +100,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("protocol_out", help="the --out folder of boston_protocol.py --svgd-protocol")
     ap.add_argument("--splits", type=int, default=20)
+    ap.add_argument("--first", type=int, default=1,
+                    help="first split seed: splits FIRST .. FIRST + SPLITS - 1")
     ap.add_argument("--data", default=os.path.join(ROOT, "data", "boston.csv"))
     ap.add_argument("--map", action="store_true", help="no kernel: independent MAP networks")
     args = ap.parse_args()
     A = np.loadtxt(args.data, delimiter=",", skiprows=1)
     res = []
-    for k in range(1, args.splits + 1):
+    for k in range(args.first, args.first + args.splits):
         with open(os.path.join(args.protocol_out, f"split_{k:02d}", "summary.json")) as f:
             data = json.load(f)["data"]
         rmse, ll = run_split(A, data, k, not args.map)
