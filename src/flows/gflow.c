@@ -17,18 +17,23 @@
 static int gflow_update(size_t d, const double *mu, const double *P, const double *L,
                         const double *gh, const double *G, double eta, int plain, double *mu_out,
                         double *P_out, double *L_out, double *work, gfv_step_info *info) {
+  (void)P; /* the products use its factor L */
   const int n = (int)d;
   double *Sigma = work, *Snew = work + d * d, *T = work + 2 * d * d;
   if (gfv_chol_inverse(d, L, Sigma)) return 1;
   memcpy(Snew, Sigma, d * d * sizeof(double));
   cblas_daxpy(n * n, -0.5 * eta, G, 1, Snew, 1);
   if (!plain) {
-    /* (eta^2/2) B P B with B = G/2: T = P G, Snew += eta^2/8 G T */
-    cblas_dsymm(CblasRowMajor, CblasLeft, CblasLower, n, n, 1.0, P, n, G, n, 0.0, T, n);
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 0.125 * eta * eta, G, n, T, n,
-                1.0, Snew, n);
+    /* (eta^2/2) B P B with B = G/2, and G P G = W^T W with W = L^T G (P = L L^T): a
+     * triangular product and a rank-d update of the lower triangle, 2 d^3 flops in place of
+     * 4 d^3 for two general products. */
+    memcpy(T, G, d * d * sizeof(double));
+    cblas_dtrmm(CblasRowMajor, CblasLeft, CblasLower, CblasTrans, CblasNonUnit, n, n, 1.0, L, n, T, n);
+    cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, n, n, 0.125 * eta * eta, T, n, 1.0, Snew, n);
+    gfv_fill_upper_from_lower(d, Snew);
+  } else {
+    gfv_symmetrize(d, Snew);
   }
-  gfv_symmetrize(d, Snew);
   /* P' = Sigma'^{-1}: factor Sigma', invert, factor P'. */
   memcpy(T, Snew, d * d * sizeof(double));
   if (gfv_chol(d, T)) return 1;

@@ -3,9 +3,12 @@
  *    indefinite G and large steps, the plain update does not;
  *  - K = 1 reductions, step for step through the whole solver: NGFlow-VI is the
  *    variational online Newton update, GFlow-VI is BBVI with the reparameterisation
- *    gradient, on a Gaussian target where every expectation has a closed form. */
+ *    gradient, on a Gaussian target where every expectation has a closed form;
+ *  - the factored products (W = L^{-1} G and W^T W; Stein's (Zc P)^T Gh) equal the
+ *    formulas written with an explicit inverse and general products, at d = 40. */
 #include <cblas.h>
 #include <lapacke.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,10 +197,136 @@ static void test_stein_estimator_agrees_with_hessian(void) {
   free(z), free(gl), free(gb), free(lp), free(work);
 }
 
+/* ---- the factored products against the formulas, at a size where they are used -------- */
+
+#define FD 40
+
+/* A random symmetric positive definite d x d matrix with eigenvalues spread over [0.1, 10]
+ * (B B^T / d + 0.1 I with a scaled B), and a random symmetric indefinite one. */
+static void random_spd(gsl_rng *r, size_t d, double *A) {
+  double *B = malloc(d * d * sizeof(double));
+  gfv_rng_gaussian_fill(r, d * d, B);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)d, 3.0 / (double)d, B,
+              (int)d, B, (int)d, 0.0, A, (int)d);
+  for (size_t i = 0; i < d; i++) A[i * d + i] += 0.1;
+  free(B);
+}
+
+static void random_sym(gsl_rng *r, size_t d, double *G) {
+  gfv_rng_gaussian_fill(r, d * d, G);
+  gfv_symmetrize(d, G);
+}
+
+static double rel_frob(size_t n, const double *a, const double *b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < n; i++) num += (a[i] - b[i]) * (a[i] - b[i]), den += b[i] * b[i];
+  return sqrt(num / den);
+}
+
+/* X (d x d) times Y, general product: C = alpha X Y + beta C. */
+static void gemm(size_t d, double alpha, const double *X, const double *Y, double beta, double *C) {
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)d, (int)d, (int)d, alpha, X, (int)d, Y,
+              (int)d, beta, C, (int)d);
+}
+
+static void inverse_spd(size_t d, const double *A, double *inv) {
+  memcpy(inv, A, d * d * sizeof(double));
+  LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'L', (int)d, inv, (int)d);
+  LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'L', (int)d, inv, (int)d);
+  gfv_fill_upper_from_lower(d, inv);
+}
+
+/* NGFlow-VI: P' = P + eta G + eta^2/2 G P^{-1} G; GFlow-VI: Sigma' = Sigma - eta G/2 +
+ * eta^2/8 G P G, P' = Sigma'^{-1}.  Rounding of 40 x 40 products of entries of order 1 to
+ * 10 with a condition number near 100 is about 1e-14 relative; 1e-10 leaves room for the
+ * conditioning of the inverses without admitting a wrong term (each is >= 1e-3 of P'). */
+static void test_factored_updates_match_formulas(void) {
+  const size_t d = FD;
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 7);
+  double *P = malloc(d * d * sizeof(double)), *L = malloc(d * d * sizeof(double));
+  double *G = malloc(d * d * sizeof(double)), *Sig = malloc(d * d * sizeof(double));
+  double *ref = malloc(d * d * sizeof(double)), *T = malloc(d * d * sizeof(double));
+  double *P2 = malloc(d * d * sizeof(double)), *L2 = malloc(d * d * sizeof(double));
+  double *work = malloc(gfv_flow_work_size(d) * sizeof(double));
+  double mu[FD] = {0}, gh[FD] = {0}, mu2[FD];
+  random_spd(r, d, P);
+  random_sym(r, d, G);
+  memcpy(L, P, d * d * sizeof(double));
+  gfv_chol(d, L);
+  inverse_spd(d, P, Sig);
+  const double etas[3] = {0.05, 1.0, 10.0};
+  for (int e = 0; e < 3; e++) {
+    const double eta = etas[e];
+    gfv_step_info info;
+    /* NGFlow-VI */
+    memcpy(ref, P, d * d * sizeof(double));
+    cblas_daxpy((int)(d * d), eta, G, 1, ref, 1);
+    gemm(d, 1.0, Sig, G, 0.0, T);
+    gemm(d, 0.5 * eta * eta, G, T, 1.0, ref);
+    CHECK(!gfv_flow_ngflow.update(d, mu, P, L, gh, G, eta, 0, mu2, P2, L2, work, &info),
+          "ngflow update failed at eta %g", eta);
+    double err = rel_frob(d * d, P2, ref);
+    CHECK(err < 1e-10, "ngflow P' differs from the formula by %.3g (relative) at eta %g", err, eta);
+    /* GFlow-VI, compared in Sigma' = P'^{-1} */
+    memcpy(ref, Sig, d * d * sizeof(double));
+    cblas_daxpy((int)(d * d), -0.5 * eta, G, 1, ref, 1);
+    gemm(d, 1.0, P, G, 0.0, T);
+    gemm(d, 0.125 * eta * eta, G, T, 1.0, ref);
+    CHECK(!gfv_flow_gflow.update(d, mu, P, L, gh, G, eta, 0, mu2, P2, L2, work, &info),
+          "gflow update failed at eta %g", eta);
+    inverse_spd(d, P2, T);
+    err = rel_frob(d * d, T, ref);
+    CHECK(err < 1e-10, "gflow Sigma' differs from the formula by %.3g (relative) at eta %g", err,
+          eta);
+  }
+  gsl_rng_free(r);
+  free(P), free(L), free(G), free(Sig), free(ref), free(T), free(P2), free(L2), free(work);
+}
+
+/* Stein's G = sym(P (1/S) Zc^T Gh) through both orders of the products: S < d takes
+ * (Zc P)^T Gh, S >= d forms the d x d middle first.  Both against the formula. */
+static void test_stein_orders_match_formula(void) {
+  const size_t d = FD, sizes[2] = {7, 60};
+  gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+  gsl_rng_set(r, 11);
+  double *P = malloc(d * d * sizeof(double)), *M = malloc(d * d * sizeof(double));
+  double *ref = malloc(d * d * sizeof(double)), *G = malloc(d * d * sizeof(double));
+  double mu[FD], gh[FD];
+  random_spd(r, d, P);
+  gfv_rng_gaussian_fill(r, d, mu);
+  for (int k = 0; k < 2; k++) {
+    const size_t S = sizes[k];
+    double *z = malloc(S * d * sizeof(double)), *gl = malloc(S * d * sizeof(double));
+    double *gb = malloc(S * d * sizeof(double));
+    double *work = malloc(gfv_estimator_work_size(d, S) * sizeof(double));
+    gfv_rng_gaussian_fill(r, S * d, z);
+    gfv_rng_gaussian_fill(r, S * d, gl);
+    gfv_rng_gaussian_fill(r, S * d, gb);
+    for (size_t a = 0; a < d; a++)
+      for (size_t b = 0; b < d; b++) {
+        double m = 0;
+        for (size_t i = 0; i < S; i++) m += (z[i * d + a] - mu[a]) * (gb[i * d + b] - gl[i * d + b]);
+        M[a * d + b] = m / (double)S;
+      }
+    gemm(d, 1.0, P, M, 0.0, ref);
+    gfv_symmetrize(d, ref);
+    gfv_particle_samples ps = {d, S, mu, P, z, gl, NULL, gb, NULL};
+    gfv_estimator_stein.estimate(&ps, gh, G, work);
+    double err = rel_frob(d * d, G, ref);
+    CHECK(err < 1e-12, "Stein G with S = %zu differs from the formula by %.3g (relative)", S, err);
+    free(z), free(gl), free(gb), free(work);
+  }
+  gsl_rng_free(r);
+  free(P), free(M), free(ref), free(G);
+}
+
 int main(void) {
   RUN(test_retraction_keeps_definiteness_plain_does_not);
   RUN(test_ngflow_k1_is_variational_online_newton);
   RUN(test_gflow_k1_is_bbvi);
   RUN(test_stein_estimator_agrees_with_hessian);
+  RUN(test_factored_updates_match_formulas);
+  RUN(test_stein_orders_match_formula);
   return harness_report();
 }
