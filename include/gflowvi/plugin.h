@@ -117,6 +117,19 @@ int gfv_plugin_output_groups(void *state, int *group);
 int gfv_plugin_dim_names(void *state, const char **names);
 
 /* The loader's function types. */
+/* ---- optional: the plugin's own lines ------------------------------------------------ */
+
+/* A line a plugin prints itself reaches only the terminal.  When a plugin defines
+ * gfv_plugin_set_log, gflowvi calls it once, right after gfv_plugin_init (with the state it
+ * stored), handing over a function that says one line through gflowvi's log
+ * (include/gflowvi/log.h): to the caller's gfv_solver_set_log or gfv_set_log callback when
+ * there is one, else to stderr (notes, warnings) or stdout (info), as gflowvi's own lines.
+ * level is a gfv_log_level (GFV_LOG_INFO 1, GFV_LOG_NOTE 2, GFV_LOG_WARNING 3); message is
+ * one line without its newline, which the plugin should begin with its own name.  The
+ * function stays valid until gfv_plugin_destroy and may be called from any plugin function. */
+typedef void (*gfv_plugin_log_fn)(int level, const char *message);
+void gfv_plugin_set_log(void *state, gfv_plugin_log_fn log);
+
 typedef int (*gfv_plugin_abi_version_fn)(void);
 typedef size_t (*gfv_plugin_dim_fn)(void *);
 typedef int (*gfv_plugin_logdensity_fn)(void *, size_t, size_t, const double *, double *, double *);
@@ -129,6 +142,7 @@ typedef int (*gfv_plugin_output_names_fn)(void *, const char **);
 typedef int (*gfv_plugin_write_array_fn)(void *, const double *, double *, unsigned long);
 typedef int (*gfv_plugin_output_groups_fn)(void *, int *);
 typedef int (*gfv_plugin_dim_names_fn)(void *, const char **);
+typedef void (*gfv_plugin_set_log_fn)(void *, gfv_plugin_log_fn);
 
 #ifdef __cplusplus
 }

@@ -201,6 +201,13 @@ static int open_plugin(plugin_ctx *c, const char *path) {
 }
 
 /* label (may be NULL) replaces "plugin PATH" in the message of a failed init. */
+/* The log a plugin's own lines go through (gfv_plugin_set_log): gflowvi's, so a caller's
+ * callback receives them; levels outside the enum count as warnings. */
+static void plugin_log(int level, const char *message) {
+  if (level < GFV_LOG_PROGRESS || level > GFV_LOG_WARNING) level = GFV_LOG_WARNING;
+  gfv_log_line(level, "%s", message ? message : "");
+}
+
 static int init_plugin(plugin_ctx *c, int argc, const char *const *argv, const char *label) {
   gfv_plugin_init_fn init = (gfv_plugin_init_fn)symbol(c, "gfv_plugin_init");
   if (init) {
@@ -218,6 +225,12 @@ static int init_plugin(plugin_ctx *c, int argc, const char *const *argv, const c
               "--plugin-arg given, but plugin %s has no gfv_plugin_init to take it", c->path);
   }
   c->inited = 1;
+  gfv_plugin_set_log_fn set_log = (gfv_plugin_set_log_fn)symbol(c, "gfv_plugin_set_log");
+  if (set_log) {
+    guard_enter(c, "gfv_plugin_set_log");
+    set_log(c->state, plugin_log);
+    guard_leave();
+  }
   return GFV_OK;
 }
 

@@ -10,7 +10,8 @@
  *  - the ELF checks before dlopen, on damaged copies of ring.so: cut short at several
  *    places (a truncated file made dlopen die of SIGBUS), another machine, word size,
  *    byte order or ELF type, headers past any file, a directory, a device, and a PIE
- *    program, which passes them and is refused by dlopen. */
+ *    program, which passes them and is refused by dlopen;
+ *  - the plugin's own lines (gfv_plugin_set_log) reach the caller's log callback. */
 #include <elf.h>
 #include <math.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "gflowvi/comm.h"
 #include "gflowvi/config.h"
 #include "gflowvi/error.h"
+#include "gflowvi/log.h"
 #include "gflowvi/solver.h"
 #include "gflowvi/target.h"
 #include "fit_run.h"
@@ -275,6 +277,38 @@ static void test_nan(void) {
   gfv_target_free(t);
 }
 
+/* A plugin's own line goes through gflowvi's log (gfv_plugin_set_log): with gfv_set_log
+ * installed, ring's "warn" line reaches the callback once, as a warning, and not stderr. */
+typedef struct {
+  int count, level;
+  char text[256];
+} log_record;
+
+static void record_line(int level, const char *message, void *ctx) {
+  log_record *r = ctx;
+  if (!strstr(message, "ring: ")) return; /* only the plugin's line */
+  r->count++, r->level = level;
+  snprintf(r->text, sizeof r->text, "%s", message);
+}
+
+static void test_plugin_log(void) {
+  gfv_config cfg;
+  config(&cfg, "ring.so", "warn");
+  log_record rec = {0};
+  gfv_set_log(record_line, &rec);
+  gfv_target *t = make(&cfg);
+  if (t) {
+    double z[4] = {1.0, 0.5, -2.0, 0.1}, lp[2], g[4];
+    CHECK(t->eval(t, 2, z, lp, g, NULL) == GFV_OK, "eval failed");
+    CHECK(t->eval(t, 2, z, lp, g, NULL) == GFV_OK, "eval failed");
+    gfv_target_free(t);
+  }
+  gfv_set_log(NULL, NULL);
+  CHECK(rec.count == 1, "the plugin's line reached the callback %d times, want once", rec.count);
+  CHECK(rec.level == GFV_LOG_WARNING, "level %d, want GFV_LOG_WARNING", rec.level);
+  CHECK(strstr(rec.text, "the first evaluation"), "line: '%s'", rec.text);
+}
+
 int main(void) {
   gfv_error_install_gsl_handler();
   const char *build = getenv("GFV_BUILD");
@@ -296,6 +330,7 @@ int main(void) {
   RUN(test_errors);
   RUN(test_elf_checks);
   RUN(test_nan);
+  RUN(test_plugin_log);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) printf("# could not remove %s\n", tmpdir);

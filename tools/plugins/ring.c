@@ -13,7 +13,9 @@
  * Arguments (--plugin-arg, comma-separated): radius=R (default 2), width=W (default 0.25),
  * nan (return NaN everywhere: shows gflowvi's handling of a broken model), sleep=S (pause S
  * seconds in gfv_plugin_init: a slow set-up, for the signal tests), cut=C (a bounded support:
- * the density is zero, log -inf, where z_2 < C; the ring is then not normalised).
+ * the density is zero, log -inf, where z_2 < C; the ring is then not normalised), warn (say one
+ * warning at the first evaluation, through gfv_plugin_set_log's hook: how a plugin's lines
+ * reach a library caller's log).
  * Build variants used by the tests: -DRING_ABI_OFFSET=1 (claims another ABI version),
  * -DRING_OMIT_LOGDENSITY (lacks a required function), -DRING_NO_HESSIAN (no Hessian),
  * -DRING_EXIT_IN_INIT and -DRING_EXIT_IN_CONSTRUCTOR (call exit(0) in gfv_plugin_init or
@@ -37,6 +39,8 @@ typedef struct {
   double R, w, logC;
   double cut; /* the density is 0 (log -inf) where z_2 < cut; -inf = no cut */
   int nan;
+  int warn, warned;      /* "warn": say one warning at the first evaluation */
+  gfv_plugin_log_fn log; /* gflowvi's log (gfv_plugin_set_log); NULL: print it ourselves */
 } ring;
 
 int gfv_plugin_abi_version(void) { return GFV_PLUGIN_ABI_VERSION + RING_ABI_OFFSET; }
@@ -78,11 +82,12 @@ int gfv_plugin_init(int argc, const char *const *argv, void **state, char *err, 
     }
     if ((ok = parse(argv[i], "radius", &r->R)) == 0 && (ok = parse(argv[i], "width", &r->w)) == 0 &&
         (ok = parse(argv[i], "cut", &r->cut)) == 0) {
-      if (strcmp(argv[i], "nan") == 0) {
-        r->nan = 1;
+      if (strcmp(argv[i], "nan") == 0 || strcmp(argv[i], "warn") == 0) {
+        *(argv[i][0] == 'n' ? &r->nan : &r->warn) = 1;
         continue;
       }
-      snprintf(err, errlen, "unknown argument '%s' (use radius=R, width=W, cut=C, nan, sleep=S)",
+      snprintf(err, errlen,
+               "unknown argument '%s' (use radius=R, width=W, cut=C, nan, warn, sleep=S)",
                argv[i]);
       free(r);
       return 1;
@@ -100,6 +105,8 @@ int gfv_plugin_init(int argc, const char *const *argv, void **state, char *err, 
   return 0;
 }
 
+void gfv_plugin_set_log(void *state, gfv_plugin_log_fn log) { ((ring *)state)->log = log; }
+
 size_t gfv_plugin_dim(void *state) {
   (void)state;
   return 2;
@@ -108,8 +115,16 @@ size_t gfv_plugin_dim(void *state) {
 #ifndef RING_OMIT_LOGDENSITY
 int gfv_plugin_logdensity(void *state, size_t n, size_t d, const double *z, double *logp,
                           double *grad) {
-  const ring *r = state;
+  ring *r = state;
   if (d != 2) return 1;
+  if (r->warn && !r->warned) {
+    static const char msg[] = "ring: warning: the first evaluation (the 'warn' argument)";
+    if (r->log)
+      r->log(3 /* GFV_LOG_WARNING */, msg);
+    else
+      fprintf(stderr, "%s\n", msg);
+    r->warned = 1;
+  }
   for (size_t i = 0; i < n; i++) {
     const double x = z[2 * i], y = z[2 * i + 1], rad = hypot(x, y), e = rad - r->R;
     logp[i] = r->nan ? NAN : y < r->cut ? -INFINITY : -0.5 * e * e / (r->w * r->w) - r->logC;

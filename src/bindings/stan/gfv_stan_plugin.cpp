@@ -18,8 +18,9 @@
 // <= 0, a failed constraint check), any other std::exception and a non-finite log density
 // or gradient all give l = -INFINITY and a zero gradient at that point, as a Stan sampler
 // rejects such a proposal.  A std::exception other than std::domain_error is reported once
-// per process on stderr, because it usually means a bug in the model (an index out of
-// range), not a point outside the support.  Print statements are not shown.
+// per process as a warning through gflowvi's log (gfv_plugin_set_log; stderr unless the
+// caller installed a log callback), because it usually means a bug in the model (an index
+// out of range), not a point outside the support.  Print statements are not shown.
 //
 // The optional Hessian is by central differences of gradients (2 d gradient evaluations
 // per point): Stan 2.21's automatic Hessian does not compile for ODE models and was about
@@ -295,6 +296,7 @@ struct state {
   std::vector<int> groups;
   std::string data;
   int warned = 0;
+  gfv_plugin_log_fn log = nullptr;  // gflowvi's log (gfv_plugin_set_log); null: stderr
   std::vector<double> scratch_z, scratch_g;
   ~state() { delete model; }
 };
@@ -317,8 +319,12 @@ double logp_at(state *s, const double *z, double *grad) {
   } catch (const std::exception &e) {
     if (!s->warned) {
       s->warned = 1;
-      std::fprintf(stderr, "gfv_stan_plugin: warning: the model threw (treated as a zero density, "
-                           "reported once): %s\n", one_line(e.what()).c_str());
+      const std::string msg = "gfv_stan_plugin: warning: the model threw (treated as a zero "
+                              "density, reported once): " + one_line(e.what());
+      if (s->log)
+        s->log(3 /* GFV_LOG_WARNING */, msg.c_str());
+      else
+        std::fprintf(stderr, "%s\n", msg.c_str());
     }
     lp = -INFINITY;
   } catch (...) {
@@ -402,6 +408,8 @@ int gfv_plugin_init(int argc, const char *const *argv, void **out, char *err, si
 }
 
 size_t gfv_plugin_dim(void *p) { return static_cast<state *>(p)->d; }
+
+void gfv_plugin_set_log(void *p, gfv_plugin_log_fn log) { static_cast<state *>(p)->log = log; }
 
 int gfv_plugin_logdensity(void *p, size_t n, size_t d, const double *z, double *logp, double *grad) {
   state *s = static_cast<state *>(p);
