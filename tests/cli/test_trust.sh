@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# test_trust.sh - fits that look fine and are wrong must say so (docs/user-guide.md, "When to
+# trust a fit").  A normalised two-mode target (gmm:FILE, equal modes at (+-20, 0)) fitted by
+# one Gaussian: the Gaussian settles on one mode, its ELBO equals the importance-weighted
+# log Z (-log 2) and k-hat is ~0, since both see only where the mixture has draws; only the
+# known log Z = 0 of a normalised target shows the other half of the mass missing.  At 1 and
+# 2 ranks (--particles=2: both components start near one mode): exit 0, "reliable": false,
+# the missed-mass warning in summary.json and on stderr.  A fit that covers its target (one
+# Gaussian on the Gaussian target) stays reliable, without that warning.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+
+dir=$(tmpdir)
+cat >"$dir/far2.csv" <<'CSV'
+weight,mu_1,mu_2,cov_1_1,cov_1_2,cov_2_1,cov_2_2
+0.5,-20,0,1,0,0,1
+0.5,20,0,1,0,0,1
+CSV
+
+# check NAME OUT WANT_RELIABLE WANT_WARNING(0|1) - the verdict of the fit in OUT.
+check() {
+  local name=$1 out=$2 rel=$3 warn=$4 got
+  got=$("$GFV_PYTHON" - "$out/summary.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+hit = any("of the posterior's mass" in w for w in s["warnings"])
+print("true" if s["reliable"] else "false", int(hit), round(s["log_evidence"], 3))
+PY
+)
+  if [[ $got == "$rel $warn "* ]]; then
+    pass "$name (reliable ${got})"
+  else
+    fail "$name" "reliable, warned, log Z = $got; want $rel $warn"
+  fi
+}
+
+for np in 1 2; do
+  o=$(tmpdir)
+  if gfv_mpirun "$np" --target=gmm:"$dir/far2.csv" --particles="$np" --iters=300 --quiet \
+    --out="$o" >"$o.log" 2>"$o.err"; then
+    check "missed-mode-np$np" "$o" false 1
+    grep -q "of the posterior's mass" "$o.err" && pass "missed-mode-stderr-np$np" ||
+      fail "missed-mode-stderr-np$np" "no warning on stderr: $(cat "$o.err")"
+  else
+    fail "missed-mode-np$np" "exit $?: $(tail -2 "$o.err")"
+  fi
+done
+
+o=$(tmpdir)
+if gfv_mpirun 1 --target=gauss --particles=1 --iters=300 --quiet --out="$o" >"$o.log" 2>&1; then
+  check gauss-one-component-reliable "$o" true 0
+else
+  fail gauss-one-component-reliable "exit $?"
+fi
+finish
