@@ -9,7 +9,10 @@
 # components on a 5-D target whose second mode lies at 30, far beyond the initial means'
 # spread (--init-scale=3): every component settles on the mode at -5, k-hat 0.33, converged;
 # the mean of z_1 is off by one posterior sd.  A fit that covers its target (one Gaussian on
-# the Gaussian target) stays reliable, without that warning.
+# the Gaussian target) stays reliable, without that warning.  A target far from the initial
+# means (N((1000, -1000), I)) is out of reach of the default trust region in 1000 iterations:
+# status 11, and the hint names what helps (--init=mode), not "the default --trust-region"
+# the run already has.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
@@ -62,6 +65,15 @@ for np in 1 2; do
     fail "missed-mode-defaults-np$np" "exit $?"
   fi
 done
+
+printf 'weight,mu_1,mu_2,cov_1_1,cov_1_2,cov_2_1,cov_2_2\n1,1000,-1000,1,0,0,1\n' >"$dir/far.csv"
+o=$(tmpdir)
+expect_fail far-target-status-11 11 "--init=mode" gfv_mpirun 1 --target=gmm:"$dir/far.csv" \
+  --quiet --out="$o"
+gfv_mpirun 1 --target=gmm:"$dir/far.csv" --quiet --out="$o" 2>"$o.err" >/dev/null || true
+grep -qF "the default --trust-region" "$o.err" &&
+  fail far-target-hint "advises the default trust region it already has: $(cat "$o.err")" ||
+  pass far-target-hint
 
 o=$(tmpdir)
 if gfv_mpirun 1 --target=gauss --particles=1 --iters=300 --quiet --out="$o" >"$o.log" 2>&1; then

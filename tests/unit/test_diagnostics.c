@@ -100,6 +100,10 @@ static void test_stranded_component(void) {
   int st = gfv_solver_diagnose(s, &res);
   CHECK(st == GFV_ERR_DIVERGED && strstr(gfv_error_message(), "component 1 is stranded"),
         "status %d: %s", st, gfv_error_message());
+  /* The run has the default trust region: the hint must not send the user back to it. */
+  CHECK(strstr(gfv_error_message(), "--init=mode") &&
+            !strstr(gfv_error_message(), "the default --trust-region"),
+        "hint: %s", gfv_error_message());
   gfv_error_clear();
   clean(s, &res);
   res.elbo = -36.4, res.elbo_se = 0.034, res.log_evidence = -31.355, res.log_evidence_se = 0.02;
