@@ -43,10 +43,12 @@
 #define GFV_MAX_MOVE 20.0      /* standard deviations of the component, in one step */
 #define GFV_OUTLIER_NATS 10.0  /* an outlier's objective exceeds the median by at least this */
 #define GFV_STRANDED_NATS 1000.0 /* ... and a stranded one (status 11) by this */
-/* log Z below 0 by this on a normalised target: about 10% of the posterior's mass missed,
- * enough to move a mean by a third of a posterior sd when it is a far-off mode.  Honest
- * fits of the built-in normalised targets end within 0.07 of 0 (funnel, d = 10). */
-#define GFV_MISSED_MASS_NATS 0.1
+/* log Z below 0 by this on a normalised target: about 5% of the posterior's mass missed.
+ * A far-off mode of 8% (log Z -0.083) leaves the variance 100 times too small; one Gaussian
+ * on gmm4 with 4 components, two on one mode, misses 25% (-0.288, k-hat 0.56).  Fits with
+ * k-hat <= 0.7 that cover every mode end within 0.02 of 0 (banana, the correlated gauss with
+ * diag and low-rank families, the funnel at d = 2); the worse ones have k-hat > 0.7 too. */
+#define GFV_MISSED_MASS_NATS 0.05
 
 static void add(gfv_eval_result *res, int severe, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
