@@ -4,7 +4,9 @@
  * verdict must list exactly one warning, containing its phrase, with the right severity
  * (reliable false for a severe one, true for a note).  Then the figures of a real bad fit:
  * a component stranded 7e5 nats away (the eight-schools failure) ends with status 11; one
- * 50 nats away gives the gap and outlier warnings. */
+ * 50 nats away gives the gap and outlier warnings.  Those figures are of unnormalised targets;
+ * on a normalised one, an importance-weighted log Z well below 0 (a mode no component
+ * covers, which neither k-hat nor the ELBO gap sees) is one more warning. */
 #include <math.h>
 #include <string.h>
 
@@ -98,6 +100,10 @@ static void test_stranded_component(void) {
   int st = gfv_solver_diagnose(s, &res);
   CHECK(st == GFV_ERR_DIVERGED && strstr(gfv_error_message(), "component 1 is stranded"),
         "status %d: %s", st, gfv_error_message());
+  /* The run has the default trust region: the hint must not send the user back to it. */
+  CHECK(strstr(gfv_error_message(), "--init=mode") &&
+            !strstr(gfv_error_message(), "the default --trust-region"),
+        "hint: %s", gfv_error_message());
   gfv_error_clear();
   clean(s, &res);
   res.elbo = -36.4, res.elbo_se = 0.034, res.log_evidence = -31.355, res.log_evidence_se = 0.02;
@@ -110,12 +116,42 @@ static void test_stranded_component(void) {
   gfv_solver_free(s);
 }
 
+/* One Gaussian on one of two far-apart, equal modes of a normalised target (gmm:FILE with
+ * modes at +-20, --particles=1): ELBO = log Z = -log 2, k-hat ~ 0, no other check fires. */
+static void test_missed_mode(void) {
+  gfv_solver *s = make_solver();
+  if (!s) return;
+  gfv_eval_result res;
+  target->normalized = 1;
+  clean(s, &res);
+  res.elbo = -0.6932, res.elbo_se = 1e-4, res.log_evidence = -0.6931, res.log_evidence_se = 1e-4;
+  res.khat = -0.01;
+  expect_one(s, &res, "reach only about 50% of the posterior's mass", 1, "missed mode");
+  /* 8% of the mass missed: warned; within 0.05 nats of 0, or within 5 standard errors: not. */
+  clean(s, &res), res.elbo = -0.0834, res.log_evidence = -0.0834, res.log_evidence_se = 1e-4;
+  expect_one(s, &res, "reach only about 92% of the posterior's mass", 1, "8% missed");
+  clean(s, &res), res.elbo = -0.04, res.log_evidence = -0.03;
+  CHECK(gfv_solver_diagnose(s, &res) == 0 && res.nwarnings == 0, "log Z -0.03 warned: %s",
+        res.warnings[0]);
+  clean(s, &res), res.elbo = -0.31, res.log_evidence = -0.3, res.log_evidence_se = 0.1;
+  CHECK(gfv_solver_diagnose(s, &res) == 0 && res.nwarnings == 0, "log Z -0.3 +- 0.1 warned: %s",
+        res.warnings[0]);
+  /* Unnormalised, log Z says nothing about missed mass. */
+  target->normalized = 0;
+  clean(s, &res), res.elbo = -0.6932, res.log_evidence = -0.6931;
+  CHECK(gfv_solver_diagnose(s, &res) == 0 && res.nwarnings == 0, "unnormalised warned: %s",
+        res.warnings[0]);
+  gfv_solver_free(s);
+}
+
 int main(void) {
   gfv_error_install_gsl_handler();
   gfv_comm_self(&comm);
   if (gfv_target_create("gauss", 2, &target)) return 1;
+  target->normalized = 0; /* the figures of clean() and the stranded fits: log Z != 0 */
   RUN(test_each_warning_fires_alone);
   RUN(test_stranded_component);
+  RUN(test_missed_mode);
   gfv_target_free(target);
   gfv_comm_free(comm);
   return harness_report();
