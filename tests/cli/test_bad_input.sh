@@ -84,6 +84,9 @@ empty-target            | 2 | 1,3 | --target: must not be empty                 
 empty-out               | 2 | 1,3 | --out: must not be empty                       | --out=
 value-too-long          | 2 | 1,3 | --target: value too long (5000 characters      | --target=$long
 work-too-large          | 2 | 1,3 | --particles x --samples = 4611686018427387904 x 4 is too large | --particles=4611686018427387904 --samples=4
+# a start so wide that the ELBO's error overflows (4), not the convergence test's message
+init-var-overflow       | 4 | 1,3 | the ELBO of the initial particles overflows    | --init-var=1e300
+init-scale-overflow     | 4 | 1,3 | the ELBO of the initial particles overflows    | --init-scale=1e150
 # config file (missing or unreadable: 3; bad content: 2, as on the command line)
 missing-config          | 3 | 1,3 | cannot open config file                        | --config=$data/nope.cfg
 config-is-directory     | 3 | 1,3 | cannot read config file                        | --config=$data
