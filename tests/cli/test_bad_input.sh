@@ -27,6 +27,7 @@ printf '%s\n1,0,0,1,0,0,abc\n' "$hdr" >"$data/bad_field.csv"
 printf '%s\n1,0,0,1,2,2,1\n' "$hdr" >"$data/not_pd.csv"
 printf '1,2,3,4,5,6,7,8\n' >"$data/bad_cols.csv"
 printf '0.5,1,0,1,0,0,1\n0.5,-1,0,1,0.2,0.2,1\n' >"$data/good2d.csv"
+printf 'x,y\n1,0.5\n2,1.5\n3,0.1\n4,2\n' >"$data/reg.csv"  # 4 rows: 4 x 2^62 units wrapped to 0
 printf '%s\n0,0,0,1,0,0,1\n' "$hdr" >"$data/zero_weight.csv"
 printf '%s\n1,0,0,1,0.5,0.4,1\n' "$hdr" >"$data/not_symmetric.csv"
 printf '%s\n' "$hdr" >"$data/header_only.csv"
@@ -103,6 +104,7 @@ unknown-target          | 2 | 1,3 | unknown target 'nope'                       
 wrong-dimension         | 2 | 1,3 | has dimension 2, but --dim=3                   | --target=gmm4 --dim=3
 gmm-without-file        | 2 | 1,3 | target gmm:FILE needs a file name              | --target=gmm:
 funnel-dim-too-small    | 2 | 1,3 | needs --dim >= 2                               | --target=funnel --dim=1
+bnn-hidden-too-large    | 2 | 1,3 | --hidden=4611686018427387904: a network on 1 inputs | --target=bnn --data=$data/reg.csv --hidden=4611686018427387904
 # mixture file of --target=gmm:FILE (3; a dimension clash with --dim is usage, 2)
 missing-mixture-file    | 3 | 1,3 | nope.csv': No such file or directory           | --target=gmm:$data/nope.csv
 mixture-is-directory    | 3 | 1,3 | Is a directory                                 | --target=gmm:$data
