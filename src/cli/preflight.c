@@ -67,7 +67,10 @@ static int check_paths(const gfv_config *cfg) {
    * checkpoint then failed to rename its temporary file onto it. */
   size_t n = strlen(cfg->checkpoint);
   while (n > 1 && cfg->checkpoint[n - 1] == '/') n--;
-  GFV_CHECK(!names_directory(ck) && (stat(ck, &sb) != 0 || !S_ISDIR(sb.st_mode)), GFV_ERR_IO,
+  GFV_CHECK(stat(ck, &sb) != 0 || !S_ISDIR(sb.st_mode), GFV_ERR_IO,
+            "--checkpoint=%s is a directory; give a file name (e.g. --checkpoint=%.*s/checkpoint.h5)",
+            cfg->checkpoint, (int)n, cfg->checkpoint);
+  GFV_CHECK(!names_directory(ck), GFV_ERR_IO,
             "--checkpoint=%s names a directory; give a file name (e.g. --checkpoint=%.*s/checkpoint.h5)",
             cfg->checkpoint, (int)n, cfg->checkpoint);
   dir_of(ck, dir, sizeof dir);

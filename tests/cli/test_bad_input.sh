@@ -124,7 +124,7 @@ mixture-wrong-dim       | 2 | 1,3 | has dimension 2, but --dim=3                
 # output directory (5)
 unwritable-out          | 5 | 1,3 | regular_file' exists and is not a directory    | --out=$data/regular_file/sub
 out-is-a-file           | 5 | 1,3 | exists and is not a directory                  | --out=$data/regular_file
-checkpoint-is-a-dir     | 5 | 1,3 | names a directory; give a file name            | --checkpoint=$data
+checkpoint-is-a-dir     | 5 | 1,3 | is a directory; give a file name               | --checkpoint=$data
 checkpoint-slash        | 5 | 1,3 | newdir/ names a directory; give a file name    | --checkpoint=$data/newdir/ --checkpoint-every=1
 # checkpoint to restart from (3)
 restart-missing         | 3 | 1,3 | cannot open checkpoint                         | --restart=$data/none.h5
