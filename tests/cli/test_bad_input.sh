@@ -104,6 +104,7 @@ unknown-target          | 2 | 1,3 | unknown target 'nope'                       
 wrong-dimension         | 2 | 1,3 | has dimension 2, but --dim=3                   | --target=gmm4 --dim=3
 gmm-without-file        | 2 | 1,3 | target gmm:FILE needs a file name              | --target=gmm:
 funnel-dim-too-small    | 2 | 1,3 | needs --dim >= 2                               | --target=funnel --dim=1
+gauss-dim-too-large     | 7 | 1,3 | --dim=10000000: target gauss keeps two d x d matrices | --target=gauss --dim=10000000
 bnn-hidden-too-large    | 2 | 1,3 | --hidden=4611686018427387904: a network on 1 inputs | --target=bnn --data=$data/reg.csv --hidden=4611686018427387904
 # mixture file of --target=gmm:FILE (3; a dimension clash with --dim is usage, 2)
 missing-mixture-file    | 3 | 1,3 | nope.csv': No such file or directory           | --target=gmm:$data/nope.csv
