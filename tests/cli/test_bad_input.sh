@@ -68,6 +68,7 @@ negative-weight-step    | 2 | 1,3 | --weight-step: must be >= 0                 
 zero-init-var           | 2 | 1,3 | --init-var: must be > 0                        | --init-var=0
 zero-eval-samples       | 2 | 1,3 | --eval-samples: must be >= 1                   | --eval-samples=0
 max-retries-too-large   | 2 | 1,3 | --max-retries: must be between 0 and 60        | --max-retries=61
+conv-window-too-large   | 2 | 1,3 | --conv-window: must be between 10 and 1e+07    | --conv-window=9223372036854775807
 init-starts-too-many    | 2 | 1,3 | --init-starts: must be between 1 and 1e+06     | --init=mode --init-starts=1229782938247303442
 unknown-flow            | 2 | 1,3 | --flow: 'fast' is not one of                   | --flow=fast
 unknown-estimator       | 2 | 1,3 | --estimator: 'exact' is not one of             | --estimator=exact
