@@ -22,6 +22,7 @@ printf 'out = "abc\n' >"$data/quote.cfg"
 printf 'config = other.cfg\n' >"$data/nested.cfg"
 printf ' = 3\n' >"$data/noname.cfg"
 printf 'particles = 4\nsamples = 3\n' >"$data/good.cfg"
+printf '\xef\xbb\xbfparticles = 4\nbogus = 1\n' >"$data/bom.cfg"
 hdr='weight,mu_1,mu_2,cov_1_1,cov_1_2,cov_2_1,cov_2_2'
 printf '%s\n1,0,0,1,0,0,abc\n' "$hdr" >"$data/bad_field.csv"
 printf '%s\n1,0,0,1,2,2,1\n' "$hdr" >"$data/not_pd.csv"
@@ -97,6 +98,7 @@ malformed-config        | 2 | 1,3 | bad.cfg:2: expected 'name = value'          
 config-unknown-option   | 2 | 1,3 | unknown.cfg:1: unknown option 'bogus'          | --config=$data/unknown.cfg
 config-bad-value        | 2 | 1,3 | badval.cfg:1: step: must be > 0                | --config=$data/badval.cfg
 config-unterminated     | 2 | 1,3 | quote.cfg:1: out: unterminated quote           | --config=$data/quote.cfg
+config-bom-then-error   | 2 | 1,3 | bom.cfg:2: unknown option 'bogus'              | --config=$data/bom.cfg
 config-sets-config      | 2 | 1,3 | 'config' cannot be set inside a config file    | --config=$data/nested.cfg
 config-empty-name       | 2 | 1,3 | noname.cfg:1: expected 'name = value'          | --config=$data/noname.cfg
 config-nul-byte         | 3 | 1,3 | nul_byte.cfg:1: contains a NUL byte            | --config=$data/nul_byte.cfg
