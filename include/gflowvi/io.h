@@ -54,8 +54,9 @@ int gfv_table_read_csv(const char *path, gfv_table *t);
 /* The same from an open stream; name stands for the file in messages.  f stays open. */
 int gfv_table_read_csv_stream(FILE *f, const char *name, gfv_table *t);
 
-/* One line with getline into *line (*cap bytes); *len is its length, or -1 at the end
- * of the file.  A read error -- including one getline reports only in errno, such as its
+/* One line, as getline reads it, into *line (*cap bytes), except that a NUL byte ends it
+ * too (a reader refuses such a line; /dev/zero has no newline); *len is its length, or -1
+ * at the end of the file.  A read error -- including one getline reports only in errno, such as its
  * own ENOMEM, and a last line cut short by a failed read -- is GFV_ERR_INPUT with the
  * message "cannot read <kind>'<name>' after line <lineno>: <reason>" (lineno: the lines
  * read so far; kind: "" or a word and a space, as in "config file "). */

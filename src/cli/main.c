@@ -46,6 +46,14 @@ static void install_signal_handlers(void) {
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGUSR1, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
+  /* A parent may start us with these blocked (the mask survives exec): unblocked, a
+   * signal already pending is honoured now instead of never. */
+  sigset_t stop_set;
+  sigemptyset(&stop_set);
+  sigaddset(&stop_set, SIGTERM);
+  sigaddset(&stop_set, SIGUSR1);
+  sigaddset(&stop_set, SIGINT);
+  sigprocmask(SIG_UNBLOCK, &stop_set, NULL);
   gfv_interrupt_watch(&stop_signal);
 }
 
@@ -189,6 +197,9 @@ done:
 
 int main(int argc, char **argv) {
   gfv_comm *comm = NULL;
+  /* Before MPI: its start-up (a singleton's takes a second) is part of the set-up, where a
+   * stop signal ends the run with status 10 and one line, not with the default action. */
+  install_signal_handlers();
   int st = gfv_comm_init_mpi(&argc, &argv, &comm);
   if (st) {
     fprintf(stderr, "gflowvi: error: %s\n", gfv_error_message());
@@ -197,7 +208,6 @@ int main(int argc, char **argv) {
   /* MPI ranks are the parallelism: one BLAS thread per rank, never left to the user. */
   openblas_set_num_threads(1);
   gfv_error_install_gsl_handler();
-  install_signal_handlers();
   st = run(comm, argc, argv);
   if (st && st != GFV_STOPPED) {
     /* Every rank holds the agreed status; the lowest rank that holds a message prints it. */

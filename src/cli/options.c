@@ -97,7 +97,11 @@ int gfv_config_read_stream(gfv_config *cfg, FILE *f, const char *path) {
     if (memchr(line, '\0', (size_t)len))
       GFV_ERROR_GOTO(st, done, GFV_ERR_INPUT, "%s:%ld: contains a NUL byte (not a text file?)",
                      path, lineno + 1);
-    GFV_CALL_GOTO(st, config_line(cfg, path, ++lineno, line), done);
+    /* A UTF-8 byte-order mark (Windows editors) would be read into the first name, as
+     * "unknown option '\xEF\xBB\xBFiters'"; the CSV reader skips it too. */
+    char *text = line;
+    if (lineno == 0 && strncmp(text, "\xEF\xBB\xBF", 3) == 0) text += 3;
+    GFV_CALL_GOTO(st, config_line(cfg, path, ++lineno, text), done);
   }
 done:
   free(line);

@@ -32,6 +32,14 @@ static void dir_of(const char *path, char *dir, size_t size) {
   else *slash = '\0';
 }
 
+/* Whether path can only name a directory, existing or not: it ends in '/' or its last
+ * component is "." or "..". */
+static int names_directory(const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  return !*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0;
+}
+
 /* Runs a directory check and puts "OPTION=VALUE: " before its message. */
 static int check_dir(const char *option, const char *value, const char *dir) {
   int st = gfv_dir_check_writable(dir);
@@ -55,9 +63,16 @@ static int check_paths(const gfv_config *cfg) {
               cfg->out, ck);
     return GFV_OK;
   }
+  /* A name ending in '/' used to pass (the directory did not exist yet) and the first
+   * checkpoint then failed to rename its temporary file onto it. */
+  size_t n = strlen(cfg->checkpoint);
+  while (n > 1 && cfg->checkpoint[n - 1] == '/') n--;
   GFV_CHECK(stat(ck, &sb) != 0 || !S_ISDIR(sb.st_mode), GFV_ERR_IO,
-            "--checkpoint=%s is a directory; give a file name (e.g. --checkpoint=%s/checkpoint.h5)",
-            cfg->checkpoint, cfg->checkpoint);
+            "--checkpoint=%s is a directory; give a file name (e.g. --checkpoint=%.*s/checkpoint.h5)",
+            cfg->checkpoint, (int)n, cfg->checkpoint);
+  GFV_CHECK(!names_directory(ck), GFV_ERR_IO,
+            "--checkpoint=%s names a directory; give a file name (e.g. --checkpoint=%.*s/checkpoint.h5)",
+            cfg->checkpoint, (int)n, cfg->checkpoint);
   dir_of(ck, dir, sizeof dir);
   GFV_CALL(check_dir("--checkpoint", cfg->checkpoint, dir));
   return GFV_OK;

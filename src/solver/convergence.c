@@ -203,9 +203,11 @@ static const gfv_option stopping_options[] = {
      .role = ROLE_RUN,
      .help = "stop when the relative update norm |dlambda| / (1 + |lambda|) falls below this: "
              "the particles moved little, which does not mean the fit is good; 0 = never"},
+    /* At most 10^7: three windows of doubles are allocated up front (an unbounded value
+     * stopped with 'allocation of ... bytes overflows', naming no option). */
     {.name = "conv-window", .type = OPT_LONG, OPT_FIELD(conv_window), .def = "50",
-     .bound = BOUND_GE,
-     .lo = 10,
+     .bound = BOUND_BETWEEN,
+     .lo = 10, .hi = 1e7,
      .role = ROLE_RUN,
      .help = "iterations per window of the convergence test (--tol and the verdict)"},
 };

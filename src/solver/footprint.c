@@ -258,6 +258,11 @@ void gfv_mem_term_options(const gfv_config *cfg, int term, char *buf, size_t siz
   case GFV_MEM_DRAWS: snprintf(buf, size, "--out-samples=%ld", cfg->out_samples); break;
   default: snprintf(buf, size, "--particles=%ld", cfg->particles); break;
   }
+  /* These two grow with d^2 (d with --family=diag): a huge --dim is what to blame, not the
+   * 20 particles of the default (--dim=4294967296 --family=diag named only --particles). */
+  size_t len = strlen(buf);
+  if (cfg->dim > 0 && (term == GFV_MEM_PARTICLES || term == GFV_MEM_HESSIANS) && len < size)
+    snprintf(buf + len, size - len, " --dim=%ld", cfg->dim);
 }
 
 static void add_file(gfv_disk_estimate *e, const char *dir, const char *name, double bytes,

@@ -266,9 +266,11 @@ static const gfv_option init_options[] = {
              "deviations, covariances init_var times it; target = the model's own start "
              "(bnn: SVGD's), covariances init_var I; FILE = warm start from a mixture.csv "
              "of an earlier fit (any K, full or diag); default prior, mode for stan: targets"},
-    {.name = "init-starts", .type = OPT_LONG, OPT_FIELD(init_starts), .def = "4", .bound = BOUND_GE,
-     .role = ROLE_INIT,
-     .lo = 1, .help = "--init=mode: L-BFGS starts drawn from N(0, init_scale^2 I), shared out "
+    /* At most 10^6 paths (each an L-BFGS search: days of work before that), so that the
+     * results' S x stride doubles cannot overflow a size_t. */
+    {.name = "init-starts", .type = OPT_LONG, OPT_FIELD(init_starts), .def = "4",
+     .bound = BOUND_BETWEEN, .role = ROLE_INIT,
+     .lo = 1, .hi = 1e6, .help = "--init=mode: L-BFGS starts drawn from N(0, init_scale^2 I), shared out "
                       "over the ranks"},
 };
 GFV_OPTION_TABLE(gfv_options_init, init_options);

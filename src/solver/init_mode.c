@@ -306,7 +306,8 @@ int gfv_init_find_modes(const gfv_target *t, gfv_comm *comm, const gfv_mode_opts
   size_t *counts = NULL, *displs = NULL, s0 = 0, n = 0;
   *out = NULL;
   gfv_block_range(S, size, rank, &s0, &n);
-  int st = gfv_calloc(&all, S * stride, sizeof(double));
+  /* Two factors, so that gfv_calloc sees an overflowing product instead of a wrapped one. */
+  int st = gfv_calloc(&all, S, stride * sizeof(double));
   if (!st) st = gfv_calloc(&counts, (size_t)size, sizeof(size_t));
   if (!st) st = gfv_calloc(&displs, (size_t)size, sizeof(size_t));
   if (!st) st = run_local(t, o, s0, n, all + s0 * stride);

@@ -290,6 +290,14 @@ static int initial_estimate(gfv_solver *s) {
     int bad = 0;
     GFV_CALL(gfv_solver_estimate(s, e, &bad));
     if (!bad) return GFV_OK;
+    /* No particle is unusable (the ELBO is NaN when one is), yet the sum or its error
+     * overflowed: a start so wide or far out that log q - log p is near 1e300, which no
+     * relocation next to another such particle can cure. */
+    GFV_CHECK(isnan(e->elbo), GFV_ERR_NUMERIC,
+              "the ELBO of the initial particles overflows (%g +- %g): the initial mixture "
+              "is far too wide or too far out for the target; change --init / --init-scale / "
+              "--init-var",
+              e->elbo, e->elbo_se);
     long best;
     double broken;
     GFV_CALL(best_particle(s, e, &best, &broken));
@@ -598,7 +606,9 @@ int gfv_solver_estimate(gfv_solver *s, gfv_estimate *e, int *bad) {
   e->phibar = sums[0];
   e->elbo = sums[2] > 0 ? NAN : -sums[0];
   e->elbo_se = sqrt(sums[1]);
-  *bad = (int)sums[2] + (sums[2] == 0 && !isfinite(e->elbo));
+  /* A finite ELBO with an infinite error (terms near 1e300, their squares overflow) is no
+   * more usable than an infinite one: the step tests and the convergence test need both. */
+  *bad = (int)sums[2] + (sums[2] == 0 && !(isfinite(e->elbo) && isfinite(e->elbo_se)));
   return GFV_OK;
 }
 

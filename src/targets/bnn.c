@@ -47,6 +47,7 @@
 #define BNN_A0 1.0
 #define BNN_B0 0.1
 #define BNN_CHUNK_ELEMS (1u << 21) /* bound on rows x (points per chunk) x H scratch */
+#define BNN_MAX_DIM 1e9             /* parameters: one mean alone is then 8 GB */
 #define BNN_DRAWS 1000              /* posterior draws for the report */
 #define LOG_2PI 1.8378770664093454836
 
@@ -477,6 +478,15 @@ int gfv_target_bnn_create(const gfv_config *cfg, gfv_target **out) {
   gfv_target *t = NULL;
   bnn_ctx *c = NULL;
   int st = GFV_OK;
+  /* Counted in doubles first: a huge --hidden wrapped the size_t products (dimension, rows
+   * x units) and the chunk size divided by zero (SIGFPE). */
+  const size_t p = data.train.p;
+  const double Dd = ((double)p + 2) * (double)cfg->hidden + 3;
+  if (Dd > BNN_MAX_DIM) {
+    gfv_data_free(&data);
+    GFV_ERROR(GFV_ERR_USAGE, "--hidden=%ld: a network on %zu inputs would have %.3g parameters, "
+              "more than the %.0e any family can fit", cfg->hidden, p, Dd, BNN_MAX_DIM);
+  }
   size_t D = (data.train.p + 2) * (size_t)cfg->hidden + 3;
   GFV_CALL_GOTO(st, gfv_target_alloc("bnn", D, &t), fail);
   t->has_hessian = 0;

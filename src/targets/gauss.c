@@ -14,6 +14,7 @@
  *   grad l(z_i) = -y_i,   Hessian = -P. */
 #include <cblas.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,8 +101,9 @@ int gfv_target_gauss_create(size_t dim, gfv_target **out) {
   t->ctx = c;
   c->d = dim;
   GFV_CALL_GOTO(st, gfv_calloc(&c->mean, dim, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&c->cov, dim * dim, sizeof(double)), fail);
-  GFV_CALL_GOTO(st, gfv_calloc(&c->prec, dim * dim, sizeof(double)), fail);
+  /* (dim, dim doubles): gfv_calloc then sees an overflowing product, not a wrapped one. */
+  GFV_CALL_GOTO(st, gfv_calloc(&c->cov, dim, dim * sizeof(double)), fail);
+  GFV_CALL_GOTO(st, gfv_calloc(&c->prec, dim, dim * sizeof(double)), fail);
   GFV_CALL_GOTO(st, gfv_calloc(&c->D, GAUSS_CHUNK * dim, sizeof(double)), fail);
   GFV_CALL_GOTO(st, gfv_calloc(&c->Y, GAUSS_CHUNK * dim, sizeof(double)), fail);
   GFV_CALL_GOTO(st, gauss_setup(c), fail);
@@ -133,7 +135,15 @@ int gfv_target_gauss_moments(const gfv_target *t, const double **mean, const dou
 /* --dim chooses the dimension. */
 static int create_gauss(const char *arg, size_t dim, const gfv_config *cfg, gfv_target **out) {
   (void)arg, (void)cfg;
-  return gfv_target_gauss_create(dim, out);
+  int st = gfv_target_gauss_create(dim, out);
+  if (st != GFV_ERR_MEMORY) return st;
+  /* The target is created before the prolog's memory check, so its own allocations name
+   * the option to blame here ('out of memory allocating 800000000000000 bytes' did not). */
+  char msg[512];
+  snprintf(msg, sizeof msg, "%s", gfv_error_message());
+  return gfv_error_set(st, __FILE__, __LINE__, __func__,
+                       "--dim=%zu: target gauss keeps two d x d matrices (%.3g bytes): %s", dim,
+                       16.0 * (double)dim * (double)dim, msg);
 }
 
 const gfv_target_type gfv_target_type_gauss = {

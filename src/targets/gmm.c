@@ -249,8 +249,12 @@ static int gmm_header_layout(const char *path) {
   if (!f) return -1;
   char *line = NULL;
   size_t cap = 0;
+  ssize_t len;
   int layout = -1;
-  while (getline(&line, &cap, f) != -1) {
+  /* gfv_read_line: getline never returned on /dev/zero.  A NUL byte is no header: the
+   * CSV reader then refuses the file. */
+  while (gfv_read_line(f, &line, &cap, &len, "", path, 0) == GFV_OK && len >= 0) {
+    if (memchr(line, '\0', (size_t)len)) break;
     const char *p = line + strspn(line, " \t");
     if (*p == '\0' || *p == '\n' || *p == '\r' || *p == '#') continue;
     layout = strstr(p, "var_") ? 1 : strstr(p, "cov_") ? 0 : -1;

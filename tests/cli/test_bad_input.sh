@@ -22,11 +22,13 @@ printf 'out = "abc\n' >"$data/quote.cfg"
 printf 'config = other.cfg\n' >"$data/nested.cfg"
 printf ' = 3\n' >"$data/noname.cfg"
 printf 'particles = 4\nsamples = 3\n' >"$data/good.cfg"
+printf '\xef\xbb\xbfparticles = 4\nbogus = 1\n' >"$data/bom.cfg"
 hdr='weight,mu_1,mu_2,cov_1_1,cov_1_2,cov_2_1,cov_2_2'
 printf '%s\n1,0,0,1,0,0,abc\n' "$hdr" >"$data/bad_field.csv"
 printf '%s\n1,0,0,1,2,2,1\n' "$hdr" >"$data/not_pd.csv"
 printf '1,2,3,4,5,6,7,8\n' >"$data/bad_cols.csv"
 printf '0.5,1,0,1,0,0,1\n0.5,-1,0,1,0.2,0.2,1\n' >"$data/good2d.csv"
+printf 'x,y\n1,0.5\n2,1.5\n3,0.1\n4,2\n' >"$data/reg.csv"  # 4 rows: 4 x 2^62 units wrapped to 0
 printf '%s\n0,0,0,1,0,0,1\n' "$hdr" >"$data/zero_weight.csv"
 printf '%s\n1,0,0,1,0.5,0.4,1\n' "$hdr" >"$data/not_symmetric.csv"
 printf '%s\n' "$hdr" >"$data/header_only.csv"
@@ -67,6 +69,8 @@ negative-weight-step    | 2 | 1,3 | --weight-step: must be >= 0                 
 zero-init-var           | 2 | 1,3 | --init-var: must be > 0                        | --init-var=0
 zero-eval-samples       | 2 | 1,3 | --eval-samples: must be >= 1                   | --eval-samples=0
 max-retries-too-large   | 2 | 1,3 | --max-retries: must be between 0 and 60        | --max-retries=61
+conv-window-too-large   | 2 | 1,3 | --conv-window: must be between 10 and 1e+07    | --conv-window=9223372036854775807
+init-starts-too-many    | 2 | 1,3 | --init-starts: must be between 1 and 1e+06     | --init=mode --init-starts=1229782938247303442
 unknown-flow            | 2 | 1,3 | --flow: 'fast' is not one of                   | --flow=fast
 unknown-estimator       | 2 | 1,3 | --estimator: 'exact' is not one of             | --estimator=exact
 unknown-update          | 2 | 1,3 | --update: 'euler' is not one of                | --update=euler
@@ -84,6 +88,9 @@ empty-target            | 2 | 1,3 | --target: must not be empty                 
 empty-out               | 2 | 1,3 | --out: must not be empty                       | --out=
 value-too-long          | 2 | 1,3 | --target: value too long (5000 characters      | --target=$long
 work-too-large          | 2 | 1,3 | --particles x --samples = 4611686018427387904 x 4 is too large | --particles=4611686018427387904 --samples=4
+# a start so wide that the ELBO's error overflows (4), not the convergence test's message
+init-var-overflow       | 4 | 1,3 | the ELBO of the initial particles overflows    | --init-var=1e300
+init-scale-overflow     | 4 | 1,3 | the ELBO of the initial particles overflows    | --init-scale=1e150
 # config file (missing or unreadable: 3; bad content: 2, as on the command line)
 missing-config          | 3 | 1,3 | cannot open config file                        | --config=$data/nope.cfg
 config-is-directory     | 3 | 1,3 | cannot read config file                        | --config=$data
@@ -91,6 +98,7 @@ malformed-config        | 2 | 1,3 | bad.cfg:2: expected 'name = value'          
 config-unknown-option   | 2 | 1,3 | unknown.cfg:1: unknown option 'bogus'          | --config=$data/unknown.cfg
 config-bad-value        | 2 | 1,3 | badval.cfg:1: step: must be > 0                | --config=$data/badval.cfg
 config-unterminated     | 2 | 1,3 | quote.cfg:1: out: unterminated quote           | --config=$data/quote.cfg
+config-bom-then-error   | 2 | 1,3 | bom.cfg:2: unknown option 'bogus'              | --config=$data/bom.cfg
 config-sets-config      | 2 | 1,3 | 'config' cannot be set inside a config file    | --config=$data/nested.cfg
 config-empty-name       | 2 | 1,3 | noname.cfg:1: expected 'name = value'          | --config=$data/noname.cfg
 config-nul-byte         | 3 | 1,3 | nul_byte.cfg:1: contains a NUL byte            | --config=$data/nul_byte.cfg
@@ -99,6 +107,8 @@ unknown-target          | 2 | 1,3 | unknown target 'nope'                       
 wrong-dimension         | 2 | 1,3 | has dimension 2, but --dim=3                   | --target=gmm4 --dim=3
 gmm-without-file        | 2 | 1,3 | target gmm:FILE needs a file name              | --target=gmm:
 funnel-dim-too-small    | 2 | 1,3 | needs --dim >= 2                               | --target=funnel --dim=1
+gauss-dim-too-large     | 7 | 1,3 | --dim=10000000: target gauss keeps two d x d matrices | --target=gauss --dim=10000000
+bnn-hidden-too-large    | 2 | 1,3 | --hidden=4611686018427387904: a network on 1 inputs | --target=bnn --data=$data/reg.csv --hidden=4611686018427387904
 # mixture file of --target=gmm:FILE (3; a dimension clash with --dim is usage, 2)
 missing-mixture-file    | 3 | 1,3 | nope.csv': No such file or directory           | --target=gmm:$data/nope.csv
 mixture-is-directory    | 3 | 1,3 | Is a directory                                 | --target=gmm:$data
@@ -118,6 +128,8 @@ mixture-wrong-dim       | 2 | 1,3 | has dimension 2, but --dim=3                
 # output directory (5)
 unwritable-out          | 5 | 1,3 | regular_file' exists and is not a directory    | --out=$data/regular_file/sub
 out-is-a-file           | 5 | 1,3 | exists and is not a directory                  | --out=$data/regular_file
+checkpoint-is-a-dir     | 5 | 1,3 | is a directory; give a file name               | --checkpoint=$data
+checkpoint-slash        | 5 | 1,3 | newdir/ names a directory; give a file name    | --checkpoint=$data/newdir/ --checkpoint-every=1
 # checkpoint to restart from (3)
 restart-missing         | 3 | 1,3 | cannot open checkpoint                         | --restart=$data/none.h5
 restart-not-hdf5        | 3 | 1,3 | is not a readable HDF5 file                    | --restart=$data/good2d.csv

@@ -144,6 +144,9 @@ fi
 for np in 1 3; do
   refused "iters-1e10-np$np" "$np" 7 "--iters=10000000000: the run needs about" "$(tmpdir)/o" \
     --target=gauss --dim=3 "${small[@]}" --iters=10000000000
+  # The particles' size grows with d: the line names --dim too, not the default's 20 alone.
+  refused "dim-4e9-np$np" "$np" 7 "--particles=20 --dim=4294967296: the run needs about" \
+    "$(tmpdir)/o" --target=funnel --dim=4294967296 --family=diag "${small[@]}"
 done
 # Without the check, the allocation of the trace itself fails, and says which option.
 # (Not under ASan, whose allocator reports a 480 GB request as an error of its own.)
