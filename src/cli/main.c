@@ -208,6 +208,9 @@ int main(int argc, char **argv) {
   /* MPI ranks are the parallelism: one BLAS thread per rank, never left to the user. */
   openblas_set_num_threads(1);
   gfv_error_install_gsl_handler();
+  /* Again after MPI_Init: an MPI library may install its own handlers there (the flag the
+   * first handlers set, if a signal came during MPI's start-up, is kept). */
+  install_signal_handlers();
   st = run(comm, argc, argv);
   if (st && st != GFV_STOPPED) {
     /* Every rank holds the agreed status; the lowest rank that holds a message prints it. */
