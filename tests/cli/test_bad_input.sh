@@ -189,6 +189,12 @@ run_case() {
 }
 
 jobs_max=${GFV_CATALOGUE_JOBS:-4}
+# Rows whose point is an allocation too large to exist: AddressSanitizer reports it and stops
+# (allocation-size-too-big) where glibc returns NULL, so only the plain build can test the
+# program's own message.
+asan_skip=" gauss-dim-too-large "
+asan=0
+gfv_asan_build && asan=1
 ncases=0
 nrows=0
 declare -A seen=()
@@ -202,6 +208,10 @@ while IFS= read -r row; do
     continue
   fi
   seen[$name]=1
+  if ((asan)) && [[ $asan_skip == *" $name "* ]]; then
+    echo "SKIP $name: an allocation too large to exist, which AddressSanitizer stops at"
+    continue
+  fi
   nrows=$((nrows + 1))
   # The arguments are bash words: quotes group, $data and $long expand.
   eval "argv=($args)"
