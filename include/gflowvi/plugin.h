@@ -116,7 +116,6 @@ int gfv_plugin_output_groups(void *state, int *group);
  * log(tau)).  Absent: z[1], ..., z[d].  Returns 0 on success. */
 int gfv_plugin_dim_names(void *state, const char **names);
 
-/* The loader's function types. */
 /* ---- optional: the plugin's own lines ------------------------------------------------ */
 
 /* A line a plugin prints itself reaches only the terminal.  When a plugin defines
@@ -130,6 +129,7 @@ int gfv_plugin_dim_names(void *state, const char **names);
 typedef void (*gfv_plugin_log_fn)(int level, const char *message);
 void gfv_plugin_set_log(void *state, gfv_plugin_log_fn log);
 
+/* The loader's function types. */
 typedef int (*gfv_plugin_abi_version_fn)(void);
 typedef size_t (*gfv_plugin_dim_fn)(void *);
 typedef int (*gfv_plugin_logdensity_fn)(void *, size_t, size_t, const double *, double *, double *);

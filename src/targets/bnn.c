@@ -487,7 +487,7 @@ int gfv_target_bnn_create(const gfv_config *cfg, gfv_target **out) {
     GFV_ERROR(GFV_ERR_USAGE, "--hidden=%ld: a network on %zu inputs would have %.3g parameters, "
               "more than the %.0e any family can fit", cfg->hidden, p, Dd, BNN_MAX_DIM);
   }
-  size_t D = (data.train.p + 2) * (size_t)cfg->hidden + 3;
+  size_t D = (p + 2) * (size_t)cfg->hidden + 3;
   GFV_CALL_GOTO(st, gfv_target_alloc("bnn", D, &t), fail);
   t->has_hessian = 0;
   t->normalized = 0;

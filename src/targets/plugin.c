@@ -200,7 +200,6 @@ static int open_plugin(plugin_ctx *c, const char *path) {
   return GFV_OK;
 }
 
-/* label (may be NULL) replaces "plugin PATH" in the message of a failed init. */
 /* The log a plugin's own lines go through (gfv_plugin_set_log): gflowvi's, so a caller's
  * callback receives them; levels outside the enum count as warnings. */
 static void plugin_log(int level, const char *message) {
@@ -208,6 +207,7 @@ static void plugin_log(int level, const char *message) {
   gfv_log_line(level, "%s", message ? message : "");
 }
 
+/* label (may be NULL) replaces "plugin PATH" in the message of a failed init. */
 static int init_plugin(plugin_ctx *c, int argc, const char *const *argv, const char *label) {
   gfv_plugin_init_fn init = (gfv_plugin_init_fn)symbol(c, "gfv_plugin_init");
   if (init) {

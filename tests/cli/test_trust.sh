@@ -41,16 +41,23 @@ PY
   fi
 }
 
-for np in 1 2; do
-  o=$(tmpdir)
-  if gfv_mpirun "$np" --target=gmm:"$dir/far2.csv" --particles="$np" --iters=300 --quiet \
-    --out="$o" >"$o.log" 2>"$o.err"; then
-    check "missed-mode-np$np" "$o" false 1
-    grep -q "of the posterior's mass" "$o.err" && pass "missed-mode-stderr-np$np" ||
-      fail "missed-mode-stderr-np$np" "no warning on stderr: $(cat "$o.err")"
+# fit NAME NP WANT_RELIABLE WANT_WARNING ARGS... - fits on NP ranks, checks the verdict;
+# the run's folder is left in $out (its stderr in $out.err).
+fit() {
+  local name=$1 np=$2 rel=$3 warn=$4
+  shift 4
+  out=$(tmpdir)
+  if gfv_mpirun "$np" "$@" --quiet --out="$out" >"$out.log" 2>"$out.err"; then
+    check "$name" "$out" "$rel" "$warn"
   else
-    fail "missed-mode-np$np" "exit $?: $(tail -2 "$o.err")"
+    fail "$name" "exit $?: $(tail -2 "$out.err")"
   fi
+}
+
+for np in 1 2; do
+  fit "missed-mode-np$np" "$np" false 1 --target=gmm:"$dir/far2.csv" --particles="$np" --iters=300
+  grep -q "of the posterior's mass" "$out.err" && pass "missed-mode-stderr-np$np" ||
+    fail "missed-mode-stderr-np$np" "no warning on stderr: $(cat "$out.err")"
 done
 
 cat >"$dir/asym5.csv" <<'CSV'
@@ -59,21 +66,8 @@ weight,mu_1,mu_2,mu_3,mu_4,mu_5,cov_1_1,cov_1_2,cov_1_3,cov_1_4,cov_1_5,cov_2_1,
 0.5,30,0,0,0,0,1,0,0,0,0,0,1,0,0,0,0,0,1,0,0,0,0,0,1,0,0,0,0,0,1
 CSV
 for np in 1 2; do
-  o=$(tmpdir)
-  if gfv_mpirun "$np" --target=gmm:"$dir/asym5.csv" --iters=300 --quiet --out="$o" >"$o.log" 2>&1; then
-    check "missed-mode-defaults-np$np" "$o" false 1
-  else
-    fail "missed-mode-defaults-np$np" "exit $?"
-  fi
-done
-
-for np in 1 2; do
-  o=$(tmpdir)
-  if gfv_mpirun "$np" --target=gmm4 --particles=4 --iters=300 --quiet --out="$o" >"$o.log" 2>&1; then
-    check "gmm4-four-components-np$np" "$o" false 1
-  else
-    fail "gmm4-four-components-np$np" "exit $?"
-  fi
+  fit "missed-mode-defaults-np$np" "$np" false 1 --target=gmm:"$dir/asym5.csv" --iters=300
+  fit "gmm4-four-components-np$np" "$np" false 1 --target=gmm4 --particles=4 --iters=300
 done
 
 printf 'weight,mu_1,mu_2,cov_1_1,cov_1_2,cov_2_1,cov_2_2\n1,1000,-1000,1,0,0,1\n' >"$dir/far.csv"
@@ -85,10 +79,5 @@ grep -qF "the default --trust-region" "$o.err" &&
   fail far-target-hint "advises the default trust region it already has: $(cat "$o.err")" ||
   pass far-target-hint
 
-o=$(tmpdir)
-if gfv_mpirun 1 --target=gauss --particles=1 --iters=300 --quiet --out="$o" >"$o.log" 2>&1; then
-  check gauss-one-component-reliable "$o" true 0
-else
-  fail gauss-one-component-reliable "exit $?"
-fi
+fit gauss-one-component-reliable 1 true 0 --target=gauss --particles=1 --iters=300
 finish

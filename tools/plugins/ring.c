@@ -82,8 +82,12 @@ int gfv_plugin_init(int argc, const char *const *argv, void **state, char *err, 
     }
     if ((ok = parse(argv[i], "radius", &r->R)) == 0 && (ok = parse(argv[i], "width", &r->w)) == 0 &&
         (ok = parse(argv[i], "cut", &r->cut)) == 0) {
-      if (strcmp(argv[i], "nan") == 0 || strcmp(argv[i], "warn") == 0) {
-        *(argv[i][0] == 'n' ? &r->nan : &r->warn) = 1;
+      if (strcmp(argv[i], "nan") == 0) {
+        r->nan = 1;
+        continue;
+      }
+      if (strcmp(argv[i], "warn") == 0) {
+        r->warn = 1;
         continue;
       }
       snprintf(err, errlen,
